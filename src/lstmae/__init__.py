@@ -1,0 +1,57 @@
+"""lstmae: LSTM sequence autoencoders for time series.
+
+    from lstmae import LSTMAutoencoder
+    model = LSTMAutoencoder(timesteps=40, units=100).fit(X_normal)
+    scores = model.anomaly_score(X)          # higher = more anomalous
+    intervals = model.detect(X)
+
+The heavy modules (torch, scikit-learn) load on first use, so that the
+command line starts quickly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lstmae._version import __version__
+from lstmae.errors import (
+    DataError,
+    DataFileError,
+    FeatureMismatchError,
+    LstmaeError,
+    ModelFileError,
+    NotFittedError,
+    ParameterError,
+)
+
+if TYPE_CHECKING:
+    from lstmae.data.windows import window_starts
+    from lstmae.estimator import LSTMAutoencoder
+
+_LAZY = {
+    "LSTMAutoencoder": "lstmae.estimator",
+    "window_starts": "lstmae.data.windows",
+}
+
+__all__ = [
+    "LSTMAutoencoder",
+    "window_starts",
+    "LstmaeError",
+    "ParameterError",
+    "DataError",
+    "DataFileError",
+    "FeatureMismatchError",
+    "ModelFileError",
+    "NotFittedError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lstmae' has no attribute {name!r}")

@@ -1,0 +1,143 @@
+"""User input (arrays, lists, DataFrames) -> one canonical float64 array, and back.
+
+Two layouts exist and every public method accepts both:
+
+* a **long series**: 1-D ``(n_timesteps,)``, 2-D ``(n_timesteps, n_features)``,
+  a ``pandas.Series`` or a ``DataFrame`` (rows = timesteps, columns = features);
+  canonical form ``(n_timesteps, n_features)``;
+* a **panel** of equal-length sequences: 3-D ``(samples, timesteps, features)``,
+  exactly what Keras takes; canonical form unchanged.
+
+`Prepared.restore` turns per-timestep results back into the caller's layout
+(1-D stays 1-D, a DataFrame keeps its index and columns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstmae.errors import DataError, describe
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Input converted to the canonical layout.
+
+    Attributes
+    ----------
+    values : ndarray, float64
+        ``(n_timesteps, n_features)`` for a series, ``(samples, timesteps, features)``
+        for a panel. Finite.
+    kind : "series" or "panel"
+    input_ndim : int
+        1, 2 or 3: the number of axes the caller gave.
+    index : pandas.Index or None
+        Row labels of a DataFrame/Series input (timestamps, usually).
+    columns : list of str or None
+        Column names of a DataFrame input (or the Series name).
+    """
+
+    values: np.ndarray
+    kind: str
+    input_ndim: int
+    index: pd.Index | None = None
+    columns: list[str] | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.values.shape[-1])
+
+    @property
+    def is_panel(self) -> bool:
+        return self.kind == "panel"
+
+    def restore(self, values: np.ndarray) -> Any:
+        """Give per-timestep ``values`` the caller's layout.
+
+        ``values`` has the canonical shape of this input. A DataFrame input
+        returns a DataFrame with the same index and columns, a Series a Series,
+        a 1-D array a 1-D array, anything else an ndarray.
+        """
+        if self.kind == "panel":
+            return values
+        if self.index is not None and self.columns is not None:
+            if self.input_ndim == 1:
+                return pd.Series(values[:, 0], index=self.index, name=self.columns[0])
+            return pd.DataFrame(values, index=self.index, columns=self.columns)
+        if self.input_ndim == 1:
+            return values[:, 0]
+        return values
+
+
+def prepare(X: Any, name: str = "X") -> Prepared:
+    """Validate and convert any supported input.
+
+    Raises
+    ------
+    DataError
+        Non-numeric values, NaN or infinity, an empty input, or a number of
+        axes other than 1, 2 or 3. The message names the first offending
+        column / position.
+    """
+    if isinstance(X, pd.DataFrame):
+        return _from_frame(X, name)
+    if isinstance(X, pd.Series):
+        frame = X.to_frame(name=X.name if X.name is not None else "value")
+        prepared = _from_frame(frame, name)
+        return Prepared(prepared.values, "series", 1, prepared.index, prepared.columns)
+    try:
+        array = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"{name} must hold numbers only; could not convert {describe(X)} to float ({exc}). "
+            "Pass a numeric array, a list of numbers or a DataFrame of numeric columns."
+        ) from None
+    if array.ndim not in (1, 2, 3):
+        raise DataError(
+            f"{name} must have 1, 2 or 3 axes (series, series x features, "
+            f"samples x timesteps x features); got shape {array.shape}."
+        )
+    if array.size == 0:
+        raise DataError(f"{name} is empty (shape {array.shape}); pass at least one full window of data.")
+    _check_finite(array, name, columns=None)
+    if array.ndim == 3:
+        return Prepared(array, "panel", 3)
+    values = array[:, None] if array.ndim == 1 else array
+    return Prepared(values, "series", array.ndim)
+
+
+def _from_frame(frame: pd.DataFrame, name: str) -> Prepared:
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise DataError(f"{name} is empty (shape {frame.shape}); pass at least one full window of data.")
+    bad = [str(c) for c in frame.columns if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
+    if bad:
+        raise DataError(
+            f"{name} has non-numeric column(s) {bad}; set a time column as the index "
+            "(df.set_index('timestamp')) or select the numeric columns."
+        )
+    columns = [str(c) for c in frame.columns]
+    values = frame.to_numpy(dtype=np.float64)
+    _check_finite(values, name, columns=columns)
+    return Prepared(values, "series", 2, frame.index, columns)
+
+
+def _check_finite(values: np.ndarray, name: str, columns: list[str] | None) -> None:
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    position = np.unravel_index(int(np.flatnonzero(~finite.ravel())[0]), values.shape)
+    bad = values[position]
+    what = "missing value (NaN)" if np.isnan(bad) else f"infinite value ({bad})"
+    if columns is not None:
+        where = f"column {columns[position[1]]!r}, row {position[0]}"
+    else:
+        where = f"position {tuple(int(p) for p in position)}"
+    count = int((~finite).sum())
+    raise DataError(
+        f"{name} has {count} non-finite value(s); the first is a {what} at {where}. "
+        "Fill or drop them first (e.g. df.interpolate())."
+    )

@@ -1,0 +1,841 @@
+"""Data files -> `LoadedData`: one reader for every format the CLI accepts.
+
+Two results exist, matching the two layouts of `lstmae.data.frames`:
+
+* a **series**: a DataFrame of float64 value columns ``(n_timesteps, n_features)``,
+  indexed by the time column (a DatetimeIndex, or numbers) or by row position;
+* a **panel**: a float64 array ``(samples, timesteps, features)``, built from a
+  long-format table (one row per sample and timestep, an id column naming the
+  sample) or from a 3-D ``.npy`` file.
+
+Supported files: ``.csv``, ``.tsv``, ``.csv.gz`` (delimiter detected, header row
+required), ``.parquet`` / ``.pq``, ``.npy`` (never unpickled) and ``.txt`` /
+``.txt.gz`` (whitespace-separated numbers, one series).
+
+Every failure is a `DataFileError` (or a `ParameterError` for a bad argument)
+with a one-line message: what was wrong, the value received, how to fix it.
+Parser exceptions from pandas, numpy or pyarrow never escape.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import os
+import re
+import warnings
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from lstmae.errors import DataFileError, ParameterError, describe
+
+__all__ = ["LoadedData", "SUPPORTED_EXTENSIONS", "TIME_COLUMN_NAMES", "read_data", "split_train"]
+
+#: File name endings `read_data` understands (compared case-insensitively).
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (
+    ".csv", ".tsv", ".csv.gz", ".parquet", ".pq", ".npy", ".txt", ".txt.gz",
+)
+#: Column names taken as the time column when none is given (case-insensitive).
+TIME_COLUMN_NAMES: tuple[str, ...] = ("timestamp", "time", "date", "datetime", "ds")
+
+# Longest suffix first so ".csv.gz" is not mistaken for an unknown ".gz".
+_FORMATS: tuple[tuple[str, str], ...] = (
+    (".csv.gz", "csv"), (".txt.gz", "txt"), (".csv", "csv"), (".tsv", "csv"),
+    (".parquet", "parquet"), (".pq", "parquet"), (".npy", "npy"), (".txt", "txt"),
+)
+# Candidate delimiters; on a tie the earlier one wins.
+_DELIMITERS: tuple[str, ...] = (",", "\t", ";", "|")
+_DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+# Enough text to see a header and a few dozen rows without reading a large file.
+_SAMPLE_BYTES = 64 * 1024
+_SNIFF_LINES = 50
+# A double-quoted CSV field, with "" as an escaped quote; its content must not
+# count as delimiters.
+_QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_DIGITS = re.compile(r"\d+", re.ASCII)
+# pandas < 3 parses floats with a fast converter that can miss the last bit;
+# "round_trip" reads %.17g output back exactly. pandas 3 does that by default
+# and deprecates the argument.
+_FLOAT_PARSING: dict[str, str] = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedData:
+    """The content of a data file, in one of two layouts.
+
+    Attributes
+    ----------
+    data : DataFrame or ndarray
+        ``kind == "series"``: a DataFrame ``(n_timesteps, n_features)`` of float64
+        columns; its index is a DatetimeIndex (or numeric Index) named after the
+        time column when there is one, else a RangeIndex of row positions.
+        ``kind == "panel"``: a float64 ndarray ``(samples, timesteps, features)``.
+    kind : {"series", "panel"}
+    ids : list or None
+        Panel: the id of each sample, in order (``len(ids) == samples``).
+        Series: None.
+    time : pandas.Index or None
+        Panel: the time labels of the ``timesteps`` axis (those of the first
+        sample) when the file has a time column, else None. Series: None (the
+        labels are ``data.index``).
+    source : str
+        The path as given, for messages.
+
+    Notes
+    -----
+    ``eq=False``: comparing two instances field by field would compare
+    DataFrames element-wise, which has no single truth value.
+    """
+
+    data: pd.DataFrame | np.ndarray
+    kind: str
+    ids: list | None = None
+    time: pd.Index | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("series", "panel"):
+            raise ParameterError(
+                f"LoadedData.kind must be 'series' or 'panel'; got {describe(self.kind)}. "
+                "Use 'series' for a DataFrame and 'panel' for a 3-D array."
+            )
+
+    @property
+    def n_rows(self) -> int:
+        """Series: the number of timesteps. Panel: the number of samples."""
+        return int(self.data.shape[0])
+
+
+# --------------------------------------------------------------------------- #
+# Public entry points
+# --------------------------------------------------------------------------- #
+
+
+def read_data(
+    path: str | os.PathLike,
+    *,
+    time_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    id_column: str | None = None,
+) -> LoadedData:
+    """Read a data file into a series or a panel.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.csv``, ``.tsv``, ``.csv.gz``, ``.parquet``, ``.pq``, ``.npy``,
+        ``.txt`` or ``.txt.gz`` file (the ending decides the format).
+    time_column : str, optional
+        Tables only. The column holding the time of each row. When None, a
+        column named ``timestamp``, ``time``, ``date``, ``datetime`` or ``ds``
+        (any case) is used if present. Values are parsed as datetimes; a
+        numeric column is kept as numbers. Rows are sorted by it.
+    columns : sequence of str, optional
+        The value (feature) columns, in this order. Default: every numeric
+        column except the time and id columns; columns that hold only text
+        are skipped. For ``.npy``/``.txt`` files the columns are named
+        ``"value"`` (1-D, text) or ``"0"``, ``"1"``, ... (2-D and 3-D).
+    id_column : str, optional
+        Tables only. Makes the result a panel: rows with the same id form one
+        sample (in order of first appearance), ordered by the time column
+        when there is one. Every id needs the same number of rows.
+
+    Returns
+    -------
+    LoadedData
+        ``kind="series"`` with a float64 DataFrame ``(n_timesteps, n_features)``,
+        or ``kind="panel"`` with a float64 array ``(samples, timesteps, features)``.
+        Missing cells are NaN.
+
+    Raises
+    ------
+    DataFileError
+        Missing, empty, unreadable or malformed file; a column that does not
+        exist or mixes numbers and text; unparseable or duplicate times; ids
+        of different lengths; no numeric column.
+    ParameterError
+        ``time_column``/``id_column`` given for a ``.npy``/``.txt`` file, or
+        contradictory arguments.
+    """
+    source = os.fsdecode(path)
+    _check_path(source)
+    kind = _format_of(source)
+    selected = _normalise_columns(columns)
+    if kind in ("npy", "txt"):
+        for argument, value in (("time_column", time_column), ("id_column", id_column)):
+            if value is not None:
+                raise ParameterError(
+                    f"{argument}={describe(value)} applies to tables only (.csv, .tsv, .parquet), "
+                    f"not to {source}; drop {argument} for .npy and .txt files."
+                )
+    if kind == "npy":
+        return _load_npy(source, selected)
+    if kind == "txt":
+        return _load_txt(source, selected)
+    frame = _read_csv(source) if kind == "csv" else _read_parquet(source)
+    return _table_to_loaded(frame, source, time_column, selected, id_column)
+
+
+def split_train(loaded: LoadedData, train_end: str | int | None) -> LoadedData:
+    """The training prefix of ``loaded``.
+
+    Parameters
+    ----------
+    loaded : LoadedData
+        A series (rows are timesteps) or a panel (rows are samples).
+    train_end : int, str or None
+        None: everything. An int ``N`` (or a string of digits): the first ``N``
+        rows, ``1 <= N <= loaded.n_rows``. Any other string (series with a
+        DatetimeIndex only): a timestamp; the rows strictly before it.
+
+    Returns
+    -------
+    LoadedData
+        Same kind and source; ``data`` (and ``ids`` for a panel) cut to the prefix.
+
+    Raises
+    ------
+    ParameterError
+        A count outside ``1..n_rows``, a timestamp for a panel or for data
+        without a DatetimeIndex, an unparseable timestamp, or one that leaves
+        no rows (at or before the first time) or lies after the last time.
+    """
+    if train_end is None:
+        return loaded
+    count = _as_row_count(train_end)
+    if count is not None:
+        return _take_rows(loaded, _checked_count(count, train_end, loaded))
+    if not isinstance(train_end, str):
+        raise ParameterError(
+            f"train_end must be a row count (int), a timestamp string or None; got {describe(train_end)} "
+            f"of type {type(train_end).__name__}. Pass e.g. 1000 or '2024-01-31'."
+        )
+    if loaded.kind == "panel":
+        raise ParameterError(
+            f"train_end={train_end!r} is a timestamp, but the data is a panel of {loaded.n_rows} samples; "
+            "use a sample count for panels (e.g. --train-end 100)."
+        )
+    return _take_rows(loaded, _rows_before(loaded, train_end))
+
+
+# --------------------------------------------------------------------------- #
+# Paths and formats
+# --------------------------------------------------------------------------- #
+
+
+def _format_of(source: str) -> str:
+    """``"csv"``, ``"parquet"``, ``"npy"`` or ``"txt"`` from the file name ending."""
+    name = source.lower()
+    for suffix, kind in _FORMATS:
+        if name.endswith(suffix):
+            return kind
+    raise DataFileError(
+        f"unsupported file type: {source}; supported endings are {', '.join(SUPPORTED_EXTENSIONS)}. "
+        "Convert the file to one of them (e.g. CSV with a header row)."
+    )
+
+
+def _check_path(source: str) -> None:
+    """Fail early, with a clear message, on a path that cannot be a data file."""
+    if not os.path.exists(source):
+        raise DataFileError(f"no such file: {source}; check the path (relative paths start at {os.getcwd()}).")
+    if os.path.isdir(source):
+        raise DataFileError(f"{source} is a directory, not a data file; pass the path of a file inside it.")
+    if os.path.getsize(source) == 0:
+        raise DataFileError(f"{source} is empty (0 bytes); pass a file that holds data.")
+
+
+def _open_binary(source: str, compressed: bool) -> BinaryIO:
+    """Open ``source`` for reading bytes, decompressing gzip when ``compressed``.
+
+    Kept separate so every reader turns OS errors into one message (`_read_bytes`).
+    """
+    return gzip.open(source, "rb") if compressed else open(source, "rb")  # noqa: SIM115
+
+
+def _read_bytes(source: str, limit: int | None = None) -> bytes:
+    """Up to ``limit`` bytes (all when None) of the file, decompressed if ``.gz``."""
+    compressed = source.lower().endswith(".gz")
+    try:
+        with _open_binary(source, compressed) as handle:
+            return handle.read() if limit is None else handle.read(limit)
+    except PermissionError:
+        raise DataFileError(
+            f"cannot read {source}: permission denied; check the file permissions (e.g. chmod u+r)."
+        ) from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataFileError(
+            f"cannot decompress {source}: {_one_line(exc)}; the file is not valid gzip or is truncated."
+        ) from None
+    except OSError as exc:
+        raise DataFileError(f"cannot read {source}: {_one_line(exc)}; check that the file is readable.") from None
+
+
+def _decode(raw: bytes, source: str) -> str:
+    """UTF-8 text (a leading BOM dropped) or a DataFileError naming the bad byte."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(
+            f"{source} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8 text, or pass a .parquet or .npy file."
+        ) from None
+
+
+def _one_line(error: BaseException | str) -> str:
+    """An exception's text squeezed onto one line (parsers like multi-line messages)."""
+    text = " ".join(str(error).split())
+    if not text and isinstance(error, BaseException):
+        return type(error).__name__
+    return text
+
+
+# --------------------------------------------------------------------------- #
+# Readers: each returns a raw DataFrame (tables) or a finished LoadedData
+# --------------------------------------------------------------------------- #
+
+
+def _read_csv(source: str) -> pd.DataFrame:
+    """A CSV/TSV (optionally gzip) file -> DataFrame with stripped string column names."""
+    raw = _read_bytes(source, _SAMPLE_BYTES)
+    if len(raw) == _SAMPLE_BYTES and b"\n" in raw:
+        # Cut at the last newline: keeps whole lines and never splits a UTF-8 character.
+        raw = raw[: raw.rfind(b"\n")]
+    sample = _decode(raw, source)
+    if not sample.strip():
+        raise DataFileError(f"{source} is empty (only blank lines); pass a file that holds data.")
+    default = "\t" if source.lower().endswith(".tsv") else ","
+    delimiter = _sniff_delimiter(sample, default)
+    _check_header(sample, delimiter, source)
+    try:
+        frame = pd.read_csv(
+            source,
+            sep=delimiter,
+            encoding="utf-8-sig",
+            compression="gzip" if source.lower().endswith(".gz") else None,
+            skipinitialspace=True,
+            **_FLOAT_PARSING,
+            # One pass over the whole column so a type is never guessed from a chunk.
+            low_memory=False,
+        )
+    except PermissionError:
+        raise DataFileError(
+            f"cannot read {source}: permission denied; check the file permissions (e.g. chmod u+r)."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataFileError(f"{source} is empty (no header row); pass a file that holds data.") from None
+    except UnicodeDecodeError as exc:
+        raise DataFileError(
+            f"{source} is not UTF-8 text ({_one_line(exc)}); save it as UTF-8 text."
+        ) from None
+    except Exception as exc:  # pandas raises many types; none may escape
+        raise DataFileError(
+            f"cannot parse {source} as {_DELIMITER_NAMES[delimiter]}-separated text: {_one_line(exc)}; "
+            "check that every row has the same number of fields as the header."
+        ) from None
+    if len(frame) == 0:
+        raise DataFileError(
+            f"{source} has a header row but no data rows (columns {_names(frame.columns)}); "
+            "pass a file with at least one row of values."
+        )
+    frame.columns = [str(name).strip() for name in frame.columns]
+    return frame
+
+
+def _sniff_delimiter(sample: str, default: str) -> str:
+    """The delimiter among ``, tab ; |`` used by the first lines of ``sample``.
+
+    Preferred: the one found the same (non-zero) number of times on every line,
+    the most frequent such one. Otherwise the most frequent in the header line;
+    ``default`` when the header holds none (a one-column file).
+    """
+    text = _QUOTED_FIELD.sub("", sample)
+    lines = [line for line in text.splitlines()[: _SNIFF_LINES * 2] if line.strip()][:_SNIFF_LINES]
+    best, best_count = None, 0
+    for delimiter in _DELIMITERS:
+        counts = {line.count(delimiter) for line in lines}
+        if len(counts) == 1 and (count := counts.pop()) > best_count:
+            best, best_count = delimiter, count
+    if best is not None:
+        return best
+    in_header = {delimiter: lines[0].count(delimiter) for delimiter in _DELIMITERS}
+    top = max(_DELIMITERS, key=in_header.__getitem__)
+    return top if in_header[top] > 0 else default
+
+
+def _check_header(sample: str, delimiter: str, source: str) -> None:
+    """Reject a file whose first line is data: it would silently become column names.
+
+    Numeric names ``0, 1, ...`` are accepted: pandas writes them as the header
+    of a DataFrame without column names.
+    """
+    first = next(line for line in sample.splitlines() if line.strip())
+    fields = [field.strip() for field in next(csv.reader([first], delimiter=delimiter))]
+    numbers = [field for field in fields if _is_number(field)]
+    dates = [field for field in fields if _ISO_DATE.match(field)]
+    if not numbers or len(numbers) + len(dates) != len(fields):
+        return
+    if fields == [str(i) for i in range(len(fields))]:
+        return
+    raise DataFileError(
+        f"{source} has no header row: its first line {describe(first)} holds values, not column names; "
+        "add a first line with the column names (e.g. timestamp,value)."
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_parquet(source: str) -> pd.DataFrame:
+    """A parquet file -> DataFrame; a stored (non-default) index becomes a column again."""
+    _read_bytes(source, 1)  # turns permission errors into the common message
+    try:
+        frame = pd.read_parquet(source)
+    except Exception as exc:  # pyarrow raises its own types; none may escape
+        raise DataFileError(
+            f"cannot read {source} as parquet: {_one_line(exc)}; check that it is a valid parquet file."
+        ) from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # A DataFrame saved with a DatetimeIndex comes back with it; treat it like a column
+        # so time detection and sorting work the same as for CSV.
+        frame = frame.reset_index()
+    frame.columns = [str(name).strip() for name in frame.columns]
+    if len(frame) == 0:
+        raise DataFileError(
+            f"{source} has no data rows (columns {_names(frame.columns)}); pass a file with at least one row."
+        )
+    return frame
+
+
+def _load_npy(source: str, columns: list[str] | None) -> LoadedData:
+    """A ``.npy`` array: 1-D/2-D -> series, 3-D -> panel. Never unpickles."""
+    _read_bytes(source, 1)  # turns permission errors into the common message
+    try:
+        array = np.load(source, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise DataFileError(
+                f"{source} holds Python objects (or is not a .npy file) and pickled data is never loaded; "
+                "save a numeric array with np.save(path, array.astype(float))."
+            ) from None
+        raise DataFileError(f"cannot read {source} as .npy: {_one_line(exc)}; re-save it with np.save.") from None
+    except Exception as exc:  # numpy raises several types on damaged files
+        raise DataFileError(f"cannot read {source} as .npy: {_one_line(exc)}; re-save it with np.save.") from None
+    if not isinstance(array, np.ndarray):
+        # np.load returns an archive object for .npz content whatever the file name.
+        if hasattr(array, "close"):
+            array.close()
+        raise DataFileError(
+            f"{source} is an .npz archive, not a single array; save one array with np.save(path, array)."
+        )
+    if array.dtype.kind not in "biuf":
+        raise DataFileError(
+            f"{source} holds {array.dtype} values, not real numbers; save a float array "
+            "(np.save(path, array.astype(float)))."
+        )
+    if array.ndim not in (1, 2, 3):
+        raise DataFileError(
+            f"{source} has {array.ndim} axes (shape {array.shape}); expected 1 (timesteps), "
+            "2 (timesteps, features) or 3 (samples, timesteps, features)."
+        )
+    if array.size == 0:
+        raise DataFileError(f"{source} holds an empty array (shape {array.shape}); save an array with data.")
+    values = np.array(array, dtype=np.float64)  # a native-endian, owned copy
+    names = ["value"] if values.ndim == 1 else [str(i) for i in range(values.shape[-1])]
+    keep = _pick_generated(names, columns, source)
+    if values.ndim == 3:
+        panel = np.ascontiguousarray(values[:, :, keep])
+        return LoadedData(panel, "panel", ids=list(range(panel.shape[0])), time=None, source=source)
+    matrix = values.reshape(values.shape[0], -1)[:, keep]
+    frame = pd.DataFrame(matrix, columns=[names[i] for i in keep])
+    return LoadedData(frame, "series", source=source)
+
+
+def _load_txt(source: str, columns: list[str] | None) -> LoadedData:
+    """Whitespace-separated numbers (any layout, CRLF ok) -> one-column series ``"value"``."""
+    text = _decode(_read_bytes(source), source)
+    tokens = text.split()
+    if not tokens:
+        raise DataFileError(f"{source} is empty (only whitespace); pass a file with one number per line.")
+    try:
+        # Python's float parser per token, in C: exact and the same as the benchmark reader.
+        values = np.array(tokens, dtype=np.float64)
+    except ValueError:
+        position, token = _first_non_number(tokens)
+        raise DataFileError(
+            f"{source} holds a non-number {describe(token)} as value {position} (1-based); "
+            ".txt files hold numbers only, separated by whitespace: remove headers and text."
+        ) from None
+    keep = _pick_generated(["value"], columns, source)
+    return LoadedData(pd.DataFrame({"value": values}).iloc[:, keep], "series", source=source)
+
+
+def _first_non_number(tokens: list[str]) -> tuple[int, str]:
+    """1-based position and text of the first token ``float`` rejects (error path only)."""
+    # The vectorised pass narrows the search to suspects; float() decides, as np.array did.
+    coerced = pd.to_numeric(pd.Series(tokens, dtype=object), errors="coerce").to_numpy()
+    for index in np.flatnonzero(np.isnan(coerced)):
+        if not _is_number(tokens[index]):
+            return int(index) + 1, tokens[index]
+    for index, token in enumerate(tokens):  # to_numeric accepted something float() did not
+        if not _is_number(token):
+            return index + 1, token
+    return 0, ""
+
+
+def _pick_generated(names: list[str], columns: list[str] | None, source: str) -> list[int]:
+    """Positions of ``columns`` among the generated ``names`` (all when None)."""
+    if columns is None:
+        return list(range(len(names)))
+    missing = [name for name in columns if name not in names]
+    if missing:
+        raise DataFileError(
+            f"column {missing[0]!r} not found in {source}; its columns are named {_names(names)}; "
+            "pass --columns with some of these names."
+        )
+    return [names.index(name) for name in columns]
+
+
+# --------------------------------------------------------------------------- #
+# Tables -> series or panel
+# --------------------------------------------------------------------------- #
+
+
+def _normalise_columns(columns: Sequence[str] | None) -> list[str] | None:
+    """``columns`` as a list of unique strings (a lone string is one name)."""
+    if columns is None:
+        return None
+    names = [columns] if isinstance(columns, str) else [str(name).strip() for name in columns]
+    if not names:
+        raise ParameterError("columns is empty; pass at least one column name, or None for every numeric column.")
+    duplicated = pd.Index(names).duplicated()
+    if duplicated.any():
+        raise ParameterError(
+            f"columns names {names[int(np.argmax(duplicated))]!r} twice ({names}); list each column once."
+        )
+    return names
+
+
+def _table_to_loaded(
+    frame: pd.DataFrame,
+    source: str,
+    time_column: str | None,
+    columns: list[str] | None,
+    id_column: str | None,
+) -> LoadedData:
+    """A raw table -> series or panel, following the column rules of `read_data`."""
+    available = list(frame.columns)
+    for argument, name in (("time_column", time_column), ("id_column", id_column)):
+        if name is not None and name not in available:
+            raise DataFileError(
+                f"{argument} {name!r} not found in {source}; columns found: {_names(available)}; "
+                f"pass one of these as {argument}."
+            )
+    if time_column is not None and time_column == id_column:
+        raise ParameterError(
+            f"time_column and id_column are both {time_column!r}; they must be two different columns."
+        )
+    for argument, name in (("time_column", time_column), ("id_column", id_column)):
+        if columns is not None and name is not None and name in columns:
+            raise ParameterError(
+                f"column {name!r} is the {argument} and is also listed in columns; "
+                "remove it from columns (it cannot be a feature too)."
+            )
+    if time_column is None:
+        time_column = _detect_time_column(available, exclude={id_column, *(columns or ())})
+    features = columns if columns is not None else [c for c in available if c not in (time_column, id_column)]
+    missing = [name for name in features if name not in available]
+    if missing:
+        raise DataFileError(
+            f"column {missing[0]!r} not found in {source}; columns found: {_names(available)}; "
+            "pass --columns with some of these names."
+        )
+    names, matrix = _value_matrix(frame, features, source, explicit=columns is not None)
+    if not names:
+        raise DataFileError(
+            f"no numeric column in {source}; columns found: {_names(available)}; "
+            "pass --columns (columns=) naming the numeric value columns."
+        )
+    labels = None if time_column is None else _time_labels(frame[time_column], time_column, source)
+    if id_column is not None:
+        return _panel(frame[id_column], id_column, labels, matrix, source)
+    return _series(labels, names, matrix, source)
+
+
+def _detect_time_column(available: list[str], exclude: set) -> str | None:
+    """The first column (in file order) with a conventional time name."""
+    for name in available:
+        if name.lower() in TIME_COLUMN_NAMES and name not in exclude:
+            return name
+    return None
+
+
+def _names(names: Sequence[Any], limit: int = 20) -> str:
+    """A list of column names for messages, cut after ``limit``."""
+    shown = [str(name) for name in list(names)[:limit]]
+    extra = len(names) - len(shown)
+    return str(shown) if extra <= 0 else f"{shown[:-1]} ... and {extra + 1} more"
+
+
+def _value_matrix(
+    frame: pd.DataFrame, features: list[str], source: str, explicit: bool
+) -> tuple[list[str], np.ndarray]:
+    """The numeric ``features`` of ``frame`` as a float64 matrix ``(n_rows, n_used)``.
+
+    Text-only columns are skipped unless ``explicit`` (then they are an error).
+    """
+    names: list[str] = []
+    vectors: list[np.ndarray] = []
+    for name in features:
+        vector = _numeric_column(frame[name], name, source, explicit)
+        if vector is not None:
+            names.append(name)
+            vectors.append(vector)
+    if not vectors:
+        return names, np.empty((len(frame), 0))
+    return names, np.column_stack(vectors)
+
+
+def _is_real_numeric(dtype: Any) -> bool:
+    return (
+        pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_bool_dtype(dtype)
+        and not pd.api.types.is_complex_dtype(dtype)
+    )
+
+
+def _numeric_column(column: pd.Series, name: str, source: str, explicit: bool) -> np.ndarray | None:
+    """``column`` as float64 ``(n_rows,)`` with NaN for missing cells; None for a skipped text column.
+
+    Raises
+    ------
+    DataFileError
+        The column mixes numbers and text (names the first text cell), or it
+        holds no numbers at all while ``explicit``.
+    """
+    if _is_real_numeric(column.dtype):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    present = column.notna().to_numpy()
+    if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+        try:
+            converted = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            converted = np.full(len(column), np.nan)  # odd Python objects: treat as text
+        text = present & np.isnan(converted)
+    else:
+        # datetime, bool, category, ...: values that are not numbers even when present.
+        converted, text = None, present
+    if not text.any():
+        return converted
+    first = int(np.argmax(text))
+    value = column.iloc[first]
+    if isinstance(value, np.generic):
+        value = value.item()  # plain Python repr in the message (True, not np.True_)
+    if text.sum() < present.sum():
+        raise DataFileError(
+            f"column {name!r} in {source} mixes numbers and text: data row {first + 1} holds {describe(value)}; "
+            "fix or empty that cell, or leave the column out with --columns."
+        )
+    if explicit:
+        raise DataFileError(
+            f"column {name!r} in {source} is not numeric (dtype {column.dtype}; data row {first + 1} holds "
+            f"{describe(value)}); pass --columns naming numeric columns only."
+        )
+    return None
+
+
+def _time_labels(column: pd.Series, name: str, source: str) -> pd.Index:
+    """The time column as an Index named ``name``: datetimes, or numbers when numeric.
+
+    Raises
+    ------
+    DataFileError
+        An empty cell, or a value that is not a date/time (names the first).
+    """
+    missing = column.isna().to_numpy()
+    if missing.any():
+        row = int(np.argmax(missing)) + 1
+        raise DataFileError(
+            f"time column {name!r} in {source} is empty at data row {row}; every row needs a time: "
+            "fill it in or drop the row."
+        )
+    if _is_real_numeric(column.dtype):
+        # Numbers stay numbers: epoch seconds vs. milliseconds vs. step counts would be a guess.
+        return pd.Index(column.to_numpy(), name=name)
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return pd.DatetimeIndex(column, name=name)
+    return pd.DatetimeIndex(_parse_datetimes(column, name, source), name=name)
+
+
+def _parse_datetimes(column: pd.Series, name: str, source: str) -> pd.Series:
+    """Text -> datetimes: the fast inferred format first, then ISO 8601, then per-value parsing."""
+    last_error: Exception | None = None
+    with warnings.catch_warnings():
+        # "Could not infer format" warnings are noise: the fallbacks below handle it.
+        warnings.simplefilter("ignore")
+        for fmt in (None, "ISO8601", "mixed"):
+            try:
+                return pd.to_datetime(column, format=fmt)
+            except (ValueError, TypeError, OverflowError) as exc:
+                last_error = exc
+        try:
+            parsed = pd.to_datetime(column, format="mixed", errors="coerce")
+            failed = pd.isna(parsed).to_numpy()
+        except (ValueError, TypeError, OverflowError):
+            failed = np.zeros(len(column), dtype=bool)
+    if failed.any():
+        row = int(np.argmax(failed))
+        raise DataFileError(
+            f"time column {name!r} in {source} has a value that is not a date/time: data row {row + 1} holds "
+            f"{describe(column.iloc[row])}; fix it, or pass --time-column naming the right column."
+        )
+    raise DataFileError(
+        f"cannot parse time column {name!r} in {source} as dates: {_one_line(last_error or '')}; "
+        "write times in one format, e.g. ISO 8601 with one UTC offset (2024-01-31T12:00:00Z)."
+    )
+
+
+def _series(labels: pd.Index | None, names: list[str], matrix: np.ndarray, source: str) -> LoadedData:
+    """Rows -> a series DataFrame, sorted by time (stably) when there is a time column."""
+    if labels is None:
+        return LoadedData(pd.DataFrame(matrix, columns=names), "series", source=source)
+    duplicated = labels.duplicated(keep="first")
+    if duplicated.any():
+        again = int(np.argmax(duplicated))
+        first = int(np.argmax(labels == labels[again]))
+        raise DataFileError(
+            f"duplicate time {labels[again]} in column {labels.name!r} of {source} "
+            f"(data rows {first + 1} and {again + 1}); every time must be unique: drop or aggregate duplicates."
+        )
+    if not labels.is_monotonic_increasing:
+        # TODO(later issue): warn that the rows were not in time order.
+        order = labels.argsort(kind="stable")
+        labels, matrix = labels[order], matrix[order]
+    return LoadedData(pd.DataFrame(matrix, index=labels, columns=names), "series", source=source)
+
+
+def _sort_key(labels: pd.Index) -> np.ndarray:
+    """Labels as a plain numpy array that sorts in time order (int64 ns for datetimes)."""
+    if isinstance(labels, pd.DatetimeIndex):
+        return labels.asi8
+    return labels.to_numpy()
+
+
+def _panel(
+    id_values: pd.Series, id_name: str, labels: pd.Index | None, matrix: np.ndarray, source: str
+) -> LoadedData:
+    """Long-format rows -> ``(samples, timesteps, features)`` grouped by id.
+
+    Samples follow the order in which ids first appear; steps follow time
+    within an id (file order without a time column).
+    """
+    codes, uniques = pd.factorize(id_values, sort=False)
+    if (codes < 0).any():
+        row = int(np.argmax(codes < 0)) + 1
+        raise DataFileError(
+            f"id column {id_name!r} in {source} is empty at data row {row}; every row needs an id: "
+            "fill it in or drop the row."
+        )
+    counts = np.bincount(codes)
+    different = np.flatnonzero(counts != counts[0])
+    if different.size:
+        bad = int(different[0])
+        raise DataFileError(
+            f"id {uniques[bad]!r} in {source} has {counts[bad]} rows but id {uniques[0]!r} has {counts[0]}; "
+            f"every id of {id_name!r} needs the same number of rows (timesteps): pad or trim the sequences."
+        )
+    length = int(counts[0])
+    if labels is None:
+        order = np.argsort(codes, kind="stable")
+        time = None
+    else:
+        key = _sort_key(labels)
+        order = np.lexsort((key, codes))  # by id code, then by time; stable
+        same_id = codes[order][1:] == codes[order][:-1]
+        clash = np.flatnonzero(same_id & (key[order][1:] == key[order][:-1]))
+        if clash.size:
+            row = int(order[clash[0]])
+            raise DataFileError(
+                f"duplicate time {labels[row]} for id {id_values.iloc[row]!r} in {source}; "
+                "each id needs unique times: drop or aggregate duplicates."
+            )
+        time = labels[order[:length]]
+    panel = np.ascontiguousarray(matrix[order]).reshape(len(uniques), length, matrix.shape[1])
+    return LoadedData(panel, "panel", ids=list(uniques.tolist()), time=time, source=source)
+
+
+# --------------------------------------------------------------------------- #
+# split_train helpers
+# --------------------------------------------------------------------------- #
+
+
+def _as_row_count(train_end: object) -> int | None:
+    """An int (or a digit string) as a count; None when ``train_end`` is something else."""
+    if isinstance(train_end, bool):
+        return None  # True is an int, but never a meaningful row count
+    if isinstance(train_end, (int, np.integer)):
+        return int(train_end)
+    if isinstance(train_end, str) and _DIGITS.fullmatch(train_end.strip()):
+        return int(train_end.strip())
+    return None
+
+
+def _checked_count(count: int, train_end: object, loaded: LoadedData) -> int:
+    unit = "samples" if loaded.kind == "panel" else "rows"
+    if not 1 <= count <= loaded.n_rows:
+        raise ParameterError(
+            f"train_end={train_end!r} is outside the allowed range 1..{loaded.n_rows} "
+            f"(the data has {loaded.n_rows} {unit}); pass a count of {unit} in that range."
+        )
+    return count
+
+
+def _rows_before(loaded: LoadedData, train_end: str) -> int:
+    """How many rows of a time-indexed series lie strictly before ``train_end``."""
+    index = loaded.data.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise ParameterError(
+            f"train_end={train_end!r} is a timestamp, but {loaded.source or 'the data'} has no datetime time "
+            "column (rows are indexed by position or number); pass a row count instead, or a time column."
+        )
+    try:
+        cut = pd.Timestamp(train_end)
+    except (ValueError, TypeError, OverflowError):
+        raise ParameterError(
+            f"train_end={train_end!r} is neither a row count nor a timestamp; pass e.g. 1000 or '2024-01-31'."
+        ) from None
+    if (cut.tz is None) != (index.tz is None):
+        if index.tz is None:
+            raise ParameterError(
+                f"train_end={train_end!r} has a UTC offset but the data's times have none; drop the offset."
+            )
+        cut = cut.tz_localize(index.tz)  # a naive bound means the data's own time zone
+    first, last = index.min(), index.max()
+    if not first < cut <= last:
+        raise ParameterError(
+            f"train_end={train_end!r} leaves no training rows or lies after the data; the data runs from "
+            f"{first} to {last}: pass a time after the first and at most the last."
+        )
+    return int((index < cut).sum())
+
+
+def _take_rows(loaded: LoadedData, count: int) -> LoadedData:
+    """``loaded`` cut to its first ``count`` rows (samples for a panel)."""
+    if loaded.kind == "panel":
+        ids = None if loaded.ids is None else list(loaded.ids[:count])
+        return dataclasses.replace(loaded, data=loaded.data[:count], ids=ids)
+    return dataclasses.replace(loaded, data=loaded.data.iloc[:count])

@@ -1,0 +1,43 @@
+"""Per-feature standardisation fitted on the training data and kept in the model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def fit_scaler(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale of each feature.
+
+    Parameters
+    ----------
+    values : ndarray of shape (..., n_features)
+        Finite values; every leading axis is pooled.
+
+    Returns
+    -------
+    mean, scale : ndarrays of shape (n_features,), float64
+        ``scale`` is the standard deviation, or 1 where a feature is constant,
+        so that transforming never divides by zero. Computed on values divided
+        by their largest magnitude first, so 1e308 does not overflow.
+    """
+    flat = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-1])
+    magnitude = np.max(np.abs(flat), axis=0)
+    magnitude[magnitude == 0] = 1.0
+    unit = flat / magnitude
+    mean = unit.mean(axis=0) * magnitude
+    std = unit.std(axis=0) * magnitude
+    # A feature whose spread is negligible against its magnitude is constant for
+    # float32 purposes; scaling it by its tiny std would only amplify noise.
+    tiny = std <= magnitude * 1e-12
+    scale = np.where(tiny, 1.0, std)
+    return mean, scale
+
+
+def transform(values: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(values - mean) / scale`` as float32, same shape as ``values``."""
+    return ((np.asarray(values, dtype=np.float64) - mean) / scale).astype(np.float32)
+
+
+def inverse_transform(values: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Back to the units of the input, float64, same shape as ``values``."""
+    return np.asarray(values, dtype=np.float64) * scale + mean

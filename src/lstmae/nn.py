@@ -1,0 +1,79 @@
+"""The two LSTM autoencoders, in torch only (no numpy, files or thresholds here).
+
+Shapes use B = batch, T = timesteps, F = features, H = hidden units, L = latent.
+
+``repeat`` (the bottleneck design, Keras: LSTM -> RepeatVector -> LSTM -> TimeDistributed(Dense))::
+
+    x (B, T, F) -> encoder LSTMs -> last hidden state z (B, L)
+      -> repeat z at every step (B, T, L) -> decoder LSTMs (B, T, H0)
+      -> per-step Linear (B, T, F)
+
+``sequence`` (every layer return_sequences=True, no RepeatVector)::
+
+    x (B, T, F) -> encoder LSTMs -> z (B, T, L) -> decoder LSTMs (B, T, H0) -> per-step Linear (B, T, F)
+
+The decoder mirrors the encoder: units (64, 16) encode 64 -> 16 and decode 16 -> 64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lstmae.config import NetworkConfig
+
+
+class LSTMStack(nn.Module):
+    """Single-layer ``nn.LSTM`` modules chained, each with its own hidden size.
+
+    Keras users stack ``LSTM(64, return_sequences=True), LSTM(16)``; torch's
+    ``num_layers`` needs one size for all layers, so each layer is its own module.
+    """
+
+    def __init__(self, input_size: int, hidden_sizes: tuple[int, ...]) -> None:
+        super().__init__()
+        sizes = (input_size, *hidden_sizes)
+        self.layers = nn.ModuleList(
+            nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(hidden_sizes))
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, in) -> (every step of the last layer (B, T, H_last), its last hidden state (B, H_last))."""
+        h_last = x[:, -1]
+        for layer in self.layers:
+            x, (h, _) = layer(x)  # x: (B, T, H_i); h: (1, B, H_i)
+            h_last = h[0]
+        return x, h_last
+
+
+class LSTMAutoencoder(nn.Module):
+    """Encoder-decoder LSTM; ``config.architecture`` chooses the design."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        units = config.units
+        self.encoder = LSTMStack(config.n_features, units)
+        self.decoder = LSTMStack(units[-1], tuple(reversed(units)))
+        self.output_layer = nn.Linear(units[0], config.n_features)  # TimeDistributed(Dense(F))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, F) -> z: (B, L) for "repeat", (B, T, L) for "sequence"."""
+        steps, last = self.encoder(x)
+        return last if self.config.architecture == "repeat" else steps
+
+    def decode(self, z: torch.Tensor, timesteps: int) -> torch.Tensor:
+        """z from `encode` -> reconstruction (B, T, F)."""
+        if z.dim() == 2:  # repeat design: the same latent vector at every step (RepeatVector)
+            z = z.unsqueeze(1).expand(-1, timesteps, -1)  # (B, T, L)
+        steps, _ = self.decoder(z)  # (B, T, H0)
+        return self.output_layer(steps)  # (B, T, F)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, F) -> reconstruction (B, T, F)."""
+        return self.decode(self.encode(x), x.shape[1])
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable scalars."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,235 @@
+"""Training through Lightning: the LightningModule, the window datasets and the Trainer set-up.
+
+Nothing here knows about files or thresholds. Inputs are already-scaled float32
+torch tensors; windows of a long series are gathered per batch from a strided
+view, so a stride-1 copy of all windows is never materialised.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import warnings
+from dataclasses import dataclass, field
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lstmae.nn import LSTMAutoencoder
+
+
+class SeriesWindows(Dataset):
+    """Windows of a long series, gathered lazily.
+
+    Parameters
+    ----------
+    series : Tensor of shape (n_timesteps, n_features)
+    starts : Tensor of shape (n_windows,), int64
+    timesteps : int
+    """
+
+    def __init__(self, series: torch.Tensor, starts: torch.Tensor, timesteps: int) -> None:
+        # unfold is a view: (n - T + 1, F, T); indexing it copies only the batch.
+        self._view = series.unfold(0, timesteps, 1)
+        self._starts = starts
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+        """A whole batch in one indexing operation: (B, T, F)."""
+        return self._view[self._starts[indices]].transpose(1, 2)
+
+
+class PanelSamples(Dataset):
+    """Samples of a panel ``(samples, timesteps, features)``, one window each."""
+
+    def __init__(self, panel: torch.Tensor, indices: torch.Tensor) -> None:
+        self._panel = panel
+        self._indices = indices
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+        return self._panel[self._indices[indices]]  # (B, T, F)
+
+
+def _batch_as_is(batch: torch.Tensor) -> torch.Tensor:
+    """collate_fn: `__getitems__` already returns a stacked batch."""
+    return batch
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+    """A single-process loader whose shuffling depends only on ``seed``."""
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        collate_fn=_batch_as_is,
+        num_workers=0,
+    )
+
+
+class AutoencoderTask(pl.LightningModule):
+    """Mean-squared reconstruction error, Adam; logs loss and MAE per epoch."""
+
+    def __init__(self, net: LSTMAutoencoder, learning_rate: float) -> None:
+        super().__init__()
+        self.net = net
+        self.learning_rate = learning_rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch: torch.Tensor, prefix: str) -> torch.Tensor:
+        reconstruction = self.net(batch)  # (B, T, F)
+        difference = reconstruction - batch
+        loss = difference.pow(2).mean()
+        batch_size = batch.shape[0]
+        self.log(f"{prefix}loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        self.log(f"{prefix}mae", difference.abs().mean(), on_step=False, on_epoch=True, batch_size=batch_size)
+        return loss
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "")
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._step(batch, "val_")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
+
+
+class HistoryRecorder(pl.Callback):
+    """Keeps the epoch-level metrics, like Keras's ``History``."""
+
+    KEYS = ("loss", "val_loss", "mae", "val_mae")
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {key: [] for key in self.KEYS}
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Validation runs before this hook, so both train and val values are here.
+        metrics = trainer.callback_metrics
+        for key in self.KEYS:
+            if key in metrics:
+                self.history[key].append(float(metrics[key]))
+
+
+class BestWeights(pl.Callback):
+    """Restores the weights of the epoch with the lowest validation loss at the end of fit.
+
+    Lightning's EarlyStopping stops but keeps the last weights; ModelCheckpoint
+    would write files. Early stopping with patience otherwise returns a model
+    that is ``patience`` epochs past its best.
+    """
+
+    def __init__(self, monitor: str = "val_loss") -> None:
+        self.monitor = monitor
+        self.best = math.inf
+        self.state: dict | None = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            self.state = copy.deepcopy(pl_module.state_dict())
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.state is not None:
+            pl_module.load_state_dict(self.state)
+
+
+@dataclass
+class TrainingPlan:
+    """How to train: everything the Trainer needs that is not data."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    shuffle: bool
+    seed: int
+    patience: int
+    accelerator: str  # "cpu" or "gpu"
+    verbose: int
+    gradient_clip: float = 1.0
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def progress_bar_wanted(verbose: int) -> bool:
+    """A progress bar only for a person at a terminal: never in pipes, logs or with verbose=0."""
+    return verbose > 0 and sys.stderr is not None and sys.stderr.isatty()
+
+
+def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, plan: TrainingPlan) -> dict:
+    """Fit ``net`` in place; return the per-epoch history (lists of floats)."""
+    task = AutoencoderTask(net, plan.learning_rate)
+    recorder = HistoryRecorder()
+    callbacks: list[pl.Callback] = [recorder]
+    val_loader = None
+    if val_set is not None and len(val_set) > 0:
+        val_loader = make_loader(val_set, plan.batch_size, shuffle=False, seed=plan.seed)
+        callbacks += [
+            pl.callbacks.EarlyStopping(monitor="val_loss", patience=plan.patience, mode="min"),
+            BestWeights("val_loss"),
+        ]
+    train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed)
+    with _quiet_lightning():
+        trainer = pl.Trainer(
+            max_epochs=plan.epochs,
+            accelerator=plan.accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=progress_bar_wanted(plan.verbose),
+            num_sanity_val_steps=0,
+            gradient_clip_val=plan.gradient_clip,
+            callbacks=callbacks,
+            log_every_n_steps=max(1, len(train_loader)),
+        )
+        trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    return {key: values for key, values in recorder.history.items() if values}
+
+
+class _quiet_lightning:
+    """Silence Lightning's info banners and its advice about dataloader workers.
+
+    lstmae's loaders are in-process on purpose (batches are gathered by one
+    indexing operation); the worker advice does not apply.
+    """
+
+    LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning")
+
+    def __enter__(self) -> None:
+        self._levels = {}
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            self._levels[name] = logger.level
+            logger.setLevel(logging.WARNING)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=r".*The number of training batches.*")
+        warnings.filterwarnings("ignore", message=r".*litlogger.*")
+        warnings.filterwarnings("ignore", message=r".*GPU available but not used.*")
+        warnings.filterwarnings("ignore", message=r".*but have no `val_dataloader`.*")
+        # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates; not ours to fix.
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._warnings.__exit__(*exc_info)
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
