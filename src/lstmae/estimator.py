@@ -153,6 +153,11 @@ class LSTMAutoencoder(BaseEstimator):
         device = resolve_device(self.device)
         data = prepare(X)
         timesteps, reason = self._resolve_timesteps(data)
+        if self.stride > timesteps:
+            raise ParameterError(
+                f"stride={self.stride} is larger than timesteps={timesteps}: training windows would skip "
+                f"timesteps; use stride <= {timesteps}."
+            )
         mean, scale = fit_scaler(data.values)
         scaled = torch.from_numpy(transform(data.values, mean, scale))
         seed = self._seed()
@@ -532,6 +537,8 @@ class LSTMAutoencoder(BaseEstimator):
         try:
             params = dict(info["params"])
             params["device"] = device
+            if isinstance(params.get("units"), list):  # JSON has no tuples; units are kept immutable
+                params["units"] = tuple(params["units"])
             model = cls(**params)
             config = NetworkConfig.from_dict(info["network"])
             network = _Network(config)

@@ -58,6 +58,7 @@ def save_model(path: str | os.PathLike, tensors: dict[str, torch.Tensor], info: 
     target = Path(path)
     tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     document = {
+        **info,  # first, so that it can never overwrite the format fields below
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "lstmae_version": __version__,
@@ -66,7 +67,6 @@ def save_model(path: str | os.PathLike, tensors: dict[str, torch.Tensor], info: 
         "python_version": platform.python_version(),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "tensors_sha256": tensors_digest(tensors),
-        **info,
     }
     metadata = {METADATA_KEY: json.dumps(document, allow_nan=True)}
     if target.is_dir():
@@ -134,7 +134,7 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{name!r} is not an lstmae model (format {info.get('format') if isinstance(info, dict) else None!r}).")
     version = info.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelFileError(f"{name!r} has an invalid format version {version!r}.")
     if version > FORMAT_VERSION:
         raise ModelFileError(

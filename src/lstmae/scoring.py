@@ -91,9 +91,13 @@ def interval_table(
         ``mean_score``, ``severity`` (peak_score / threshold, > 1), and
         ``start_time``, ``end_time`` when ``index`` is given.
     """
-    if not np.isfinite(threshold) or threshold < 0:
+    if not isinstance(threshold, (int, float, np.number)) or not np.isfinite(threshold) or threshold < 0:
         raise ParameterError(f"threshold must be a finite number >= 0, got {threshold!r}.")
+    if not isinstance(min_gap, (int, np.integer)) or min_gap < 1:
+        raise ParameterError(f"min_gap must be an integer >= 1, got {min_gap!r}.")
     scores = np.asarray(scores, dtype=np.float64)
+    if index is not None and len(index) != len(scores):
+        raise ParameterError(f"index has {len(index)} labels but there are {len(scores)} scores; pass the index of the scored data.")
     spans = find_intervals(scores, threshold, min_gap)
     rows = []
     for start, end in spans:
@@ -110,7 +114,9 @@ def interval_table(
             }
         )
     table = pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
-    table = table.astype({"start": "int64", "end": "int64", "length": "int64"})
+    table = table.astype(
+        {"start": "int64", "end": "int64", "length": "int64", "peak_score": "float64", "mean_score": "float64", "severity": "float64"}
+    )  # an empty table would otherwise have object columns
     if index is not None and not isinstance(index, pd.RangeIndex):
         table.insert(2, "start_time", index[table["start"].to_numpy()])
         table.insert(3, "end_time", index[table["end"].to_numpy()])

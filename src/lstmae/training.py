@@ -70,8 +70,13 @@ def _batch_as_is(batch: torch.Tensor) -> torch.Tensor:
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
-    """A single-process loader whose shuffling depends only on ``seed``."""
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    """A single-process loader whose shuffling depends only on ``seed``.
+
+    A generator is passed even without shuffling: otherwise every iteration
+    draws a seed from torch's global generator and fit would change the
+    caller's random state.
+    """
+    generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,

@@ -88,7 +88,13 @@ def prepare(X: Any, name: str = "X") -> Prepared:
     if isinstance(X, pd.Series):
         frame = X.to_frame(name=X.name if X.name is not None else "value")
         prepared = _from_frame(frame, name)
-        return Prepared(prepared.values, "series", 1, prepared.index, prepared.columns)
+        # Keep the caller's name, None included, so that restore() gives the Series back as it came.
+        return Prepared(prepared.values, "series", 1, prepared.index, [X.name])
+    if isinstance(X, np.ndarray) and np.iscomplexobj(X):  # asarray would silently drop the imaginary part
+        raise DataError(
+            f"{name} must hold real numbers; got complex values {describe(X)}. "
+            "Pass a numeric array, a list of numbers or a DataFrame of numeric columns."
+        )
     try:
         array = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -113,7 +119,12 @@ def prepare(X: Any, name: str = "X") -> Prepared:
 def _from_frame(frame: pd.DataFrame, name: str) -> Prepared:
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise DataError(f"{name} is empty (shape {frame.shape}); pass at least one full window of data.")
-    bad = [str(c) for c in frame.columns if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
+    bad = [
+        str(c)
+        for c in frame.columns
+        if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
+        or pd.api.types.is_complex_dtype(frame[c])  # numeric to pandas, but float() would drop the imaginary part
+    ]
     if bad:
         raise DataError(
             f"{name} has non-numeric column(s) {bad}; set a time column as the index "
@@ -131,13 +142,13 @@ def _check_finite(values: np.ndarray, name: str, columns: list[str] | None) -> N
         return
     position = np.unravel_index(int(np.flatnonzero(~finite.ravel())[0]), values.shape)
     bad = values[position]
-    what = "missing value (NaN)" if np.isnan(bad) else f"infinite value ({bad})"
+    what = "a missing value (NaN)" if np.isnan(bad) else f"an infinite value ({bad})"
     if columns is not None:
         where = f"column {columns[position[1]]!r}, row {position[0]}"
     else:
         where = f"position {tuple(int(p) for p in position)}"
     count = int((~finite).sum())
     raise DataError(
-        f"{name} has {count} non-finite value(s); the first is a {what} at {where}. "
+        f"{name} has {count} non-finite value(s); the first is {what} at {where}. "
         "Fill or drop them first (e.g. df.interpolate())."
     )

@@ -62,7 +62,8 @@ def auto_timesteps(values: np.ndarray) -> tuple[int, str]:
     period = dominant_period(values)
     if period is None:
         chosen = min(FALLBACK_TIMESTEPS, upper)
-        return chosen, f"no clear period in the data; timesteps={chosen} (the default)"
+        bound = "the default" if chosen == FALLBACK_TIMESTEPS else f"a quarter of the {n} timesteps"
+        return chosen, f"no clear period in the data; timesteps={chosen} ({bound})"
     chosen = int(np.clip(period, min(MIN_TIMESTEPS, upper), upper))
     if chosen == period:
         return chosen, f"dominant period of the data is {period} timesteps; timesteps={chosen} (one period per window)"

@@ -35,9 +35,21 @@ def fit_scaler(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def transform(values: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(values - mean) / scale`` as float32, same shape as ``values``."""
-    return ((np.asarray(values, dtype=np.float64) - mean) / scale).astype(np.float32)
+    x = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        out = (x - mean) / scale
+    overflow = ~np.isfinite(out) & np.isfinite(x)
+    if overflow.any():  # x - mean passed the float64 limit (values near +-1e308): work in halves
+        out = np.where(overflow, (x * 0.5 - mean * 0.5) / scale * 2.0, out)
+    return out.astype(np.float32)
 
 
 def inverse_transform(values: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Back to the units of the input, float64, same shape as ``values``."""
-    return np.asarray(values, dtype=np.float64) * scale + mean
+    z = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        out = z * scale + mean
+    overflow = ~np.isfinite(out) & np.isfinite(z)
+    if overflow.any():  # z * scale passed the float64 limit although the result need not: work in halves
+        out = np.where(overflow, (z * 0.5 * scale + mean * 0.5) * 2.0, out)
+    return out

@@ -1,0 +1,422 @@
+"""The ``lstmae`` command line: fit, score, detect, encode, reconstruct, explain, demo.
+
+Bad input never ends in a traceback: every error is one line on stderr and
+exit code 2. Results go to stdout (tables) or to the files named with ``-o``;
+progress and summaries go to stderr, so ``lstmae score ... > scores.csv`` works.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+try:  # typer >= 0.26 ships its own copy of click
+    from typer._click import exceptions as _click_errors
+except ImportError:  # older typer depends on click itself
+    from click import exceptions as _click_errors  # type: ignore[no-redef]
+
+from lstmae._version import __version__
+from lstmae.errors import LstmaeError, ParameterError
+from lstmae.report import print_intervals
+
+if TYPE_CHECKING:
+    from lstmae.data.readers import LoadedData
+    from lstmae.estimator import LSTMAutoencoder
+
+app = typer.Typer(
+    name="lstmae",
+    help="LSTM autoencoders for time series: window, train, encode, reconstruct, score, detect, explain.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Wide tables when piped, so that nothing is cut to 80 columns in a log file.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# ----------------------------------------------------------------- options
+DataArg = Annotated[Path, typer.Argument(help="Data file: .csv/.tsv/.csv.gz, .parquet, .npy, .txt/.txt.gz.", show_default=False)]
+ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file written by `lstmae fit`.", show_default=False)]
+TimeColumnOpt = Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: one named timestamp/time/date/datetime/ds).")]
+ColumnsOpt = Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column; when scoring, the model's columns).")]
+IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id column of a long-format panel: one sequence per id.")]
+
+
+def _split_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    return items or None
+
+
+def _parse_timesteps(text: str) -> int | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise ParameterError(f"--timesteps must be 'auto' or an integer >= 2, got {text!r}.") from None
+
+
+def _parse_units(text: str) -> int | list[int]:
+    try:
+        units = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ParameterError(f"--units must be an integer or a comma-separated list such as 64,16; got {text!r}.") from None
+    return units[0] if len(units) == 1 else units
+
+
+def _parse_threshold(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise ParameterError(f"--threshold must be 'auto' or a number >= 0, got {text!r}.") from None
+
+
+def _read(data: Path, time_column: str | None, columns: str | None, id_column: str | None, model: "LSTMAutoencoder | None" = None) -> "LoadedData":
+    from lstmae.data.readers import read_data
+
+    chosen = _split_list(columns)
+    if chosen is None and model is not None and getattr(model, "feature_names_in_", None) is not None:
+        chosen = [str(name) for name in model.feature_names_in_]
+        if data.suffix.lower() in (".npy", ".txt", ".gz") or data.name.lower().endswith((".txt.gz",)):
+            chosen = None  # generated names ("value", "0", ...) are not worth enforcing
+    if model is not None and model.input_kind_ == "panel" and id_column is None and data.suffix.lower() not in (".npy",):
+        raise ParameterError("this model was trained on a panel of sequences; pass --id-column as during fit.")
+    return read_data(data, time_column=time_column, columns=chosen, id_column=id_column)
+
+
+def _load_model(path: Path) -> "LSTMAutoencoder":
+    from lstmae.estimator import LSTMAutoencoder
+
+    return LSTMAutoencoder.load(path)
+
+
+def _position_frame(loaded: "LoadedData", n: int) -> Any:
+    """The first column(s) of a per-timestep / per-sample output table."""
+    import pandas as pd
+
+    if loaded.kind == "panel":
+        return pd.DataFrame({"id": loaded.ids if loaded.ids is not None else range(n)})
+    index = loaded.data.index
+    name = index.name or "index"
+    return pd.DataFrame({name: index.to_numpy()})
+
+
+def _emit_table(table: Any, output: Path | None) -> None:
+    """Write ``table`` to ``output`` (CSV/Parquet), or as CSV to stdout."""
+    from lstmae.files import write_table
+
+    if output is None:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        write_table(table, output)
+        err.print(f"wrote {len(table)} rows to {output}")
+
+
+# ---------------------------------------------------------------- commands
+@app.command()
+def fit(
+    data: DataArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the model (.safetensors).", show_default=False)],
+    timesteps: Annotated[str, typer.Option(help="Window length, or 'auto' (dominant period; sample length for panels).")] = "auto",
+    units: Annotated[str, typer.Option(help="Hidden units per encoder layer, e.g. 64 or 64,16 (last = latent size).")] = "64",
+    architecture: Annotated[str, typer.Option(help="'repeat' (bottleneck + RepeatVector) or 'sequence' (return_sequences throughout).")] = "repeat",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 50,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per gradient step.")] = 32,
+    stride: Annotated[int, typer.Option(help="Step between training windows.")] = 1,
+    validation_split: Annotated[float, typer.Option("--validation-split", help="Last fraction of windows held out for early stopping.")] = 0.1,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="Adam learning rate.")] = 1e-3,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs.")] = 5,
+    threshold: Annotated[str, typer.Option(help="'auto' or a score value.")] = "auto",
+    train_end: Annotated[Optional[str], typer.Option("--train-end", help="Train on rows before this position N or TIMESTAMP (panels: first N samples).")] = None,
+    time_column: TimeColumnOpt = None,
+    columns: ColumnsOpt = None,
+    id_column: IdColumnOpt = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same data: identical model on CPU).")] = None,
+    device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda' or 'cuda:N'.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Train an autoencoder on DATA (or its first part, --train-end) and save it."""
+    from lstmae.data.readers import split_train
+    from lstmae.estimator import LSTMAutoencoder
+
+    model = LSTMAutoencoder(
+        timesteps=_parse_timesteps(timesteps),
+        stride=stride,
+        units=_parse_units(units),
+        architecture=architecture,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_split=validation_split,
+        learning_rate=learning_rate,
+        patience=patience,
+        threshold=_parse_threshold(threshold),
+        random_state=seed,
+        device=device,
+        verbose=0 if quiet else 1,
+    )
+    model._validate_params()  # fail on bad parameters before reading any data
+    loaded = split_train(_read(data, time_column, columns, id_column), train_end)
+    model.fit(loaded.data)
+    model.save(output)
+    if not quiet:
+        history = model.history_
+        epochs_run = len(history.get("loss", []))
+        last = f"loss {history['loss'][-1]:.4g}" + (f", val_loss {history['val_loss'][-1]:.4g}" if "val_loss" in history else "")
+        shape = loaded.data.shape
+        err.print(
+            f"trained on {loaded.n_rows} {'samples' if loaded.kind == 'panel' else 'timesteps'} {tuple(shape)}; "
+            f"{model.timesteps_reason_}"
+        )
+        err.print(f"{epochs_run} epoch(s), {last}; threshold {model.threshold_:.4g}; {model.fit_seconds_:.1f} s")
+        err.print(f"saved model to {output}")
+
+
+@app.command()
+def score(
+    data: DataArg,
+    model_path: ModelOpt,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="scores.csv or .parquet (default: CSV on stdout).")] = None,
+    time_column: TimeColumnOpt = None,
+    columns: ColumnsOpt = None,
+    id_column: IdColumnOpt = None,
+) -> None:
+    """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1."""
+    model = _load_model(model_path)
+    loaded = _read(data, time_column, columns, id_column, model)
+    scores = model.anomaly_score(loaded.data)
+    table = _position_frame(loaded, len(scores))
+    table["score"] = scores
+    table["anomaly"] = (scores > model.threshold_).astype(int)
+    _emit_table(table, output)
+
+
+@app.command()
+def detect(
+    data: DataArg,
+    model_path: ModelOpt,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the intervals to this .csv/.parquet.")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Override the model's threshold.")] = None,
+    min_gap: Annotated[Optional[int], typer.Option("--min-gap", help="Merge intervals closer than this many timesteps (default: timesteps).")] = None,
+    time_column: TimeColumnOpt = None,
+    columns: ColumnsOpt = None,
+    id_column: IdColumnOpt = None,
+) -> None:
+    """Find anomalous intervals and print them as a table."""
+    model = _load_model(model_path)
+    loaded = _read(data, time_column, columns, id_column, model)
+    intervals = model.detect(loaded.data, threshold=threshold, min_gap=min_gap)
+    if loaded.kind == "panel" and loaded.ids is not None and len(intervals):
+        intervals.insert(2, "start_id", [loaded.ids[i] for i in intervals["start"]])
+        intervals.insert(3, "end_id", [loaded.ids[i] for i in intervals["end"]])
+    print_intervals(intervals, model.threshold_ if threshold is None else threshold, out)
+    if output is not None:
+        from lstmae.files import write_table
+
+        write_table(intervals, output)
+        err.print(f"wrote {len(intervals)} interval(s) to {output}")
+
+
+@app.command()
+def encode(
+    data: DataArg,
+    model_path: ModelOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="emb.npy (raw array), or .csv/.parquet (one row per window, or per window and step).", show_default=False)],
+    stride: Annotated[Optional[int], typer.Option(help="Step between windows (default: the model's stride).")] = None,
+    time_column: TimeColumnOpt = None,
+    columns: ColumnsOpt = None,
+    id_column: IdColumnOpt = None,
+) -> None:
+    """Write the encoder output (embeddings): (windows, latent) or (windows, timesteps, latent)."""
+    import numpy as np
+    import pandas as pd
+
+    from lstmae.data.windows import window_starts
+    from lstmae.files import _extension, write_array, write_table
+
+    suffix = _extension(output, (".npy", ".csv", ".parquet"), "embeddings")
+    model = _load_model(model_path)
+    loaded = _read(data, time_column, columns, id_column, model)
+    embeddings = model.encode(loaded.data, stride=stride)
+    if suffix == ".npy":
+        write_array(embeddings, output)
+    else:
+        if loaded.kind == "panel":
+            keys = pd.DataFrame({"id": loaded.ids if loaded.ids is not None else range(len(embeddings))})
+        else:
+            starts = window_starts(loaded.n_rows, model.timesteps_, model.stride if stride is None else stride)
+            keys = pd.DataFrame({"window": np.arange(len(starts)), "start": starts})
+            if not isinstance(loaded.data.index, pd.RangeIndex):
+                keys["start_time"] = loaded.data.index[starts]
+        latent = embeddings.shape[-1]
+        names = [f"z{i}" for i in range(latent)]
+        if embeddings.ndim == 2:
+            table = pd.concat([keys, pd.DataFrame(embeddings, columns=names)], axis=1)
+        else:  # (windows, timesteps, latent): long format, one row per window and step
+            steps = embeddings.shape[1]
+            table = keys.loc[keys.index.repeat(steps)].reset_index(drop=True)
+            table["step"] = np.tile(np.arange(steps), len(keys))
+            table = pd.concat([table, pd.DataFrame(embeddings.reshape(-1, latent), columns=names)], axis=1)
+        write_table(table, output)
+    err.print(f"wrote embeddings of shape {embeddings.shape} to {output}")
+
+
+@app.command()
+def reconstruct(
+    data: DataArg,
+    model_path: ModelOpt,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="recon.csv or .parquet (default: CSV on stdout).")] = None,
+    time_column: TimeColumnOpt = None,
+    columns: ColumnsOpt = None,
+    id_column: IdColumnOpt = None,
+) -> None:
+    """Write the model's reconstruction of DATA, same rows and columns as the input."""
+    import numpy as np
+    import pandas as pd
+
+    model = _load_model(model_path)
+    loaded = _read(data, time_column, columns, id_column, model)
+    recon = model.reconstruct(loaded.data)
+    if loaded.kind == "panel":
+        samples, steps, features = recon.shape
+        ids = loaded.ids if loaded.ids is not None else list(range(samples))
+        table = pd.DataFrame({"id": np.repeat(np.asarray(ids, dtype=object), steps), "step": np.tile(np.arange(steps), samples)})
+        names = [str(c) for c in (model.feature_names_in_ if getattr(model, "feature_names_in_", None) is not None else range(features))]
+        table = pd.concat([table, pd.DataFrame(recon.reshape(-1, features), columns=names)], axis=1)
+    else:
+        table = recon.reset_index()
+        if table.columns[0] == "index" and isinstance(recon.index, pd.RangeIndex):
+            table = table.rename(columns={"index": "index"})
+    _emit_table(table, output)
+
+
+@app.command()
+def explain(
+    data: Annotated[Optional[Path], typer.Argument(help="Optional data file: its shape is used.", show_default=False)] = None,
+    length: Annotated[Optional[int], typer.Option("--length", help="Length of one long series (instead of DATA).")] = None,
+    samples: Annotated[Optional[int], typer.Option("--samples", help="Number of sequences of a 3-D panel (instead of DATA).")] = None,
+    features: Annotated[int, typer.Option("--features", help="Values per timestep (instead of DATA).")] = 1,
+    timesteps: Annotated[str, typer.Option(help="Window length, or 'auto' (needs DATA).")] = "40",
+    units: Annotated[str, typer.Option(help="Hidden units per encoder layer, e.g. 100 or 64,16.")] = "64",
+    architecture: Annotated[str, typer.Option(help="'repeat' or 'sequence'.")] = "repeat",
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    stride: Annotated[int, typer.Option()] = 1,
+    validation_split: Annotated[float, typer.Option("--validation-split")] = 0.0,
+    model_path: Annotated[Optional[Path], typer.Option("--model", "-m", help="Explain a saved model instead of the options above.")] = None,
+    time_column: TimeColumnOpt = None,
+    columns: ColumnsOpt = None,
+    id_column: IdColumnOpt = None,
+) -> None:
+    """Explain timesteps, features, samples, batches, units, return_sequences, RepeatVector,
+    TimeDistributed and unroll with your own numbers, layer by layer."""
+    from lstmae.explain import explain_shapes
+
+    if data is not None and (length is not None or samples is not None):
+        raise ParameterError("give either DATA or --length/--samples, not both.")
+    if model_path is not None:
+        model = _load_model(model_path)
+        loaded = _read(data, time_column, columns, id_column, model) if data is not None else None
+        out.print(model.explain(loaded.data if loaded is not None else None), markup=False)
+        return
+    notes: list[str] = []
+    size: dict[str, int] = {}
+    steps = _parse_timesteps(timesteps)
+    if data is not None:
+        loaded = _read(data, time_column, columns, id_column)
+        from lstmae.estimator import LSTMAutoencoder
+
+        text = LSTMAutoencoder(
+            timesteps=steps, units=_parse_units(units), architecture=architecture, batch_size=batch_size,
+            stride=stride, validation_split=validation_split,
+        ).explain(loaded.data)
+        out.print(f"data: {data} ({loaded.kind}, shape {tuple(loaded.data.shape)})", markup=False)
+        out.print(text, markup=False)
+        return
+    if steps == "auto":
+        raise ParameterError("--timesteps auto needs a data file to find the period; give DATA or an integer.")
+    if length is not None:
+        size["n_timesteps"] = length
+    if samples is not None:
+        size["n_samples"] = samples
+    explanation = explain_shapes(
+        timesteps=steps, n_features=features, units=_parse_units(units), architecture=architecture,
+        stride=stride, batch_size=batch_size, validation_split=validation_split, notes=notes, **size,
+    )
+    out.print(explanation.text, markup=False)
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the scores CSV and the plot.")] = Path("lstmae-demo"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """The main job on bundled real data (NAB NYC taxi): fit on the early part, score all, report intervals."""
+    from lstmae.demo import run_demo
+
+    run_demo(output, console=out, verbose=0 if quiet else 1)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"lstmae {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")] = False,
+) -> None:
+    """LSTM autoencoders for time series."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning every error into one line and an exit code.
+
+    0 success; 2 bad input or usage (one line on stderr); 130 interrupted;
+    1 an unexpected internal error (one line, please report it).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = app(args=args, prog_name="lstmae", standalone_mode=False)
+        return int(result) if isinstance(result, int) else 0
+    except _click_errors.NoArgsIsHelpError as exc:
+        err.print(exc.ctx.get_help() if exc.ctx else "", markup=False)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except _click_errors.ClickException as exc:
+        err.print(f"lstmae: error: {_one_line(exc.format_message())}", markup=False)
+        return 2
+    except LstmaeError as exc:
+        err.print(f"lstmae: error: {_one_line(str(exc))}", markup=False)
+        return 2
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("lstmae: interrupted", markup=False)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug in lstmae, not bad input: still one line, distinct code
+        err.print(f"lstmae: internal error: {type(exc).__name__}: {_one_line(str(exc))} (please report this)", markup=False)
+        return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run() -> None:
+    """Console-script wrapper."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,277 @@
+"""The command line, through its entry point `lstmae.cli.main` (and once as a real process)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmae.cli import main
+
+VERBS = ["fit", "score", "detect", "encode", "reconstruct", "explain", "demo"]
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def sine_frame(n: int = 600, period: int = 20, flat: tuple[int, int] | None = None, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    values = np.sin(2 * np.pi * np.arange(n) / period) + 0.05 * rng.standard_normal(n)
+    if flat is not None:
+        values[flat[0] : flat[1]] = 0.9
+    return pd.DataFrame({"timestamp": pd.date_range("2021-01-01", periods=n, freq="h"), "value": values})
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def csv_file(workdir) -> Path:
+    path = workdir / "sine.csv"
+    sine_frame(flat=(450, 480)).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_file(workdir, csv_file) -> Path:
+    path = workdir / "model.safetensors"
+    code = main(
+        ["fit", str(csv_file), "-o", str(path), "--train-end", "300", "--timesteps", "20", "--units", "8,4",
+         "--epochs", "2", "--batch-size", "64", "--seed", "0", "--quiet"]
+    )
+    assert code == 0
+    return path
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(capsys, verb):
+    code, out, _ = run(capsys, verb, "--help")
+    assert code == 0
+    assert "Usage:" in out and verb in out
+
+
+def test_version(capsys):
+    from lstmae import __version__
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and __version__ in out
+
+
+def test_fit_writes_a_loadable_model_and_reports(capsys, csv_file, tmp_path):
+    from lstmae import LSTMAutoencoder
+
+    path = tmp_path / "m.safetensors"
+    code, out, err = run(capsys, "fit", csv_file, "-o", path, "--train-end", "2021-01-13", "--timesteps", "20",
+                         "--units", "6", "--epochs", "1", "--seed", "1")
+    assert code == 0, err
+    assert "saved model to" in err and "epoch" in err
+    model = LSTMAutoencoder.load(path)
+    assert model.timesteps_ == 20 and model.config_.units == (6,)
+    assert list(model.feature_names_in_) == ["value"]
+
+
+def test_score_one_row_per_timestep(capsys, csv_file, model_file, tmp_path):
+    target = tmp_path / "scores.csv"
+    code, _, err = run(capsys, "score", csv_file, "-m", model_file, "-o", target)
+    assert code == 0, err
+    table = pd.read_csv(target)
+    source = pd.read_csv(csv_file)
+    assert list(table.columns) == ["timestamp", "score", "anomaly"]
+    assert len(table) == len(source)
+    assert table["timestamp"].tolist() == source["timestamp"].tolist()
+    assert np.isfinite(table["score"]).all()
+    assert set(table["anomaly"].unique()) <= {0, 1}
+
+
+def test_score_to_stdout_matches_python_api(capsys, csv_file, model_file):
+    from io import StringIO
+
+    from lstmae import LSTMAutoencoder
+
+    code, out, _ = run(capsys, "score", csv_file, "-m", model_file)
+    assert code == 0
+    table = pd.read_csv(StringIO(out))
+    model = LSTMAutoencoder.load(model_file)
+    frame = pd.read_csv(csv_file, parse_dates=["timestamp"]).set_index("timestamp")
+    np.testing.assert_allclose(table["score"].to_numpy(), model.anomaly_score(frame), rtol=1e-12)
+    expected = (model.anomaly_score(frame) > model.threshold_).astype(int)
+    assert table["anomaly"].tolist() == expected.tolist()
+
+
+def test_detect_prints_table_and_writes_csv(capsys, csv_file, model_file, tmp_path):
+    target = tmp_path / "intervals.csv"
+    code, out, err = run(capsys, "detect", csv_file, "-m", model_file, "-o", target, "--threshold", "0")
+    assert code == 0, err
+    table = pd.read_csv(target)
+    # threshold 0: every timestep with a positive score is anomalous -> one interval over everything
+    assert len(table) == 1 and table.loc[0, "start"] == 0 and table.loc[0, "end"] == 599
+    assert "anomalous interval" in out and "start_time" in out
+
+
+def test_detect_without_anomalies_says_so(capsys, csv_file, model_file):
+    code, out, _ = run(capsys, "detect", csv_file, "-m", model_file, "--threshold", "1e9")
+    assert code == 0
+    assert "no anomalous interval" in out
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv", ".parquet"])
+def test_encode_formats(capsys, csv_file, model_file, tmp_path, suffix):
+    from lstmae import window_starts
+
+    target = tmp_path / f"emb{suffix}"
+    code, _, err = run(capsys, "encode", csv_file, "-m", model_file, "-o", target, "--stride", "10")
+    assert code == 0, err
+    n_windows = len(window_starts(600, 20, 10))
+    if suffix == ".npy":
+        array = np.load(target, allow_pickle=False)
+        assert array.shape == (n_windows, 4)
+    else:
+        table = pd.read_csv(target) if suffix == ".csv" else pd.read_parquet(target)
+        assert len(table) == n_windows
+        assert table["start"].tolist() == window_starts(600, 20, 10).tolist()
+        assert [c for c in table.columns if c.startswith("z")] == ["z0", "z1", "z2", "z3"]
+
+
+def test_encode_rejects_unknown_extension(capsys, csv_file, model_file, tmp_path):
+    code, _, err = run(capsys, "encode", csv_file, "-m", model_file, "-o", tmp_path / "emb.xlsx")
+    assert code == 2
+    assert "unsupported extension '.xlsx'" in err
+
+
+def test_reconstruct_same_rows_and_columns(capsys, csv_file, model_file, tmp_path):
+    target = tmp_path / "recon.csv"
+    code, _, _ = run(capsys, "reconstruct", csv_file, "-m", model_file, "-o", target)
+    assert code == 0
+    table = pd.read_csv(target)
+    assert list(table.columns) == ["timestamp", "value"]
+    assert len(table) == 600
+
+
+def test_panel_long_format_round_trip(capsys, tmp_path):
+    rng = np.random.default_rng(3)
+    users, days = 30, 12
+    rows = []
+    for user in range(users):
+        phase = rng.uniform(0, 6)
+        for day in range(days):
+            rows.append({"user": f"u{user}", "day": day, "value": np.sin(day / 2 + phase)})
+    path = tmp_path / "panel.csv"
+    pd.DataFrame(rows).sample(frac=1, random_state=0).to_csv(path, index=False)
+    model = tmp_path / "panel.safetensors"
+    code, _, err = run(capsys, "fit", path, "-o", model, "--id-column", "user", "--time-column", "day",
+                       "--units", "4", "--epochs", "1", "--seed", "0", "--quiet")
+    assert code == 0, err
+    scores = tmp_path / "scores.csv"
+    code, _, err = run(capsys, "score", path, "-m", model, "--id-column", "user", "--time-column", "day", "-o", scores)
+    assert code == 0, err
+    table = pd.read_csv(scores)
+    assert len(table) == users and list(table.columns) == ["id", "score", "anomaly"]
+    code, _, err = run(capsys, "score", path, "-m", model)
+    assert code == 2 and "--id-column" in err
+
+
+def test_explain_seed_case(capsys):
+    code, out, _ = run(capsys, "explain", "--length", "2000", "--timesteps", "40", "--units", "100", "--batch-size", "32")
+    assert code == 0
+    assert "1961 windows" in out
+    for shape in ("(batch, 40, 1) -> (batch, 100)", "(batch, 40, 100)", "(batch, 40, 1)"):
+        assert shape in out
+    assert "RepeatVector(40)" in out and "TimeDistributed(Dense(1))" in out and "unroll" in out
+
+
+def test_explain_sequence_warns_identity(capsys):
+    code, out, _ = run(capsys, "explain", "--samples", "2000", "--timesteps", "40", "--units", "100", "--architecture", "sequence")
+    assert code == 0
+    assert "WARNING" in out and "identity" in out
+
+
+def test_explain_data_file_and_model(capsys, csv_file, model_file):
+    code, out, _ = run(capsys, "explain", csv_file, "--timesteps", "20", "--units", "8,4")
+    assert code == 0 and "600 timesteps" in out
+    code, out, _ = run(capsys, "explain", "-m", model_file)
+    assert code == 0 and "(batch, 20, 1)" in out
+
+
+# ---------------------------------------------------------------- bad input
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+BAD_FIT = [
+    ("missing file", lambda d: [d / "nope.csv"], r"no such file"),
+    ("directory", lambda d: [d], r"directory"),
+    ("no numeric column", lambda d: [_write(d / "text.csv", "name,label\na,b\nc,d\n")], r"no numeric column"),
+    ("too short", lambda d: [_write(d / "short.csv", "value\n1\n2\n3\n"), "--timesteps", "10"], r"3 timesteps.*timesteps=10"),
+    ("units zero", lambda d: [_write(d / "ok.csv", "value\n" + "\n".join(map(str, range(50)))), "--units", "0"], r"units.*\[0\]|units.*0"),
+    ("units text", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--units", "a,b"], r"--units.*'a,b'"),
+    ("bad architecture", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--architecture", "dense"], r"architecture.*'dense'"),
+    ("bad timesteps", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--timesteps", "x"], r"--timesteps.*'x'"),
+    ("zero epochs", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--epochs", "0"], r"epochs.*>= 1.*0"),
+    ("bad validation split", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--validation-split", "1.5"], r"validation_split.*1.5"),
+    ("non-integer epochs", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--epochs", "abc"], r"--epochs"),
+    ("train end beyond data", lambda d: [_write(d / "ok2.csv", "value\n" + "\n".join(map(str, range(50)))), "--train-end", "500"], r"train_end.*500"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_FIT, ids=[c[0] for c in BAD_FIT])
+def test_fit_bad_input_is_one_line_exit_2(capsys, tmp_path, case):
+    _, make_args, pattern = case
+    code, out, err = run(capsys, "fit", *make_args(tmp_path), "-o", tmp_path / "m.safetensors", "--quiet")
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("lstmae: error: ")
+    assert "Traceback" not in err
+    import re
+
+    assert re.search(pattern, lines[0]), lines[0]
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_scoring_bad_input(capsys, tmp_path, csv_file, model_file):
+    two = tmp_path / "two.csv"
+    pd.DataFrame({"a": np.arange(100.0), "b": np.arange(100.0)}).to_csv(two, index=False)
+    cases = [
+        (["score", csv_file, "-m", tmp_path / "missing.safetensors"], r"no model file"),
+        (["score", two, "-m", model_file], r"value"),  # the model's column is missing from the file
+        (["score", two, "-m", model_file, "--columns", "a,b"], r"2 feature\(s\).*fitted on 1"),
+        (["detect", csv_file, "-m", _write(tmp_path / "junk.safetensors", "not a model")], r"not a readable lstmae model"),
+        (["score", _write(tmp_path / "short.csv", "value\n1\n2\n"), "-m", model_file], r"2 timesteps.*timesteps=20"),
+        (["detect", csv_file, "-m", model_file, "--min-gap", "0"], r"min_gap.*0"),
+    ]
+    import re
+
+    for args, pattern in cases:
+        code, _, err = run(capsys, *args)
+        assert code == 2, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert re.search(pattern, err), (pattern, err)
+
+
+def test_truncated_model_is_refused(capsys, tmp_path, csv_file, model_file):
+    data = model_file.read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, "score", csv_file, "-m", cut)
+    assert code == 2 and "lstmae: error:" in err and "Traceback" not in err
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    """The installed entry point, as a user runs it: a one-line error and exit code 2."""
+    script = Path(sys.executable).parent / "lstmae"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "lstmae.cli"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([*command, "score", str(tmp_path / "missing.csv"), "-m", "x"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("lstmae: error:") and len(done.stderr.strip().splitlines()) == 1

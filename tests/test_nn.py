@@ -1,0 +1,162 @@
+"""Tests for lstmae.nn: shapes, parameter counts, the repeat design, gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import naive
+from lstmae.config import NetworkConfig
+from lstmae.nn import LSTMAutoencoder, LSTMStack, count_parameters
+
+B, T, F = 3, 5, 2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: threads only add overhead (seconds per call on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def net(units=(8, 4), architecture="repeat", n_features=F, timesteps=T, seed=0) -> LSTMAutoencoder:
+    torch.manual_seed(seed)
+    return LSTMAutoencoder(NetworkConfig(n_features, timesteps, tuple(units), architecture))
+
+
+@pytest.mark.parametrize("architecture", ["repeat", "sequence"])
+@pytest.mark.parametrize("units", [(4,), (64, 16), (8, 4, 2)])
+def test_output_and_latent_shapes(architecture, units):
+    model = net(units, architecture)
+    x = torch.randn(B, T, F)
+    out = model(x)
+    assert out.shape == (B, T, F)
+    assert out.dtype == torch.float32
+    z = model.encode(x)
+    if architecture == "repeat":
+        assert z.shape == (B, units[-1])
+    else:
+        assert z.shape == (B, T, units[-1])
+    assert model.decode(z, T).shape == (B, T, F)
+    assert model.config.latent == units[-1]
+
+
+@pytest.mark.parametrize("architecture", ["repeat", "sequence"])
+def test_other_timesteps_and_batch_sizes(architecture):
+    model = net((6, 3), architecture)
+    for batch, steps in [(1, 1), (1, 7), (4, 2)]:
+        assert model(torch.randn(batch, steps, F)).shape == (batch, steps, F)
+
+
+def test_layer_sizes_mirror_the_encoder():
+    model = net((8, 4, 2), n_features=3)
+    enc = [(l.input_size, l.hidden_size) for l in model.encoder.layers]
+    dec = [(l.input_size, l.hidden_size) for l in model.decoder.layers]
+    assert enc == [(3, 8), (8, 4), (4, 2)]
+    assert dec == [(2, 2), (2, 4), (4, 8)]
+    assert (model.output_layer.in_features, model.output_layer.out_features) == (8, 3)
+    for layer in [*model.encoder.layers, *model.decoder.layers]:
+        assert layer.batch_first and layer.num_layers == 1 and not layer.bidirectional
+
+
+@pytest.mark.parametrize("architecture", ["repeat", "sequence"])
+@pytest.mark.parametrize(("units", "n_features"), [((4,), 1), ((64, 16), 2), ((8, 4, 2), 3), ((100,), 5)])
+def test_parameter_count_formula(architecture, units, n_features):
+    model = net(units, architecture, n_features=n_features)
+    expected = naive.autoencoder_parameters(n_features, units)
+    assert count_parameters(model) == expected
+    assert count_parameters(model) == sum(p.numel() for p in model.parameters())
+
+
+def test_parameter_count_by_hand():
+    # units (64, 16), F = 2:
+    # encoder 4*(64*(2+64)+128) + 4*(16*(64+16)+32), decoder 4*(16*(16+16)+32) + 4*(64*(16+64)+128), Dense 64*2+2
+    expected = 4 * (64 * 66 + 128) + 4 * (16 * 80 + 32) + 4 * (16 * 32 + 32) + 4 * (64 * 80 + 128) + 130
+    assert expected == 17408 + 5248 + 2176 + 20992 + 130
+    assert count_parameters(net((64, 16))) == expected
+
+
+def test_count_parameters_skips_frozen():
+    model = net((4,))
+    total = count_parameters(model)
+    model.output_layer.weight.requires_grad_(False)
+    assert count_parameters(model) == total - model.output_layer.weight.numel()
+
+
+def test_repeat_decoder_gets_the_same_input_at_every_step():
+    model = net((6, 3), "repeat")
+    seen = []
+    hook = model.decoder.layers[0].register_forward_hook(lambda module, args, output: seen.append(args[0]))
+    x = torch.randn(B, T, F)
+    try:
+        model(x)
+    finally:
+        hook.remove()
+    (inputs,) = seen
+    assert inputs.shape == (B, T, 3)
+    for t in range(T):
+        assert torch.equal(inputs[:, t], inputs[:, 0])
+    # and that input is the encoder's last hidden state, which is its last step
+    steps, last = model.encoder(x)
+    assert torch.allclose(inputs[:, 0], model.encode(x))
+    assert torch.allclose(last, steps[:, -1])
+
+
+def test_sequence_decoder_gets_the_encoder_sequence():
+    model = net((6, 3), "sequence")
+    seen = []
+    hook = model.decoder.layers[0].register_forward_hook(lambda module, args, output: seen.append(args[0]))
+    x = torch.randn(B, T, F)
+    try:
+        model(x)
+    finally:
+        hook.remove()
+    (inputs,) = seen
+    assert torch.allclose(inputs, model.encode(x))
+    assert not torch.allclose(inputs[:, 0], inputs[:, -1])  # steps differ: no repetition
+
+
+def test_repeat_reconstruction_depends_on_the_whole_window_only_through_z():
+    model = net((6, 3), "repeat")
+    x = torch.randn(B, T, F)
+    z = model.encode(x)
+    assert torch.allclose(model(x), model.decode(z, T))
+
+
+def test_lstm_stack_chains_layers():
+    torch.manual_seed(0)
+    stack = LSTMStack(2, (5, 3))
+    x = torch.randn(4, 6, 2)
+    steps, last = stack(x)
+    assert steps.shape == (4, 6, 3) and last.shape == (4, 3)
+    manual, _ = stack.layers[0](x)
+    manual, _ = stack.layers[1](manual)
+    assert torch.allclose(steps, manual)
+    assert torch.allclose(last, manual[:, -1])
+
+
+@pytest.mark.parametrize("architecture", ["repeat", "sequence"])
+@pytest.mark.parametrize("units", [(4,), (8, 4, 2)])
+def test_gradients_reach_every_parameter(architecture, units):
+    model = net(units, architecture)
+    x = torch.randn(B, T, F)
+    loss = ((model(x) - x) ** 2).mean()
+    loss.backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None, name
+        assert torch.isfinite(parameter.grad).all(), name
+        assert parameter.grad.abs().sum() > 0, name
+
+
+def test_one_optimiser_step_reduces_the_loss():
+    model = net((8, 4), "repeat")
+    x = torch.randn(B, T, F)
+    before = ((model(x) - x) ** 2).mean()
+    before.backward()
+    with torch.no_grad():  # one plain gradient-descent step (torch.optim is slow to import)
+        for parameter in model.parameters():
+            parameter -= 0.05 * parameter.grad
+    after = ((model(x) - x) ** 2).mean()
+    assert after < before

@@ -1,0 +1,190 @@
+"""Tests for lstmae.scoring: thresholds, intervals, the interval table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import naive
+from lstmae.errors import LstmaeError, ParameterError
+from lstmae.scoring import AUTO_THRESHOLD_MARGIN, INTERVAL_COLUMNS, auto_threshold, find_intervals, interval_table
+
+FAST = settings(max_examples=100, deadline=None)
+
+# scores drawn from a few levels, so that runs, gaps and ties with the threshold are common
+levels = st.sampled_from([0.0, 0.5, 1.0, 1.5, 3.0])
+score_arrays = st.lists(levels, min_size=0, max_size=40).map(lambda v: np.array(v, dtype=np.float64))
+thresholds = st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, 5.0])
+
+
+# ------------------------------------------------------------------ find_intervals
+
+
+@FAST
+@given(score_arrays, thresholds, st.integers(1, 8))
+def test_find_intervals_matches_naive(scores, threshold, min_gap):
+    got = find_intervals(scores, threshold, min_gap)
+    assert got.dtype == np.int64
+    assert got.shape[1:] == (2,)
+    assert [tuple(map(int, row)) for row in got] == naive.find_intervals(scores.tolist(), threshold, min_gap)
+
+
+@FAST
+@given(score_arrays, thresholds, st.integers(1, 8))
+def test_find_intervals_properties(scores, threshold, min_gap):
+    got = find_intervals(scores, threshold, min_gap)
+    above = scores > threshold
+    covered = np.zeros(len(scores), dtype=bool)
+    for start, end in got:
+        assert 0 <= start <= end < len(scores)
+        assert above[start] and above[end]  # intervals start and end on anomalous steps
+        covered[start : end + 1] = True
+    assert np.all(covered[above])  # every anomalous step is in some interval
+    assert not np.any(covered & ~above) or min_gap > 1  # without merging, only anomalous steps
+    # intervals are ordered and separated by at least min_gap normal steps
+    for (_, end), (start, _) in zip(got[:-1], got[1:]):
+        assert start - end - 1 >= min_gap
+
+
+def test_find_intervals_hand_examples():
+    s = np.array([0, 2, 2, 0, 0, 2, 0, 2, 2, 2], dtype=float)
+    np.testing.assert_array_equal(find_intervals(s, 1.0), [[1, 2], [5, 5], [7, 9]])  # ends inclusive
+    # gaps: 2 normal steps between runs 1 and 2, 1 between runs 2 and 3
+    np.testing.assert_array_equal(find_intervals(s, 1.0, min_gap=2), [[1, 2], [5, 9]])  # gap 1 < 2 merged
+    np.testing.assert_array_equal(find_intervals(s, 1.0, min_gap=3), [[1, 9]])  # gap 2 < 3 merged
+    np.testing.assert_array_equal(find_intervals(s, 1.0, min_gap=1), [[1, 2], [5, 5], [7, 9]])
+
+
+def test_gap_equal_to_min_gap_is_kept():
+    s = np.array([5, 0, 0, 0, 5], dtype=float)  # 3 normal steps between
+    np.testing.assert_array_equal(find_intervals(s, 1.0, min_gap=3), [[0, 0], [4, 4]])
+    np.testing.assert_array_equal(find_intervals(s, 1.0, min_gap=4), [[0, 4]])
+
+
+def test_threshold_is_strict():
+    s = np.array([1.0, 1.0, 1.0000001])
+    np.testing.assert_array_equal(find_intervals(s, 1.0), [[2, 2]])
+
+
+def test_whole_series_and_edges():
+    np.testing.assert_array_equal(find_intervals(np.ones(4), 0.5), [[0, 3]])
+    np.testing.assert_array_equal(find_intervals(np.array([9.0, 0.0, 0.0, 9.0]), 1.0), [[0, 0], [3, 3]])
+
+
+@pytest.mark.parametrize("scores", [np.zeros(5), np.array([]), np.array([1.0, 1.0])])
+def test_no_intervals(scores):
+    got = find_intervals(scores, 1.0, min_gap=3)
+    assert got.shape == (0, 2) and got.dtype == np.int64
+
+
+# ------------------------------------------------------------------ interval_table
+
+
+def test_interval_table_columns_and_values():
+    scores = np.array([0.0, 3.0, 1.0, 0.0, 0.0, 0.0, 4.0, 6.0, 5.0, 0.0])
+    table = interval_table(scores, 2.0, min_gap=1)
+    assert list(table.columns) == INTERVAL_COLUMNS == ["start", "end", "length", "peak_score", "mean_score", "severity"]
+    assert table["start"].tolist() == [1, 6]
+    assert table["end"].tolist() == [1, 8]
+    assert table["length"].tolist() == [1, 3]
+    assert table["peak_score"].tolist() == [3.0, 6.0]
+    assert table["mean_score"].tolist() == pytest.approx([3.0, 5.0])
+    assert table["severity"].tolist() == pytest.approx([3.0 / 2.0, 6.0 / 2.0])  # peak / threshold
+    for column in ("start", "end", "length"):
+        assert table[column].dtype == np.int64
+    for column in ("peak_score", "mean_score", "severity"):
+        assert table[column].dtype == np.float64
+    assert (table["severity"] > 1).all()
+
+
+def test_interval_table_merged_interval_includes_the_gap_in_its_mean():
+    scores = np.array([5.0, 1.0, 3.0])
+    table = interval_table(scores, 2.0, min_gap=2)
+    assert table[["start", "end", "length"]].values.tolist() == [[0, 2, 3]]
+    assert table["mean_score"].iloc[0] == pytest.approx(3.0)  # (5 + 1 + 3) / 3
+    assert table["peak_score"].iloc[0] == 5.0
+
+
+@FAST
+@given(score_arrays, st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.integers(1, 5))
+def test_interval_table_matches_naive(scores, threshold, min_gap):
+    table = interval_table(scores, threshold, min_gap)
+    expected = naive.find_intervals(scores.tolist(), threshold, min_gap)
+    assert list(zip(table["start"], table["end"])) == expected
+    for row, (a, b) in zip(table.itertuples(), expected):
+        part = scores.tolist()[a : b + 1]
+        assert row.length == b - a + 1
+        assert row.peak_score == max(part)
+        assert row.mean_score == pytest.approx(sum(part) / len(part))
+        assert row.severity == (max(part) / threshold if threshold > 0 else np.inf)
+
+
+def test_interval_table_with_datetime_index_adds_times():
+    index = pd.date_range("2024-03-01", periods=8, freq="h")
+    scores = np.array([0, 5, 5, 0, 0, 0, 7, 0], dtype=float)
+    table = interval_table(scores, 1.0, index=index)
+    assert list(table.columns) == ["start", "end", "start_time", "end_time", "length", "peak_score", "mean_score", "severity"]
+    assert table["start_time"].tolist() == [index[1], index[6]]
+    assert table["end_time"].tolist() == [index[2], index[6]]
+    assert pd.api.types.is_datetime64_any_dtype(table["start_time"])
+
+
+def test_interval_table_time_columns_follow_positions_not_labels():
+    # an unsorted DatetimeIndex: times come from the positions of start/end
+    index = pd.DatetimeIndex(["2024-01-05", "2024-01-01", "2024-01-03", "2024-01-02"])
+    table = interval_table(np.array([0.0, 2.0, 2.0, 0.0]), 1.0, index=index)
+    assert table["start_time"].tolist() == [pd.Timestamp("2024-01-01")]
+    assert table["end_time"].tolist() == [pd.Timestamp("2024-01-03")]
+
+
+def test_interval_table_range_index_has_no_time_columns():
+    scores = np.array([0.0, 5.0, 0.0])
+    table = interval_table(scores, 1.0, index=pd.RangeIndex(3))
+    assert list(table.columns) == INTERVAL_COLUMNS
+    assert list(interval_table(scores, 1.0).columns) == INTERVAL_COLUMNS
+
+
+def test_interval_table_empty():
+    table = interval_table(np.zeros(5), 1.0)
+    assert len(table) == 0
+    assert list(table.columns) == INTERVAL_COLUMNS
+    assert dict(table.dtypes) == {
+        "start": np.int64, "end": np.int64, "length": np.int64,
+        "peak_score": np.float64, "mean_score": np.float64, "severity": np.float64,
+    }
+    with_times = interval_table(np.zeros(5), 1.0, index=pd.date_range("2024-01-01", periods=5))
+    assert len(with_times) == 0 and "start_time" in with_times.columns
+
+
+def test_interval_table_zero_threshold_gives_infinite_severity():
+    table = interval_table(np.array([0.0, 0.5]), 0.0)
+    assert table["severity"].tolist() == [np.inf]
+
+
+@pytest.mark.parametrize("threshold", [np.nan, np.inf, -np.inf, -1.0, -1e-9])
+def test_interval_table_threshold_validation(threshold):
+    with pytest.raises(ParameterError, match=r"threshold must be a finite number >= 0, got ") as info:
+        interval_table(np.zeros(3), threshold)
+    assert repr(threshold) in str(info.value)
+    assert isinstance(info.value, LstmaeError) and isinstance(info.value, ValueError)
+
+
+# ------------------------------------------------------------------ auto_threshold
+
+
+def test_auto_threshold_is_the_largest_training_score():
+    assert AUTO_THRESHOLD_MARGIN == 1.0
+    scores = np.array([0.1, 0.7, 0.3])
+    threshold = auto_threshold(scores)
+    assert isinstance(threshold, float)
+    assert threshold == 0.7
+    # nothing in the training data is flagged, a slightly worse score is
+    assert len(find_intervals(scores, threshold)) == 0
+    np.testing.assert_array_equal(find_intervals(np.append(scores, 0.70001), threshold), [[3, 3]])
+
+
+def test_auto_threshold_float32_input():
+    assert auto_threshold(np.array([1.5, 2.5], dtype=np.float32)) == 2.5
