@@ -417,8 +417,10 @@ class LSTMAutoencoder(BaseEstimator):
         self._check_fitted()
         data = prepare(X)
         if data.n_features != self.n_features_in_:
+            names = getattr(self, "feature_names_in_", None)
+            fitted_on = f" ({list(names)})" if names is not None else ""
             raise FeatureMismatchError(
-                f"X has {data.n_features} feature(s) but the model was fitted on {self.n_features_in_}; "
+                f"X has {data.n_features} feature(s) but the model was fitted on {self.n_features_in_}{fitted_on}; "
                 "pass the same columns as during fit."
             )
         names = getattr(self, "feature_names_in_", None)

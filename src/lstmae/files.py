@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,21 +22,26 @@ ARRAY_EXTENSIONS = (".npy", ".csv", ".parquet")
 
 
 @contextlib.contextmanager
-def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path; on success it replaces ``path``, on failure it is removed.
+def atomic_target(path: str | os.PathLike, what: str = "") -> Iterator[Path]:
+    """Yield a fresh temporary path; on success it replaces ``path``, on failure it is removed.
 
-    Raises DataFileError (one line) when the destination cannot be written.
+    The temporary file lies in the destination's directory (so the rename is
+    atomic) and is created with mode 0o666 so that the user's umask, not this
+    function, decides the final permissions. ``path`` is therefore either its
+    old content or the complete new one, never a partial write.
+
+    Raises DataFileError (one line) when the destination cannot be written;
+    ``what`` names the thing written in that message ("the model", ...).
     """
     target = Path(path)
+    label = f"{what} to {str(target)!r}" if what else repr(str(target))
     if target.is_dir():
-        raise DataFileError(f"cannot write {str(target)!r}: it is a directory; give a file name.")
+        raise DataFileError(f"cannot write {label}: it is a directory; give a file name.")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(handle)
+        temporary = _create_temporary(target)
     except OSError as exc:
-        raise DataFileError(f"cannot write {str(target)!r}: {exc.strerror or exc}.") from None
-    temporary = Path(name)
+        raise DataFileError(f"cannot write {label}: {exc.strerror or exc}.") from None
     try:
         yield temporary
         with open(temporary, "rb+") as stream:
@@ -44,10 +49,20 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(temporary, target)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
-        raise DataFileError(f"cannot write {str(target)!r}: {exc.strerror or exc}.") from None
+        raise DataFileError(f"cannot write {label}: {exc.strerror or exc}.") from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _create_temporary(target: Path) -> Path:
+    while True:
+        candidate = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return candidate
+        except FileExistsError:
+            continue
 
 
 def _extension(path: str | os.PathLike, allowed: tuple[str, ...], what: str) -> str:

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ import numpy as np
 import torch
 
 from lstmae._version import __version__
-from lstmae.errors import ModelFileError
+from lstmae.errors import DataFileError, ModelFileError
+from lstmae.files import atomic_target
 
 FORMAT_NAME = "lstmae.model"
 FORMAT_VERSION = 1
@@ -69,25 +69,11 @@ def save_model(path: str | os.PathLike, tensors: dict[str, torch.Tensor], info: 
         "tensors_sha256": tensors_digest(tensors),
     }
     metadata = {METADATA_KEY: json.dumps(document, allow_nan=True)}
-    if target.is_dir():
-        raise ModelFileError(f"cannot write the model to {str(target)!r}: it is a directory; give a file name such as model.safetensors.")
-    directory = target.parent if str(target.parent) else Path(".")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        os.close(handle)
-    except OSError as exc:
-        raise ModelFileError(f"cannot write the model to {str(target)!r}: {exc.strerror or exc}.") from None
-    try:
-        save_file(tensors, temporary, metadata=metadata)
-        with open(temporary, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException as exc:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ModelFileError(f"cannot write the model to {str(target)!r}: {exc.strerror or exc}.") from None
-        raise
+        with atomic_target(target, "the model") as temporary:
+            save_file(tensors, temporary, metadata=metadata)
+    except DataFileError as exc:
+        raise ModelFileError(str(exc)) from None
     return target
 
 

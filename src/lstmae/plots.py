@@ -14,7 +14,6 @@ a million-point series plots in a few seconds.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from lstmae.errors import DataError, ParameterError, describe
+from lstmae.files import atomic_target
 
 __all__ = ["plot_detection", "minmax_decimate_indices", "DECIMATE_ABOVE", "DECIMATE_BUCKETS"]
 
@@ -282,25 +282,9 @@ def _atomic_save(fig: Figure, path: Path, fmt: str) -> None:
     ``os.replace`` within one directory is atomic, so ``path`` is either the old
     file or the complete new one, never a partial write.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            # os.open with mode 0o666 lets the umask decide the final permissions,
-            # unlike tempfile.mkstemp which would leave the plot readable only by us.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        break
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with atomic_target(path, "the plot") as temporary:
+        with open(temporary, "wb") as handle:
             fig.savefig(handle, format=fmt)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def plot_detection(

@@ -175,7 +175,9 @@ class TrainingPlan:
 
 def progress_bar_wanted(verbose: int) -> bool:
     """A progress bar only for a person at a terminal: never in pipes, logs or with verbose=0."""
-    return verbose > 0 and sys.stderr is not None and sys.stderr.isatty()
+    # Lightning's bar writes to stdout; a redirected stdout would fill a file with bar updates.
+    streams = (sys.stdout, sys.stderr)
+    return verbose > 0 and all(s is not None and s.isatty() for s in streams)
 
 
 def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, plan: TrainingPlan) -> dict:
