@@ -19,7 +19,7 @@ from rich.console import Console
 #: kept fixed: the demo shows the workflow, it is not tuned on the labels.
 TRAIN_END = "2014-10-15"
 TIMESTEPS = 48
-UNITS = (64, 16)
+UNITS = (32, 8)
 EPOCHS = 30
 STRIDE = 2
 BATCH_SIZE = 64
