@@ -74,10 +74,11 @@ def test_series_keeps_index_and_name():
     np.testing.assert_array_equal(restored.to_numpy(), [2.0, 3.0, 4.0, 5.0])
 
 
-def test_unnamed_series_gets_a_column_name():
+def test_unnamed_series_stays_unnamed():
     p = prepare(pd.Series([1.0, 2.0]))
-    assert p.columns == ["value"]
-    assert isinstance(p.restore(p.values), pd.Series)
+    assert p.columns == [None]
+    restored = p.restore(p.values)
+    assert isinstance(restored, pd.Series) and restored.name is None
 
 
 def test_dataframe_keeps_index_and_columns():

@@ -138,16 +138,18 @@ class FakeTerminal(io.StringIO):
 
 
 @pytest.mark.parametrize(
-    ("verbose", "stderr", "wanted"),
+    ("verbose", "stdout", "stderr", "wanted"),
     [
-        (0, FakeTerminal(), False),  # verbose=0 is silent even at a terminal
-        (1, FakeTerminal(), True),
-        (2, FakeTerminal(), True),
-        (1, io.StringIO(), False),  # a pipe or a log file
-        (1, None, False),  # pythonw: no stderr at all
+        (0, FakeTerminal(), FakeTerminal(), False),  # verbose=0 is silent even at a terminal
+        (1, FakeTerminal(), FakeTerminal(), True),
+        (2, FakeTerminal(), FakeTerminal(), True),
+        (1, FakeTerminal(), io.StringIO(), False),  # stderr to a pipe or a log file
+        (1, io.StringIO(), FakeTerminal(), False),  # stdout redirected: the bar would fill the file
+        (1, FakeTerminal(), None, False),  # pythonw: no stderr at all
     ],
 )
-def test_progress_bar_wanted(monkeypatch, verbose, stderr, wanted):
+def test_progress_bar_wanted(monkeypatch, verbose, stdout, stderr, wanted):
+    monkeypatch.setattr(sys, "stdout", stdout)
     monkeypatch.setattr(sys, "stderr", stderr)
     assert progress_bar_wanted(verbose) is wanted
 

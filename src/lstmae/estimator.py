@@ -517,6 +517,7 @@ class LSTMAutoencoder(BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         info = {
             "params": _jsonable_params(self.get_params()),
+            "tuple_params": [key for key, value in self.get_params().items() if isinstance(value, tuple)],
             "network": self.config_.to_dict(),
             "fitted": {
                 "threshold_": self.threshold_,
@@ -539,8 +540,8 @@ class LSTMAutoencoder(BaseEstimator):
         try:
             params = dict(info["params"])
             params["device"] = device
-            if isinstance(params.get("units"), list):  # JSON has no tuples; units are kept immutable
-                params["units"] = tuple(params["units"])
+            for key in info.get("tuple_params", []):  # JSON has no tuples: give back what was given
+                params[key] = tuple(params[key])
             model = cls(**params)
             config = NetworkConfig.from_dict(info["network"])
             network = _Network(config)
