@@ -228,9 +228,11 @@ def test_scaler_is_per_feature(fitted_frame, frame_2f):
     np.testing.assert_array_equal(fitted_frame.feature_names_in_, ["temp", "load"])
 
 
-def test_auto_threshold_is_the_largest_training_score(fitted_1d, series_1d):
+def test_auto_threshold_is_a_margin_above_the_largest_training_score(fitted_1d, series_1d):
+    from lstmae.scoring import AUTO_THRESHOLD_MARGIN
+
     scores = fitted_1d.anomaly_score(series_1d)
-    assert fitted_1d.threshold_ == scores.max()
+    assert fitted_1d.threshold_ == scores.max() * AUTO_THRESHOLD_MARGIN
     # Strictly above the threshold is anomalous: the training data has no interval.
     assert len(fitted_1d.detect(series_1d)) == 0
 

@@ -175,16 +175,17 @@ def test_interval_table_threshold_validation(threshold):
 # ------------------------------------------------------------------ auto_threshold
 
 
-def test_auto_threshold_is_the_largest_training_score():
-    assert AUTO_THRESHOLD_MARGIN == 1.0
-    scores = np.array([0.1, 0.7, 0.3])
+def test_auto_threshold_is_a_margin_above_the_largest_training_score():
+    assert AUTO_THRESHOLD_MARGIN == 1.25
+    scores = np.array([0.1, 0.8, 0.3])
     threshold = auto_threshold(scores)
     assert isinstance(threshold, float)
-    assert threshold == 0.7
-    # nothing in the training data is flagged, a slightly worse score is
+    assert threshold == pytest.approx(1.0)  # 1.25 x 0.8
+    # nothing in the training data is flagged; a score 25% above its worst is
     assert len(find_intervals(scores, threshold)) == 0
-    np.testing.assert_array_equal(find_intervals(np.append(scores, 0.70001), threshold), [[3, 3]])
+    assert len(find_intervals(np.append(scores, 0.99), threshold)) == 0
+    np.testing.assert_array_equal(find_intervals(np.append(scores, 1.00001), threshold), [[3, 3]])
 
 
 def test_auto_threshold_float32_input():
-    assert auto_threshold(np.array([1.5, 2.5], dtype=np.float32)) == 2.5
+    assert auto_threshold(np.array([1.5, 2.0], dtype=np.float32)) == 2.5

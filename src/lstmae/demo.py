@@ -68,7 +68,7 @@ def run_demo(output_dir: str | Path, console: Console | None = None, verbose: in
         f"model: repeat design, windows of {TIMESTEPS} steps (one day), units {UNITS}; "
         f"{len(history['loss'])} epochs, loss {history['loss'][-1]:.3f}, "
         f"val_loss {history['val_loss'][-1]:.3f}; threshold {model.threshold_:.3g} "
-        f"(the highest score on the training months)."
+        f"(1.25 x the highest score on the training months)."
     )
 
     scores = model.anomaly_score(series)

@@ -74,7 +74,7 @@ class LSTMAutoencoder(BaseEstimator):
     shuffle : bool, default=True
         Shuffle the training windows every epoch.
     threshold : "auto" or float, default="auto"
-        Score above which a timestep is anomalous. "auto": the largest
+        Score above which a timestep is anomalous. "auto": 1.25 x the largest
         per-timestep score on the training data (see `lstmae.scoring`).
     random_state : int or None, default=None
         Seed for weights and shuffling. Same seed and data give bit-identical
