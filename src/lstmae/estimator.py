@@ -177,6 +177,7 @@ class LSTMAutoencoder(BaseEstimator):
             seed=seed,
             patience=self.patience,
             accelerator="gpu" if device.type == "cuda" else "cpu",
+            devices=[device.index or 0] if device.type == "cuda" else 1,
             verbose=self.verbose,
         )
         history = train(network, train_set, val_set, plan)

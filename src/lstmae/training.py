@@ -12,7 +12,7 @@ import logging
 import math
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import lightning.pytorch as pl
 import torch
@@ -169,8 +169,8 @@ class TrainingPlan:
     patience: int
     accelerator: str  # "cpu" or "gpu"
     verbose: int
+    devices: int | list[int] = 1  # Lightning's devices: 1 for the CPU, [index] for one chosen GPU
     gradient_clip: float = 1.0
-    history: dict[str, list[float]] = field(default_factory=dict)
 
 
 def progress_bar_wanted(verbose: int) -> bool:
@@ -197,7 +197,7 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
         trainer = pl.Trainer(
             max_epochs=plan.epochs,
             accelerator=plan.accelerator,
-            devices=1,
+            devices=plan.devices,
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
