@@ -80,6 +80,16 @@ def test_fit_writes_a_loadable_model_and_reports(capsys, csv_file, tmp_path):
     assert list(model.feature_names_in_) == ["value"]
 
 
+def test_fit_warns_when_the_design_can_learn_the_identity(capsys, csv_file, tmp_path):
+    path = tmp_path / "seq.safetensors"
+    code, _, err = run(capsys, "fit", csv_file, "-o", path, "--architecture", "sequence", "--timesteps", "20",
+                       "--units", "4", "--epochs", "1", "--seed", "0")
+    assert code == 0
+    assert "warning: no bottleneck" in err and "identity" in err
+    code, _, err = run(capsys, "fit", csv_file, "-o", path, "--timesteps", "20", "--units", "4", "--epochs", "1", "--seed", "0")
+    assert code == 0 and "warning" not in err  # a repeat model with latent 4 < 20 values per window
+
+
 def test_score_one_row_per_timestep(capsys, csv_file, model_file, tmp_path):
     target = tmp_path / "scores.csv"
     code, _, err = run(capsys, "score", csv_file, "-m", model_file, "-o", target)

@@ -179,6 +179,20 @@ def fit(
         )
         err.print(f"{epochs_run} epoch(s), {last}; threshold {model.threshold_:.4g}; {model.fit_seconds_:.1f} s")
         err.print(f"saved model to {output}")
+        for warning in _design_warnings(model):
+            err.print(f"warning: {_one_line(warning)}", markup=False)
+
+
+def _design_warnings(model: "LSTMAutoencoder") -> list[str]:
+    """The bottleneck check of `lstmae explain`, for a fitted model."""
+    from lstmae.explain import explain_shapes
+
+    config = model.config_
+    return list(
+        explain_shapes(
+            timesteps=config.timesteps, n_features=config.n_features, units=config.units, architecture=config.architecture
+        ).warnings
+    )
 
 
 @app.command()
