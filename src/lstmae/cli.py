@@ -265,7 +265,7 @@ def encode(
         write_array(embeddings, output)
     else:
         if loaded.kind == "panel":
-            keys = pd.DataFrame({"id": loaded.ids if loaded.ids is not None else range(len(embeddings))})
+            keys = _position_frame(loaded, len(embeddings))
         else:
             starts = window_starts(loaded.n_rows, model.timesteps_, model.stride if stride is None else stride)
             keys = pd.DataFrame({"window": np.arange(len(starts)), "start": starts})
@@ -275,11 +275,8 @@ def encode(
         names = [f"z{i}" for i in range(latent)]
         if embeddings.ndim == 2:
             table = pd.concat([keys, pd.DataFrame(embeddings, columns=names)], axis=1)
-        else:  # (windows, timesteps, latent): long format, one row per window and step
-            steps = embeddings.shape[1]
-            table = keys.loc[keys.index.repeat(steps)].reset_index(drop=True)
-            table["step"] = np.tile(np.arange(steps), len(keys))
-            table = pd.concat([table, pd.DataFrame(embeddings.reshape(-1, latent), columns=names)], axis=1)
+        else:  # (windows, timesteps, latent): one row per window and step
+            table = _long_format(keys, embeddings, names)
         write_table(table, output)
     err.print(f"wrote embeddings of shape {embeddings.shape} to {output}")
 
@@ -294,23 +291,27 @@ def reconstruct(
     id_column: IdColumnOpt = None,
 ) -> None:
     """Write the model's reconstruction of DATA, same rows and columns as the input."""
-    import numpy as np
-    import pandas as pd
-
     model = _load_model(model_path)
     loaded = _read(data, time_column, columns, id_column, model)
     recon = model.reconstruct(loaded.data)
-    if loaded.kind == "panel":
-        samples, steps, features = recon.shape
-        ids = loaded.ids if loaded.ids is not None else list(range(samples))
-        table = pd.DataFrame({"id": np.repeat(np.asarray(ids, dtype=object), steps), "step": np.tile(np.arange(steps), samples)})
-        names = [str(c) for c in (model.feature_names_in_ if getattr(model, "feature_names_in_", None) is not None else range(features))]
-        table = pd.concat([table, pd.DataFrame(recon.reshape(-1, features), columns=names)], axis=1)
+    if loaded.kind == "panel":  # (samples, timesteps, features): one row per sample and step
+        keys = _position_frame(loaded, recon.shape[0])
+        names = [f"feature_{i}" for i in range(recon.shape[2])]
+        table = _long_format(keys, recon, names)
     else:
-        table = recon.reset_index()
-        if table.columns[0] == "index" and isinstance(recon.index, pd.RangeIndex):
-            table = table.rename(columns={"index": "index"})
+        table = recon.reset_index()  # the time (or position) column first, then the features
     _emit_table(table, output)
+
+
+def _long_format(keys: Any, values: Any, names: list[str]) -> Any:
+    """``values`` (n, steps, k) as a table of n*steps rows: ``keys`` repeated, ``step``, then ``names``."""
+    import numpy as np
+    import pandas as pd
+
+    n, steps, width = values.shape
+    table = keys.loc[keys.index.repeat(steps)].reset_index(drop=True)
+    table["step"] = np.tile(np.arange(steps), n)
+    return pd.concat([table, pd.DataFrame(values.reshape(-1, width), columns=names)], axis=1)
 
 
 @app.command()
