@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import naive
 import pytest
 import torch
 from sklearn.base import clone
@@ -109,18 +110,6 @@ def reference_panel(model, X) -> tuple[np.ndarray, np.ndarray]:
     return np.array(errors), np.array(recons)
 
 
-def reference_starts(n: int, T: int, stride: int) -> list[int]:
-    """Window starts by walking: every ``stride``-th start, plus one window ending on the last timestep."""
-    starts = []
-    start = 0
-    while start + T <= n:
-        starts.append(start)
-        start += stride
-    if starts[-1] + T < n:
-        starts.append(n - T)
-    return starts
-
-
 def reference_intervals(scores: np.ndarray, threshold: float, min_gap: int) -> list[tuple[int, int]]:
     """Runs of scores strictly above ``threshold``, one timestep at a time; merge runs separated by < min_gap normal steps."""
     runs: list[list[int]] = []
@@ -142,7 +131,7 @@ def reference_intervals(scores: np.ndarray, threshold: float, min_gap: int) -> l
 def validation_loss(model, X, validation_split: float) -> float:
     """Mean squared error of the current weights on the validation windows: the last fraction of the windows."""
     values = scaled(model, X)
-    starts = reference_starts(len(values), model.timesteps_, model.stride)
+    starts = naive.window_starts(len(values), model.timesteps_, model.stride)
     n_train = int(len(starts) * (1 - validation_split))
     windows = torch.from_numpy(np.stack([values[s : s + model.timesteps_] for s in starts[n_train:]]))
     with torch.no_grad():
@@ -601,7 +590,7 @@ def test_encode_windows_start_where_window_starts_says(fitted_frame, frame_2f, s
     step = fitted_frame.stride if stride is None else stride  # default: the model's stride (2)
     T = fitted_frame.timesteps_
     starts = lstmae.window_starts(150, T, step)
-    assert list(starts) == reference_starts(150, T, step)
+    assert list(starts) == naive.window_starts(150, T, step)
     values = scaled(fitted_frame, frame_2f)
     expected = np.stack([encode_one(fitted_frame, values[s : s + T]) for s in starts])
     encoded = fitted_frame.encode(frame_2f) if stride is None else fitted_frame.encode(frame_2f, stride=stride)

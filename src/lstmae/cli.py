@@ -100,6 +100,14 @@ def _load_model(path: Path) -> "LSTMAutoencoder":
     return LSTMAutoencoder.load(path)
 
 
+def _model_and_data(
+    model_path: Path, data: Path, time_column: str | None, columns: str | None, id_column: str | None
+) -> tuple["LSTMAutoencoder", "LoadedData"]:
+    """Load the model first (its columns are the default), then read DATA the way it was trained."""
+    model = _load_model(model_path)
+    return model, _read(data, time_column, columns, id_column, model)
+
+
 def _position_frame(loaded: "LoadedData", n: int) -> Any:
     """The first column(s) of a per-timestep / per-sample output table."""
     import pandas as pd
@@ -205,8 +213,7 @@ def score(
     id_column: IdColumnOpt = None,
 ) -> None:
     """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1."""
-    model = _load_model(model_path)
-    loaded = _read(data, time_column, columns, id_column, model)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
     scores = model.anomaly_score(loaded.data)
     table = _position_frame(loaded, len(scores))
     table["score"] = scores
@@ -226,8 +233,7 @@ def detect(
     id_column: IdColumnOpt = None,
 ) -> None:
     """Find anomalous intervals and print them as a table."""
-    model = _load_model(model_path)
-    loaded = _read(data, time_column, columns, id_column, model)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
     intervals = model.detect(loaded.data, threshold=threshold, min_gap=min_gap)
     if loaded.kind == "panel" and loaded.ids is not None and len(intervals):
         intervals.insert(2, "start_id", [loaded.ids[i] for i in intervals["start"]])
@@ -258,8 +264,7 @@ def encode(
     from lstmae.files import _extension, write_array, write_table
 
     suffix = _extension(output, (".npy", ".csv", ".parquet"), "embeddings")
-    model = _load_model(model_path)
-    loaded = _read(data, time_column, columns, id_column, model)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
     embeddings = model.encode(loaded.data, stride=stride)
     if suffix == ".npy":
         write_array(embeddings, output)
@@ -291,8 +296,7 @@ def reconstruct(
     id_column: IdColumnOpt = None,
 ) -> None:
     """Write the model's reconstruction of DATA, same rows and columns as the input."""
-    model = _load_model(model_path)
-    loaded = _read(data, time_column, columns, id_column, model)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
     recon = model.reconstruct(loaded.data)
     if loaded.kind == "panel":  # (samples, timesteps, features): one row per sample and step
         keys = _position_frame(loaded, recon.shape[0])
