@@ -116,3 +116,146 @@ def autoencoder_parameters(n_features: int, units: tuple[int, ...]) -> int:
         previous = u
     total += units[0] * n_features + n_features
     return total
+
+
+# ----------------------------------------------------------------- metrics
+def runs_of_ones(flags) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` of the runs of ones, both ends inclusive, by scanning."""
+    runs = []
+    start = None
+    for i, flag in enumerate(flags):
+        if flag and start is None:
+            start = i
+        if not flag and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    if start is not None:
+        runs.append((start, len(flags) - 1))
+    return runs
+
+
+def auc_roc_pairs(y, score) -> float:
+    """Share of (anomaly, normal) pairs where the anomaly scores higher; ties count half."""
+    wins = 0.0
+    pairs = 0
+    for i in range(len(y)):
+        if y[i] != 1:
+            continue
+        for j in range(len(y)):
+            if y[j] != 0:
+                continue
+            pairs += 1
+            if score[i] > score[j]:
+                wins += 1.0
+            elif score[i] == score[j]:
+                wins += 0.5
+    return wins / pairs
+
+
+def average_precision_loop(y, score) -> float:
+    """``sum (R_k - R_{k-1}) P_k`` over the distinct scores, highest first, predicting ``score >= t``."""
+    positives = sum(1 for v in y if v == 1)
+    total = 0.0
+    previous_recall = 0.0
+    for threshold in sorted(set(float(s) for s in score), reverse=True):
+        tp = sum(1 for v, s in zip(y, score) if s >= threshold and v == 1)
+        predicted = sum(1 for s in score if s >= threshold)
+        recall = tp / positives
+        total += (recall - previous_recall) * (tp / predicted)
+        previous_recall = recall
+    return total
+
+
+def vus_loop(y, score, window: int, thresholds: int = 250) -> tuple[float, float]:
+    """(VUS-ROC, VUS-PR) as the TSB-AD 'opt' definition reads, point by point (see lstmae.metrics._vus)."""
+    n = len(y)
+    positives = sum(y)
+    runs = runs_of_ones(y)
+    descending = sorted((float(s) for s in score), reverse=True)
+    import numpy as np  # only for the exact grid of ranks TSB-AD uses
+
+    cuts = [descending[i] for i in np.linspace(0, n - 1, thresholds).astype(int)]
+    auc_total = 0.0
+    ap_total = 0.0
+    for w in range(window + 1):
+        half = w // 2
+        soft = [float(v) for v in y]
+        for start, end in runs:
+            for d in range(1, half + 1):
+                if end + d < n:
+                    soft[end + d] += math.sqrt(1 - d / w)
+                if start - d >= 0:
+                    soft[start - d] += math.sqrt(1 - d / w)
+        soft = [min(v, 1.0) for v in soft]
+        # Widened ranges, merged when they touch or overlap.
+        widened = []
+        for start, end in runs:
+            lo, hi = max(start - half, 0), min(end + half, n - 1)
+            if widened and lo <= widened[-1][1]:
+                widened[-1][1] = max(widened[-1][1], hi)
+            else:
+                widened.append([lo, hi])
+        tpr = [0.0]
+        fpr = [0.0]
+        precision = [1.0]
+        for cut in cuts:
+            pred = [s >= cut for s in score]
+            n_pred = sum(pred)
+            tp = sum(soft[i] for i in range(n) if pred[i])
+            extra = sum(soft[i] for i in range(n) if pred[i] and y[i] == 0)
+            hit = sum(1 for lo, hi in widened if any(pred[lo : hi + 1]))
+            p_new = (positives + positives + extra) / 2
+            tpr.append(min(tp / p_new, 1.0) * hit / len(widened))
+            fpr.append((n_pred - tp) / (n - p_new))
+            precision.append(tp / n_pred)
+        tpr.append(1.0)
+        fpr.append(1.0)
+        auc = sum((fpr[k + 1] - fpr[k]) * (tpr[k + 1] + tpr[k]) / 2 for k in range(len(tpr) - 1))
+        ap = sum((tpr[k] - tpr[k - 1]) * precision[k] for k in range(1, len(precision)))
+        auc_total += auc
+        ap_total += ap
+    return auc_total / (window + 1), ap_total / (window + 1)
+
+
+def range_recall_loop(truth, pred, alpha: float) -> float:
+    """Tatbul et al. range recall of ``truth`` by ``pred``: flat bias, cardinality 1/(overlapping ranges)."""
+    truth_runs = runs_of_ones(truth)
+    pred_runs = runs_of_ones(pred)
+    if not truth_runs:
+        return 0.0
+    total = 0.0
+    for start, end in truth_runs:
+        hits = sum(1 for i in range(start, end + 1) if pred[i])
+        existence = 1.0 if hits > 0 else 0.0
+        overlapping = sum(1 for a, b in pred_runs if a <= end and b >= start)
+        cardinality = 1.0 / overlapping if overlapping else 0.0
+        total += alpha * existence + (1 - alpha) * hits / (end - start + 1) * cardinality
+    return total / len(truth_runs)
+
+
+def range_f1_loop(y, pred, alpha: float = 0.2) -> tuple[float, float, float]:
+    recall = range_recall_loop(y, pred, alpha)
+    precision = range_recall_loop(pred, y, 0.0)
+    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return precision, recall, f1
+
+
+def ucr_top1_loop(y, score, train_end: int, margin: int = 100) -> int:
+    """Is the first maximum of score[train_end:] within margin of a labelled range (end exclusive)?"""
+    peak = train_end
+    for i in range(train_end, len(score)):
+        if score[i] > score[peak]:
+            peak = i
+    for start, end in runs_of_ones(y):
+        if start - margin <= peak < end + 1 + margin:
+            return 1
+    return 0
+
+
+def autocorrelation_loop(x, max_lag: int) -> list[float]:
+    """Biased sample autocorrelation, mean removed, lags 0..max_lag."""
+    n = len(x)
+    mean = sum(x) / n
+    centred = [v - mean for v in x]
+    denominator = sum(v * v for v in centred)
+    return [sum(centred[t] * centred[t + k] for t in range(n - k)) / denominator for k in range(min(max_lag, n - 1) + 1)]
