@@ -205,14 +205,30 @@ def live(case_file: Path, out: Path) -> None:
     out.write_text(json.dumps(results))
 
 
+def all_windows(root: Path, out: Path) -> None:
+    """find_length_rank(values[:, 0], rank=1) of every series in MANIFEST.csv (names and integers only)."""
+    windows = {}
+    with open(root / "MANIFEST.csv") as stream:
+        names = [line.split(",")[0] for line in stream.read().splitlines()[1:] if line]
+    for key in names:
+        group, name = key.split("/", 1)
+        values, _, _ = load_real(root, group, name)
+        windows[key] = int(find_length_rank(values[:, 0].reshape(-1, 1), rank=1))
+    out.write_text(json.dumps(windows, indent=0, sort_keys=True) + "\n")
+    print(f"wrote {len(windows)} windows to {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data")
     parser.add_argument("--case-file", type=Path, help="live mode: cases to evaluate (.npz)")
     parser.add_argument("--out", type=Path, help="live mode: where to write the JSON results")
+    parser.add_argument("--windows", action="store_true", help="only write tests/data/tsbad_windows.json (every series)")
     args = parser.parse_args()
-    if args.case_file is not None:
+    if args.windows:
+        all_windows(args.data, args.out_dir / "tsbad_windows.json")
+    elif args.case_file is not None:
         live(args.case_file, args.out)
     else:
         build(args.data, args.out_dir)
