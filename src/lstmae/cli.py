@@ -1,4 +1,4 @@
-"""The ``lstmae`` command line: fit, score, detect, encode, reconstruct, explain, demo.
+"""The ``lstmae`` command line: fit, score, detect, encode, reconstruct, explain, evaluate, demo.
 
 Bad input never ends in a traceback: every error is one line on stderr and
 exit code 2. Results go to stdout (tables) or to the files named with ``-o``;
@@ -382,6 +382,50 @@ def demo(
     from lstmae.demo import run_demo
 
     run_demo(output, console=out, verbose=0 if quiet else 1)
+
+
+@app.command()
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="Benchmark data: a folder (or for ucr / labelled-csv, one file).", show_default=False)],
+    format: Annotated[str, typer.Option("--format", "-f", help="ucr, nab, smap (SMAP and MSL) or labelled-csv.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the per-series results to this .csv/.parquet.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate at most N series.")] = None,
+    series: Annotated[Optional[str], typer.Option("--series", help="Only series whose name matches this glob, e.g. '*ECG*'.")] = None,
+    train_end: Annotated[Optional[int], typer.Option("--train-end", help="labelled-csv only: fit on the first N rows (default: 15%).")] = None,
+    random_state: Annotated[Optional[int], typer.Option("--random-state", help="Seed of every model.")] = None,
+    params: Annotated[Optional[str], typer.Option("--params", help='Estimator parameters as JSON, e.g. \'{"epochs": 5}\'.')] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Fit the default detector on each labelled series' normal prefix, score it all, and report
+    VUS-PR, AUC-PR, VUS-ROC, AUC-ROC (and UCR top-1) with their means."""
+    import pandas as pd
+
+    from lstmae.data.benchmarks import list_benchmark, select
+    from lstmae.evaluation import COLUMNS, evaluate_series, parse_params
+    from lstmae.report import print_evaluation
+
+    if output is not None:
+        from lstmae.files import TABLE_EXTENSIONS, _extension
+
+        _extension(output, TABLE_EXTENSIONS, "the results")
+    chosen = parse_params(params)
+    if random_state is not None:
+        chosen["random_state"] = random_state
+    entries = select(list_benchmark(path, format, train_end=train_end), series=series, limit=limit, path=path)
+    rows = []
+    for number, (name, load) in enumerate(entries, start=1):
+        row = evaluate_series(load(), chosen)
+        rows.append(row)
+        if not quiet:
+            note = f"VUS-PR {row['vus_pr']:.3f}" if row["status"] == "ok" else f"{row['status']} {row['error']}".strip()
+            err.print(f"[{number}/{len(entries)}] {name}: {note} ({row['seconds']:.1f} s)", markup=False)
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    print_evaluation(table, out)
+    if output is not None:
+        from lstmae.files import write_table
+
+        write_table(table, output)
+        err.print(f"wrote {len(table)} rows to {output}")
 
 
 def _version_callback(value: bool) -> None:

@@ -30,3 +30,37 @@ def _cell(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
         return str(value)
     return str(value)
+
+
+_EVALUATION_COLUMNS = (
+    ("name", "series"), ("n", "n"), ("d", "d"), ("vus_pr", "VUS-PR"), ("auc_pr", "AUC-PR"),
+    ("vus_roc", "VUS-ROC"), ("auc_roc", "AUC-ROC"), ("ucr_top1", "top-1"), ("seconds", "seconds"),
+)
+
+
+def print_evaluation(results: pd.DataFrame, console: Console) -> None:
+    """Print per-series evaluation results (see `lstmae.evaluation`) and their means as a table."""
+    columns = [(key, title) for key, title in _EVALUATION_COLUMNS if key != "ucr_top1" or results[key].notna().any()]
+    table = Table(title=f"{len(results)} series", title_justify="left", show_footer=True)
+    means = {key: results[key].mean() for key, _ in columns if key not in ("name", "n", "d")}
+    for key, title in columns:
+        footer = "mean" if key == "name" else ("" if key in ("n", "d") else _metric_cell(means[key]))
+        table.add_column(title, justify="left" if key == "name" else "right", footer=footer)
+    for row in results.itertuples(index=False):
+        cells = []
+        for key, _ in columns:
+            value = getattr(row, key)
+            if key == "name" and row.status != "ok":
+                value = f"{value} ({row.status})"
+            cells.append(str(value) if key in ("name", "n", "d") else _metric_cell(value))
+        table.add_row(*cells)
+    console.print(table)
+    failed = results[results["status"] == "error"]
+    for row in failed.itertuples(index=False):
+        console.print(f"error on {row.name}: {row.error}", markup=False)
+
+
+def _metric_cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
