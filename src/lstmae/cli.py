@@ -1,4 +1,4 @@
-"""The ``lstmae`` command line: fit, score, detect, encode, reconstruct, explain, evaluate, demo.
+"""The ``lstmae`` command line: fit, score, detect, encode, reconstruct, explain, demo.
 
 Bad input never ends in a traceback: every error is one line on stderr and
 exit code 2. Results go to stdout (tables) or to the files named with ``-o``;
