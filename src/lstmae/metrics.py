@@ -78,7 +78,7 @@ def _labels(y: object, name: str = "y") -> np.ndarray:
 
 
 def _scores(score: object, n: int) -> np.ndarray:
-    values = np.asarray(score, dtype=np.float64) if not isinstance(score, np.ndarray) or score.dtype != np.float64 else score
+    values = np.asarray(score, dtype=np.float64)
     if values.ndim != 1:
         raise DataError(f"score must be a 1-D array of shape (n,), one score per timestep; got shape {values.shape}.")
     if values.shape[0] != n:
@@ -110,7 +110,7 @@ def _inputs(y: object, score: object, metric: str) -> tuple[np.ndarray, np.ndarr
     return labels, scores
 
 
-def _window(window: object, n: int) -> int:
+def _window(window: object) -> int:
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
         raise ParameterError(f"window must be an integer >= 0 (a period, e.g. sliding_window(values)), got {describe(window)}.")
     return int(window)
@@ -266,17 +266,16 @@ def _vus(labels: np.ndarray, scores: np.ndarray, window: int, thresholds: int) -
 
 def _soft_labels(region: np.ndarray, starts, ends, half: int, w: int, n: int) -> np.ndarray:
     """The ramps ``sqrt(1 - d/w)`` around each range, summed and capped at 1, on the points of ``region``."""
-    ramp = np.zeros(n, dtype=np.float64)
-    if half > 0:
-        distance = np.arange(1, half + 1)
-        height = np.sqrt(1.0 - distance / w)
-        for start, end in zip(starts, ends):
-            after = end + distance
-            keep = after < n
-            ramp[after[keep]] += height[keep]
-            before = start - distance
-            keep = before >= 0
-            ramp[before[keep]] += height[keep]
+    if half == 0:
+        return np.zeros(region.size, dtype=np.float64)
+    distance = np.arange(1, half + 1)
+    height = np.broadcast_to(np.sqrt(1.0 - distance / w), (starts.size, half)).ravel()
+    after = (ends[:, None] + distance).ravel()  # (n_ranges * half,)
+    before = (starts[:, None] - distance).ravel()
+    keep_after, keep_before = after < n, before >= 0
+    ramp = np.zeros(n, dtype=np.float64)  # bincount of nothing would be int64
+    ramp += np.bincount(after[keep_after], weights=height[keep_after], minlength=n)
+    ramp += np.bincount(before[keep_before], weights=height[keep_before], minlength=n)
     return np.minimum(ramp[region], 1.0)
 
 
@@ -316,7 +315,7 @@ def vus_roc(y: object, score: object, window: int) -> float:
     float in [0, 1]
     """
     labels, scores = _inputs(y, score, "vus_roc")
-    return _vus(labels, scores, _window(window, labels.size), VUS_THRESHOLDS)[0]
+    return _vus(labels, scores, _window(window), VUS_THRESHOLDS)[0]
 
 
 def vus_pr(y: object, score: object, window: int) -> float:
@@ -336,7 +335,7 @@ def vus_pr(y: object, score: object, window: int) -> float:
     float in [0, 1]
     """
     labels, scores = _inputs(y, score, "vus_pr")
-    return _vus(labels, scores, _window(window, labels.size), VUS_THRESHOLDS)[1]
+    return _vus(labels, scores, _window(window), VUS_THRESHOLDS)[1]
 
 
 # ----------------------------------------------------------------- range-based F1
@@ -544,7 +543,7 @@ def evaluate(
     labels, scores = _inputs(y, score, "evaluate")
     if window is None:
         window = sliding_window(values) if values is not None else DEFAULT_WINDOW
-    window = _window(window, labels.size)
+    window = _window(window)
     roc, pr = _vus(labels, scores, window, VUS_THRESHOLDS)
     result: dict[str, float] = {
         "vus_pr": pr,
