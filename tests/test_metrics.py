@@ -265,6 +265,7 @@ GOOD_S = np.array([0.1, 0.9, 0.2, 0.3])
         (lambda: metrics.range_f1(GOOD_Y, GOOD_Y, alpha=2), ParameterError, "alpha"),
         (lambda: metrics.sliding_window(np.zeros((2, 2, 2))), DataError, "shape"),
         (lambda: metrics.sliding_window([1.0, np.inf]), DataError, "not finite"),
+        (lambda: metrics.evaluate(GOOD_Y, GOOD_S, values=np.zeros((3, 2))), DataError, "3 rows and 4 labels"),
     ],
 )
 def test_bad_input_raises_a_typed_error(call, error, match):

@@ -379,6 +379,12 @@ def range_f1(y: object, pred: object, *, alpha: float = 0.2) -> tuple[float, flo
     -------
     (precision, recall, f1) : tuple of floats
         Each 0 when there is nothing to measure (no predicted / no labelled range).
+
+    Notes
+    -----
+    One difference from TSB-AD, outside what ``best_range_f1`` can meet: a
+    vector of ones only (no 0 at all) is one range here, while TSB-AD's range
+    finder sees no range in it.
     """
     labels = _labels(y)
     predicted = _labels(pred, "pred")
@@ -541,6 +547,8 @@ def evaluate(
         ``vus_pr, auc_pr, vus_roc, auc_roc, window`` and, with ``train_end``, ``ucr_top1``.
     """
     labels, scores = _inputs(y, score, "evaluate")
+    if values is not None and np.shape(values)[0] != labels.size:
+        raise DataError(f"values must have one row per label; got {np.shape(values)[0]} rows and {labels.size} labels.")
     if window is None:
         window = sliding_window(values) if values is not None else DEFAULT_WINDOW
     window = _window(window)
