@@ -1,0 +1,74 @@
+"""bench/quality.py on a tiny fake dev folder: it runs, caches, resumes, refuses mixed params, reports verdicts."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).parents[1] / "bench" / "quality.py"
+TINY = '{"epochs": 1, "timesteps": 10, "units": 4, "batch_size": 64, "validation_split": 0.0}'
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("quality_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("dev")
+    (root / "ucr").mkdir()
+    names = []
+    for i, (start, end) in enumerate([(150, 160), (170, 175), (120, 140)], start=1):
+        name = f"00{i}_UCR_Anomaly_Toy{i}_100_{start}_{end}"
+        values = np.sin(np.arange(220) / 2.0)
+        values[start:end] += 2.0
+        with gzip.open(root / "ucr" / f"{name}.txt.gz", "wt") as stream:
+            stream.write("\r\n".join(f"{v:.6f}" for v in values))
+        names.append(f"ucr/{name}")
+    rows = []
+    for name in names[:2]:  # the dev subset: two of the three series
+        for method, vus in [("PeerA", 0.9), ("PeerB", 0.1)]:
+            rows.append({"set": "dev_reference", "group": "ucr", "series": name, "method": method, "vus_pr": vus,
+                         "auc_pr": vus, "vus_roc": vus, "auc_roc": vus, "ucr_top1": 1, "seconds": 0.5, "status": "ok"})
+    rows.append({**rows[0], "method": "PeerC", "vus_pr": 0.99})  # results on one series only: partial
+    pd.DataFrame(rows).to_csv(root / "reference_peers_dev.csv", index=False)
+    return root
+
+
+def test_runs_the_dev_subset_caches_and_reports(quality, data, tmp_path, capsys):
+    cache, report = tmp_path / "cache.csv", tmp_path / "report.md"
+    common = ["--data", str(data), "--params", TINY, "--cache", str(cache), "--report", str(report)]
+    quality.main(common)
+    first = capsys.readouterr().out
+    assert "2 series, 0 cached" in first and "[2/2]" in first
+    results = pd.read_csv(cache)
+    assert sorted(results["name"]) == ["ucr/001_UCR_Anomaly_Toy1_100_150_160", "ucr/002_UCR_Anomaly_Toy2_100_170_175"]
+    assert (results["status"] == "ok").all() and results["ucr_top1"].isin([0, 1]).all()
+    text = report.read_text()
+    assert "### UCR" in text and "### univariate (UCR + NAB)" in text and "### SMAP" not in text
+    assert "| PeerC | 1 (partial) |" in text
+    assert "vs the best peer PeerA 0.900 on the same 2 series" in text  # PeerC, partial, is not the yardstick
+    assert "CPU cores" in text and "torch" in text
+
+    quality.main(common)  # resumes: nothing left to run
+    assert "2 series, 2 cached" in capsys.readouterr().out
+    assert len(pd.read_csv(cache)) == 2
+
+    with pytest.raises(SystemExit, match="another --tag"):
+        quality.main(["--data", str(data), "--params", '{"epochs": 2}', "--cache", str(cache), "--report", str(report)])
+
+
+def test_all_and_limit_select_series(quality, data, tmp_path, capsys):
+    quality.main(["--data", str(data), "--params", TINY, "--all", "--series", "*Toy3*", "--cache", str(tmp_path / "c.csv"),
+                  "--report", str(tmp_path / "r.md")])
+    assert "1 series, 0 cached" in capsys.readouterr().out
+    assert "no peer has results" in (tmp_path / "r.md").read_text()
