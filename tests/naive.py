@@ -259,3 +259,15 @@ def autocorrelation_loop(x, max_lag: int) -> list[float]:
     centred = [v - mean for v in x]
     denominator = sum(v * v for v in centred)
     return [sum(centred[t] * centred[t + k] for t in range(n - k)) / denominator for k in range(min(max_lag, n - 1) + 1)]
+
+
+def centred_mean_loop(values, width: int) -> list[float]:
+    """Mean of values[t - width // 2 : t - width // 2 + width], clipped to the series, for each t."""
+    n = len(values)
+    out = []
+    for t in range(n):
+        lo = max(0, t - width // 2)
+        hi = min(n, t - width // 2 + width)
+        part = [values[i] for i in range(lo, hi)]
+        out.append(math.fsum(part) / len(part))
+    return out

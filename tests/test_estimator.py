@@ -10,6 +10,8 @@ acceptance tests that train real models for longer are marked ``slow``.
 
 from __future__ import annotations
 
+import copy
+
 import math
 import re
 
@@ -73,8 +75,9 @@ def encode_one(model, window: np.ndarray) -> np.ndarray:
         return model.module_.encode(torch.from_numpy(np.ascontiguousarray(window)[None]))[0].numpy()
 
 
-def reference_series(model, X) -> tuple[np.ndarray, np.ndarray]:
-    """Every stride-1 window one at a time; each timestep averages over the windows covering it.
+def reference_series(model, X, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Every window (start 0, stride, 2 * stride, ... and the last) one at a time;
+    each timestep averages over the windows covering it.
 
     Returns the per-timestep, per-feature squared error (scaled units) and the
     reconstruction in the input's units, both ``(n, F)``.
@@ -85,7 +88,7 @@ def reference_series(model, X) -> tuple[np.ndarray, np.ndarray]:
     error_sum = np.zeros((n, features))
     recon_sum = np.zeros((n, features))
     count = np.zeros(n)
-    for start in range(n - T + 1):
+    for start in naive.window_starts(n, T, stride):
         window = values[start : start + T]
         output = network_on(model, window)
         for k in range(T):
@@ -470,10 +473,10 @@ def test_score_samples_is_minus_anomaly_score(fitted_frame, frame_2f, fitted_pan
 def test_detect_columns_with_and_without_time_index(fitted_frame, frame_2f):
     with_time = fitted_frame.detect(frame_2f, threshold=0.0)
     assert list(with_time.columns) == [
-        "start", "end", "start_time", "end_time", "length", "peak_score", "mean_score", "severity",
+        "start", "end", "start_time", "end_time", "length", "peak_score", "mean_score", "severity", "top_features",
     ]
     without = fitted_frame.detect(frame_2f.to_numpy(), threshold=0.0)
-    assert list(without.columns) == ["start", "end", "length", "peak_score", "mean_score", "severity"]
+    assert list(without.columns) == ["start", "end", "length", "peak_score", "mean_score", "severity", "top_features"]
     # threshold 0: every timestep has a positive score -> one interval covering everything
     assert with_time[["start", "end", "length"]].values.tolist() == [[0, 149, 150]]
     assert with_time["start_time"].iloc[0] == frame_2f.index[0]
@@ -553,8 +556,13 @@ def test_encode_rejects_bad_stride(fitted_1d, series_1d):
 # 5. Merging correctness against the window-by-window loop
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("fixture", ["fitted_1d", "fitted_frame", "fitted_sequence"])
+def per_timestep(model, score_stride=1):
+    """The fitted model, scoring every stride-1 (or strided) window, without the window aggregation."""
+    return copy.copy(model).set_params(score_stride=score_stride, aggregation="timestep")
+
+
 def test_scores_and_reconstruction_match_the_window_loop(fixture, request):
-    model = request.getfixturevalue(fixture)
+    model = per_timestep(request.getfixturevalue(fixture))
     X = request.getfixturevalue("frame_2f" if fixture == "fitted_frame" else "series_1d")
     errors, recon = reference_series(model, X)
     np.testing.assert_allclose(model.anomaly_score(X), errors.mean(axis=1), rtol=1e-5, atol=1e-12)
@@ -562,7 +570,25 @@ def test_scores_and_reconstruction_match_the_window_loop(fixture, request):
     np.testing.assert_allclose(canonical(model.reconstruct(X)), recon, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.parametrize("score_stride", [2, 3, 5, 6])
+def test_strided_scoring_matches_the_loop_over_the_same_windows(fitted_1d, series_1d, score_stride):
+    # Every timestep is still covered (the last window ends on the last timestep) and averaged exactly.
+    model = per_timestep(fitted_1d, score_stride)
+    errors, _ = reference_series(model, series_1d, stride=score_stride)
+    np.testing.assert_allclose(model.anomaly_score(series_1d, per_feature=True), errors, rtol=1e-5, atol=1e-12)
+
+
+def test_window_aggregation_is_the_centred_mean_of_timestep_scores(fitted_frame, frame_2f):
+    model = copy.copy(fitted_frame).set_params(score_stride=1)
+    errors, _ = reference_series(model, frame_2f)
+    T = model.timesteps_
+    want = np.array([naive.centred_mean_loop(list(errors[:, f]), T) for f in range(errors.shape[1])]).T
+    np.testing.assert_allclose(model.set_params(aggregation="window").anomaly_score(frame_2f, per_feature=True), want, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(model.anomaly_score(frame_2f), want.mean(axis=1), rtol=1e-5, atol=1e-12)
+
+
 def test_merging_is_the_same_across_inference_chunks(fitted_frame, frame_2f, monkeypatch):
+    fitted_frame = per_timestep(fitted_frame)
     errors, recon = reference_series(fitted_frame, frame_2f)
     # 100 values per chunk -> 100 // (7 * 2) = 7 windows per chunk, 144 windows: 21 chunks, a ragged last one.
     monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 100)
@@ -652,6 +678,7 @@ def test_series_shorter_than_timesteps_raises(method, fitted_1d, series_1d):
 
 
 def test_series_exactly_one_window_long_is_scored(fitted_1d, series_1d):
+    fitted_1d = per_timestep(fitted_1d)
     errors, _ = reference_series(fitted_1d, series_1d[:6])
     np.testing.assert_allclose(fitted_1d.anomaly_score(series_1d[:6]), errors.mean(axis=1), rtol=1e-5)
 

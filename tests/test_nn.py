@@ -160,3 +160,19 @@ def test_one_optimiser_step_reduces_the_loss():
             parameter -= 0.05 * parameter.grad
     after = ((model(x) - x) ** 2).mean()
     assert after < before
+
+
+@pytest.mark.parametrize("architecture", ["repeat", "sequence"])
+def test_frame_k_is_the_plain_network_on_k_timesteps_per_step(architecture):
+    # frame=3 on (B, 12, 2) must be exactly the frame=1 network reading (B, 4, 6): same weights, same numbers.
+    torch.manual_seed(0)
+    framed = LSTMAutoencoder(NetworkConfig(2, 12, (5, 3), architecture, frame=3))
+    plain = LSTMAutoencoder(NetworkConfig(6, 4, (5, 3), architecture, frame=1))
+    plain.load_state_dict(framed.state_dict())
+    x = torch.randn(7, 12, 2)
+    got = framed(x)
+    assert got.shape == (7, 12, 2)
+    want = plain(x.reshape(7, 4, 6)).reshape(7, 12, 2)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    z = framed.encode(x)
+    assert z.shape == ((7, 3) if architecture == "repeat" else (7, 4, 3))

@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 
 import naive
 from lstmae.errors import LstmaeError, ParameterError
-from lstmae.scoring import AUTO_THRESHOLD_MARGIN, INTERVAL_COLUMNS, auto_threshold, find_intervals, interval_table
+from lstmae.scoring import (
+    AUTO_THRESHOLD_MARGIN,
+    INTERVAL_COLUMNS,
+    auto_threshold,
+    centred_mean,
+    contamination_threshold,
+    find_intervals,
+    interval_table,
+    pot_threshold,
+    top_features,
+)
 
 FAST = settings(max_examples=100, deadline=None)
 
@@ -189,3 +199,93 @@ def test_auto_threshold_is_a_margin_above_the_largest_training_score():
 
 def test_auto_threshold_float32_input():
     assert auto_threshold(np.array([1.5, 2.0], dtype=np.float32)) == 2.5
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=60),
+    st.integers(1, 80),
+)
+def test_centred_mean_matches_loop(values, width):
+    got = centred_mean(np.array(values), width)
+    want = naive.centred_mean_loop(values, width)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
+
+
+def test_centred_mean_columns_are_independent():
+    x = np.array([[0.0, 10.0], [3.0, 10.0], [6.0, 40.0], [9.0, 10.0]])
+    got = centred_mean(x, 3)
+    # position 0 sees rows 0..1, position 3 sees rows 2..3 (the stretch is clipped, not padded)
+    np.testing.assert_allclose(got[:, 0], [1.5, 3.0, 6.0, 7.5])
+    np.testing.assert_allclose(got[:, 1], [10.0, 20.0, 20.0, 25.0])
+
+
+def test_centred_mean_width_one_is_identity():
+    x = np.array([3.0, 1.0, 2.0])
+    np.testing.assert_array_equal(centred_mean(x, 1), x)
+
+
+# --------------------------------------------------------------- thresholds
+def test_pot_threshold_recovers_an_exponential_quantile():
+    # Exp(1) has a generalized Pareto tail with xi = 0: the score exceeded with
+    # probability 1e-4 is -log(1e-4) = 9.21. The fit sees only the top 2%.
+    rng = np.random.default_rng(0)
+    scores = rng.exponential(size=200_000)
+    level = pot_threshold(scores, risk=1e-4)
+    assert level == pytest.approx(-np.log(1e-4), rel=0.08)
+    assert level > np.quantile(scores, 0.98)
+
+
+def test_pot_threshold_heavier_tail_gives_a_higher_threshold():
+    rng = np.random.default_rng(1)
+    light = rng.exponential(size=50_000)
+    heavy = rng.pareto(3.0, size=50_000)  # xi = 1/3
+    assert pot_threshold(heavy) / np.quantile(heavy, 0.98) > pot_threshold(light) / np.quantile(light, 0.98)
+
+
+def test_pot_threshold_degenerate_tail_falls_back_to_the_maximum():
+    assert pot_threshold(np.array([1.0, 2.0, 3.0])) == 3.0  # too few excesses to fit
+    assert pot_threshold(np.full(1000, 0.5)) == 0.5  # all equal
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"risk": 0}, r"risk must be in \(0, 1\), got 0"), ({"initial_quantile": 1.0}, r"initial_quantile must be in \(0, 1\), got 1\.0")])
+def test_pot_threshold_validates(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        pot_threshold(np.arange(100.0), **kwargs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=300), st.floats(0.001, 0.5))
+def test_contamination_threshold_leaves_at_most_that_share_above(scores, contamination):
+    level = contamination_threshold(np.array(scores), contamination)
+    above = sum(1 for s in scores if s > level)
+    assert above <= contamination * len(scores) + 1e-9
+    assert level in scores
+
+
+def test_contamination_threshold_validates():
+    with pytest.raises(ParameterError, match=r"contamination must be in \(0, 0.5\], got 0.7"):
+        contamination_threshold(np.arange(10.0), 0.7)
+
+
+# ------------------------------------------------------------ top features
+def test_top_features_names_the_largest_shares_first():
+    assert top_features(np.array([1.0, 6.0, 3.0, 0.0]), ["a", "b", "c", "d"]) == "b (60%), c (30%), a (10%)"
+    assert top_features(np.array([0.0, 0.0]), ["a", "b"]) == "a, b"
+
+
+def test_interval_table_top_features_sum_the_interval_only():
+    per = np.zeros((10, 3))
+    per[2:4, 2] = 9.0  # interval 1 is feature 2's
+    per[2:4, 0] = 1.0
+    per[7, 1] = 5.0  # interval 2 is feature 1's
+    per[0, 0] = 100.0  # below threshold: outside every interval
+    scores = per.mean(axis=1)
+    table = interval_table(scores, 1.0, feature_scores=per, feature_names=["x", "y", "z"])
+    assert list(zip(table["start"], table["end"])) == [(0, 0), (2, 3), (7, 7)]
+    assert table["top_features"].tolist()[1:] == ["z (90%), x (10%), y (0%)", "y (100%), x (0%), z (0%)"]
+
+
+def test_interval_table_rejects_feature_scores_of_another_length():
+    with pytest.raises(ParameterError, match=r"feature_scores must have shape \(3, n_features\), got \(2, 1\)"):
+        interval_table(np.ones(3), 0.5, feature_scores=np.ones((2, 1)))

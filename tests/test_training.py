@@ -20,6 +20,7 @@ import torch
 
 from lstmae import LSTMAutoencoder, window_starts
 from lstmae.config import NetworkConfig
+from lstmae.errors import DegenerateModelWarning
 from lstmae.nn import LSTMAutoencoder as Network
 from lstmae.training import (
     AutoencoderTask,
@@ -343,7 +344,7 @@ def test_verbose_fit_in_a_pipe_prints_nothing_and_writes_no_files(
         ).fit(x)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
-    assert [str(w.message) for w in caught] == []
+    assert [str(w.message) for w in caught if w.category is not DegenerateModelWarning] == []
     # Under pytest Lightning's messages go to the root logger (pytest's handlers), not to stderr: check there too.
     assert [r.getMessage() for r in caplog.records if r.name.startswith(("lightning", "pytorch_lightning"))] == []
     assert list(tmp_path.iterdir()) == []  # no lightning_logs/, no checkpoints/
@@ -362,9 +363,14 @@ def test_train_restores_logging_levels_after_an_error():
     assert logger.level == before
 
 
+# The tiny model collapses to the mean and lstmae says so (DegenerateModelWarning, tested in
+# test_diagnostics.py); these tests are about Lightning's noise, so that warning is set aside.
 SCRIPT = """
+import warnings
 import numpy as np
 from lstmae import LSTMAutoencoder
+from lstmae.errors import DegenerateModelWarning
+warnings.simplefilter("ignore", DegenerateModelWarning)
 LSTMAutoencoder(timesteps=6, units=4, epochs=2, random_state=0, verbose=1).fit(np.sin(np.arange(120) / 3.0))
 """
 
@@ -378,3 +384,18 @@ def test_verbose_fit_in_a_fresh_process_with_piped_output_is_silent(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_loader_draws_a_fresh_capped_subset_every_epoch():
+    series = torch.arange(1000, dtype=torch.float32).reshape(-1, 1)
+    dataset = SeriesWindows(series, torch.arange(991), 10)
+    loader = make_loader(dataset, batch_size=16, shuffle=True, seed=0, max_items=100)
+    epochs = [torch.cat([batch[:, 0, 0] for batch in loader]).long().tolist() for _ in range(2)]
+    for starts in epochs:
+        assert len(starts) == 100 and len(set(starts)) == 100  # without replacement within an epoch
+    assert epochs[0] != epochs[1]
+    again = make_loader(dataset, batch_size=16, shuffle=True, seed=0, max_items=100)
+    assert torch.cat([b[:, 0, 0] for b in again]).long().tolist() == epochs[0]  # seeded
+    # no cap without shuffling, or when the data is smaller than the cap
+    assert sum(len(b) for b in make_loader(dataset, 16, shuffle=False, seed=0, max_items=100)) == 991
+    assert sum(len(b) for b in make_loader(dataset, 16, shuffle=True, seed=0, max_items=5000)) == 991

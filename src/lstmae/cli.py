@@ -8,6 +8,7 @@ progress and summaries go to stderr, so ``lstmae score ... > scores.csv`` works.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -20,7 +21,7 @@ except ImportError:  # older typer depends on click itself
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from lstmae._version import __version__
-from lstmae.errors import LstmaeError, ParameterError
+from lstmae.errors import DegenerateModelWarning, LstmaeError, ParameterError
 from lstmae.report import print_intervals
 
 if TYPE_CHECKING:
@@ -73,12 +74,12 @@ def _parse_units(text: str) -> int | list[int]:
 
 
 def _parse_threshold(text: str) -> float | str:
-    if text.strip().lower() == "auto":
-        return "auto"
+    if text.strip().lower() in ("auto", "pot"):
+        return text.strip().lower()
     try:
         return float(text)
     except ValueError:
-        raise ParameterError(f"--threshold must be 'auto' or a number >= 0, got {text!r}.") from None
+        raise ParameterError(f"--threshold must be 'auto', 'pot' or a number >= 0, got {text!r}.") from None
 
 
 def _read(data: Path, time_column: str | None, columns: str | None, id_column: str | None, model: "LSTMAutoencoder | None" = None) -> "LoadedData":
@@ -144,7 +145,8 @@ def fit(
     validation_split: Annotated[float, typer.Option("--validation-split", help="Last fraction of windows held out for early stopping.")] = 0.1,
     learning_rate: Annotated[float, typer.Option("--learning-rate", help="Adam learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs.")] = 5,
-    threshold: Annotated[str, typer.Option(help="'auto' or a score value.")] = "auto",
+    threshold: Annotated[str, typer.Option(help="'auto' (1.25 x the largest training score), 'pot' (extreme-value tail of held-out scores) or a score value.")] = "auto",
+    contamination: Annotated[Optional[float], typer.Option(help="Expected share of anomalous timesteps, in (0, 0.5]: the threshold becomes that quantile of the training scores.")] = None,
     train_end: Annotated[Optional[str], typer.Option("--train-end", help="Train on rows before this position N or TIMESTAMP (panels: first N samples).")] = None,
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
@@ -168,13 +170,16 @@ def fit(
         learning_rate=learning_rate,
         patience=patience,
         threshold=_parse_threshold(threshold),
+        contamination=contamination,
         random_state=seed,
         device=device,
         verbose=0 if quiet else 1,
     )
     model._validate_params()  # fail on bad parameters before reading any data
     loaded = split_train(_read(data, time_column, columns, id_column), train_end)
-    model.fit(loaded.data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateModelWarning)  # printed below, in our own words
+        model.fit(loaded.data)
     model.save(output)
     if not quiet:
         history = model.history_
@@ -187,8 +192,14 @@ def fit(
         )
         err.print(f"{epochs_run} epoch(s), {last}; threshold {model.threshold_:.4g}; {model.fit_seconds_:.1f} s")
         err.print(f"saved model to {output}")
-        for warning in _design_warnings(model):
-            err.print(f"warning: {_one_line(warning)}", markup=False)
+        diagnostics = model.diagnostics_
+        err.print(
+            f"diagnostics: identity_ratio {diagnostics['identity_ratio']:.3g}, "
+            f"noise_explained {diagnostics['noise_explained']:.2f}, collapse_ratio {diagnostics['collapse_ratio']:.3g}"
+        )
+    # Warnings are printed even with --quiet: a degenerate model must not pass silently.
+    for warning in _design_warnings(model) + list(model.diagnostics_["warnings"]):
+        err.print(f"warning: {_one_line(warning)}", markup=False)
 
 
 def _design_warnings(model: "LSTMAutoencoder") -> list[str]:

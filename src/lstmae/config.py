@@ -17,6 +17,17 @@ class NetworkConfig:
     timesteps: int  # T: window length the network is trained on
     units: tuple[int, ...]  # hidden size of each encoder LSTM; the last one is the latent size
     architecture: str  # "repeat" (bottleneck + RepeatVector) or "sequence" (return_sequences throughout)
+    frame: int = 1  # k: consecutive timesteps the LSTM reads as one step (T/k steps of k*F values); divides T
+
+    @property
+    def steps(self) -> int:
+        """Number of LSTM steps per window: T / k."""
+        return self.timesteps // self.frame
+
+    @property
+    def step_features(self) -> int:
+        """Values the LSTM reads at each step: k * F."""
+        return self.frame * self.n_features
 
     @property
     def latent(self) -> int:
@@ -35,4 +46,5 @@ class NetworkConfig:
             timesteps=int(data["timesteps"]),
             units=tuple(int(u) for u in data["units"]),
             architecture=str(data["architecture"]),
+            frame=int(data.get("frame", 1)),
         )

@@ -43,3 +43,7 @@ def describe(value: object, limit: int = 60) -> str:
     """A short ``repr`` of ``value`` for error messages (long values are cut)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class DegenerateModelWarning(UserWarning):
+    """A fitted model that cannot be trusted to find anomalies (see `LSTMAutoencoder.diagnostics_`)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,17 +28,40 @@ from lstmae.data.scaling import fit_scaler, inverse_transform, transform
 from lstmae.data.windows import TimestepAccumulator, window_starts
 from lstmae.errors import (
     DataError,
+    DegenerateModelWarning,
     FeatureMismatchError,
     ModelFileError,
     NotFittedError,
     ParameterError,
 )
+from lstmae.diagnostics import Diagnostics, diagnose
+from lstmae.latent import nearest_distances
 from lstmae.nn import LSTMAutoencoder as _Network
-from lstmae.scoring import auto_threshold, interval_table
+from lstmae.scoring import (
+    AGGREGATIONS,
+    auto_threshold,
+    centred_mean,
+    contamination_threshold,
+    interval_table,
+    pot_threshold,
+)
 
 # Number of numbers (windows x timesteps x features) pushed through the network
 # per inference chunk: bounds memory whatever the series length.
 _INFERENCE_CHUNK_VALUES = 1 << 21
+
+#: frame="auto": the longest window, in LSTM steps, before timesteps are framed together.
+MAX_LSTM_STEPS = 50
+#: threshold="pot" fits the held-out part when it has at least this many scores, else all training scores.
+POT_MIN_HELD_OUT = 200
+THRESHOLD_RULES = ("auto", "pot")
+#: What a score measures: reconstruction error, latent novelty (distance to the
+#: nearest training embedding), or both, each over its held-out level.
+SCORERS = ("reconstruction", "latent", "combined")
+#: Training windows the diagnostics look at (evenly spaced).
+DIAGNOSTIC_WINDOWS = 256
+#: score_stride="auto": about this many scored windows cover each timestep.
+SCORE_WINDOWS_PER_STEP = 8
 
 
 class LSTMAutoencoder(BaseEstimator):
@@ -52,6 +76,12 @@ class LSTMAutoencoder(BaseEstimator):
     stride : int, default=1
         Step between the starts of consecutive training windows of a long series.
         The last window always ends on the last timestep.
+    frame : int or "auto", default="auto"
+        Timesteps the LSTM reads as one step: a window (T, F) is read as T/frame
+        steps of frame*F values, so a window of one long period (hundreds of
+        timesteps) trains in seconds without averaging values away. Must divide
+        T. "auto": 1 for windows of at most 50 timesteps (the plain Keras
+        design), else the smallest divisor keeping the LSTM at <= 50 steps.
     units : int or sequence of int, default=64
         Hidden size of each encoder LSTM layer; the last is the latent size. The
         decoder mirrors the encoder: ``(64, 16)`` encodes 64 -> 16, decodes 16 -> 64.
@@ -73,9 +103,33 @@ class LSTMAutoencoder(BaseEstimator):
         epoch's weights are restored.
     shuffle : bool, default=True
         Shuffle the training windows every epoch.
-    threshold : "auto" or float, default="auto"
+    windows_per_epoch : int or None, default=2048
+        With shuffling, each epoch trains on this many windows drawn afresh
+        from all training windows, so a 250,000-point series costs what a
+        short one does per epoch. None: every window every epoch (Keras).
+        Validation uses at most half as many, evenly spaced.
+    score_stride : int or "auto", default="auto"
+        Step between the windows scored by `anomaly_score`/`detect`; every
+        timestep stays covered and its errors are averaged over the windows
+        that cover it (exact merge). "auto": timesteps // 8, so each timestep is
+        seen by about 8 windows. 1 scores every stride-1 window.
+    aggregation : {"window", "timestep"}, default="window"
+        From per-window errors to one score per timestep. "timestep": the
+        timestep's squared error averaged over the windows covering it.
+        "window": that, then averaged over the T-long stretch centred on the
+        timestep, so a timestep is scored by how badly its whole surrounding
+        window is reconstructed (smooth scores, better at localising
+        anomalies on benchmark data; see bench/RESULTS-quality.md).
+    threshold : "auto", "pot" or float, default="auto"
         Score above which a timestep is anomalous. "auto": 1.25 x the largest
-        per-timestep score on the training data (see `lstmae.scoring`).
+        per-timestep score on the training data. "pot": Peaks-Over-Threshold,
+        a generalized Pareto tail fitted to the held-out (validation) part's
+        scores, exceeded by normal data with probability 1e-4. A number: that
+        value. See `lstmae.scoring`.
+    contamination : float in (0, 0.5] or None, default=None
+        Expected share of anomalous timesteps: the threshold becomes the
+        ``1 - contamination`` quantile of the training scores. Use with
+        threshold="auto" (the two are exclusive).
     random_state : int or None, default=None
         Seed for weights and shuffling. Same seed and data give bit-identical
         scores on the CPU.
@@ -94,6 +148,13 @@ class LSTMAutoencoder(BaseEstimator):
     feature_names_in_ : ndarray of str, only for DataFrame input
     scaler_mean_, scaler_scale_ : ndarray of shape (n_features,)
     threshold_ : float
+    diagnostics_ : dict
+        Is the model degenerate? ``identity_ratio`` (error on shuffled,
+        reversed and noise inputs over training error; near 1: it reconstructs
+        anything), ``noise_explained``, ``collapse_ratio`` (error over the error
+        of predicting each window's mean; near 1: it learned only the mean) and
+        ``warnings`` in words (also issued as `DegenerateModelWarning`). See
+        `lstmae.diagnostics`.
     history_ : dict of str -> list of float
         "loss", "mae" and, with validation, "val_loss", "val_mae", per epoch.
     input_kind_ : {"series", "panel"}
@@ -106,6 +167,7 @@ class LSTMAutoencoder(BaseEstimator):
         self,
         timesteps: int | str = "auto",
         stride: int = 1,
+        frame: int | str = "auto",
         units: int | Sequence[int] = 64,
         architecture: str = "repeat",
         batch_size: int = 32,
@@ -114,13 +176,19 @@ class LSTMAutoencoder(BaseEstimator):
         learning_rate: float = 1e-3,
         patience: int = 5,
         shuffle: bool = True,
+        windows_per_epoch: int | None = 2048,
+        score_stride: int | str = "auto",
+        aggregation: str = "window",
+        scorer: str = "reconstruction",
         threshold: float | str = "auto",
+        contamination: float | None = None,
         random_state: int | None = None,
         device: str = "auto",
         verbose: int = 1,
     ) -> None:
         self.timesteps = timesteps
         self.stride = stride
+        self.frame = frame
         self.units = units
         self.architecture = architecture
         self.batch_size = batch_size
@@ -129,7 +197,12 @@ class LSTMAutoencoder(BaseEstimator):
         self.learning_rate = learning_rate
         self.patience = patience
         self.shuffle = shuffle
+        self.windows_per_epoch = windows_per_epoch
+        self.score_stride = score_stride
+        self.aggregation = aggregation
+        self.scorer = scorer
         self.threshold = threshold
+        self.contamination = contamination
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -153,6 +226,7 @@ class LSTMAutoencoder(BaseEstimator):
         device = resolve_device(self.device)
         data = prepare(X)
         timesteps, reason = self._resolve_timesteps(data)
+        frame = self._resolve_frame(timesteps)
         if self.stride > timesteps:
             raise ParameterError(
                 f"stride={self.stride} is larger than timesteps={timesteps}: training windows would skip "
@@ -161,7 +235,7 @@ class LSTMAutoencoder(BaseEstimator):
         mean, scale = fit_scaler(data.values)
         scaled = torch.from_numpy(transform(data.values, mean, scale))
         seed = self._seed()
-        config = NetworkConfig(data.n_features, timesteps, units, self.architecture)
+        config = NetworkConfig(data.n_features, timesteps, units, self.architecture, frame)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network = _Network(config)
@@ -179,6 +253,7 @@ class LSTMAutoencoder(BaseEstimator):
             accelerator="gpu" if device.type == "cuda" else "cpu",
             devices=[device.index or 0] if device.type == "cuda" else 1,
             verbose=self.verbose,
+            max_windows=self.windows_per_epoch,
         )
         history = train(network, train_set, val_set, plan)
         network.eval()
@@ -197,10 +272,15 @@ class LSTMAutoencoder(BaseEstimator):
         self.input_kind_ = data.kind
         self.seed_ = seed
         self.history_ = history
+        self.diagnostics_ = self._diagnose(train_set, seed)
+        for message in self.diagnostics_["warnings"]:
+            warnings.warn(message, DegenerateModelWarning, stacklevel=2)
+        if self.scorer != "reconstruction":
+            self._fit_latent(data)
+        elif hasattr(self, "latent_reference_"):
+            del self.latent_reference_, self.score_levels_
         train_scores = self._scores(data)
-        self.threshold_ = (
-            auto_threshold(train_scores) if isinstance(self.threshold, str) else float(self.threshold)
-        )
+        self.threshold_ = self._fit_threshold(train_scores, data.is_panel)
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -228,11 +308,104 @@ class LSTMAutoencoder(BaseEstimator):
             raise ParameterError(f"learning_rate must be in (0, 10], got {self.learning_rate!r}.")
         if not isinstance(self.shuffle, (bool, np.bool_)):
             raise ParameterError(f"shuffle must be True or False, got {self.shuffle!r}.")
-        if not (self.threshold == "auto" or (_is_number(self.threshold) and np.isfinite(self.threshold) and self.threshold >= 0)):
-            raise ParameterError(f"threshold must be 'auto' or a finite number >= 0, got {self.threshold!r}.")
+        if not (self.threshold in THRESHOLD_RULES or (_is_number(self.threshold) and np.isfinite(self.threshold) and self.threshold >= 0)):
+            raise ParameterError(f"threshold must be 'auto', 'pot' or a finite number >= 0, got {self.threshold!r}.")
+        if self.contamination is not None:
+            if not (_is_number(self.contamination) and 0 < self.contamination <= 0.5):
+                raise ParameterError(f"contamination must be None or in (0, 0.5], got {self.contamination!r}.")
+            if self.threshold != "auto":
+                raise ParameterError(
+                    f"contamination={self.contamination!r} and threshold={self.threshold!r} both set the threshold; "
+                    "give one of them (leave threshold='auto' to use contamination)."
+                )
+        if self.scorer not in SCORERS:
+            raise ParameterError(f"scorer must be one of {list(SCORERS)}, got {self.scorer!r}.")
+        if self.scorer != "reconstruction" and self.architecture != "repeat":
+            raise ParameterError(
+                f"scorer={self.scorer!r} compares window embeddings, which only the 'repeat' design has; "
+                "use architecture='repeat' or scorer='reconstruction'."
+            )
+        if self.aggregation not in AGGREGATIONS:
+            raise ParameterError(f"aggregation must be one of {list(AGGREGATIONS)}, got {self.aggregation!r}.")
+        if not (self.frame == "auto" or (_is_int(self.frame) and self.frame >= 1)):
+            raise ParameterError(f"frame must be 'auto' or an integer >= 1, got {self.frame!r}.")
+        if not (self.score_stride == "auto" or (_is_int(self.score_stride) and self.score_stride >= 1)):
+            raise ParameterError(f"score_stride must be 'auto' or an integer >= 1, got {self.score_stride!r}.")
+        if self.windows_per_epoch is not None:
+            _require_int("windows_per_epoch", self.windows_per_epoch, 1)
         if self.random_state is not None and not (_is_int(self.random_state) and 0 <= self.random_state < 2**63):
             raise ParameterError(f"random_state must be None or an integer >= 0, got {self.random_state!r}.")
         return tuple(int(u) for u in units)
+
+    def _fit_latent(self, data: Prepared) -> None:
+        """latent_reference_: embeddings of the windows trained on (not the validation part);
+        score_levels_: mean reconstruction score and mean latent distance on the validation part."""
+        n = data.values.shape[0]
+        timesteps = self.timesteps_
+        if data.is_panel:
+            cut = int(n * (1 - self.validation_split))
+            fit_rows, held_rows = slice(0, cut), slice(cut, n)
+        else:
+            cut = int((n - timesteps + 1) * (1 - self.validation_split))  # first validation window, as in fit
+            fit_rows, held_rows = slice(0, cut + timesteps - 1), slice(cut, n)
+        part = lambda rows: Prepared(data.values[rows], data.kind, data.input_ndim, None, data.columns)  # noqa: E731
+        fit_part, held_out = part(fit_rows), part(held_rows)
+        if fit_part.values.shape[0] < (1 if data.is_panel else timesteps):
+            fit_part = data  # too little data to hold any out: compare with everything
+        device = self._device()
+        embeddings = []
+        with torch.inference_mode():
+            for _, batch in self._batches(self._scaled(fit_part), data.is_panel, self._score_stride()):
+                embeddings.append(self.module_.encode(batch.to(device)).cpu().float())
+        self.latent_reference_ = torch.cat(embeddings)  # (M, L)
+        if held_out.values.shape[0] < (1 if data.is_panel else timesteps):
+            held_out = data
+        self.score_levels_ = (1.0, 1.0)
+        floor = 1e-12
+        reconstruction = self._score_parts(held_out, scorer="reconstruction")[0]
+        latent = self._score_parts(held_out, scorer="latent")[0]
+        self.score_levels_ = (max(float(reconstruction.mean()), floor), max(float(latent.mean()), floor))
+
+    def _fit_threshold(self, train_scores: np.ndarray, is_panel: bool) -> float:
+        """threshold_ from the training scores by the chosen rule."""
+        if self.contamination is not None:
+            return contamination_threshold(train_scores, self.contamination)
+        if self.threshold == "auto":
+            return auto_threshold(train_scores)
+        if self.threshold == "pot":
+            # Held out: the validation part, which the weights were not fitted on.
+            first = int(len(train_scores) * (1 - self.validation_split))
+            held_out = train_scores[first:] if len(train_scores) - first >= POT_MIN_HELD_OUT else train_scores
+            return pot_threshold(held_out)
+        return float(self.threshold)
+
+    def _diagnose(self, train_set: Any, seed: int) -> dict:
+        """Identity and mean-collapse ratios on up to DIAGNOSTIC_WINDOWS training windows."""
+        count = min(len(train_set), DIAGNOSTIC_WINDOWS)
+        picks = torch.linspace(0, len(train_set) - 1, count).round().long().tolist()
+        windows = train_set.__getitems__(picks)  # (N, T, F), scaled
+        device = self._device()
+        result = diagnose(lambda w: self.module_(w.to(device)).cpu(), windows, self.architecture, seed)
+        return result.to_dict()
+
+    def _resolve_frame(self, timesteps: int) -> int:
+        """Timesteps per LSTM step: "auto" keeps windows at most MAX_LSTM_STEPS steps long."""
+        if self.frame == "auto":
+            frame = -(-timesteps // MAX_LSTM_STEPS)
+            while timesteps % frame:
+                frame += 1
+            return frame
+        if timesteps % self.frame:
+            raise ParameterError(
+                f"frame={self.frame} does not divide timesteps={timesteps}; use a divisor of {timesteps} or frame='auto'."
+            )
+        return int(self.frame)
+
+    def _score_stride(self) -> int:
+        """Step between scored windows: "auto" scores a window every T/8 steps (each timestep seen by ~8 windows)."""
+        if self.score_stride == "auto":
+            return max(1, self.timesteps_ // SCORE_WINDOWS_PER_STEP)
+        return int(min(self.score_stride, self.timesteps_))
 
     def _resolve_timesteps(self, data: Prepared) -> tuple[int, str]:
         if data.is_panel:
@@ -249,7 +422,14 @@ class LSTMAutoencoder(BaseEstimator):
         if self.timesteps == "auto":
             if n < 4:
                 raise DataError(f"the series has {n} timesteps; at least 4 are needed to learn anything.")
-            return auto_timesteps(data.values)
+            chosen, reason = auto_timesteps(data.values)
+            if self.frame == "auto" and chosen > MAX_LSTM_STEPS:
+                frame = -(-chosen // MAX_LSTM_STEPS)
+                rounded = frame * round(chosen / frame)
+                if rounded != chosen and rounded <= n:
+                    reason += f", rounded to {rounded} (a multiple of frame={frame})"
+                    chosen = rounded
+            return chosen, reason
         if n < self.timesteps:
             raise DataError(
                 f"the series has {n} timesteps, fewer than timesteps={self.timesteps}; "
@@ -277,6 +457,10 @@ class LSTMAutoencoder(BaseEstimator):
                 "leaves none to train on; use more data or a smaller validation_split."
             )
         parts = (order[:n_train], order[n_train:])
+        cap = self.windows_per_epoch
+        if cap is not None and len(parts[1]) > cap // 2:  # evenly spaced: validation costs at most half an epoch
+            keep = torch.linspace(0, len(parts[1]) - 1, cap // 2).round().long()
+            parts = (parts[0], parts[1][keep])
         if is_panel:
             sets = [PanelSamples(scaled, part) for part in parts]
         else:
@@ -364,17 +548,24 @@ class LSTMAutoencoder(BaseEstimator):
         DataFrame
             ``start``, ``end`` (inclusive positions: timesteps, or samples for
             3-D input), ``start_time``/``end_time`` when ``X`` has a time index,
-            ``length``, ``peak_score``, ``mean_score``, ``severity`` (peak / threshold).
+            ``length``, ``peak_score``, ``mean_score``, ``severity`` (peak / threshold),
+            ``top_features`` (the features contributing most to the interval's
+            score, with their share).
         """
         data = self._prepare_fitted(X)
-        scores = self._scores(data)
+        per_feature = self._scores(data, per_feature=True)  # (n, F) or (S, F)
+        scores = per_feature.mean(axis=1)
         limit = self.threshold_ if threshold is None else threshold
         if not _is_number(limit) or not np.isfinite(limit) or limit < 0:
             raise ParameterError(f"threshold must be a finite number >= 0, got {limit!r}.")
         gap = (1 if data.is_panel else self.timesteps_) if min_gap is None else min_gap
         _require_int("min_gap", gap, 1)
         index = None if data.is_panel else data.index
-        return interval_table(scores, float(limit), gap, index=index)
+        names = getattr(self, "feature_names_in_", None)
+        return interval_table(
+            scores, float(limit), gap, index=index, feature_scores=per_feature,
+            feature_names=None if names is None else [str(n) for n in names],
+        )
 
     def explain(self, X: Any = None) -> str:
         """The shape walk: how ``X`` becomes windows and flows through each layer, in Keras terms."""
@@ -463,29 +654,45 @@ class LSTMAutoencoder(BaseEstimator):
             part = starts[first : first + chunk]
             yield part, view[part].transpose(1, 2)
 
-    def _pass(self, data: Prepared, want_reconstruction: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    def _pass(
+        self, data: Prepared, want_reconstruction: bool = False, reference: torch.Tensor | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Squared errors (and reconstructions) in scaled units, merged per timestep.
+
+        Parameters
+        ----------
+        reference : Tensor of shape (M, L), optional
+            Training embeddings: then the second result is each window's
+            distance to the nearest of them (see `lstmae.latent`), merged per
+            timestep like the errors, instead of the reconstruction.
 
         Returns
         -------
         errors : ndarray
             Long series: ``(n_timesteps, F)``, each timestep's squared error
-            averaged over the stride-1 windows that cover it. Panel: ``(S, T, F)``.
+            averaged over the scored windows that cover it. Panel: ``(S, T, F)``.
         reconstruction : ndarray of the same shape, or None
+            With ``reference``: latent distances, ``(n_timesteps, 1)`` or ``(S, 1, 1)``.
         """
         scaled = self._scaled(data)
         device = self._device()
+        second = reference is not None or want_reconstruction
         if data.is_panel:
             errors = np.empty(scaled.shape, dtype=np.float64)
-            recon = np.empty(scaled.shape, dtype=np.float64) if want_reconstruction else None
+            shape = (scaled.shape[0], 1, 1) if reference is not None else scaled.shape
+            recon = np.empty(shape, dtype=np.float64) if second else None
         else:
             n, features = scaled.shape
             error_acc = TimestepAccumulator(n, features)
-            recon_acc = TimestepAccumulator(n, features) if want_reconstruction else None
+            recon_acc = TimestepAccumulator(n, 1 if reference is not None else features) if second else None
         with torch.inference_mode():
-            for where, batch in self._batches(scaled, data.is_panel, 1):
-                output = self.module_(batch.to(device)).cpu()  # (B, T, F)
+            for where, batch in self._batches(scaled, data.is_panel, self._score_stride()):
+                z = self.module_.encode(batch.to(device))  # (B, L) for the repeat design
+                output = self.module_.decode(z, batch.shape[1]).cpu()  # (B, T, F)
                 squared = (output - batch).pow(2).double().numpy()
+                if reference is not None:
+                    distance = nearest_distances(z.cpu(), reference).double()  # (B,)
+                    output = distance[:, None, None].expand(-1, 1 if data.is_panel else batch.shape[1], 1)
                 if data.is_panel:
                     errors[where.numpy()] = squared
                     if recon is not None:
@@ -499,12 +706,35 @@ class LSTMAutoencoder(BaseEstimator):
         return error_acc.mean(), (recon_acc.mean() if recon_acc is not None else None)
 
     def _scores(self, data: Prepared, per_feature: bool = False) -> np.ndarray:
-        errors, _ = self._pass(data)
+        total, per = self._score_parts(data)
+        return per if per_feature else total
+
+    def _score_parts(self, data: Prepared, scorer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)).
+
+        With the "combined" scorer the score is the reconstruction score over
+        its held-out level plus the latent distance over its held-out level;
+        per-feature scores are always the reconstruction's.
+        """
+        scorer = self.scorer if scorer is None else scorer
+        reference = getattr(self, "latent_reference_", None) if scorer != "reconstruction" else None
+        errors, distances = self._pass(data, reference=reference)
         if data.is_panel:
             per = errors.mean(axis=1)  # (S, F)
+        elif self.aggregation == "window":
+            per = centred_mean(errors, self.timesteps_)  # (n, F)
         else:
             per = errors  # (n, F)
-        return per if per_feature else per.mean(axis=1)
+        reconstruction = per.mean(axis=1)
+        if reference is None:
+            return reconstruction, per
+        latent = distances.reshape(len(reconstruction))
+        if not data.is_panel and self.aggregation == "window":
+            latent = centred_mean(latent, self.timesteps_)
+        if scorer == "latent":
+            return latent, per
+        levels = self.score_levels_
+        return reconstruction / levels[0] + latent / levels[1], per
 
     # --------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> "os.PathLike":
@@ -515,6 +745,8 @@ class LSTMAutoencoder(BaseEstimator):
         tensors = {f"net.{k}": v for k, v in self.module_.state_dict().items()}
         tensors["scaler.mean"] = torch.from_numpy(np.asarray(self.scaler_mean_, dtype=np.float64))
         tensors["scaler.scale"] = torch.from_numpy(np.asarray(self.scaler_scale_, dtype=np.float64))
+        if hasattr(self, "latent_reference_"):
+            tensors["scoring.latent_reference"] = self.latent_reference_.contiguous()
         names = getattr(self, "feature_names_in_", None)
         info = {
             "params": _jsonable_params(self.get_params()),
@@ -527,6 +759,8 @@ class LSTMAutoencoder(BaseEstimator):
                 "input_kind_": self.input_kind_,
                 "seed_": self.seed_,
                 "fit_seconds_": self.fit_seconds_,
+                "diagnostics_": getattr(self, "diagnostics_", None),
+                "score_levels_": list(self.score_levels_) if hasattr(self, "score_levels_") else None,
                 "feature_names_in_": None if names is None else [str(n) for n in names],
             },
         }
@@ -564,6 +798,13 @@ class LSTMAutoencoder(BaseEstimator):
         model.input_kind_ = fitted.get("input_kind_", "series")
         model.seed_ = fitted.get("seed_")
         model.fit_seconds_ = fitted.get("fit_seconds_")
+        if "scoring.latent_reference" in tensors:
+            if fitted.get("score_levels_") is None:
+                raise ModelFileError(f"{str(path)!r} has latent reference embeddings but no score levels; the file is incomplete.")
+            model.latent_reference_ = tensors["scoring.latent_reference"].float()
+            model.score_levels_ = tuple(float(v) for v in fitted["score_levels_"])
+        if fitted.get("diagnostics_") is not None:
+            model.diagnostics_ = Diagnostics.from_dict(fitted["diagnostics_"]).to_dict()
         if fitted.get("feature_names_in_") is not None:
             model.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
         return model

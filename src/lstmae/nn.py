@@ -13,6 +13,12 @@ Shapes use B = batch, T = timesteps, F = features, H = hidden units, L = latent.
     x (B, T, F) -> encoder LSTMs -> z (B, T, L) -> decoder LSTMs (B, T, H0) -> per-step Linear (B, T, F)
 
 The decoder mirrors the encoder: units (64, 16) encode 64 -> 16 and decode 16 -> 64.
+
+Framing (``config.frame`` = k): the LSTMs read k consecutive timesteps as one
+step, a window (B, T, F) being viewed as (B, T/k, k*F) and the output viewed
+back. k = 1 is the plain Keras design; k > 1 makes long windows (a period of
+hundreds of timesteps) short enough to train in seconds, without averaging any
+value away.
 """
 
 from __future__ import annotations
@@ -53,21 +59,25 @@ class LSTMAutoencoder(nn.Module):
         super().__init__()
         self.config = config
         units = config.units
-        self.encoder = LSTMStack(config.n_features, units)
+        self.encoder = LSTMStack(config.step_features, units)
         self.decoder = LSTMStack(units[-1], tuple(reversed(units)))
-        self.output_layer = nn.Linear(units[0], config.n_features)  # TimeDistributed(Dense(F))
+        self.output_layer = nn.Linear(units[0], config.step_features)  # TimeDistributed(Dense(k*F))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, F) -> z: (B, L) for "repeat", (B, T, L) for "sequence"."""
-        steps, last = self.encoder(x)
+        """x (B, T, F) -> z: (B, L) for "repeat", (B, T/k, L) for "sequence"."""
+        batch, timesteps, features = x.shape
+        framed = x.reshape(batch, timesteps // self.config.frame, self.config.frame * features)  # (B, T/k, k*F)
+        steps, last = self.encoder(framed)
         return last if self.config.architecture == "repeat" else steps
 
     def decode(self, z: torch.Tensor, timesteps: int) -> torch.Tensor:
         """z from `encode` -> reconstruction (B, T, F)."""
+        n_steps = timesteps // self.config.frame
         if z.dim() == 2:  # repeat design: the same latent vector at every step (RepeatVector)
-            z = z.unsqueeze(1).expand(-1, timesteps, -1)  # (B, T, L)
-        steps, _ = self.decoder(z)  # (B, T, H0)
-        return self.output_layer(steps)  # (B, T, F)
+            z = z.unsqueeze(1).expand(-1, n_steps, -1)  # (B, T/k, L)
+        steps, _ = self.decoder(z)  # (B, T/k, H0)
+        framed = self.output_layer(steps)  # (B, T/k, k*F)
+        return framed.reshape(framed.shape[0], timesteps, self.config.n_features)  # (B, T, F)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, F) -> reconstruction (B, T, F)."""

@@ -21,8 +21,38 @@ from lstmae.errors import ParameterError
 #: with the number of timesteps: scoring as much new normal data as was trained
 #: on exceeds the training maximum about half the time by chance, usually by a
 #: few percent (measured on noisy sines: 1.01x and 1.2x). Simple and
-#: documented; later releases add EVT-based rules.
+#: documented; threshold="pot" fits the tail of held-out scores instead.
 AUTO_THRESHOLD_MARGIN = 1.25
+
+
+AGGREGATIONS: tuple[str, ...] = ("window", "timestep")
+
+
+def centred_mean(values: np.ndarray, width: int) -> np.ndarray:
+    """Mean over a centred stretch of ``width`` timesteps, shrunk at the ends.
+
+    Position ``t`` averages ``values[t - width // 2 : t - width // 2 + width]``
+    (clipped to the series), so the result has the input's length and no value
+    is padded in.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n,) or (n, n_features)
+    width : int >= 1
+
+    Returns
+    -------
+    ndarray of the same shape, float64
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = x.shape[0]
+    if width <= 1 or n == 0:
+        return x.copy()
+    sums = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])  # (n + 1, ...)
+    start = np.arange(n) - width // 2
+    first, last = np.clip(start, 0, n), np.clip(start + width, 0, n)
+    counts = (last - first).reshape(-1, *([1] * (x.ndim - 1)))
+    return (sums[last] - sums[first]) / counts
 
 
 def auto_threshold(train_scores: np.ndarray) -> float:
@@ -34,6 +64,77 @@ def auto_threshold(train_scores: np.ndarray) -> float:
         Per-timestep (or per-sample) scores of the training data.
     """
     return float(np.max(train_scores) * AUTO_THRESHOLD_MARGIN)
+
+
+#: threshold="pot": the probability that a normal timestep's score exceeds the
+#: threshold (the risk q of Siffer et al., KDD 2017), and the quantile of the
+#: held-out scores where the tail fit starts.
+POT_RISK = 1e-4
+POT_INITIAL_QUANTILE = 0.98
+
+
+def pot_threshold(normal_scores: np.ndarray, risk: float = POT_RISK, initial_quantile: float = POT_INITIAL_QUANTILE) -> float:
+    """Peaks-Over-Threshold: an extreme-value threshold from scores of normal data.
+
+    The excesses of the scores over their ``initial_quantile`` are fitted with
+    a generalized Pareto distribution (shape xi, scale sigma, by maximum
+    likelihood); the threshold is the score exceeded with probability ``risk``
+    under that tail (Siffer et al., "Anomaly Detection in Streams with Extreme
+    Value Theory", KDD 2017)::
+
+        z = t + sigma / xi * ((risk * n / n_t) ** -xi - 1)     (xi != 0)
+        z = t - sigma * log(risk * n / n_t)                      (xi == 0)
+
+    with t the initial threshold, n the number of scores and n_t the number
+    above t. Never below t. When the tail fit is degenerate (fewer than 10
+    excesses, all excesses equal, or a non-finite level) the largest normal
+    score is returned instead.
+
+    Parameters
+    ----------
+    normal_scores : ndarray of shape (n,)
+        Scores of data believed normal, ideally not trained on (held out).
+    risk : float in (0, 1)
+    initial_quantile : float in (0, 1)
+    """
+    from scipy.stats import genpareto
+
+    if not 0 < risk < 1:
+        raise ParameterError(f"risk must be in (0, 1), got {risk!r}.")
+    if not 0 < initial_quantile < 1:
+        raise ParameterError(f"initial_quantile must be in (0, 1), got {initial_quantile!r}.")
+    scores = np.asarray(normal_scores, dtype=np.float64).ravel()
+    scores = scores[np.isfinite(scores)]
+    if scores.size == 0:
+        raise ParameterError("threshold='pot' needs at least one finite normal score; got none.")
+    start = float(np.quantile(scores, initial_quantile))
+    excesses = scores[scores > start] - start
+    if excesses.size < 10 or np.ptp(excesses) == 0:
+        return float(scores.max())
+    xi, _, sigma = genpareto.fit(excesses, floc=0.0)
+    ratio = risk * scores.size / excesses.size
+    if abs(xi) < 1e-9:
+        level = start - sigma * np.log(ratio)
+    else:
+        level = start + sigma / xi * (ratio ** (-xi) - 1.0)
+    if not np.isfinite(level):
+        return float(scores.max())
+    return float(max(level, start))
+
+
+def contamination_threshold(train_scores: np.ndarray, contamination: float) -> float:
+    """The score exceeded by a ``contamination`` fraction of the training scores (a quantile).
+
+    Parameters
+    ----------
+    train_scores : ndarray of shape (n,)
+    contamination : float in (0, 0.5]
+        Expected share of anomalous timesteps (pyod's ``contamination``).
+    """
+    if not (isinstance(contamination, (int, float, np.number)) and 0 < contamination <= 0.5):
+        raise ParameterError(f"contamination must be in (0, 0.5], got {contamination!r}.")
+    # "higher": a training score itself, with at most a contamination share strictly above it.
+    return float(np.quantile(np.asarray(train_scores, dtype=np.float64), 1.0 - contamination, method="higher"))
 
 
 def find_intervals(scores: np.ndarray, threshold: float, min_gap: int = 1) -> np.ndarray:
@@ -68,6 +169,27 @@ def find_intervals(scores: np.ndarray, threshold: float, min_gap: int = 1) -> np
     return np.stack([starts, stops], axis=1).astype(np.int64)
 
 
+#: How many contributing features an interval names.
+TOP_FEATURES = 3
+
+
+def top_features(totals: np.ndarray, names: list[str], k: int = TOP_FEATURES) -> str:
+    """The k features with the largest share of ``totals``, as "name (share%)", largest first.
+
+    Parameters
+    ----------
+    totals : ndarray of shape (n_features,)
+        Each feature's summed score over an interval (>= 0).
+    names : list of str, one per feature
+    """
+    totals = np.clip(np.asarray(totals, dtype=np.float64), 0, None)
+    whole = totals.sum()
+    order = np.argsort(-totals, kind="stable")[:k]
+    if whole <= 0:
+        return ", ".join(names[i] for i in order)
+    return ", ".join(f"{names[i]} ({totals[i] / whole:.0%})" for i in order)
+
+
 INTERVAL_COLUMNS = ["start", "end", "length", "peak_score", "mean_score", "severity"]
 
 
@@ -76,6 +198,8 @@ def interval_table(
     threshold: float,
     min_gap: int = 1,
     index: pd.Index | None = None,
+    feature_scores: np.ndarray | None = None,
+    feature_names: list[str] | None = None,
 ) -> pd.DataFrame:
     """Detected intervals as a table.
 
@@ -87,13 +211,20 @@ def interval_table(
         See `find_intervals`.
     index : pandas.Index of length n, optional
         Labels of the positions (timestamps); adds ``start_time`` / ``end_time``.
+    feature_scores : ndarray of shape (n, n_features), optional
+        Per-feature scores (``scores`` is their mean); adds ``top_features``.
+    feature_names : list of str, optional
+        Names for ``top_features``; default ``"0"``, ``"1"``, ...
 
     Returns
     -------
     DataFrame with one row per interval, sorted by start:
         ``start``, ``end`` (inclusive positions), ``length``, ``peak_score``,
         ``mean_score``, ``severity`` (peak_score / threshold, > 1), and
-        ``start_time``, ``end_time`` when ``index`` is given.
+        ``start_time``, ``end_time`` when ``index`` is given, and
+        ``top_features`` when ``feature_scores`` is given: the (up to
+        TOP_FEATURES) features with the largest share of the interval's summed
+        per-feature score, as ``"name (share%)"`` joined by ``", "``.
     """
     if not isinstance(threshold, (int, float, np.number)) or not np.isfinite(threshold) or threshold < 0:
         raise ParameterError(f"threshold must be a finite number >= 0, got {threshold!r}.")
@@ -117,7 +248,14 @@ def interval_table(
                 "severity": peak / threshold if threshold > 0 else np.inf,
             }
         )
-    table = pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+    if feature_scores is not None:
+        per = np.asarray(feature_scores, dtype=np.float64)
+        if per.ndim != 2 or per.shape[0] != len(scores):
+            raise ParameterError(f"feature_scores must have shape ({len(scores)}, n_features), got {per.shape}.")
+        names = [str(i) for i in range(per.shape[1])] if feature_names is None else [str(n) for n in feature_names]
+        for row, (start, end) in zip(rows, spans):
+            row["top_features"] = top_features(per[start : end + 1].sum(axis=0), names)
+    table = pd.DataFrame(rows, columns=INTERVAL_COLUMNS + (["top_features"] if feature_scores is not None else []))
     table = table.astype(
         {"start": "int64", "end": "int64", "length": "int64", "peak_score": "float64", "mean_score": "float64", "severity": "float64"}
     )  # an empty table would otherwise have object columns

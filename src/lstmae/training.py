@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from lstmae.nn import LSTMAutoencoder
 
@@ -69,14 +69,24 @@ def _batch_as_is(batch: torch.Tensor) -> torch.Tensor:
     return batch
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+def make_loader(
+    dataset: Dataset, batch_size: int, shuffle: bool, seed: int, max_items: int | None = None
+) -> DataLoader:
     """A single-process loader whose shuffling depends only on ``seed``.
 
     A generator is passed even without shuffling: otherwise every iteration
     draws a seed from torch's global generator and fit would change the
     caller's random state.
+
+    ``max_items``: with shuffling, each epoch draws this many items afresh
+    (without replacement within the epoch), so a long series costs the same
+    per epoch as a short one while every window still gets its turn over the
+    epochs.
     """
     generator = torch.Generator().manual_seed(seed)
+    if shuffle and max_items is not None and len(dataset) > max_items:
+        sampler = RandomSampler(dataset, num_samples=max_items, generator=generator)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=_batch_as_is, num_workers=0)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -170,6 +180,7 @@ class TrainingPlan:
     accelerator: str  # "cpu" or "gpu"
     verbose: int
     devices: int | list[int] = 1  # Lightning's devices: 1 for the CPU, [index] for one chosen GPU
+    max_windows: int | None = None  # training windows drawn per epoch (None: all)
     gradient_clip: float = 1.0
 
 
@@ -192,7 +203,7 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
             pl.callbacks.EarlyStopping(monitor="val_loss", patience=plan.patience, mode="min"),
             BestWeights("val_loss"),
         ]
-    train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed)
+    train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed, plan.max_windows)
     with _quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=plan.epochs,

@@ -1,0 +1,89 @@
+"""Latent novelty: nearest-embedding distances against a loop, and the scorers of the estimator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lstmae.latent as latent_module
+from lstmae import LSTMAutoencoder
+from lstmae.errors import ParameterError
+from lstmae.latent import nearest_distances
+
+
+def nearest_loop(queries, reference) -> list[float]:
+    return [min(math.dist(q, r) for r in reference) for q in queries]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 4).flatmap(
+        lambda dim: st.tuples(
+            st.lists(st.lists(st.floats(-100, 100), min_size=dim, max_size=dim), min_size=0, max_size=20),
+            st.lists(st.lists(st.floats(-100, 100), min_size=dim, max_size=dim), min_size=1, max_size=20),
+        )
+    )
+)
+def test_nearest_distances_match_the_loop(pair):
+    queries, reference = pair
+    q = torch.tensor(queries, dtype=torch.float32).reshape(len(queries), len(reference[0]))
+    r = torch.tensor(reference, dtype=torch.float32)
+    got = nearest_distances(q, r)
+    assert got.shape == (len(queries),)
+    np.testing.assert_allclose(got.numpy(), nearest_loop(q.tolist(), r.tolist()), rtol=1e-5, atol=1e-3)
+
+
+def test_nearest_distances_chunks_give_the_same_result(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    q, r = torch.randn(50, 3, generator=g), torch.randn(7, 3, generator=g)
+    whole = nearest_distances(q, r)
+    monkeypatch.setattr(latent_module, "CHUNK", 8)
+    torch.testing.assert_close(nearest_distances(q, r), whole)
+    assert float(nearest_distances(r, r).abs().max()) == 0.0  # a row's distance to itself is exactly 0
+
+
+@pytest.fixture(scope="module")
+def plateau_series() -> tuple[np.ndarray, int]:
+    t = np.arange(3000)
+    x = np.sin(2 * np.pi * t / 30) + 0.05 * np.random.default_rng(0).normal(size=t.size)
+    x[2400:2460] = 0.9  # a plateau never seen in training
+    return x, 1500
+
+
+@pytest.mark.parametrize("scorer", ["latent", "combined"])
+def test_latent_scorers_find_an_unseen_plateau(plateau_series, scorer):
+    x, train_end = plateau_series
+    model = LSTMAutoencoder(timesteps=30, units=8, epochs=8, scorer=scorer, random_state=0, verbose=0).fit(x[:train_end])
+    assert model.latent_reference_.shape[1] == 8
+    assert len(model.score_levels_) == 2 and min(model.score_levels_) > 0
+    scores = model.anomaly_score(x)
+    assert scores.shape == (3000,) and np.isfinite(scores).all()
+    inside = scores[2400:2460].mean()
+    assert inside > 5 * np.median(scores[train_end:2300])
+    # per-feature scores stay the reconstruction's
+    recon = model.set_params(scorer="reconstruction").anomaly_score(x, per_feature=True)
+    np.testing.assert_allclose(model.set_params(scorer=scorer).anomaly_score(x, per_feature=True), recon)
+
+
+def test_combined_score_is_the_sum_of_the_parts_over_their_levels(plateau_series, tmp_path):
+    x, train_end = plateau_series
+    model = LSTMAutoencoder(timesteps=30, units=8, epochs=4, scorer="combined", random_state=0, verbose=0).fit(x[:train_end])
+    combined = model.anomaly_score(x)
+    recon = model.set_params(scorer="reconstruction").anomaly_score(x)
+    latent = model.set_params(scorer="latent").anomaly_score(x)
+    model.set_params(scorer="combined")
+    np.testing.assert_allclose(combined, recon / model.score_levels_[0] + latent / model.score_levels_[1], rtol=1e-9)
+    # the reference embeddings and levels are saved with the model
+    model.save(tmp_path / "m.safetensors")
+    loaded = LSTMAutoencoder.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(loaded.anomaly_score(x), combined)
+
+
+def test_latent_scorer_needs_the_repeat_design():
+    with pytest.raises(ParameterError, match=r"scorer='latent' compares window embeddings, which only the 'repeat' design has"):
+        LSTMAutoencoder(scorer="latent", architecture="sequence", verbose=0).fit(np.zeros(100))
