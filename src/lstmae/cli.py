@@ -7,7 +7,12 @@ progress and summaries go to stderr, so ``lstmae score ... > scores.csv`` works.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -20,7 +25,7 @@ except ImportError:  # older typer depends on click itself
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from lstmae._version import __version__
-from lstmae.errors import LstmaeError, ParameterError
+from lstmae.errors import Interrupted, LstmaeError, LstmaeWarning, ParameterError
 from lstmae.report import print_intervals
 
 if TYPE_CHECKING:
@@ -46,6 +51,8 @@ ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file writte
 TimeColumnOpt = Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: one named timestamp/time/date/datetime/ds).")]
 ColumnsOpt = Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column; when scoring, the model's columns).")]
 IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id column of a long-format panel: one sequence per id.")]
+MissingOpt = Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' (linear, with a warning) or 'error'.")]
+DuplicatesOpt = Annotated[str, typer.Option("--duplicates", help="Repeated timestamps: 'error', 'mean' (average the rows) or 'first' (keep the first).")]
 
 
 def _split_list(text: str | None) -> list[str] | None:
@@ -81,7 +88,15 @@ def _parse_threshold(text: str) -> float | str:
         raise ParameterError(f"--threshold must be 'auto' or a number >= 0, got {text!r}.") from None
 
 
-def _read(data: Path, time_column: str | None, columns: str | None, id_column: str | None, model: "LSTMAutoencoder | None" = None) -> "LoadedData":
+def _read(
+    data: Path,
+    time_column: str | None,
+    columns: str | None,
+    id_column: str | None,
+    model: "LSTMAutoencoder | None" = None,
+    policy: tuple[str, str] = ("interpolate", "error"),
+) -> "LoadedData":
+    """Read DATA; ``policy`` is (--missing, --duplicates)."""
     from lstmae.data.readers import read_data
 
     chosen = _split_list(columns)
@@ -91,7 +106,10 @@ def _read(data: Path, time_column: str | None, columns: str | None, id_column: s
             chosen = None  # generated names ("value", "0", ...) are not worth enforcing
     if model is not None and model.input_kind_ == "panel" and id_column is None and data.suffix.lower() not in (".npy",):
         raise ParameterError("this model was trained on a panel of sequences; pass --id-column as during fit.")
-    return read_data(data, time_column=time_column, columns=chosen, id_column=id_column)
+    missing, duplicates = policy
+    return read_data(
+        data, time_column=time_column, columns=chosen, id_column=id_column, missing=missing, duplicates=duplicates
+    )
 
 
 def _load_model(path: Path) -> "LSTMAutoencoder":
@@ -101,11 +119,19 @@ def _load_model(path: Path) -> "LSTMAutoencoder":
 
 
 def _model_and_data(
-    model_path: Path, data: Path, time_column: str | None, columns: str | None, id_column: str | None
+    model_path: Path,
+    data: Path,
+    time_column: str | None,
+    columns: str | None,
+    id_column: str | None,
+    policy: tuple[str, str],
 ) -> tuple["LSTMAutoencoder", "LoadedData"]:
     """Load the model first (its columns are the default), then read DATA the way it was trained."""
+    from lstmae.data.cleaning import check_policies
+
+    check_policies(*policy)  # a bad option fails before the model is even opened
     model = _load_model(model_path)
-    return model, _read(data, time_column, columns, id_column, model)
+    return model, _read(data, time_column, columns, id_column, model, policy)
 
 
 def _position_frame(loaded: "LoadedData", n: int) -> Any:
@@ -149,6 +175,8 @@ def fit(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same data: identical model on CPU).")] = None,
     device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda' or 'cuda:N'.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
@@ -211,9 +239,11 @@ def score(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1."""
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
     scores = model.anomaly_score(loaded.data)
     table = _position_frame(loaded, len(scores))
     table["score"] = scores
@@ -231,9 +261,11 @@ def detect(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Find anomalous intervals and print them as a table."""
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
     intervals = model.detect(loaded.data, threshold=threshold, min_gap=min_gap)
     if loaded.kind == "panel" and loaded.ids is not None and len(intervals):
         intervals.insert(2, "start_id", [loaded.ids[i] for i in intervals["start"]])
@@ -255,6 +287,8 @@ def encode(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Write the encoder output (embeddings): (windows, latent) or (windows, timesteps, latent)."""
     import numpy as np
@@ -264,7 +298,7 @@ def encode(
     from lstmae.files import _extension, write_array, write_table
 
     suffix = _extension(output, (".npy", ".csv", ".parquet"), "embeddings")
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
     embeddings = model.encode(loaded.data, stride=stride)
     if suffix == ".npy":
         write_array(embeddings, output)
@@ -294,9 +328,11 @@ def reconstruct(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Write the model's reconstruction of DATA, same rows and columns as the input."""
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
     recon = model.reconstruct(loaded.data)
     if loaded.kind == "panel":  # (samples, timesteps, features): one row per sample and step
         keys = _position_frame(loaded, recon.shape[0])
@@ -334,6 +370,8 @@ def explain(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Explain timesteps, features, samples, batches, units, return_sequences, RepeatVector,
     TimeDistributed and unroll with your own numbers, layer by layer."""
@@ -343,14 +381,14 @@ def explain(
         raise ParameterError("give either DATA or --length/--samples, not both.")
     if model_path is not None:
         model = _load_model(model_path)
-        loaded = _read(data, time_column, columns, id_column, model) if data is not None else None
+        loaded = _read(data, time_column, columns, id_column, model, (missing, duplicates)) if data is not None else None
         out.print(model.explain(loaded.data if loaded is not None else None), markup=False)
         return
     notes: list[str] = []
     size: dict[str, int] = {}
     steps = _parse_timesteps(timesteps)
     if data is not None:
-        loaded = _read(data, time_column, columns, id_column)
+        loaded = _read(data, time_column, columns, id_column, policy=(missing, duplicates))
         from lstmae.estimator import LSTMAutoencoder
 
         text = LSTMAutoencoder(
@@ -400,10 +438,17 @@ def _root(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every error into one line and an exit code.
 
-    0 success; 2 bad input or usage (one line on stderr); 130 interrupted;
-    1 an unexpected internal error (one line, please report it).
+    0 success; 2 bad input or usage (one line on stderr); 130 interrupted by
+    Ctrl-C (SIGINT), 143 by SIGTERM; 1 an unexpected internal error (one line,
+    please report it). Warnings about repaired input (gaps filled, rows
+    sorted) are one line each: ``lstmae: warning: ...``.
     """
     args = sys.argv[1:] if argv is None else argv
+    with _warnings_as_lines(), _sigterm_as_interrupt():
+        return _run(args)
+
+
+def _run(args: list[str]) -> int:
     try:
         result = app(args=args, prog_name="lstmae", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
@@ -418,14 +463,52 @@ def main(argv: list[str] | None = None) -> int:
     except LstmaeError as exc:
         err.print(f"lstmae: error: {_one_line(str(exc))}", markup=False)
         return 2
-    except (KeyboardInterrupt, typer.Abort):
-        err.print("lstmae: interrupted", markup=False)
-        return 130
+    except (KeyboardInterrupt, typer.Abort) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
+        err.print(f"lstmae: interrupted ({signal.Signals(signum).name})", markup=False)
+        return 128 + signum
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug in lstmae, not bad input: still one line, distinct code
         err.print(f"lstmae: internal error: {type(exc).__name__}: {_one_line(str(exc))} (please report this)", markup=False)
         return 1
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show every LstmaeWarning (each time, not once per place) as one ``lstmae: warning:`` line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LstmaeWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+            if issubclass(category, LstmaeWarning):
+                err.print(f"lstmae: warning: {_one_line(str(message))}", markup=False)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into `Interrupted`, handled like Ctrl-C: clean-up runs, no traceback, exit 143.
+
+    Only the main thread may set signal handlers; elsewhere SIGTERM keeps its default.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(text: str) -> str:

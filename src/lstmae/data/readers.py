@@ -33,7 +33,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from lstmae.errors import DataFileError, ParameterError, describe
+from lstmae.data.cleaning import check_policies, check_values, fill_panel, fill_series, group_rows, merge_rows
+from lstmae.errors import DataFileError, LstmaeWarning, ParameterError, describe
 
 __all__ = ["LoadedData", "SUPPORTED_EXTENSIONS", "TIME_COLUMN_NAMES", "read_data", "split_train"]
 
@@ -126,6 +127,8 @@ def read_data(
     time_column: str | None = None,
     columns: Sequence[str] | None = None,
     id_column: str | None = None,
+    missing: str = "interpolate",
+    duplicates: str = "error",
 ) -> LoadedData:
     """Read a data file into a series or a panel.
 
@@ -148,13 +151,20 @@ def read_data(
         Tables only. Makes the result a panel: rows with the same id form one
         sample (in order of first appearance), ordered by the time column
         when there is one. Every id needs the same number of rows.
+    missing : {"interpolate", "error", "keep"}, default="interpolate"
+        Empty cells and NaN: filled by linear interpolation in time (a
+        `LstmaeWarning` gives their number), refused, or kept as NaN. See
+        `lstmae.data.cleaning`. Infinities and all-missing columns are always errors.
+    duplicates : {"error", "mean", "first"}, default="error"
+        Rows with the same time (within one id for a panel): refused, averaged,
+        or the first one kept.
 
     Returns
     -------
     LoadedData
         ``kind="series"`` with a float64 DataFrame ``(n_timesteps, n_features)``,
         or ``kind="panel"`` with a float64 array ``(samples, timesteps, features)``.
-        Missing cells are NaN.
+        Rows are in time order (a `LstmaeWarning` says when the file's were not).
 
     Raises
     ------
@@ -166,6 +176,7 @@ def read_data(
         ``time_column``/``id_column`` given for a ``.npy``/``.txt`` file, or
         contradictory arguments.
     """
+    check_policies(missing, duplicates)
     source = os.fsdecode(path)
     _check_path(source)
     kind = _format_of(source)
@@ -178,11 +189,11 @@ def read_data(
                     f"not to {source}; drop {argument} for .npy and .txt files."
                 )
     if kind == "npy":
-        return _load_npy(source, selected)
+        return _load_npy(source, selected, missing)
     if kind == "txt":
-        return _load_txt(source, selected)
+        return _load_txt(source, selected, missing)
     frame = _read_csv(source) if kind == "csv" else _read_parquet(source)
-    return _table_to_loaded(frame, source, time_column, selected, id_column)
+    return _table_to_loaded(frame, source, time_column, selected, id_column, missing, duplicates)
 
 
 def split_train(loaded: LoadedData, train_end: str | int | None) -> LoadedData:
@@ -421,7 +432,7 @@ def _read_parquet(source: str) -> pd.DataFrame:
     return frame
 
 
-def _load_npy(source: str, columns: list[str] | None) -> LoadedData:
+def _load_npy(source: str, columns: list[str] | None, missing: str) -> LoadedData:
     """A ``.npy`` array: 1-D/2-D -> series, 3-D -> panel. Never unpickles."""
     _read_bytes(source, 1)  # turns permission errors into the common message
     try:
@@ -457,15 +468,24 @@ def _load_npy(source: str, columns: list[str] | None) -> LoadedData:
     values = np.array(array, dtype=np.float64)  # a native-endian, owned copy
     names = ["value"] if values.ndim == 1 else [str(i) for i in range(values.shape[-1])]
     keep = _pick_generated(names, columns, source)
+    kept = [names[i] for i in keep]
     if values.ndim == 3:
         panel = np.ascontiguousarray(values[:, :, keep])
+        check_values(panel.reshape(-1, len(keep)), kept, source, missing, row="row (samples x timesteps, from 1)")
+        if missing == "interpolate":
+            panel = fill_panel(panel, kept, None, source)
         return LoadedData(panel, "panel", ids=list(range(panel.shape[0])), time=None, source=source)
     matrix = values.reshape(values.shape[0], -1)[:, keep]
-    frame = pd.DataFrame(matrix, columns=[names[i] for i in keep])
-    return LoadedData(frame, "series", source=source)
+    check_values(matrix, kept, source, missing, row="row")
+    frame = pd.DataFrame(matrix, columns=kept)
+    return LoadedData(_filled(frame, source, missing), "series", source=source)
 
 
-def _load_txt(source: str, columns: list[str] | None) -> LoadedData:
+def _filled(frame: pd.DataFrame, source: str, missing: str) -> pd.DataFrame:
+    return fill_series(frame, source) if missing == "interpolate" else frame
+
+
+def _load_txt(source: str, columns: list[str] | None, missing: str) -> LoadedData:
     """Whitespace-separated numbers (any layout, CRLF ok) -> one-column series ``"value"``."""
     text = _decode(_read_bytes(source), source)
     tokens = text.split()
@@ -480,8 +500,9 @@ def _load_txt(source: str, columns: list[str] | None) -> LoadedData:
             f"{source} holds a non-number {describe(token)} as value {position} (1-based); "
             ".txt files hold numbers only, separated by whitespace: remove headers and text."
         ) from None
-    keep = _pick_generated(["value"], columns, source)
-    return LoadedData(pd.DataFrame({"value": values}).iloc[:, keep], "series", source=source)
+    _pick_generated(["value"], columns, source)
+    check_values(values[:, None], ["value"], source, missing, row="value")
+    return LoadedData(_filled(pd.DataFrame({"value": values}), source, missing), "series", source=source)
 
 
 def _first_non_number(tokens: list[str]) -> tuple[int, str]:
@@ -536,6 +557,8 @@ def _table_to_loaded(
     time_column: str | None,
     columns: list[str] | None,
     id_column: str | None,
+    missing: str = "interpolate",
+    duplicates: str = "error",
 ) -> LoadedData:
     """A raw table -> series or panel, following the column rules of `read_data`."""
     available = list(frame.columns)
@@ -558,10 +581,10 @@ def _table_to_loaded(
     if time_column is None:
         time_column = _detect_time_column(available, exclude={id_column, *(columns or ())})
     features = columns if columns is not None else [c for c in available if c not in (time_column, id_column)]
-    missing = [name for name in features if name not in available]
-    if missing:
+    absent = [name for name in features if name not in available]
+    if absent:
         raise DataFileError(
-            f"column {missing[0]!r} not found in {source}; columns found: {_names(available)}; "
+            f"column {absent[0]!r} not found in {source}; columns found: {_names(available)}; "
             "pass --columns with some of these names."
         )
     names, matrix = _value_matrix(frame, features, source, explicit=columns is not None)
@@ -570,10 +593,15 @@ def _table_to_loaded(
             f"no numeric column in {source}; columns found: {_names(available)}; "
             "pass --columns (columns=) naming the numeric value columns."
         )
+    check_values(matrix, names, source, missing)
     labels = None if time_column is None else _time_labels(frame[time_column], time_column, source)
     if id_column is not None:
-        return _panel(frame[id_column], id_column, labels, matrix, source)
-    return _series(labels, names, matrix, source)
+        loaded = _panel(frame[id_column], id_column, labels, matrix, source, duplicates)
+        if missing == "interpolate":
+            loaded = dataclasses.replace(loaded, data=fill_panel(loaded.data, names, loaded.ids, source))
+        return loaded
+    loaded = _series(labels, names, matrix, source, duplicates)
+    return dataclasses.replace(loaded, data=_filled(loaded.data, source, missing))
 
 
 def _detect_time_column(available: list[str], exclude: set) -> str | None:
@@ -709,23 +737,46 @@ def _parse_datetimes(column: pd.Series, name: str, source: str) -> pd.Series:
     )
 
 
-def _series(labels: pd.Index | None, names: list[str], matrix: np.ndarray, source: str) -> LoadedData:
+def _series(
+    labels: pd.Index | None, names: list[str], matrix: np.ndarray, source: str, duplicates: str = "error"
+) -> LoadedData:
     """Rows -> a series DataFrame, sorted by time (stably) when there is a time column."""
     if labels is None:
         return LoadedData(pd.DataFrame(matrix, columns=names), "series", source=source)
+    backwards = np.diff(_sort_key(labels)) < 0
+    # Described in file rows, before merging duplicates renumbers them; said after a duplicate error.
+    late = int(np.argmax(backwards)) + 1 if backwards.any() else None
+    order_note = None if late is None else (
+        f"{source}: rows are not in time order (data row {late + 1}, {labels[late]}, is earlier than data row "
+        f"{late}, {labels[late - 1]}); sorted them by {labels.name!r}."
+    )
     duplicated = labels.duplicated(keep="first")
     if duplicated.any():
         again = int(np.argmax(duplicated))
         first = int(np.argmax(labels == labels[again]))
-        raise DataFileError(
-            f"duplicate time {labels[again]} in column {labels.name!r} of {source} "
-            f"(data rows {first + 1} and {again + 1}); every time must be unique: drop or aggregate duplicates."
+        if duplicates == "error":
+            raise DataFileError(
+                f"duplicate time {labels[again]} in column {labels.name!r} of {source} "
+                f"(data rows {first + 1} and {again + 1}); every time must be unique: drop or aggregate "
+                "duplicates, or pass --duplicates mean (average them) or --duplicates first (keep the first)."
+            )
+        codes, first_rows = group_rows([_sort_key(labels)])
+        matrix = merge_rows(matrix, codes, first_rows, duplicates)
+        labels = labels[first_rows]
+        _warn(
+            f"{source}: {int(duplicated.sum())} row(s) repeat an earlier time (the first: {labels[codes[again]]}, "
+            f"data rows {first + 1} and {again + 1}); kept {'their mean' if duplicates == 'mean' else 'the first row'} "
+            f"as --duplicates {duplicates} asked."
         )
-    if not labels.is_monotonic_increasing:
-        # TODO(later issue): warn that the rows were not in time order.
+    if order_note is not None:
+        _warn(order_note)
         order = labels.argsort(kind="stable")
         labels, matrix = labels[order], matrix[order]
     return LoadedData(pd.DataFrame(matrix, index=labels, columns=names), "series", source=source)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, LstmaeWarning, stacklevel=4)
 
 
 def _sort_key(labels: pd.Index) -> np.ndarray:
@@ -736,7 +787,12 @@ def _sort_key(labels: pd.Index) -> np.ndarray:
 
 
 def _panel(
-    id_values: pd.Series, id_name: str, labels: pd.Index | None, matrix: np.ndarray, source: str
+    id_values: pd.Series,
+    id_name: str,
+    labels: pd.Index | None,
+    matrix: np.ndarray,
+    source: str,
+    duplicates: str = "error",
 ) -> LoadedData:
     """Long-format rows -> ``(samples, timesteps, features)`` grouped by id.
 
@@ -750,6 +806,16 @@ def _panel(
             f"id column {id_name!r} in {source} is empty at data row {row}; every row needs an id: "
             "fill it in or drop the row."
         )
+    if labels is not None and duplicates != "error":
+        groups, first_rows = group_rows([codes, _sort_key(labels)])
+        if len(first_rows) < len(codes):
+            _warn(
+                f"{source}: {len(codes) - len(first_rows)} row(s) repeat the time of an earlier row of the same id; "
+                f"kept {'their mean' if duplicates == 'mean' else 'the first row'} as --duplicates {duplicates} asked."
+            )
+            matrix = merge_rows(matrix, groups, first_rows, duplicates)
+            codes, labels = codes[first_rows], labels[first_rows]
+            id_values = id_values.iloc[first_rows]
     counts = np.bincount(codes)
     different = np.flatnonzero(counts != counts[0])
     if different.size:
@@ -770,8 +836,8 @@ def _panel(
         if clash.size:
             row = int(order[clash[0]])
             raise DataFileError(
-                f"duplicate time {labels[row]} for id {id_values.iloc[row]!r} in {source}; "
-                "each id needs unique times: drop or aggregate duplicates."
+                f"duplicate time {labels[row]} for id {id_values.iloc[row]!r} in {source} (data row {row + 1}); "
+                "each id needs unique times: drop or aggregate duplicates, or pass --duplicates mean|first."
             )
         time = labels[order[:length]]
     panel = np.ascontiguousarray(matrix[order]).reshape(len(uniques), length, matrix.shape[1])
