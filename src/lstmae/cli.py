@@ -8,6 +8,7 @@ progress and summaries go to stderr, so ``lstmae score ... > scores.csv`` works.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import sys
 import threading
@@ -180,10 +181,21 @@ def fit(
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same data: identical model on CPU).")] = None,
     device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda' or 'cuda:N'.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted fit from its checkpoint OUTPUT.ckpt (same data and options; --epochs may be raised).")] = False,
 ) -> None:
-    """Train an autoencoder on DATA (or its first part, --train-end) and save it."""
+    """Train an autoencoder on DATA (or its first part, --train-end) and save it.
+
+    After every epoch, progress is kept in a checkpoint next to the model,
+    OUTPUT.ckpt (safetensors: weights, optimizer state, history). Ctrl-C or
+    SIGTERM stops within seconds (exit 130 / 143) and leaves OUTPUT as it was
+    (absent, or the previous model: never half-written) and the checkpoint in
+    place; run the same command with --resume to continue. A finished fit
+    writes OUTPUT, then deletes the checkpoint.
+    """
+    from lstmae.checkpoint import checkpoint_path
+    from lstmae.data.cleaning import check_policies
     from lstmae.data.readers import split_train
-    from lstmae.estimator import LSTMAutoencoder
+    from lstmae.estimator import LSTMAutoencoder, resolve_device
 
     model = LSTMAutoencoder(
         timesteps=_parse_timesteps(timesteps),
@@ -200,10 +212,30 @@ def fit(
         device=device,
         verbose=0 if quiet else 1,
     )
-    model._validate_params()  # fail on bad parameters before reading any data
-    loaded = split_train(_read(data, time_column, columns, id_column), train_end)
-    model.fit(loaded.data)
+    # Fail on bad parameters before reading any data or training.
+    model._validate_params()
+    check_policies(missing, duplicates)
+    resolve_device(device)
+    _check_output(output, "--output")
+    checkpoint = checkpoint_path(output)
+    if resume and not checkpoint.is_file():
+        finished = " (the fit finished: its model is there)" if output.is_file() else ""
+        raise ParameterError(
+            f"--resume: no checkpoint {str(checkpoint)!r} next to {str(output)!r}{finished}; run without --resume to train."
+        )
+    loaded = split_train(_read(data, time_column, columns, id_column, policy=(missing, duplicates)), train_end)
+    try:
+        model.fit(loaded.data, checkpoint=checkpoint, resume=resume)
+    except KeyboardInterrupt:
+        if checkpoint.is_file():
+            err.print(
+                f"lstmae: training stopped; {output} was not written; the last finished epoch is kept in "
+                f"{checkpoint}: run the same command with --resume to continue.",
+                markup=False,
+            )
+        raise
     model.save(output)
+    checkpoint.unlink(missing_ok=True)
     if not quiet:
         history = model.history_
         epochs_run = len(history.get("loss", []))
@@ -217,6 +249,12 @@ def fit(
         err.print(f"saved model to {output}")
         for warning in _design_warnings(model):
             err.print(f"warning: {_one_line(warning)}", markup=False)
+
+
+def _check_output(path: Path, option: str) -> None:
+    """An output path that cannot be a file fails before any work."""
+    if path.is_dir():
+        raise ParameterError(f"{option} {str(path)!r} is a directory; give a file name such as {path / 'model.safetensors'}.")
 
 
 def _design_warnings(model: "LSTMAutoencoder") -> list[str]:
@@ -422,6 +460,29 @@ def demo(
     run_demo(output, console=out, verbose=0 if quiet else 1)
 
 
+class _Stopped(Exception):
+    """A command was interrupted. Not a KeyboardInterrupt: typer would swallow that into a bare exit code 130."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stoppable(callback: Any) -> Any:
+    @functools.wraps(callback)
+    def run_command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)) from None
+
+    return run_command
+
+
+for _command in app.registered_commands:
+    _command.callback = _stoppable(_command.callback)
+
+
 def _version_callback(value: bool) -> None:
     if value:
         out.print(f"lstmae {__version__}")
@@ -456,6 +517,8 @@ def _run(args: list[str]) -> int:
         err.print(exc.ctx.get_help() if exc.ctx else "", markup=False)
         return 2
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            return _interrupted(exc.__cause__)
         return exc.exit_code
     except _click_errors.ClickException as exc:
         err.print(f"lstmae: error: {_one_line(exc.format_message())}", markup=False)
@@ -463,15 +526,22 @@ def _run(args: list[str]) -> int:
     except LstmaeError as exc:
         err.print(f"lstmae: error: {_one_line(str(exc))}", markup=False)
         return 2
+    except _Stopped as exc:
+        return _interrupted(exc)
     except (KeyboardInterrupt, typer.Abort) as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
-        err.print(f"lstmae: interrupted ({signal.Signals(signum).name})", markup=False)
-        return 128 + signum
+        return _interrupted(exc)
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug in lstmae, not bad input: still one line, distinct code
         err.print(f"lstmae: internal error: {type(exc).__name__}: {_one_line(str(exc))} (please report this)", markup=False)
         return 1
+
+
+def _interrupted(exc: BaseException) -> int:
+    """One line, and the shell's convention for a process stopped by a signal: 128 + its number."""
+    signum = exc.signum if isinstance(exc, (Interrupted, _Stopped)) else int(signal.SIGINT)
+    err.print(f"lstmae: interrupted ({signal.Signals(signum).name})", markup=False)
+    return 128 + signum
 
 
 @contextlib.contextmanager

@@ -10,14 +10,16 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import signal
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lstmae.errors import Interrupted
 from lstmae.nn import LSTMAutoencoder
 
 
@@ -171,6 +173,8 @@ class TrainingPlan:
     verbose: int
     devices: int | list[int] = 1  # Lightning's devices: 1 for the CPU, [index] for one chosen GPU
     gradient_clip: float = 1.0
+    callbacks: list[pl.Callback] = field(default_factory=list)  # run after lstmae's own (e.g. a checkpointer)
+    shuffle_state: torch.Tensor | None = None  # resume: the shuffling generator's state (Generator.get_state())
 
 
 def progress_bar_wanted(verbose: int) -> bool:
@@ -185,6 +189,7 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
     task = AutoencoderTask(net, plan.learning_rate)
     recorder = HistoryRecorder()
     callbacks: list[pl.Callback] = [recorder]
+    after: list[pl.Callback] = list(plan.callbacks)
     val_loader = None
     if val_set is not None and len(val_set) > 0:
         val_loader = make_loader(val_set, plan.batch_size, shuffle=False, seed=plan.seed)
@@ -192,7 +197,11 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
             pl.callbacks.EarlyStopping(monitor="val_loss", patience=plan.patience, mode="min"),
             BestWeights("val_loss"),
         ]
+    callbacks += after
     train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed)
+    if plan.shuffle_state is not None:
+        # Before fit: Lightning draws the first epoch's order while setting up, before any callback hook.
+        train_loader.generator.set_state(plan.shuffle_state)
     with _quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=plan.epochs,
@@ -207,8 +216,42 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
             callbacks=callbacks,
             log_every_n_steps=max(1, len(train_loader)),
         )
-        trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        with _interruptible(trainer):
+            trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
     return {key: values for key, values in recorder.history.items() if values}
+
+
+class _interruptible:
+    """Give back an interrupted fit as `Interrupted`, never as Lightning's ``sys.exit``.
+
+    Lightning stops gracefully on Ctrl-C, then calls ``sys.exit(1)``; on SIGTERM
+    it raises ``SIGTERMException`` (a SystemExit, exit status 0). Both would end
+    the caller's program, or look like success. This turns them into
+    `Interrupted(signum)` and puts back the SIGINT handler Lightning switched off.
+    """
+
+    def __init__(self, trainer: pl.Trainer) -> None:
+        self.trainer = trainer
+
+    def __enter__(self) -> None:
+        self._sigint = signal.getsignal(signal.SIGINT)
+
+    def __exit__(self, kind: type | None, error: BaseException | None, traceback: object) -> bool:
+        if self._sigint is not None and signal.getsignal(signal.SIGINT) != self._sigint:
+            try:
+                signal.signal(signal.SIGINT, self._sigint)
+            except ValueError:  # not the main thread: nothing was changed there either
+                pass
+        if isinstance(error, SystemExit) and self.trainer.interrupted:
+            from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+            cause = error.__context__
+            if isinstance(error, SIGTERMException):
+                signum = signal.SIGTERM
+            else:
+                signum = cause.signum if isinstance(cause, Interrupted) else signal.SIGINT
+            raise Interrupted(signum) from None
+        return False
 
 
 class _quiet_lightning:
