@@ -16,7 +16,8 @@ The only acceptable outcomes are a result or an `LstmaeError` (exit code 0 or
 2 for the CLI). Anything else - another exception, exit code 1, a hang longer
 than ``--hang-seconds``, a result with the wrong type or non-finite values
 when missing values were to be filled - is a crash: the input is saved under
-``bench/fuzz-crashes/`` and counted. Rounds of examples with fresh seeds run
+``bench/fuzz-crashes/`` (with a ``.crash`` note: what went wrong and the
+options) and counted; ``tests/test_cleaning.py`` reads every saved input again. Rounds of examples with fresh seeds run
 until the time is up; the summary replaces the text between
 ``<!-- fuzz:start -->`` and ``<!-- fuzz:end -->`` in the results file.
 """
@@ -282,7 +283,7 @@ class Fuzzer:
         digest = hashlib.sha256(raw).hexdigest()[:12]
         self.crash_dir.mkdir(parents=True, exist_ok=True)
         (self.crash_dir / f"{digest}{extension}").write_bytes(raw)
-        (self.crash_dir / f"{digest}.txt").write_text(f"{problem}\noptions: {options!r}\n")
+        (self.crash_dir / f"{digest}.crash").write_text(f"{problem}\noptions: {options!r}\n")
         self.crashes[key] = f"{digest}{extension}"
         print(f"CRASH {digest}{extension}: {key}", file=sys.stderr, flush=True)
 

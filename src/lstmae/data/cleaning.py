@@ -168,6 +168,15 @@ def fill_series(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     missing = np.isnan(values)
     if not missing.any():
         return frame
+    empty = missing.all(axis=0)
+    if empty.any():  # possible after merging repeated times: the kept rows may be the empty ones
+        from lstmae.errors import DataFileError
+
+        raise DataFileError(
+            f"column {str(frame.columns[int(np.argmax(empty))])!r} in {source} has no values left: all "
+            f"{len(values)} rows are missing after merging repeated times; fill the column in, "
+            "or pass --duplicates mean (it averages the values that are there)."
+        )
     x = _axis(frame.index)
     for c in np.flatnonzero(missing.any(axis=0)):
         values[:, c] = interpolate_column(x, values[:, c])

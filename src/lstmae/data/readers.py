@@ -779,6 +779,21 @@ def _warn(message: str) -> None:
     warnings.warn(message, LstmaeWarning, stacklevel=4)
 
 
+def _check_unique_times(codes: np.ndarray, labels: pd.Index, id_values: pd.Series, source: str) -> None:
+    """Refuse two rows of one id at the same time, naming the later row of the first such pair."""
+    key = _sort_key(labels)
+    order = np.lexsort((key, codes))  # by id code, then by time; stable, so file order within ties
+    same = (codes[order][1:] == codes[order][:-1]) & (key[order][1:] == key[order][:-1])
+    if same.any():
+        pick = int(np.argmin(order[1:][same]))  # the pair whose repeat comes first in the file
+        first, row = int(order[:-1][same][pick]), int(order[1:][same][pick])
+        raise DataFileError(
+            f"duplicate time {labels[row]} for id {id_values.iloc[row]!r} in {source} "
+            f"(data rows {first + 1} and {row + 1}); "
+            "each id needs unique times: drop or aggregate duplicates, or pass --duplicates mean|first."
+        )
+
+
 def _sort_key(labels: pd.Index) -> np.ndarray:
     """Labels as a plain numpy array that sorts in time order (int64 ns for datetimes)."""
     if isinstance(labels, pd.DatetimeIndex):
@@ -816,6 +831,9 @@ def _panel(
             matrix = merge_rows(matrix, groups, first_rows, duplicates)
             codes, labels = codes[first_rows], labels[first_rows]
             id_values = id_values.iloc[first_rows]
+    if labels is not None:
+        # Before the length check: a repeated time is the likelier reason for ids of different lengths.
+        _check_unique_times(codes, labels, id_values, source)
     counts = np.bincount(codes)
     different = np.flatnonzero(counts != counts[0])
     if different.size:
@@ -831,14 +849,6 @@ def _panel(
     else:
         key = _sort_key(labels)
         order = np.lexsort((key, codes))  # by id code, then by time; stable
-        same_id = codes[order][1:] == codes[order][:-1]
-        clash = np.flatnonzero(same_id & (key[order][1:] == key[order][:-1]))
-        if clash.size:
-            row = int(order[clash[0]])
-            raise DataFileError(
-                f"duplicate time {labels[row]} for id {id_values.iloc[row]!r} in {source} (data row {row + 1}); "
-                "each id needs unique times: drop or aggregate duplicates, or pass --duplicates mean|first."
-            )
         time = labels[order[:length]]
     panel = np.ascontiguousarray(matrix[order]).reshape(len(uniques), length, matrix.shape[1])
     return LoadedData(panel, "panel", ids=list(uniques.tolist()), time=time, source=source)
