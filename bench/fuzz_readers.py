@@ -178,6 +178,8 @@ def mutated(draw, content: st.SearchStrategy[bytes]) -> bytes:
 
 contents = st.one_of(
     st.binary(max_size=200),
+    parquet_bytes(),
+    npy_bytes(),
     mutated(tables()),
     numeric_tables(),
     mutated(numeric_tables()),
