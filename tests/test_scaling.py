@@ -191,3 +191,13 @@ def test_standardised_values_do_not_depend_on_the_unit(x, power):
         warnings.simplefilter("error")
         z_scaled = transform(scaled, *fit_scaler(scaled))
     np.testing.assert_allclose(z_scaled, z, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [1e308, -1.7976931348623157e308, 1e30, -5e7])
+def test_values_far_outside_the_training_range_are_clipped_not_infinite(value):
+    mean, scale = fit_scaler(np.sin(np.arange(50.0))[:, None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z = transform(np.array([[value], [0.0]]), mean, scale)
+    assert z[0, 0] == np.float32(np.sign(value) * 1e6)
+    np.testing.assert_allclose(z[1, 0], (0.0 - mean[0]) / scale[0], rtol=1e-6)

@@ -291,6 +291,31 @@ def _read_bytes(source: str, limit: int | None = None) -> bytes:
         raise DataFileError(f"cannot read {source}: {_one_line(exc)}; check that the file is readable.") from None
 
 
+# Leading bytes of formats that users hand over under a text name (or the reverse).
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"\x1f\x8b", "gzip-compressed", "name it .csv.gz or .txt.gz"),
+    (b"PAR1", "a Parquet file", "name it .parquet"),
+    (b"\x93NUMPY", "a NumPy array", "name it .npy"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?)", "export it as CSV (UTF-8)"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook", "export it as CSV (UTF-8)"),
+    (b"\xff\xfe", "UTF-16 text", "save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text", "save it as UTF-8"),
+)
+
+
+def _check_not_binary(raw: bytes, source: str) -> None:
+    """Name the real format of a binary file read as text, or refuse NUL bytes."""
+    for magic, what, fix in _MAGIC:
+        if raw.startswith(magic):
+            raise DataFileError(f"{source} is {what}, not UTF-8 text; {fix}.")
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise DataFileError(
+            f"{source} holds binary data (a NUL byte at offset {nul}), not text; "
+            "pass a CSV/TSV/TXT text file, or a .parquet or .npy file under its own extension."
+        )
+
+
 def _decode(raw: bytes, source: str) -> str:
     """UTF-8 text (a leading BOM dropped) or a DataFileError naming the bad byte."""
     try:
@@ -318,6 +343,7 @@ def _one_line(error: BaseException | str) -> str:
 def _read_csv(source: str) -> pd.DataFrame:
     """A CSV/TSV (optionally gzip) file -> DataFrame with stripped string column names."""
     raw = _read_bytes(source, _SAMPLE_BYTES)
+    _check_not_binary(raw, source)
     if len(raw) == _SAMPLE_BYTES and b"\n" in raw:
         # Cut at the last newline: keeps whole lines and never splits a UTF-8 character.
         raw = raw[: raw.rfind(b"\n")]
@@ -327,6 +353,7 @@ def _read_csv(source: str) -> pd.DataFrame:
     default = "\t" if source.lower().endswith(".tsv") else ","
     delimiter = _sniff_delimiter(sample, default)
     _check_header(sample, delimiter, source)
+    decimal = _decimal_mark(sample, delimiter)
     try:
         frame = pd.read_csv(
             source,
@@ -334,6 +361,7 @@ def _read_csv(source: str) -> pd.DataFrame:
             encoding="utf-8-sig",
             compression="gzip" if source.lower().endswith(".gz") else None,
             skipinitialspace=True,
+            decimal=decimal,
             **_FLOAT_PARSING,
             # One pass over the whole column so a type is never guessed from a chunk.
             low_memory=False,
@@ -381,6 +409,31 @@ def _sniff_delimiter(sample: str, default: str) -> str:
     in_header = {delimiter: lines[0].count(delimiter) for delimiter in _DELIMITERS}
     top = max(_DELIMITERS, key=in_header.__getitem__)
     return top if in_header[top] > 0 else default
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*[+-]?\d*\.\d+(?:[eE][+-]?\d+)?\s*$")
+_THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d+)?\s*$")
+
+
+def _decimal_mark(sample: str, delimiter: str) -> str:
+    """``","`` for a semicolon-separated file that writes numbers as 1,5 (spreadsheets in most of Europe), else ``"."``."""
+    if delimiter != ";":
+        return "."
+    fields = [field for line in sample.splitlines()[1:_SNIFF_LINES] for field in line.split(delimiter)]
+    commas = sum(1 for field in fields if _DECIMAL_COMMA.match(field))
+    points = sum(1 for field in fields if _DECIMAL_POINT.match(field))
+    return "," if commas and not points else "."
+
+
+def _number_hint(value: object) -> str:
+    """Advice when a 'text' cell is really a number written for people (1.234,5 or 1,234)."""
+    if isinstance(value, str) and (_THOUSANDS.match(value) or _DECIMAL_COMMA.match(value)):
+        return (
+            f" ({describe(value)} looks like a number with a decimal comma or thousands separators: write plain "
+            "numbers such as 1234.5, or separate fields with ';' to use decimal commas)"
+        )
+    return ""
 
 
 def _check_header(sample: str, delimiter: str, source: str) -> None:
@@ -434,7 +487,14 @@ def _read_parquet(source: str) -> pd.DataFrame:
 
 def _load_npy(source: str, columns: list[str] | None, missing: str) -> LoadedData:
     """A ``.npy`` array: 1-D/2-D -> series, 3-D -> panel. Never unpickles."""
-    _read_bytes(source, 1)  # turns permission errors into the common message
+    head = _read_bytes(source, 8)  # also turns permission errors into the common message
+    if not head.startswith(b"\x93NUMPY") and not head.startswith(b"PK\x03\x04"):
+        found = next((what for magic, what, _ in _MAGIC if head.startswith(magic)), None)
+        raise DataFileError(
+            f"{source} is not a .npy file ("
+            + (f"it is {found}" if found else f"it starts with {describe(head)}, not the .npy signature")
+            + "); save arrays with np.save(path, array)."
+        )
     try:
         array = np.load(source, allow_pickle=False)
     except ValueError as exc:
@@ -487,7 +547,9 @@ def _filled(frame: pd.DataFrame, source: str, missing: str) -> pd.DataFrame:
 
 def _load_txt(source: str, columns: list[str] | None, missing: str) -> LoadedData:
     """Whitespace-separated numbers (any layout, CRLF ok) -> one-column series ``"value"``."""
-    text = _decode(_read_bytes(source), source)
+    raw = _read_bytes(source)
+    _check_not_binary(raw, source)
+    text = _decode(raw, source)
     tokens = text.split()
     if not tokens:
         raise DataFileError(f"{source} is empty (only whitespace); pass a file with one number per line.")
@@ -675,13 +737,14 @@ def _numeric_column(column: pd.Series, name: str, source: str, explicit: bool) -
         value = value.item()  # plain Python repr in the message (True, not np.True_)
     if text.sum() < present.sum():
         raise DataFileError(
-            f"column {name!r} in {source} mixes numbers and text: data row {first + 1} holds {describe(value)}; "
+            f"column {name!r} in {source} mixes numbers and text: data row {first + 1} holds {describe(value)}"
+            f"{_number_hint(value)}; "
             "fix or empty that cell, or leave the column out with --columns."
         )
     if explicit:
         raise DataFileError(
             f"column {name!r} in {source} is not numeric (dtype {column.dtype}; data row {first + 1} holds "
-            f"{describe(value)}); pass --columns naming numeric columns only."
+            f"{describe(value)}){_number_hint(value)}; pass --columns naming numeric columns only."
         )
     return None
 
@@ -720,11 +783,19 @@ def _parse_datetimes(column: pd.Series, name: str, source: str) -> pd.Series:
                 return pd.to_datetime(column, format=fmt)
             except (ValueError, TypeError, OverflowError) as exc:
                 last_error = exc
-        try:
-            parsed = pd.to_datetime(column, format="mixed", errors="coerce")
-            failed = pd.isna(parsed).to_numpy()
-        except (ValueError, TypeError, OverflowError):
-            failed = np.zeros(len(column), dtype=bool)
+        converted = _to_utc(column) if "mixed timezones" in str(last_error).lower() else None
+        if converted is None:
+            try:
+                parsed = pd.to_datetime(column, format="mixed", errors="coerce")
+                failed = pd.isna(parsed).to_numpy()
+            except (ValueError, TypeError, OverflowError):
+                failed = np.zeros(len(column), dtype=bool)
+    if converted is not None:
+        _warn(
+            f"{source}: the times in {name!r} carry different UTC offsets (daylight saving time?); "
+            "converted them all to UTC."
+        )
+        return converted
     if failed.any():
         row = int(np.argmax(failed))
         raise DataFileError(
@@ -735,6 +806,16 @@ def _parse_datetimes(column: pd.Series, name: str, source: str) -> pd.Series:
         f"cannot parse time column {name!r} in {source} as dates: {_one_line(last_error or '')}; "
         "write times in one format, e.g. ISO 8601 with one UTC offset (2024-01-31T12:00:00Z)."
     )
+
+
+def _to_utc(column: pd.Series) -> pd.Series | None:
+    """Times with several UTC offsets (typically daylight saving time) as UTC; None if that fails too."""
+    for fmt in ("ISO8601", "mixed"):
+        try:
+            return pd.to_datetime(column, format=fmt, utc=True)
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return None
 
 
 def _series(
