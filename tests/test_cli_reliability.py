@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,6 +203,9 @@ CASES = [
     Case("encode stride zero", None, None, ["encode", "{dir}/plain.csv", "-m", "{model}", "-o", "{dir}/e.npy", "--stride", "0"], 2,
          r"stride must be an integer >= 1, got 0"),
     Case("fit output is a directory", None, None, ["fit", NOWHERE, "-o", "{dir}"], 2, r"--output .* is a directory"),
+    Case("fit output cannot be written", None, None, ["fit", NOWHERE, "-o", "/proc/lstmae/m.safetensors"], 2,
+         r"--output '/proc/lstmae/m\.safetensors' cannot be written: .*choose a writable directory"),
+    Case("a pipe as data", "case.csv", None, SCORE, 2, r"is not a regular file \(a pipe, socket or device\)"),
     Case("resume without a checkpoint", None, None, [*FIT[:1], "{dir}/plain.csv", *FIT[2:], "--resume"], 2,
          r"--resume: no checkpoint .*case-model\.safetensors\.ckpt.*run without --resume"),
 ]
@@ -222,8 +226,11 @@ def test_cli_answers_cleanly(capsys, base, tmp_path, case):
     data = tmp_path / "plain.csv"
     if case.file is not None:
         data = tmp_path / case.file
-        content = case.content(data)
-        data.write_bytes(content if isinstance(content, bytes) else content.encode())
+        if case.content is None:
+            os.mkfifo(data)
+        else:
+            content = case.content(data)
+            data.write_bytes(content if isinstance(content, bytes) else content.encode())
     if case.check is same_as_plain:
         assert main(["score", str(tmp_path / "plain.csv"), "-m", str(tmp_path / "model.safetensors"), "-o", str(tmp_path / "plain-scores.csv")]) == 0
         capsys.readouterr()

@@ -252,9 +252,18 @@ def fit(
 
 
 def _check_output(path: Path, option: str) -> None:
-    """An output path that cannot be a file fails before any work."""
+    """An output path that cannot be written fails before any work (not after hours of training)."""
+    from lstmae.files import _create_temporary
+
     if path.is_dir():
         raise ParameterError(f"{option} {str(path)!r} is a directory; give a file name such as {path / 'model.safetensors'}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_temporary(path).unlink()  # where the model's temporary file will go
+    except OSError as exc:
+        raise ParameterError(
+            f"{option} {str(path)!r} cannot be written: {exc.strerror or exc}; choose a writable directory."
+        ) from None
 
 
 def _design_warnings(model: "LSTMAutoencoder") -> list[str]:

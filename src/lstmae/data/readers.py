@@ -261,6 +261,10 @@ def _check_path(source: str) -> None:
         raise DataFileError(f"no such file: {source}; check the path (relative paths start at {os.getcwd()}).")
     if os.path.isdir(source):
         raise DataFileError(f"{source} is a directory, not a data file; pass the path of a file inside it.")
+    if not os.path.isfile(source):
+        raise DataFileError(
+            f"{source} is not a regular file (a pipe, socket or device); save the data to a file and pass its path."
+        )
     if os.path.getsize(source) == 0:
         raise DataFileError(f"{source} is empty (0 bytes); pass a file that holds data.")
 
