@@ -145,3 +145,23 @@ def test_interrupted_fit_stops_cleanly_and_resumes(interrupted, name):
     assert len(model.history_["loss"]) == done + 1
     assert not ckpt.exists(), "a finished fit removes its checkpoint"
     assert np.isfinite(model.anomaly_score(pd.read_csv(run["data"], index_col=0)[["value"]])).all()
+
+
+def test_checkpoint_loading_never_unpickles(tmp_path, monkeypatch):
+    import pickle
+
+    import torch
+
+    import lstmae.checkpoint as checkpoint
+
+    LSTMAutoencoder(epochs=1, **SMALL).fit(series(), checkpoint=tmp_path / "m.ckpt")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("unpickling was attempted")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    assert load_checkpoint(tmp_path / "m.ckpt").epochs_done == 1
+    source = Path(checkpoint.__file__).read_text()
+    assert "import pickle" not in source and "torch.load" not in source

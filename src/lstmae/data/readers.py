@@ -477,6 +477,15 @@ def _read_parquet(source: str) -> pd.DataFrame:
         raise DataFileError(
             f"cannot read {source} as parquet: {_one_line(exc)}; check that it is a valid parquet file."
         ) from None
+    for position, name in enumerate(frame.columns):
+        if pd.api.types.is_string_dtype(frame.iloc[:, position].dtype):
+            try:  # Arrow-backed text is decoded lazily: invalid UTF-8 would fail later, deep inside pandas
+                frame.iloc[:, position].astype(object)
+            except Exception:
+                raise DataFileError(
+                    f"column {describe(str(name))} of {source} holds text that is not valid UTF-8; "
+                    "the parquet file is damaged: write it again."
+                ) from None
     if not isinstance(frame.index, pd.RangeIndex):
         # A DataFrame saved with a DatetimeIndex comes back with it; treat it like a column
         # so time detection and sorting work the same as for CSV.
@@ -727,7 +736,7 @@ def _numeric_column(column: pd.Series, name: str, source: str, explicit: bool) -
     if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
         try:
             converted = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
+        except Exception:  # TypeError, ValueError, or pyarrow's own types for odd Arrow-backed text
             converted = np.full(len(column), np.nan)  # odd Python objects: treat as text
         text = present & np.isnan(converted)
     else:
