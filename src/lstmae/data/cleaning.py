@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstmae.errors import DataError, LstmaeWarning, ParameterError, describe
+from lstmae.errors import DataError, DataFileError, LstmaeWarning, ParameterError, describe
 
 __all__ = ["DUPLICATE_POLICIES", "MISSING_POLICIES", "check_policies", "fill_missing"]
 
@@ -55,8 +55,6 @@ def check_values(matrix: np.ndarray, names: list[str], source: str, missing: str
     DataError
         (a `DataFileError` when raised through the readers)
     """
-    from lstmae.errors import DataFileError
-
     infinite = np.isinf(matrix)
     if infinite.any():
         r, c = _first(infinite)
@@ -158,7 +156,9 @@ def interpolate_column(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return out
     span = xs[right] - xs[left]
     weight = np.clip((x[targets] - xs[left]) / span, 0.0, 1.0)
-    out[targets] = (1.0 - weight) * ys[left] + weight * ys[right]
+    line = (1.0 - weight) * ys[left] + weight * ys[right]
+    # Rounding may step an ulp outside the two neighbours (past 1.7e308 even): stay between them.
+    out[targets] = np.clip(line, np.minimum(ys[left], ys[right]), np.maximum(ys[left], ys[right]))
     return out
 
 
@@ -170,8 +170,6 @@ def fill_series(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         return frame
     empty = missing.all(axis=0)
     if empty.any():  # possible after merging repeated times: the kept rows may be the empty ones
-        from lstmae.errors import DataFileError
-
         raise DataFileError(
             f"column {str(frame.columns[int(np.argmax(empty))])!r} in {source} has no values left: all "
             f"{len(values)} rows are missing after merging repeated times; fill the column in, "
