@@ -40,6 +40,10 @@ def test_resumed_fit_is_identical_to_an_uninterrupted_one(tmp_path):
     assert resumed.history_ == straight.history_
     np.testing.assert_array_equal(resumed.anomaly_score(x), straight.anomaly_score(x))
     assert load_checkpoint(ckpt).epochs_done == 4
+    # Killed after the last epoch but before the model was saved: resuming trains nothing more.
+    again = LSTMAutoencoder(epochs=4, **SMALL).fit(x, checkpoint=ckpt, resume=True)
+    assert again.history_ == straight.history_
+    np.testing.assert_array_equal(again.anomaly_score(x), straight.anomaly_score(x))
 
 
 def test_resume_refuses_other_parameters_or_data(tmp_path):
