@@ -208,7 +208,9 @@ class LSTMAutoencoder(BaseEstimator):
         else:
             from lstmae.checkpoint import fingerprint, train_resumable
 
-            shaping = {k: v for k, v in _jsonable_params(self.get_params()).items() if k not in ("epochs", "threshold", "verbose", "device", "random_state")}
+            # What shapes training must match on resume; epochs may grow, the rest only affects use.
+            ignored = ("epochs", "threshold", "verbose", "device", "random_state")
+            shaping = {k: v for k, v in _jsonable_params(self.get_params()).items() if k not in ignored}
             mark = fingerprint(data.values, {**shaping, "timesteps": timesteps, "seed": seed})
             history = train_resumable(network, train_set, val_set, plan, checkpoint, mark, resumed)
         network.eval()

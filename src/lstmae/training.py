@@ -189,7 +189,6 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
     task = AutoencoderTask(net, plan.learning_rate)
     recorder = HistoryRecorder()
     callbacks: list[pl.Callback] = [recorder]
-    after: list[pl.Callback] = list(plan.callbacks)
     val_loader = None
     if val_set is not None and len(val_set) > 0:
         val_loader = make_loader(val_set, plan.batch_size, shuffle=False, seed=plan.seed)
@@ -197,7 +196,7 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
             pl.callbacks.EarlyStopping(monitor="val_loss", patience=plan.patience, mode="min"),
             BestWeights("val_loss"),
         ]
-    callbacks += after
+    callbacks += plan.callbacks  # after lstmae's own: a checkpointer reads what they recorded
     train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed)
     if plan.shuffle_state is not None:
         # Before fit: Lightning draws the first epoch's order while setting up, before any callback hook.
