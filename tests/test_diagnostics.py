@@ -108,3 +108,10 @@ def test_fitted_on_white_noise_is_mean_collapse(tmp_path):
     # the diagnostics travel with the saved model
     model.save(tmp_path / "m.safetensors")
     assert LSTMAutoencoder.load(tmp_path / "m.safetensors").diagnostics_ == model.diagnostics_
+
+
+def test_flat_windows_give_no_warning():
+    flat = torch.full((50, 20, 2), 3.0)
+    result = diagnose(lambda w: w + 1e-3, flat, "repeat")
+    assert result.collapse_ratio == 0.0
+    assert result.warnings == []

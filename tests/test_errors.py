@@ -26,7 +26,17 @@ def test_every_error_class_in_the_module_is_listed_here():
     defined = {
         obj for _, obj in inspect.getmembers(errors, inspect.isclass) if issubclass(obj, BaseException) and obj.__module__ == errors.__name__
     }
-    assert defined == {LstmaeError, *ALL}
+    assert defined == {LstmaeError, *ALL, errors.LstmaeWarning, errors.Interrupted}
+
+
+def test_warning_and_interruption_are_not_errors():
+    """Repaired input warns; an interruption is a KeyboardInterrupt carrying its signal, neither is an LstmaeError."""
+    import signal
+
+    assert issubclass(errors.LstmaeWarning, UserWarning) and not issubclass(errors.LstmaeWarning, LstmaeError)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        raise errors.Interrupted(signal.SIGTERM)
+    assert caught.value.signum == 15 and not isinstance(caught.value, LstmaeError)
 
 
 @pytest.mark.parametrize("cls", ALL)

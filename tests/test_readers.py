@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 
 from lstmae.data import readers
 from lstmae.data.readers import LoadedData, read_data, split_train
-from lstmae.errors import DataError, DataFileError, LstmaeError, ParameterError
+from lstmae.errors import DataError, DataFileError, LstmaeError, LstmaeWarning, ParameterError
 
 
 @contextlib.contextmanager
@@ -105,9 +105,9 @@ def test_integer_columns_become_float64_and_spaces_are_ignored(tmp_path: Path) -
     assert (loaded.data.dtypes == np.float64).all()
 
 
-def test_empty_cells_become_nan(tmp_path: Path) -> None:
+def test_empty_cells_become_nan_when_kept(tmp_path: Path) -> None:
     path = write(tmp_path / "d.csv", "a,b\n1,\n,4\n5,6\n")
-    values = read_data(path).data.to_numpy()
+    values = read_data(path, missing="keep").data.to_numpy()
     assert np.isnan(values[0, 1]) and np.isnan(values[1, 0])
     assert values[2].tolist() == [5.0, 6.0]
 
@@ -144,7 +144,8 @@ def test_numeric_time_column_is_kept_as_numbers(tmp_path: Path) -> None:
 
 def test_unsorted_timestamps_are_sorted_stably(tmp_path: Path) -> None:
     path = write(tmp_path / "d.csv", "timestamp,v\n2024-01-03,3\n2024-01-01,1\n2024-01-02,2\n")
-    loaded = read_data(path)
+    with pytest.warns(LstmaeWarning, match=r"not in time order \(data row 2, 2024-01-01.*sorted them by 'timestamp'"):
+        loaded = read_data(path)
     assert loaded.data.index.is_monotonic_increasing
     assert loaded.data["v"].tolist() == [1.0, 2.0, 3.0]
 
@@ -321,13 +322,14 @@ def test_parquet_round_trip_with_time_column(tmp_path: Path) -> None:
 def test_parquet_round_trip_with_datetime_index(tmp_path: Path) -> None:
     path = tmp_path / "d.PQ"
     EXPECTED.iloc[::-1].to_parquet(path)  # a saved index, out of order
-    assert_expected(read_data(path))
+    with pytest.warns(LstmaeWarning, match=r"not in time order"):
+        assert_expected(read_data(path))
 
 
 def test_parquet_nullable_and_mixed_columns(tmp_path: Path) -> None:
     path = tmp_path / "d.parquet"
     pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int64"), "b": ["1", "x", "3"]}).to_parquet(path)
-    loaded = read_data(path, columns=["a"])
+    loaded = read_data(path, columns=["a"], missing="keep")
     assert np.isnan(loaded.data["a"].iloc[1]) and loaded.data["a"].iloc[2] == 3.0
     with fails(DataFileError, r"column 'b'.*data row 2 holds 'x'"):
         read_data(path)

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -150,3 +150,54 @@ def test_transform_uses_given_statistics_on_new_data():
     np.testing.assert_array_equal(z, np.array([[1.0, 0.0], [0.0, 2.0]], dtype=np.float32))
     back = inverse_transform(np.array([[1.0, 0.0], [0.0, 2.0]]), mean, scale)
     np.testing.assert_array_equal(back, [[3.0, -2.0], [1.0, -1.0]])
+
+
+# ------------------------------------------------------------------ any magnitude, zero spread
+
+any_finite = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 5e-324, 1e308, -1.7976931348623157e308]),
+)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(1, 3)), elements=any_finite))
+@FAST
+def test_any_finite_input_scales_to_finite_standard_values(x):
+    """Zero, subnormal, constant and near-overflow columns: finite statistics, no warnings, z in the documented range."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, scale = fit_scaler(x)
+        z = transform(x, mean, scale)
+    assert np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()
+    assert np.isfinite(z).all()
+    expected_mean, expected_scale = naive.fit_scaler(x.tolist())
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(scale, expected_scale, rtol=1e-9, atol=1e-300)
+    # A standardised sample of n values lies within sqrt(n - 1) of zero; a constant one is zero.
+    assert np.abs(z).max() <= np.sqrt(max(len(x) - 1, 1)) + 1e-4
+
+
+@given(arrays(np.float64, st.tuples(st.integers(2, 12), st.integers(1, 2)), elements=finite), st.integers(-900, 900))
+@FAST
+def test_standardised_values_do_not_depend_on_the_unit(x, power):
+    """Multiplying the data by 2**k (exact in binary, as far as float64 allows) leaves z unchanged."""
+    factor = 2.0**power
+    with np.errstate(over="ignore", under="ignore"):
+        scaled = x * factor
+    # The factor itself over- or underflowing this sample is not the property under test.
+    assume(np.isfinite(scaled).all() and np.array_equal(scaled / factor, x))
+    z = transform(x, *fit_scaler(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z_scaled = transform(scaled, *fit_scaler(scaled))
+    np.testing.assert_allclose(z_scaled, z, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [1e308, -1.7976931348623157e308, 1e30, -5e7])
+def test_values_far_outside_the_training_range_are_clipped_not_infinite(value):
+    mean, scale = fit_scaler(np.sin(np.arange(50.0))[:, None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z = transform(np.array([[value], [0.0]]), mean, scale)
+    assert z[0, 0] == np.float32(np.sign(value) * 1e6)
+    np.testing.assert_allclose(z[1, 0], (0.0 - mean[0]) / scale[0], rtol=1e-6)

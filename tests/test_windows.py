@@ -184,3 +184,25 @@ def test_accumulator_raises_when_stride_exceeds_window():
     acc.add(starts, np.zeros((len(starts), timesteps, 1)))
     with pytest.raises(RuntimeError, match=r"timestep 2 is covered"):
         acc.mean()
+
+
+# ------------------------------------------------------------------ windows -> timesteps round trip
+
+
+@given(grids(max_n=50), st.integers(1, 3), st.integers(0, 2**32 - 1), st.data())
+@FAST
+def test_cutting_then_merging_in_any_batches_gives_the_series_back(grid, n_features, seed, data):
+    """Windows of a series, merged back per timestep (in batches, as inference does), are the series."""
+    n, timesteps, stride = grid
+    stride = min(stride, timesteps)  # larger strides leave gaps: refused elsewhere
+    series = np.random.default_rng(seed).normal(size=(n, n_features)) * 10.0 ** data.draw(st.integers(-300, 300))
+    starts = window_starts(n, timesteps, stride)
+    windows = gather_windows(series, starts, timesteps)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(starts)), max_size=4)))
+    accumulator = TimestepAccumulator(n, n_features)
+    for lo, hi in zip([0, *cuts], [*cuts, len(starts)]):
+        if hi > lo:
+            accumulator.add(starts[lo:hi], windows[lo:hi])
+    np.testing.assert_allclose(accumulator.mean(), series, rtol=1e-12)
+    coverage = [sum(1 for s in naive.window_starts(n, timesteps, stride) if s <= i < s + timesteps) for i in range(n)]
+    assert accumulator.counts.tolist() == coverage

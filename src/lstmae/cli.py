@@ -7,8 +7,13 @@ progress and summaries go to stderr, so ``lstmae score ... > scores.csv`` works.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -21,7 +26,7 @@ except ImportError:  # older typer depends on click itself
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from lstmae._version import __version__
-from lstmae.errors import DegenerateModelWarning, LstmaeError, ParameterError
+from lstmae.errors import Interrupted, LstmaeError, LstmaeWarning, ParameterError
 from lstmae.report import print_intervals
 
 if TYPE_CHECKING:
@@ -47,6 +52,8 @@ ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file writte
 TimeColumnOpt = Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: one named timestamp/time/date/datetime/ds).")]
 ColumnsOpt = Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column; when scoring, the model's columns).")]
 IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id column of a long-format panel: one sequence per id.")]
+MissingOpt = Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' (linear, with a warning) or 'error'.")]
+DuplicatesOpt = Annotated[str, typer.Option("--duplicates", help="Repeated timestamps: 'error', 'mean' (average the rows) or 'first' (keep the first).")]
 
 
 def _split_list(text: str | None) -> list[str] | None:
@@ -82,7 +89,15 @@ def _parse_threshold(text: str) -> float | str:
         raise ParameterError(f"--threshold must be 'auto', 'pot' or a number >= 0, got {text!r}.") from None
 
 
-def _read(data: Path, time_column: str | None, columns: str | None, id_column: str | None, model: "LSTMAutoencoder | None" = None) -> "LoadedData":
+def _read(
+    data: Path,
+    time_column: str | None,
+    columns: str | None,
+    id_column: str | None,
+    model: "LSTMAutoencoder | None" = None,
+    policy: tuple[str, str] = ("interpolate", "error"),
+) -> "LoadedData":
+    """Read DATA; ``policy`` is (--missing, --duplicates)."""
     from lstmae.data.readers import read_data
 
     chosen = _split_list(columns)
@@ -92,7 +107,10 @@ def _read(data: Path, time_column: str | None, columns: str | None, id_column: s
             chosen = None  # generated names ("value", "0", ...) are not worth enforcing
     if model is not None and model.input_kind_ == "panel" and id_column is None and data.suffix.lower() not in (".npy",):
         raise ParameterError("this model was trained on a panel of sequences; pass --id-column as during fit.")
-    return read_data(data, time_column=time_column, columns=chosen, id_column=id_column)
+    missing, duplicates = policy
+    return read_data(
+        data, time_column=time_column, columns=chosen, id_column=id_column, missing=missing, duplicates=duplicates
+    )
 
 
 def _load_model(path: Path) -> "LSTMAutoencoder":
@@ -102,11 +120,19 @@ def _load_model(path: Path) -> "LSTMAutoencoder":
 
 
 def _model_and_data(
-    model_path: Path, data: Path, time_column: str | None, columns: str | None, id_column: str | None
+    model_path: Path,
+    data: Path,
+    time_column: str | None,
+    columns: str | None,
+    id_column: str | None,
+    policy: tuple[str, str],
 ) -> tuple["LSTMAutoencoder", "LoadedData"]:
     """Load the model first (its columns are the default), then read DATA the way it was trained."""
+    from lstmae.data.cleaning import check_policies
+
+    check_policies(*policy)  # a bad option fails before the model is even opened
     model = _load_model(model_path)
-    return model, _read(data, time_column, columns, id_column, model)
+    return model, _read(data, time_column, columns, id_column, model, policy)
 
 
 def _position_frame(loaded: "LoadedData", n: int) -> Any:
@@ -151,13 +177,26 @@ def fit(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same data: identical model on CPU).")] = None,
     device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda' or 'cuda:N'.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted fit from its checkpoint OUTPUT.ckpt (same data and options; --epochs may be raised).")] = False,
 ) -> None:
-    """Train an autoencoder on DATA (or its first part, --train-end) and save it."""
+    """Train an autoencoder on DATA (or its first part, --train-end) and save it.
+
+    After every epoch, progress is kept in a checkpoint next to the model,
+    OUTPUT.ckpt (safetensors: weights, optimizer state, history). Ctrl-C or
+    SIGTERM stops within seconds (exit 130 / 143) and leaves OUTPUT as it was
+    (absent, or the previous model: never half-written) and the checkpoint in
+    place; run the same command with --resume to continue. A finished fit
+    writes OUTPUT, then deletes the checkpoint.
+    """
+    from lstmae.checkpoint import checkpoint_path
+    from lstmae.data.cleaning import check_policies
     from lstmae.data.readers import split_train
-    from lstmae.estimator import LSTMAutoencoder
+    from lstmae.estimator import LSTMAutoencoder, resolve_device
 
     model = LSTMAutoencoder(
         timesteps=_parse_timesteps(timesteps),
@@ -175,12 +214,30 @@ def fit(
         device=device,
         verbose=0 if quiet else 1,
     )
-    model._validate_params()  # fail on bad parameters before reading any data
-    loaded = split_train(_read(data, time_column, columns, id_column), train_end)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateModelWarning)  # printed below, in our own words
-        model.fit(loaded.data)
+    # Fail on bad parameters before reading any data or training.
+    model._validate_params()
+    check_policies(missing, duplicates)
+    resolve_device(device)
+    _check_output(output, "--output")
+    checkpoint = checkpoint_path(output)
+    if resume and not checkpoint.is_file():
+        finished = " (the fit finished: its model is there)" if output.is_file() else ""
+        raise ParameterError(
+            f"--resume: no checkpoint {str(checkpoint)!r} next to {str(output)!r}{finished}; run without --resume to train."
+        )
+    loaded = split_train(_read(data, time_column, columns, id_column, policy=(missing, duplicates)), train_end)
+    try:
+        model.fit(loaded.data, checkpoint=checkpoint, resume=resume)  # DegenerateModelWarning: one line each
+    except KeyboardInterrupt:
+        if checkpoint.is_file():
+            err.print(
+                f"lstmae: training stopped; {output} was not written; the last finished epoch is kept in "
+                f"{checkpoint}: run the same command with --resume to continue.",
+                markup=False,
+            )
+        raise
     model.save(output)
+    checkpoint.unlink(missing_ok=True)
     if not quiet:
         history = model.history_
         epochs_run = len(history.get("loss", []))
@@ -197,9 +254,24 @@ def fit(
             f"diagnostics: identity_ratio {diagnostics['identity_ratio']:.3g}, "
             f"noise_explained {diagnostics['noise_explained']:.2f}, collapse_ratio {diagnostics['collapse_ratio']:.3g}"
         )
-    # Warnings are printed even with --quiet: a degenerate model must not pass silently.
-    for warning in _design_warnings(model) + list(model.diagnostics_["warnings"]):
-        err.print(f"warning: {_one_line(warning)}", markup=False)
+    # Printed even with --quiet, like the diagnostics' warnings: a degenerate design must not pass silently.
+    for warning in _design_warnings(model):
+        err.print(f"lstmae: warning: {_one_line(warning)}", markup=False)
+
+
+def _check_output(path: Path, option: str) -> None:
+    """An output path that cannot be written fails before any work (not after hours of training)."""
+    from lstmae.files import _create_temporary
+
+    if path.is_dir():
+        raise ParameterError(f"{option} {str(path)!r} is a directory; give a file name such as {path / 'model.safetensors'}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_temporary(path).unlink()  # where the model's temporary file will go
+    except OSError as exc:
+        raise ParameterError(
+            f"{option} {str(path)!r} cannot be written: {exc.strerror or exc}; choose a writable directory."
+        ) from None
 
 
 def _design_warnings(model: "LSTMAutoencoder") -> list[str]:
@@ -222,9 +294,11 @@ def score(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1."""
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
     scores = model.anomaly_score(loaded.data)
     table = _position_frame(loaded, len(scores))
     table["score"] = scores
@@ -242,9 +316,11 @@ def detect(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Find anomalous intervals and print them as a table."""
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
     intervals = model.detect(loaded.data, threshold=threshold, min_gap=min_gap)
     if loaded.kind == "panel" and loaded.ids is not None and len(intervals):
         intervals.insert(2, "start_id", [loaded.ids[i] for i in intervals["start"]])
@@ -266,6 +342,8 @@ def encode(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Write the encoder output (embeddings): (windows, latent) or (windows, timesteps, latent)."""
     import numpy as np
@@ -275,7 +353,7 @@ def encode(
     from lstmae.files import _extension, write_array, write_table
 
     suffix = _extension(output, (".npy", ".csv", ".parquet"), "embeddings")
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
     embeddings = model.encode(loaded.data, stride=stride)
     if suffix == ".npy":
         write_array(embeddings, output)
@@ -305,9 +383,11 @@ def reconstruct(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Write the model's reconstruction of DATA, same rows and columns as the input."""
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column)
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
     recon = model.reconstruct(loaded.data)
     if loaded.kind == "panel":  # (samples, timesteps, features): one row per sample and step
         keys = _position_frame(loaded, recon.shape[0])
@@ -345,6 +425,8 @@ def explain(
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Explain timesteps, features, samples, batches, units, return_sequences, RepeatVector,
     TimeDistributed and unroll with your own numbers, layer by layer."""
@@ -354,14 +436,14 @@ def explain(
         raise ParameterError("give either DATA or --length/--samples, not both.")
     if model_path is not None:
         model = _load_model(model_path)
-        loaded = _read(data, time_column, columns, id_column, model) if data is not None else None
+        loaded = _read(data, time_column, columns, id_column, model, (missing, duplicates)) if data is not None else None
         out.print(model.explain(loaded.data if loaded is not None else None), markup=False)
         return
     notes: list[str] = []
     size: dict[str, int] = {}
     steps = _parse_timesteps(timesteps)
     if data is not None:
-        loaded = _read(data, time_column, columns, id_column)
+        loaded = _read(data, time_column, columns, id_column, policy=(missing, duplicates))
         from lstmae.estimator import LSTMAutoencoder
 
         text = LSTMAutoencoder(
@@ -439,6 +521,29 @@ def evaluate(
         err.print(f"wrote {len(table)} rows to {output}")
 
 
+class _Stopped(Exception):
+    """A command was interrupted. Not a KeyboardInterrupt: typer would swallow that into a bare exit code 130."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stoppable(callback: Any) -> Any:
+    @functools.wraps(callback)
+    def run_command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)) from None
+
+    return run_command
+
+
+for _command in app.registered_commands:
+    _command.callback = _stoppable(_command.callback)
+
+
 def _version_callback(value: bool) -> None:
     if value:
         out.print(f"lstmae {__version__}")
@@ -455,10 +560,17 @@ def _root(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every error into one line and an exit code.
 
-    0 success; 2 bad input or usage (one line on stderr); 130 interrupted;
-    1 an unexpected internal error (one line, please report it).
+    0 success; 2 bad input or usage (one line on stderr); 130 interrupted by
+    Ctrl-C (SIGINT), 143 by SIGTERM; 1 an unexpected internal error (one line,
+    please report it). Warnings about repaired input (gaps filled, rows
+    sorted) are one line each: ``lstmae: warning: ...``.
     """
     args = sys.argv[1:] if argv is None else argv
+    with _warnings_as_lines(), _sigterm_as_interrupt():
+        return _run(args)
+
+
+def _run(args: list[str]) -> int:
     try:
         result = app(args=args, prog_name="lstmae", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
@@ -466,6 +578,8 @@ def main(argv: list[str] | None = None) -> int:
         err.print(exc.ctx.get_help() if exc.ctx else "", markup=False)
         return 2
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            return _interrupted(exc.__cause__)
         return exc.exit_code
     except _click_errors.ClickException as exc:
         err.print(f"lstmae: error: {_one_line(exc.format_message())}", markup=False)
@@ -473,14 +587,59 @@ def main(argv: list[str] | None = None) -> int:
     except LstmaeError as exc:
         err.print(f"lstmae: error: {_one_line(str(exc))}", markup=False)
         return 2
-    except (KeyboardInterrupt, typer.Abort):
-        err.print("lstmae: interrupted", markup=False)
-        return 130
+    except _Stopped as exc:
+        return _interrupted(exc)
+    except (KeyboardInterrupt, typer.Abort) as exc:
+        return _interrupted(exc)
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug in lstmae, not bad input: still one line, distinct code
         err.print(f"lstmae: internal error: {type(exc).__name__}: {_one_line(str(exc))} (please report this)", markup=False)
         return 1
+
+
+def _interrupted(exc: BaseException) -> int:
+    """One line, and the shell's convention for a process stopped by a signal: 128 + its number."""
+    signum = exc.signum if isinstance(exc, (Interrupted, _Stopped)) else int(signal.SIGINT)
+    err.print(f"lstmae: interrupted ({signal.Signals(signum).name})", markup=False)
+    return 128 + signum
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show every LstmaeWarning (each time, not once per place) as one ``lstmae: warning:`` line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LstmaeWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+            if issubclass(category, LstmaeWarning):
+                err.print(f"lstmae: warning: {_one_line(str(message))}", markup=False)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into `Interrupted`, handled like Ctrl-C: clean-up runs, no traceback, exit 143.
+
+    Only the main thread may set signal handlers; elsewhere SIGTERM keeps its default.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(text: str) -> str:

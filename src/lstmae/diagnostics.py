@@ -21,6 +21,8 @@ was trained on clearly better than what it was not. Two ways to fail:
   learned little of the shape. ``collapse_ratio`` = the model's error over the
   error of predicting every value of a window by that window's mean (per
   feature). Near 1 (or above) means the model is no better than the mean.
+  For flat windows (a constant series) there is nothing to judge: the ratio is
+  0 and no warning is given.
 
 Nothing here knows about files or thresholds: it takes a reconstruction
 function and a batch of training windows.
@@ -39,6 +41,9 @@ import torch
 IDENTITY_WARNING_RATIO = 2.0
 #: noise_explained above this: the model reproduces most of random noise it never saw.
 NOISE_EXPLAINED_WARNING = 0.5
+#: Mean squared deviation of windows from their own means (scaled units) below which
+#: the windows are flat: no diagnosis, collapse_ratio reported as 0.
+FLAT_WINDOWS_ERROR = 1e-8
 #: collapse_ratio above this: the model is barely better than each window's mean.
 COLLAPSE_WARNING_RATIO = 0.8
 
@@ -129,12 +134,14 @@ def diagnose(
     noise_variance = float((noise - noise.mean(dim=(0, 1), keepdim=True)).pow(2).mean())
     noise_explained = 1.0 - errors["noise"] / max(noise_variance, floor)
     mean_error = float((windows - windows.mean(dim=1, keepdim=True)).pow(2).mean())
-    collapse_ratio = train_error / max(mean_error, floor)
+    # Windows without variation (a constant series) hold no shape to learn or to copy: nothing to judge.
+    flat = mean_error < FLAT_WINDOWS_ERROR
+    collapse_ratio = 0.0 if flat else train_error / mean_error
     collapsed = collapse_ratio > COLLAPSE_WARNING_RATIO
     warnings: list[str] = []
     # A collapsed model reconstructs everything equally badly: its ratio near 1 is not identity.
     identity_like = identity_ratio < IDENTITY_WARNING_RATIO or noise_explained > NOISE_EXPLAINED_WARNING
-    if identity_like and not collapsed:
+    if identity_like and not collapsed and not flat:
         advice = (
             'use architecture="repeat" (a bottleneck) or fewer units than features'
             if architecture == "sequence"

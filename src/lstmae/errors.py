@@ -39,11 +39,29 @@ class NotFittedError(LstmaeError, ValueError, AttributeError):
     """
 
 
+class LstmaeWarning(UserWarning):
+    """Something in the input was repaired (gaps filled, rows sorted) or a fitted model is degenerate;
+    the CLI prints each as one ``lstmae: warning:`` line."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped on Ctrl-C (SIGINT) or SIGTERM; ``signum`` says which.
+
+    A KeyboardInterrupt, so code that handles Ctrl-C handles it too. It is not
+    an LstmaeError: nothing was wrong with the input. The CLI exits with
+    ``128 + signum`` (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
+
+
 def describe(value: object, limit: int = 60) -> str:
     """A short ``repr`` of ``value`` for error messages (long values are cut)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class DegenerateModelWarning(UserWarning):
+class DegenerateModelWarning(LstmaeWarning):
     """A fitted model that cannot be trusted to find anomalies (see `LSTMAutoencoder.diagnostics_`)."""

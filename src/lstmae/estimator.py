@@ -208,21 +208,39 @@ class LSTMAutoencoder(BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: None = None) -> "LSTMAutoencoder":
+    def fit(
+        self, X: Any, y: None = None, *, checkpoint: str | os.PathLike | None = None, resume: bool = False
+    ) -> "LSTMAutoencoder":
         """Train on data believed normal.
 
         Parameters
         ----------
         X : array-like of shape (n_timesteps,), (n_timesteps, n_features) or
             (samples, timesteps, features), or a DataFrame / Series
+            Finite values only: fill gaps first (`lstmae.data.cleaning.fill_missing`,
+            or read files with `lstmae.data.readers.read_data`, which does).
         y : ignored
+        checkpoint : path, optional
+            Write a checkpoint (safetensors, see `lstmae.checkpoint`) after every
+            epoch. It is left in place after fit; delete it once the model is saved.
+        resume : bool, default=False
+            Continue from ``checkpoint``, which must come from a fit on the same
+            data with the same parameters (``epochs`` may be raised).
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        lstmae.errors.Interrupted
+            Ctrl-C or SIGTERM during training (a KeyboardInterrupt); with
+            ``checkpoint``, the last finished epoch is kept there.
         """
         started = time.perf_counter()
         units = self._validate_params()
+        if resume and checkpoint is None:
+            raise ParameterError("resume=True needs checkpoint=PATH, the checkpoint of the fit to continue.")
         device = resolve_device(self.device)
         data = prepare(X)
         timesteps, reason = self._resolve_timesteps(data)
@@ -234,7 +252,12 @@ class LSTMAutoencoder(BaseEstimator):
             )
         mean, scale = fit_scaler(data.values)
         scaled = torch.from_numpy(transform(data.values, mean, scale))
-        seed = self._seed()
+        resumed = None
+        if resume:
+            from lstmae.checkpoint import load_checkpoint
+
+            resumed = load_checkpoint(checkpoint)
+        seed = resumed.seed if resumed is not None and self.random_state is None else self._seed()
         config = NetworkConfig(data.n_features, timesteps, units, self.architecture, frame)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -255,7 +278,16 @@ class LSTMAutoencoder(BaseEstimator):
             verbose=self.verbose,
             max_windows=self.windows_per_epoch,
         )
-        history = train(network, train_set, val_set, plan)
+        if checkpoint is None:
+            history = train(network, train_set, val_set, plan)
+        else:
+            from lstmae.checkpoint import fingerprint, train_resumable
+
+            # What shapes training must match on resume; epochs may grow, the rest only affects use.
+            ignored = ("epochs", "threshold", "verbose", "device", "random_state")
+            shaping = {k: v for k, v in _jsonable_params(self.get_params()).items() if k not in ignored}
+            mark = fingerprint(data.values, {**shaping, "timesteps": timesteps, "seed": seed})
+            history = train_resumable(network, train_set, val_set, plan, checkpoint, mark, resumed)
         network.eval()
 
         self.module_ = network.to(device)

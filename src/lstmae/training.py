@@ -10,14 +10,16 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import signal
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from lstmae.errors import Interrupted
 from lstmae.nn import LSTMAutoencoder
 
 
@@ -86,7 +88,10 @@ def make_loader(
     generator = torch.Generator().manual_seed(seed)
     if shuffle and max_items is not None and len(dataset) > max_items:
         sampler = RandomSampler(dataset, num_samples=max_items, generator=generator)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=_batch_as_is, num_workers=0)
+        # The loader holds the sampler's generator too, so a resumed fit can restore the order (checkpoint.py).
+        return DataLoader(
+            dataset, batch_size=batch_size, sampler=sampler, generator=generator, collate_fn=_batch_as_is, num_workers=0
+        )
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -182,6 +187,8 @@ class TrainingPlan:
     devices: int | list[int] = 1  # Lightning's devices: 1 for the CPU, [index] for one chosen GPU
     max_windows: int | None = None  # training windows drawn per epoch (None: all)
     gradient_clip: float = 1.0
+    callbacks: list[pl.Callback] = field(default_factory=list)  # run after lstmae's own (e.g. a checkpointer)
+    shuffle_state: torch.Tensor | None = None  # resume: the shuffling generator's state (Generator.get_state())
 
 
 def progress_bar_wanted(verbose: int) -> bool:
@@ -203,7 +210,11 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
             pl.callbacks.EarlyStopping(monitor="val_loss", patience=plan.patience, mode="min"),
             BestWeights("val_loss"),
         ]
+    callbacks += plan.callbacks  # after lstmae's own: a checkpointer reads what they recorded
     train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed, plan.max_windows)
+    if plan.shuffle_state is not None:
+        # Before fit: Lightning draws the first epoch's order while setting up, before any callback hook.
+        train_loader.generator.set_state(plan.shuffle_state)
     with _quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=plan.epochs,
@@ -218,8 +229,42 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
             callbacks=callbacks,
             log_every_n_steps=max(1, len(train_loader)),
         )
-        trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        with _interruptible(trainer):
+            trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
     return {key: values for key, values in recorder.history.items() if values}
+
+
+class _interruptible:
+    """Give back an interrupted fit as `Interrupted`, never as Lightning's ``sys.exit``.
+
+    Lightning stops gracefully on Ctrl-C, then calls ``sys.exit(1)``; on SIGTERM
+    it raises ``SIGTERMException`` (a SystemExit, exit status 0). Both would end
+    the caller's program, or look like success. This turns them into
+    `Interrupted(signum)` and puts back the SIGINT handler Lightning switched off.
+    """
+
+    def __init__(self, trainer: pl.Trainer) -> None:
+        self.trainer = trainer
+
+    def __enter__(self) -> None:
+        self._sigint = signal.getsignal(signal.SIGINT)
+
+    def __exit__(self, kind: type | None, error: BaseException | None, traceback: object) -> bool:
+        if self._sigint is not None and signal.getsignal(signal.SIGINT) != self._sigint:
+            try:
+                signal.signal(signal.SIGINT, self._sigint)
+            except ValueError:  # not the main thread: nothing was changed there either
+                pass
+        if isinstance(error, SystemExit) and self.trainer.interrupted:
+            from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+            cause = error.__context__
+            if isinstance(error, SIGTERMException):
+                signum = signal.SIGTERM
+            else:
+                signum = cause.signum if isinstance(cause, Interrupted) else signal.SIGINT
+            raise Interrupted(signum) from None
+        return False
 
 
 class _quiet_lightning:

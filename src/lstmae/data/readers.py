@@ -33,7 +33,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from lstmae.errors import DataFileError, ParameterError, describe
+from lstmae.data.cleaning import check_policies, check_values, fill_panel, fill_series, group_rows, merge_rows
+from lstmae.errors import DataFileError, LstmaeWarning, ParameterError, describe
 
 __all__ = ["LoadedData", "SUPPORTED_EXTENSIONS", "TIME_COLUMN_NAMES", "read_data", "split_train"]
 
@@ -126,6 +127,8 @@ def read_data(
     time_column: str | None = None,
     columns: Sequence[str] | None = None,
     id_column: str | None = None,
+    missing: str = "interpolate",
+    duplicates: str = "error",
 ) -> LoadedData:
     """Read a data file into a series or a panel.
 
@@ -148,13 +151,20 @@ def read_data(
         Tables only. Makes the result a panel: rows with the same id form one
         sample (in order of first appearance), ordered by the time column
         when there is one. Every id needs the same number of rows.
+    missing : {"interpolate", "error", "keep"}, default="interpolate"
+        Empty cells and NaN: filled by linear interpolation in time (a
+        `LstmaeWarning` gives their number), refused, or kept as NaN. See
+        `lstmae.data.cleaning`. Infinities and all-missing columns are always errors.
+    duplicates : {"error", "mean", "first"}, default="error"
+        Rows with the same time (within one id for a panel): refused, averaged,
+        or the first one kept.
 
     Returns
     -------
     LoadedData
         ``kind="series"`` with a float64 DataFrame ``(n_timesteps, n_features)``,
         or ``kind="panel"`` with a float64 array ``(samples, timesteps, features)``.
-        Missing cells are NaN.
+        Rows are in time order (a `LstmaeWarning` says when the file's were not).
 
     Raises
     ------
@@ -166,6 +176,7 @@ def read_data(
         ``time_column``/``id_column`` given for a ``.npy``/``.txt`` file, or
         contradictory arguments.
     """
+    check_policies(missing, duplicates)
     source = os.fsdecode(path)
     _check_path(source)
     kind = _format_of(source)
@@ -178,11 +189,11 @@ def read_data(
                     f"not to {source}; drop {argument} for .npy and .txt files."
                 )
     if kind == "npy":
-        return _load_npy(source, selected)
+        return _load_npy(source, selected, missing)
     if kind == "txt":
-        return _load_txt(source, selected)
+        return _load_txt(source, selected, missing)
     frame = _read_csv(source) if kind == "csv" else _read_parquet(source)
-    return _table_to_loaded(frame, source, time_column, selected, id_column)
+    return _table_to_loaded(frame, source, time_column, selected, id_column, missing, duplicates)
 
 
 def split_train(loaded: LoadedData, train_end: str | int | None) -> LoadedData:
@@ -250,6 +261,10 @@ def _check_path(source: str) -> None:
         raise DataFileError(f"no such file: {source}; check the path (relative paths start at {os.getcwd()}).")
     if os.path.isdir(source):
         raise DataFileError(f"{source} is a directory, not a data file; pass the path of a file inside it.")
+    if not os.path.isfile(source):
+        raise DataFileError(
+            f"{source} is not a regular file (a pipe, socket or device); save the data to a file and pass its path."
+        )
     if os.path.getsize(source) == 0:
         raise DataFileError(f"{source} is empty (0 bytes); pass a file that holds data.")
 
@@ -280,6 +295,31 @@ def _read_bytes(source: str, limit: int | None = None) -> bytes:
         raise DataFileError(f"cannot read {source}: {_one_line(exc)}; check that the file is readable.") from None
 
 
+# Leading bytes of formats that users hand over under a text name (or the reverse).
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"\x1f\x8b", "gzip-compressed", "name it .csv.gz or .txt.gz"),
+    (b"PAR1", "a Parquet file", "name it .parquet"),
+    (b"\x93NUMPY", "a NumPy array", "name it .npy"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?)", "export it as CSV (UTF-8)"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook", "export it as CSV (UTF-8)"),
+    (b"\xff\xfe", "UTF-16 text", "save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text", "save it as UTF-8"),
+)
+
+
+def _check_not_binary(raw: bytes, source: str) -> None:
+    """Name the real format of a binary file read as text, or refuse NUL bytes."""
+    for magic, what, fix in _MAGIC:
+        if raw.startswith(magic):
+            raise DataFileError(f"{source} is {what}, not UTF-8 text; {fix}.")
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise DataFileError(
+            f"{source} holds binary data (a NUL byte at offset {nul}), not text; "
+            "pass a CSV/TSV/TXT text file, or a .parquet or .npy file under its own extension."
+        )
+
+
 def _decode(raw: bytes, source: str) -> str:
     """UTF-8 text (a leading BOM dropped) or a DataFileError naming the bad byte."""
     try:
@@ -307,6 +347,7 @@ def _one_line(error: BaseException | str) -> str:
 def _read_csv(source: str) -> pd.DataFrame:
     """A CSV/TSV (optionally gzip) file -> DataFrame with stripped string column names."""
     raw = _read_bytes(source, _SAMPLE_BYTES)
+    _check_not_binary(raw, source)
     if len(raw) == _SAMPLE_BYTES and b"\n" in raw:
         # Cut at the last newline: keeps whole lines and never splits a UTF-8 character.
         raw = raw[: raw.rfind(b"\n")]
@@ -316,6 +357,7 @@ def _read_csv(source: str) -> pd.DataFrame:
     default = "\t" if source.lower().endswith(".tsv") else ","
     delimiter = _sniff_delimiter(sample, default)
     _check_header(sample, delimiter, source)
+    decimal = _decimal_mark(sample, delimiter)
     try:
         frame = pd.read_csv(
             source,
@@ -323,6 +365,7 @@ def _read_csv(source: str) -> pd.DataFrame:
             encoding="utf-8-sig",
             compression="gzip" if source.lower().endswith(".gz") else None,
             skipinitialspace=True,
+            decimal=decimal,
             **_FLOAT_PARSING,
             # One pass over the whole column so a type is never guessed from a chunk.
             low_memory=False,
@@ -372,6 +415,31 @@ def _sniff_delimiter(sample: str, default: str) -> str:
     return top if in_header[top] > 0 else default
 
 
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*[+-]?\d*\.\d+(?:[eE][+-]?\d+)?\s*$")
+_THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d+)?\s*$")
+
+
+def _decimal_mark(sample: str, delimiter: str) -> str:
+    """``","`` for a semicolon-separated file that writes numbers as 1,5 (spreadsheets in most of Europe), else ``"."``."""
+    if delimiter != ";":
+        return "."
+    fields = [field for line in sample.splitlines()[1:_SNIFF_LINES] for field in line.split(delimiter)]
+    commas = sum(1 for field in fields if _DECIMAL_COMMA.match(field))
+    points = sum(1 for field in fields if _DECIMAL_POINT.match(field))
+    return "," if commas and not points else "."
+
+
+def _number_hint(value: object) -> str:
+    """Advice when a 'text' cell is really a number written for people (1.234,5 or 1,234)."""
+    if isinstance(value, str) and (_THOUSANDS.match(value) or _DECIMAL_COMMA.match(value)):
+        return (
+            f" ({describe(value)} looks like a number with a decimal comma or thousands separators: write plain "
+            "numbers such as 1234.5, or separate fields with ';' to use decimal commas)"
+        )
+    return ""
+
+
 def _check_header(sample: str, delimiter: str, source: str) -> None:
     """Reject a file whose first line is data: it would silently become column names.
 
@@ -409,6 +477,15 @@ def _read_parquet(source: str) -> pd.DataFrame:
         raise DataFileError(
             f"cannot read {source} as parquet: {_one_line(exc)}; check that it is a valid parquet file."
         ) from None
+    for position, name in enumerate(frame.columns):
+        if pd.api.types.is_string_dtype(frame.iloc[:, position].dtype):
+            try:  # Arrow-backed text is decoded lazily: invalid UTF-8 would fail later, deep inside pandas
+                frame.iloc[:, position].astype(object)
+            except Exception:
+                raise DataFileError(
+                    f"column {describe(str(name))} of {source} holds text that is not valid UTF-8; "
+                    "the parquet file is damaged: write it again."
+                ) from None
     if not isinstance(frame.index, pd.RangeIndex):
         # A DataFrame saved with a DatetimeIndex comes back with it; treat it like a column
         # so time detection and sorting work the same as for CSV.
@@ -421,9 +498,16 @@ def _read_parquet(source: str) -> pd.DataFrame:
     return frame
 
 
-def _load_npy(source: str, columns: list[str] | None) -> LoadedData:
+def _load_npy(source: str, columns: list[str] | None, missing: str) -> LoadedData:
     """A ``.npy`` array: 1-D/2-D -> series, 3-D -> panel. Never unpickles."""
-    _read_bytes(source, 1)  # turns permission errors into the common message
+    head = _read_bytes(source, 8)  # also turns permission errors into the common message
+    if not head.startswith(b"\x93NUMPY") and not head.startswith(b"PK\x03\x04"):
+        found = next((what for magic, what, _ in _MAGIC if head.startswith(magic)), None)
+        raise DataFileError(
+            f"{source} is not a .npy file ("
+            + (f"it is {found}" if found else f"it starts with {describe(head)}, not the .npy signature")
+            + "); save arrays with np.save(path, array)."
+        )
     try:
         array = np.load(source, allow_pickle=False)
     except ValueError as exc:
@@ -457,17 +541,28 @@ def _load_npy(source: str, columns: list[str] | None) -> LoadedData:
     values = np.array(array, dtype=np.float64)  # a native-endian, owned copy
     names = ["value"] if values.ndim == 1 else [str(i) for i in range(values.shape[-1])]
     keep = _pick_generated(names, columns, source)
+    kept = [names[i] for i in keep]
     if values.ndim == 3:
         panel = np.ascontiguousarray(values[:, :, keep])
+        check_values(panel.reshape(-1, len(keep)), kept, source, missing, row="row (samples x timesteps, from 1)")
+        if missing == "interpolate":
+            panel = fill_panel(panel, kept, None, source)
         return LoadedData(panel, "panel", ids=list(range(panel.shape[0])), time=None, source=source)
     matrix = values.reshape(values.shape[0], -1)[:, keep]
-    frame = pd.DataFrame(matrix, columns=[names[i] for i in keep])
-    return LoadedData(frame, "series", source=source)
+    check_values(matrix, kept, source, missing, row="row")
+    frame = pd.DataFrame(matrix, columns=kept)
+    return LoadedData(_filled(frame, source, missing), "series", source=source)
 
 
-def _load_txt(source: str, columns: list[str] | None) -> LoadedData:
+def _filled(frame: pd.DataFrame, source: str, missing: str) -> pd.DataFrame:
+    return fill_series(frame, source) if missing == "interpolate" else frame
+
+
+def _load_txt(source: str, columns: list[str] | None, missing: str) -> LoadedData:
     """Whitespace-separated numbers (any layout, CRLF ok) -> one-column series ``"value"``."""
-    text = _decode(_read_bytes(source), source)
+    raw = _read_bytes(source)
+    _check_not_binary(raw, source)
+    text = _decode(raw, source)
     tokens = text.split()
     if not tokens:
         raise DataFileError(f"{source} is empty (only whitespace); pass a file with one number per line.")
@@ -480,8 +575,9 @@ def _load_txt(source: str, columns: list[str] | None) -> LoadedData:
             f"{source} holds a non-number {describe(token)} as value {position} (1-based); "
             ".txt files hold numbers only, separated by whitespace: remove headers and text."
         ) from None
-    keep = _pick_generated(["value"], columns, source)
-    return LoadedData(pd.DataFrame({"value": values}).iloc[:, keep], "series", source=source)
+    _pick_generated(["value"], columns, source)
+    check_values(values[:, None], ["value"], source, missing, row="value")
+    return LoadedData(_filled(pd.DataFrame({"value": values}), source, missing), "series", source=source)
 
 
 def _first_non_number(tokens: list[str]) -> tuple[int, str]:
@@ -536,6 +632,8 @@ def _table_to_loaded(
     time_column: str | None,
     columns: list[str] | None,
     id_column: str | None,
+    missing: str = "interpolate",
+    duplicates: str = "error",
 ) -> LoadedData:
     """A raw table -> series or panel, following the column rules of `read_data`."""
     available = list(frame.columns)
@@ -558,10 +656,10 @@ def _table_to_loaded(
     if time_column is None:
         time_column = _detect_time_column(available, exclude={id_column, *(columns or ())})
     features = columns if columns is not None else [c for c in available if c not in (time_column, id_column)]
-    missing = [name for name in features if name not in available]
-    if missing:
+    absent = [name for name in features if name not in available]
+    if absent:
         raise DataFileError(
-            f"column {missing[0]!r} not found in {source}; columns found: {_names(available)}; "
+            f"column {absent[0]!r} not found in {source}; columns found: {_names(available)}; "
             "pass --columns with some of these names."
         )
     names, matrix = _value_matrix(frame, features, source, explicit=columns is not None)
@@ -570,10 +668,15 @@ def _table_to_loaded(
             f"no numeric column in {source}; columns found: {_names(available)}; "
             "pass --columns (columns=) naming the numeric value columns."
         )
+    check_values(matrix, names, source, missing)
     labels = None if time_column is None else _time_labels(frame[time_column], time_column, source)
     if id_column is not None:
-        return _panel(frame[id_column], id_column, labels, matrix, source)
-    return _series(labels, names, matrix, source)
+        loaded = _panel(frame[id_column], id_column, labels, matrix, source, duplicates)
+        if missing == "interpolate":
+            loaded = dataclasses.replace(loaded, data=fill_panel(loaded.data, names, loaded.ids, source))
+        return loaded
+    loaded = _series(labels, names, matrix, source, duplicates)
+    return dataclasses.replace(loaded, data=_filled(loaded.data, source, missing))
 
 
 def _detect_time_column(available: list[str], exclude: set) -> str | None:
@@ -633,7 +736,7 @@ def _numeric_column(column: pd.Series, name: str, source: str, explicit: bool) -
     if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
         try:
             converted = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
+        except Exception:  # TypeError, ValueError, or pyarrow's own types for odd Arrow-backed text
             converted = np.full(len(column), np.nan)  # odd Python objects: treat as text
         text = present & np.isnan(converted)
     else:
@@ -647,13 +750,14 @@ def _numeric_column(column: pd.Series, name: str, source: str, explicit: bool) -
         value = value.item()  # plain Python repr in the message (True, not np.True_)
     if text.sum() < present.sum():
         raise DataFileError(
-            f"column {name!r} in {source} mixes numbers and text: data row {first + 1} holds {describe(value)}; "
+            f"column {name!r} in {source} mixes numbers and text: data row {first + 1} holds {describe(value)}"
+            f"{_number_hint(value)}; "
             "fix or empty that cell, or leave the column out with --columns."
         )
     if explicit:
         raise DataFileError(
             f"column {name!r} in {source} is not numeric (dtype {column.dtype}; data row {first + 1} holds "
-            f"{describe(value)}); pass --columns naming numeric columns only."
+            f"{describe(value)}){_number_hint(value)}; pass --columns naming numeric columns only."
         )
     return None
 
@@ -692,11 +796,19 @@ def _parse_datetimes(column: pd.Series, name: str, source: str) -> pd.Series:
                 return pd.to_datetime(column, format=fmt)
             except (ValueError, TypeError, OverflowError) as exc:
                 last_error = exc
-        try:
-            parsed = pd.to_datetime(column, format="mixed", errors="coerce")
-            failed = pd.isna(parsed).to_numpy()
-        except (ValueError, TypeError, OverflowError):
-            failed = np.zeros(len(column), dtype=bool)
+        converted = _to_utc(column) if "mixed timezones" in str(last_error).lower() else None
+        if converted is None:
+            try:
+                parsed = pd.to_datetime(column, format="mixed", errors="coerce")
+                failed = pd.isna(parsed).to_numpy()
+            except (ValueError, TypeError, OverflowError):
+                failed = np.zeros(len(column), dtype=bool)
+    if converted is not None:
+        _warn(
+            f"{source}: the times in {name!r} carry different UTC offsets (daylight saving time?); "
+            "converted them all to UTC."
+        )
+        return converted
     if failed.any():
         row = int(np.argmax(failed))
         raise DataFileError(
@@ -709,23 +821,71 @@ def _parse_datetimes(column: pd.Series, name: str, source: str) -> pd.Series:
     )
 
 
-def _series(labels: pd.Index | None, names: list[str], matrix: np.ndarray, source: str) -> LoadedData:
+def _to_utc(column: pd.Series) -> pd.Series | None:
+    """Times with several UTC offsets (typically daylight saving time) as UTC; None if that fails too."""
+    for fmt in ("ISO8601", "mixed"):
+        try:
+            return pd.to_datetime(column, format=fmt, utc=True)
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return None
+
+
+def _series(
+    labels: pd.Index | None, names: list[str], matrix: np.ndarray, source: str, duplicates: str = "error"
+) -> LoadedData:
     """Rows -> a series DataFrame, sorted by time (stably) when there is a time column."""
     if labels is None:
         return LoadedData(pd.DataFrame(matrix, columns=names), "series", source=source)
+    backwards = np.diff(_sort_key(labels)) < 0
+    # Described in file rows, before merging duplicates renumbers them; said after a duplicate error.
+    late = int(np.argmax(backwards)) + 1 if backwards.any() else None
+    order_note = None if late is None else (
+        f"{source}: rows are not in time order (data row {late + 1}, {labels[late]}, is earlier than data row "
+        f"{late}, {labels[late - 1]}); sorted them by {labels.name!r}."
+    )
     duplicated = labels.duplicated(keep="first")
     if duplicated.any():
         again = int(np.argmax(duplicated))
         first = int(np.argmax(labels == labels[again]))
-        raise DataFileError(
-            f"duplicate time {labels[again]} in column {labels.name!r} of {source} "
-            f"(data rows {first + 1} and {again + 1}); every time must be unique: drop or aggregate duplicates."
+        if duplicates == "error":
+            raise DataFileError(
+                f"duplicate time {labels[again]} in column {labels.name!r} of {source} "
+                f"(data rows {first + 1} and {again + 1}); every time must be unique: drop or aggregate "
+                "duplicates, or pass --duplicates mean (average them) or --duplicates first (keep the first)."
+            )
+        codes, first_rows = group_rows([_sort_key(labels)])
+        matrix = merge_rows(matrix, codes, first_rows, duplicates)
+        labels = labels[first_rows]
+        _warn(
+            f"{source}: {int(duplicated.sum())} row(s) repeat an earlier time (the first: {labels[codes[again]]}, "
+            f"data rows {first + 1} and {again + 1}); kept {'their mean' if duplicates == 'mean' else 'the first row'} "
+            f"as --duplicates {duplicates} asked."
         )
-    if not labels.is_monotonic_increasing:
-        # TODO(later issue): warn that the rows were not in time order.
+    if order_note is not None:
+        _warn(order_note)
         order = labels.argsort(kind="stable")
         labels, matrix = labels[order], matrix[order]
     return LoadedData(pd.DataFrame(matrix, index=labels, columns=names), "series", source=source)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, LstmaeWarning, stacklevel=4)
+
+
+def _check_unique_times(codes: np.ndarray, labels: pd.Index, id_values: pd.Series, source: str) -> None:
+    """Refuse two rows of one id at the same time, naming the later row of the first such pair."""
+    key = _sort_key(labels)
+    order = np.lexsort((key, codes))  # by id code, then by time; stable, so file order within ties
+    same = (codes[order][1:] == codes[order][:-1]) & (key[order][1:] == key[order][:-1])
+    if same.any():
+        pick = int(np.argmin(order[1:][same]))  # the pair whose repeat comes first in the file
+        first, row = int(order[:-1][same][pick]), int(order[1:][same][pick])
+        raise DataFileError(
+            f"duplicate time {labels[row]} for id {id_values.iloc[row]!r} in {source} "
+            f"(data rows {first + 1} and {row + 1}); "
+            "each id needs unique times: drop or aggregate duplicates, or pass --duplicates mean|first."
+        )
 
 
 def _sort_key(labels: pd.Index) -> np.ndarray:
@@ -736,7 +896,12 @@ def _sort_key(labels: pd.Index) -> np.ndarray:
 
 
 def _panel(
-    id_values: pd.Series, id_name: str, labels: pd.Index | None, matrix: np.ndarray, source: str
+    id_values: pd.Series,
+    id_name: str,
+    labels: pd.Index | None,
+    matrix: np.ndarray,
+    source: str,
+    duplicates: str = "error",
 ) -> LoadedData:
     """Long-format rows -> ``(samples, timesteps, features)`` grouped by id.
 
@@ -750,6 +915,19 @@ def _panel(
             f"id column {id_name!r} in {source} is empty at data row {row}; every row needs an id: "
             "fill it in or drop the row."
         )
+    if labels is not None and duplicates != "error":
+        groups, first_rows = group_rows([codes, _sort_key(labels)])
+        if len(first_rows) < len(codes):
+            _warn(
+                f"{source}: {len(codes) - len(first_rows)} row(s) repeat the time of an earlier row of the same id; "
+                f"kept {'their mean' if duplicates == 'mean' else 'the first row'} as --duplicates {duplicates} asked."
+            )
+            matrix = merge_rows(matrix, groups, first_rows, duplicates)
+            codes, labels = codes[first_rows], labels[first_rows]
+            id_values = id_values.iloc[first_rows]
+    if labels is not None:
+        # Before the length check: a repeated time is the likelier reason for ids of different lengths.
+        _check_unique_times(codes, labels, id_values, source)
     counts = np.bincount(codes)
     different = np.flatnonzero(counts != counts[0])
     if different.size:
@@ -765,14 +943,6 @@ def _panel(
     else:
         key = _sort_key(labels)
         order = np.lexsort((key, codes))  # by id code, then by time; stable
-        same_id = codes[order][1:] == codes[order][:-1]
-        clash = np.flatnonzero(same_id & (key[order][1:] == key[order][:-1]))
-        if clash.size:
-            row = int(order[clash[0]])
-            raise DataFileError(
-                f"duplicate time {labels[row]} for id {id_values.iloc[row]!r} in {source}; "
-                "each id needs unique times: drop or aggregate duplicates."
-            )
         time = labels[order[:length]]
     panel = np.ascontiguousarray(matrix[order]).reshape(len(uniques), length, matrix.shape[1])
     return LoadedData(panel, "panel", ids=list(uniques.tolist()), time=time, source=source)

@@ -33,15 +33,23 @@ def fit_scaler(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
+#: Standardised values are clipped to +-Z_LIMIT before they reach the float32
+#: network: a value a million standard deviations from the training mean is
+#: anomalous enough, and beyond it float32 products inside the LSTM overflow to
+#: inf and NaN. Training data never reaches it (|z| <= sqrt(n_samples)).
+Z_LIMIT = 1e6
+
+
 def transform(values: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``(values - mean) / scale`` as float32, same shape as ``values``."""
+    """``(values - mean) / scale`` as float32, same shape as ``values``, clipped to +-`Z_LIMIT`."""
     x = np.asarray(values, dtype=np.float64)
     with np.errstate(over="ignore"):
         out = (x - mean) / scale
     overflow = ~np.isfinite(out) & np.isfinite(x)
     if overflow.any():  # x - mean passed the float64 limit (values near +-1e308): work in halves
-        out = np.where(overflow, (x * 0.5 - mean * 0.5) / scale * 2.0, out)
-    return out.astype(np.float32)
+        with np.errstate(over="ignore"):
+            out = np.where(overflow, (x * 0.5 - mean * 0.5) / scale * 2.0, out)
+    return np.clip(out, -Z_LIMIT, Z_LIMIT).astype(np.float32)
 
 
 def inverse_transform(values: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
