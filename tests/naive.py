@@ -116,3 +116,20 @@ def autoencoder_parameters(n_features: int, units: tuple[int, ...]) -> int:
         previous = u
     total += units[0] * n_features + n_features
     return total
+
+
+def autoencoder_forward(model, x):
+    """The unoptimised path: each ``nn.LSTM`` module called on its whole input, z repeated T times.
+
+    ``model`` is an `lstmae.nn.LSTMAutoencoder`; ``x`` is (B, T, F). This is the
+    network as first written (Keras's RepeatVector literally), against which the
+    fast recurrence is checked.
+    """
+    steps = x
+    for layer in model.encoder.layers:
+        steps, _ = layer(steps)  # (B, T, H_i)
+    if model.config.architecture == "repeat":
+        steps = steps[:, -1].unsqueeze(1).expand(-1, x.shape[1], -1)  # (B, T, L): RepeatVector
+    for layer in model.decoder.layers:
+        steps, _ = layer(steps)
+    return model.output_layer(steps)  # (B, T, F)
