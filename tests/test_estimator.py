@@ -10,6 +10,7 @@ acceptance tests that train real models for longer are marked ``slow``.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 
@@ -73,8 +74,8 @@ def encode_one(model, window: np.ndarray) -> np.ndarray:
         return model.module_.encode(torch.from_numpy(np.ascontiguousarray(window)[None]))[0].numpy()
 
 
-def reference_series(model, X) -> tuple[np.ndarray, np.ndarray]:
-    """Every stride-1 window one at a time; each timestep averages over the windows covering it.
+def reference_series(model, X, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``stride``-th window (and the last) one at a time; each timestep averages over the windows covering it.
 
     Returns the per-timestep, per-feature squared error (scaled units) and the
     reconstruction in the input's units, both ``(n, F)``.
@@ -85,7 +86,7 @@ def reference_series(model, X) -> tuple[np.ndarray, np.ndarray]:
     error_sum = np.zeros((n, features))
     recon_sum = np.zeros((n, features))
     count = np.zeros(n)
-    for start in range(n - T + 1):
+    for start in naive.window_starts(n, T, stride):
         window = values[start : start + T]
         output = network_on(model, window)
         for k in range(T):
@@ -158,6 +159,7 @@ def test_defaults_are_the_documented_ones():
         "random_state": None,
         "device": "auto",
         "verbose": 1,
+        "score_stride": 1,
     }
 
 
@@ -290,6 +292,9 @@ INVALID = [
     ("device", "tpu"),
     ("device", 0),
     ("verbose", -1),
+    ("score_stride", 0),
+    ("score_stride", "fast"),
+    ("score_stride", 2.0),
 ]
 
 
@@ -564,8 +569,8 @@ def test_scores_and_reconstruction_match_the_window_loop(fixture, request):
 
 def test_merging_is_the_same_across_inference_chunks(fitted_frame, frame_2f, monkeypatch):
     errors, recon = reference_series(fitted_frame, frame_2f)
-    # 100 values per chunk -> 100 // (7 * 2) = 7 windows per chunk, 144 windows: 21 chunks, a ragged last one.
-    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 100)
+    # 1200 values per chunk -> 1200 // (7 * 4 * 8 units) = 5 windows per chunk, 144 windows: 29 chunks, a ragged last one.
+    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 1200)
     np.testing.assert_allclose(fitted_frame.anomaly_score(frame_2f, per_feature=True), errors, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(fitted_frame.reconstruct(frame_2f).to_numpy(), recon, rtol=1e-5, atol=1e-9)
 
@@ -575,7 +580,7 @@ def test_panel_scores_and_reconstruction_match_the_sample_loop(fitted_panel, pan
     np.testing.assert_allclose(fitted_panel.anomaly_score(panel), errors.mean(axis=1), rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(fitted_panel.anomaly_score(panel, per_feature=True), errors, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(fitted_panel.reconstruct(panel), recon, rtol=1e-5, atol=1e-9)
-    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 50)  # 3 samples per chunk
+    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 600)  # 600 // (8 * 4 * 6 units) = 3 samples per chunk
     np.testing.assert_allclose(fitted_panel.anomaly_score(panel), errors.mean(axis=1), rtol=1e-5, atol=1e-12)
 
 
@@ -583,6 +588,40 @@ def test_panel_encode_matches_one_sample_at_a_time(fitted_panel, panel):
     values = scaled(fitted_panel, panel)
     expected = np.stack([encode_one(fitted_panel, sample) for sample in values])
     np.testing.assert_allclose(fitted_panel.encode(panel), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("score_stride", [2, 3, 7])
+def test_strided_scores_match_the_strided_window_loop(fitted_frame, frame_2f, score_stride, monkeypatch):
+    """Every timestep (first and last included) is the exact mean over the strided windows covering it."""
+    model = copy.deepcopy(fitted_frame).set_params(score_stride=score_stride)
+    errors, recon = reference_series(model, frame_2f, stride=score_stride)
+    scores = model.anomaly_score(frame_2f, per_feature=True)
+    assert scores.shape == (150, 2) and np.isfinite(scores).all()
+    np.testing.assert_allclose(scores, errors, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(model.reconstruct(frame_2f).to_numpy(), recon, rtol=1e-5, atol=1e-9)
+    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 1200)  # 5 windows per chunk
+    np.testing.assert_allclose(model.anomaly_score(frame_2f, per_feature=True), errors, rtol=1e-5, atol=1e-12)
+    # and the stride matters: stride 1 averages over other windows
+    assert not np.allclose(scores, fitted_frame.anomaly_score(frame_2f, per_feature=True), rtol=1e-6, atol=0)
+
+
+def test_score_stride_auto_is_a_quarter_of_the_window(fitted_1d, series_1d):
+    auto = copy.deepcopy(fitted_1d).set_params(score_stride="auto")
+    explicit = copy.deepcopy(fitted_1d).set_params(score_stride=max(1, fitted_1d.timesteps_ // 4))
+    np.testing.assert_array_equal(auto.anomaly_score(series_1d), explicit.anomaly_score(series_1d))
+
+
+def test_score_stride_does_not_change_panel_scores(fitted_panel, panel):
+    strided = copy.deepcopy(fitted_panel).set_params(score_stride=3)
+    np.testing.assert_array_equal(strided.anomaly_score(panel), fitted_panel.anomaly_score(panel))
+
+
+def test_score_stride_larger_than_timesteps_raises(series_1d, fitted_1d):
+    with pytest.raises(ParameterError, match=r"score_stride=6 is larger than timesteps=5"):
+        LSTMAutoencoder(timesteps=5, score_stride=6, verbose=0).fit(series_1d)
+    model = copy.deepcopy(fitted_1d).set_params(score_stride=fitted_1d.timesteps_ + 1)
+    with pytest.raises(ParameterError, match=rf"score_stride must be .*timesteps={fitted_1d.timesteps_}.*got 7"):
+        model.anomaly_score(series_1d)
 
 
 @pytest.mark.parametrize("stride", [None, 1, 3, 7, 10])
