@@ -47,6 +47,8 @@ class LSTMStack(nn.Module):
         step (RepeatVector), whose input projection is then computed once, not T times.
         """
         first, *rest = self.layers
+        if x.shape[-1] != first.input_size:  # the message nn.LSTM gives
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {first.input_size}, got {x.shape[-1]}")
         if timesteps is None:
             gates = input_projection(first, x.transpose(0, 1))  # (T, B, 4H_0)
         else:
