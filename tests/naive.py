@@ -271,3 +271,22 @@ def centred_mean_loop(values, width: int) -> list[float]:
         part = [values[i] for i in range(lo, hi)]
         out.append(math.fsum(part) / len(part))
     return out
+
+
+def autoencoder_forward(model, x):
+    """The unoptimised path: each ``nn.LSTM`` module called on its whole input, z repeated T times.
+
+    ``model`` is an `lstmae.nn.LSTMAutoencoder`; ``x`` is (B, T, F). This is the
+    network as first written (Keras's RepeatVector literally), against which the
+    fast recurrence is checked.
+    """
+    batch, timesteps, features = x.shape
+    k = model.config.frame
+    steps = x.reshape(batch, timesteps // k, k * features)  # k timesteps per LSTM step
+    for layer in model.encoder.layers:
+        steps, _ = layer(steps)  # (B, T/k, H_i)
+    if model.config.architecture == "repeat":
+        steps = steps[:, -1].unsqueeze(1).expand(-1, timesteps // k, -1)  # (B, T/k, L): RepeatVector
+    for layer in model.decoder.layers:
+        steps, _ = layer(steps)
+    return model.output_layer(steps).reshape(batch, timesteps, features)  # (B, T, F)

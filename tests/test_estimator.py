@@ -76,8 +76,7 @@ def encode_one(model, window: np.ndarray) -> np.ndarray:
 
 
 def reference_series(model, X, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Every window (start 0, stride, 2 * stride, ... and the last) one at a time;
-    each timestep averages over the windows covering it.
+    """Every ``stride``-th window (and the last) one at a time; each timestep averages over the windows covering it.
 
     Returns the per-timestep, per-feature squared error (scaled units) and the
     reconstruction in the input's units, both ``(n, F)``.
@@ -161,6 +160,7 @@ def test_defaults_are_the_documented_ones():
         "random_state": None,
         "device": "auto",
         "verbose": 1,
+        "score_stride": 1,
     }
 
 
@@ -293,6 +293,9 @@ INVALID = [
     ("device", "tpu"),
     ("device", 0),
     ("verbose", -1),
+    ("score_stride", 0),
+    ("score_stride", "fast"),
+    ("score_stride", 2.0),
 ]
 
 
@@ -555,12 +558,12 @@ def test_encode_rejects_bad_stride(fitted_1d, series_1d):
 # ---------------------------------------------------------------------------
 # 5. Merging correctness against the window-by-window loop
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("fixture", ["fitted_1d", "fitted_frame", "fitted_sequence"])
 def per_timestep(model, score_stride=1):
     """The fitted model, scoring every stride-1 (or strided) window, without the window aggregation."""
     return copy.copy(model).set_params(score_stride=score_stride, aggregation="timestep")
 
 
+@pytest.mark.parametrize("fixture", ["fitted_1d", "fitted_frame", "fitted_sequence"])
 def test_scores_and_reconstruction_match_the_window_loop(fixture, request):
     model = per_timestep(request.getfixturevalue(fixture))
     X = request.getfixturevalue("frame_2f" if fixture == "fitted_frame" else "series_1d")
@@ -568,14 +571,6 @@ def test_scores_and_reconstruction_match_the_window_loop(fixture, request):
     np.testing.assert_allclose(model.anomaly_score(X), errors.mean(axis=1), rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(model.anomaly_score(X, per_feature=True), errors, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(canonical(model.reconstruct(X)), recon, rtol=1e-5, atol=1e-9)
-
-
-@pytest.mark.parametrize("score_stride", [2, 3, 5, 6])
-def test_strided_scoring_matches_the_loop_over_the_same_windows(fitted_1d, series_1d, score_stride):
-    # Every timestep is still covered (the last window ends on the last timestep) and averaged exactly.
-    model = per_timestep(fitted_1d, score_stride)
-    errors, _ = reference_series(model, series_1d, stride=score_stride)
-    np.testing.assert_allclose(model.anomaly_score(series_1d, per_feature=True), errors, rtol=1e-5, atol=1e-12)
 
 
 def test_window_aggregation_is_the_centred_mean_of_timestep_scores(fitted_frame, frame_2f):
@@ -590,8 +585,8 @@ def test_window_aggregation_is_the_centred_mean_of_timestep_scores(fitted_frame,
 def test_merging_is_the_same_across_inference_chunks(fitted_frame, frame_2f, monkeypatch):
     fitted_frame = per_timestep(fitted_frame)
     errors, recon = reference_series(fitted_frame, frame_2f)
-    # 100 values per chunk -> 100 // (7 * 2) = 7 windows per chunk, 144 windows: 21 chunks, a ragged last one.
-    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 100)
+    # 1200 values per chunk -> 1200 // (7 * 4 * 8 units) = 5 windows per chunk, 144 windows: 29 chunks, a ragged last one.
+    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 1200)
     np.testing.assert_allclose(fitted_frame.anomaly_score(frame_2f, per_feature=True), errors, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(fitted_frame.reconstruct(frame_2f).to_numpy(), recon, rtol=1e-5, atol=1e-9)
 
@@ -601,7 +596,7 @@ def test_panel_scores_and_reconstruction_match_the_sample_loop(fitted_panel, pan
     np.testing.assert_allclose(fitted_panel.anomaly_score(panel), errors.mean(axis=1), rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(fitted_panel.anomaly_score(panel, per_feature=True), errors, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(fitted_panel.reconstruct(panel), recon, rtol=1e-5, atol=1e-9)
-    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 50)  # 3 samples per chunk
+    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 600)  # 600 // (8 * 4 * 6 units) = 3 samples per chunk
     np.testing.assert_allclose(fitted_panel.anomaly_score(panel), errors.mean(axis=1), rtol=1e-5, atol=1e-12)
 
 
@@ -609,6 +604,40 @@ def test_panel_encode_matches_one_sample_at_a_time(fitted_panel, panel):
     values = scaled(fitted_panel, panel)
     expected = np.stack([encode_one(fitted_panel, sample) for sample in values])
     np.testing.assert_allclose(fitted_panel.encode(panel), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("score_stride", [2, 3, 7])
+def test_strided_scores_match_the_strided_window_loop(fitted_frame, frame_2f, score_stride, monkeypatch):
+    """Every timestep (first and last included) is the exact mean over the strided windows covering it."""
+    model = per_timestep(copy.deepcopy(fitted_frame), score_stride)
+    errors, recon = reference_series(model, frame_2f, stride=score_stride)
+    scores = model.anomaly_score(frame_2f, per_feature=True)
+    assert scores.shape == (150, 2) and np.isfinite(scores).all()
+    np.testing.assert_allclose(scores, errors, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(model.reconstruct(frame_2f).to_numpy(), recon, rtol=1e-5, atol=1e-9)
+    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 1200)  # 5 windows per chunk
+    np.testing.assert_allclose(model.anomaly_score(frame_2f, per_feature=True), errors, rtol=1e-5, atol=1e-12)
+    # and the stride matters: stride 1 averages over other windows
+    assert not np.allclose(scores, per_timestep(fitted_frame).anomaly_score(frame_2f, per_feature=True), rtol=1e-6, atol=0)
+
+
+def test_score_stride_auto_is_an_eighth_of_the_window(fitted_1d, series_1d):
+    auto = copy.deepcopy(fitted_1d).set_params(score_stride="auto")
+    explicit = copy.deepcopy(fitted_1d).set_params(score_stride=max(1, fitted_1d.timesteps_ // 8))
+    np.testing.assert_array_equal(auto.anomaly_score(series_1d), explicit.anomaly_score(series_1d))
+
+
+def test_score_stride_does_not_change_panel_scores(fitted_panel, panel):
+    strided = copy.deepcopy(fitted_panel).set_params(score_stride=3)
+    np.testing.assert_array_equal(strided.anomaly_score(panel), fitted_panel.anomaly_score(panel))
+
+
+def test_score_stride_larger_than_timesteps_raises(series_1d, fitted_1d):
+    with pytest.raises(ParameterError, match=r"score_stride=6 is larger than timesteps=5"):
+        LSTMAutoencoder(timesteps=5, score_stride=6, verbose=0).fit(series_1d)
+    model = copy.deepcopy(fitted_1d).set_params(score_stride=fitted_1d.timesteps_ + 1)
+    with pytest.raises(ParameterError, match=rf"score_stride must be .*timesteps={fitted_1d.timesteps_}.*got 7"):
+        model.anomaly_score(series_1d)
 
 
 @pytest.mark.parametrize("stride", [None, 1, 3, 7, 10])

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from lstmae.config import NetworkConfig
+from lstmae.recurrence import input_projection, lstm_recurrence
 
 
 class LSTMStack(nn.Module):
@@ -34,6 +35,8 @@ class LSTMStack(nn.Module):
 
     Keras users stack ``LSTM(64, return_sequences=True), LSTM(16)``; torch's
     ``num_layers`` needs one size for all layers, so each layer is its own module.
+    The modules hold the parameters (and name them in saved files); the forward
+    pass runs `lstmae.recurrence`, which computes the same function faster on a CPU.
     """
 
     def __init__(self, input_size: int, hidden_sizes: tuple[int, ...]) -> None:
@@ -43,13 +46,23 @@ class LSTMStack(nn.Module):
             nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(hidden_sizes))
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, in) -> (every step of the last layer (B, T, H_last), its last hidden state (B, H_last))."""
-        h_last = x[:, -1]
-        for layer in self.layers:
-            x, (h, _) = layer(x)  # x: (B, T, H_i); h: (1, B, H_i)
-            h_last = h[0]
-        return x, h_last
+    def forward(self, x: torch.Tensor, timesteps: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the layers; return (every step of the last layer (B, T, H_last), its last hidden state (B, H_last)).
+
+        x is (B, T, in), or (B, in) with ``timesteps``: the same input at every
+        step (RepeatVector), whose input projection is then computed once, not T times.
+        """
+        first, *rest = self.layers
+        if x.shape[-1] != first.input_size:  # the message nn.LSTM gives
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {first.input_size}, got {x.shape[-1]}")
+        if timesteps is None:
+            gates = input_projection(first, x.transpose(0, 1))  # (T, B, 4H_0)
+        else:
+            gates = input_projection(first, x).expand(timesteps, -1, -1)  # (B, 4H_0) -> (T, B, 4H_0), no copy
+        steps = lstm_recurrence(gates, first.weight_hh_l0)  # (T, B, H_0)
+        for layer in rest:
+            steps = lstm_recurrence(input_projection(layer, steps), layer.weight_hh_l0)  # (T, B, H_i)
+        return steps.transpose(0, 1), steps[-1]
 
 
 class LSTMAutoencoder(nn.Module):
@@ -73,9 +86,10 @@ class LSTMAutoencoder(nn.Module):
     def decode(self, z: torch.Tensor, timesteps: int) -> torch.Tensor:
         """z from `encode` -> reconstruction (B, T, F)."""
         n_steps = timesteps // self.config.frame
-        if z.dim() == 2:  # repeat design: the same latent vector at every step (RepeatVector)
-            z = z.unsqueeze(1).expand(-1, n_steps, -1)  # (B, T/k, L)
-        steps, _ = self.decoder(z)  # (B, T/k, H0)
+        if z.dim() == 2:  # repeat design: the same latent vector (B, L) at every step (RepeatVector)
+            steps, _ = self.decoder(z, n_steps)  # (B, T/k, H0)
+        else:
+            steps, _ = self.decoder(z)  # (B, T/k, H0)
         framed = self.output_layer(steps)  # (B, T/k, k*F)
         return framed.reshape(framed.shape[0], timesteps, self.config.n_features)  # (B, T, F)
 

@@ -1,0 +1,121 @@
+"""The LSTM recurrence with a hand-written backward pass: what makes training fast on a CPU.
+
+``torch.nn.LSTM`` on the CPU runs oneDNN's fused RNN kernel, which is slow for the
+small hidden sizes of time-series autoencoders, and it must be given an input per
+step: the repeat decoder's input is the same vector at every step, so its input
+projection ``W_ih z + b`` would be recomputed T times. Here the caller computes
+the input projections (once per window for the repeat decoder, one large matrix
+product for every other layer) and `lstm_recurrence` runs only what must be
+sequential: per step one small matrix product and a few element-wise operations.
+The backward pass keeps the per-step work to one matrix product and a handful of
+element-wise operations and computes the weight gradient in one large product
+after the loop.
+
+Same equations, same gate order (input, forget, cell, output) and same
+parameters as ``nn.LSTM``; `tests/test_recurrence.py` checks values and
+gradients against it.
+
+Shapes: T = timesteps, B = batch, H = hidden units; time-major inside.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _Recurrence(torch.autograd.Function):
+    """h_t = LSTM step(gx_t + W_hh h_{t-1}), from h_0 = c_0 = 0; returns every h_t."""
+
+    @staticmethod
+    def forward(ctx, gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
+        # gx: (T, B, 4H), may be an expanded view (stride 0 on T); weight_hh: (4H, H)
+        steps, batch, four_h = gx.shape
+        hidden = four_h // 4
+        options = dict(dtype=gx.dtype, device=gx.device)
+        acts = torch.empty(steps, batch, four_h, **options)  # activated gates i, f, g, o
+        cells = torch.zeros(steps + 1, batch, hidden, **options)  # c_{-1} = 0, c_0 .. c_{T-1}
+        tanh_cells = torch.empty(steps, batch, hidden, **options)
+        outputs = torch.zeros(steps + 1, batch, hidden, **options)  # h_{-1} = 0, h_0 .. h_{T-1}
+        weight_t = weight_hh.t()  # (H, 4H)
+        gates = torch.empty(batch, four_h, **options)
+        # Per-step views made up front: one unbind is far cheaper than indexing in the loop.
+        gx_t, h_t, c_t, tanh_c_t = gx.unbind(0), outputs.unbind(0), cells.unbind(0), tanh_cells.unbind(0)
+        act_t = acts.unbind(0)
+        i_t, f_t, g_t, o_t = (part.unbind(0) for part in acts.split(hidden, dim=2))
+        gate_g = gates[:, 2 * hidden : 3 * hidden]
+        for t in range(steps):
+            torch.addmm(gx_t[t], h_t[t], weight_t, out=gates)  # (B, 4H)
+            torch.sigmoid(gates, out=act_t[t])  # i, f, o (the g block is overwritten next)
+            torch.tanh(gate_g, out=g_t[t])
+            torch.mul(f_t[t], c_t[t], out=c_t[t + 1])  # c = f * c_prev + i * g
+            c_t[t + 1].addcmul_(i_t[t], g_t[t])
+            torch.tanh(c_t[t + 1], out=tanh_c_t[t])
+            torch.mul(o_t[t], tanh_c_t[t], out=h_t[t + 1])  # h = o * tanh(c)
+        ctx.save_for_backward(weight_hh, acts, cells, tanh_cells, outputs)
+        return outputs[1:]  # (T, B, H)
+
+    @staticmethod
+    def backward(ctx, grad_outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        weight_hh, acts, cells, tanh_cells, outputs = ctx.saved_tensors
+        steps, batch, four_h = acts.shape
+        hidden = four_h // 4
+        i, f, g, o = acts.split(hidden, dim=2)  # each (T, B, H)
+        # d gate pre-activation = d activation * activation'; the activation's
+        # gradient is (dc * g, dc * c_prev, dc * i, dh * tanh c): fold both
+        # factors that do not depend on dc or dh into one (T, B, 4H) tensor.
+        factor = torch.empty_like(acts)
+        fi, ff, fg, fo = factor.split(hidden, dim=2)
+        torch.mul(g, i * (1 - i), out=fi)
+        torch.mul(cells[:-1], f * (1 - f), out=ff)
+        torch.mul(i, 1 - g * g, out=fg)
+        torch.mul(tanh_cells, o * (1 - o), out=fo)
+        dc_from_dh = o * (1 - tanh_cells * tanh_cells)  # (T, B, H): dc_t += dh_t * this
+        grad_gates = torch.empty_like(acts)  # (T, B, 4H)
+        grad_outputs = grad_outputs.contiguous()
+        # Per-step views made up front (see forward). In the (B, 4, H) layout the
+        # first three gate blocks share the factor dc and the last one dh.
+        quad = (batch, 4, hidden)
+        dg3_t = grad_gates.view(steps, *quad)[:, :, :3].unbind(0)
+        dgo_t = grad_gates[:, :, 3 * hidden :].unbind(0)
+        fac3_t = factor.view(steps, *quad)[:, :, :3].unbind(0)
+        faco_t = factor[:, :, 3 * hidden :].unbind(0)
+        dgrad_t, gout_t, f_t, dcdh_t = grad_gates.unbind(0), grad_outputs.unbind(0), f.unbind(0), dc_from_dh.unbind(0)
+        dh = gout_t[steps - 1].clone()  # (B, H)
+        dc = torch.zeros(batch, hidden, dtype=acts.dtype, device=acts.device)
+        dc3 = dc.unsqueeze(1)  # (B, 1, H), a view of dc
+        for t in range(steps - 1, -1, -1):
+            dc.addcmul_(dh, dcdh_t[t])
+            torch.mul(fac3_t[t], dc3, out=dg3_t[t])
+            torch.mul(faco_t[t], dh, out=dgo_t[t])
+            dc.mul_(f_t[t])
+            if t > 0:
+                dh = torch.addmm(gout_t[t - 1], dgrad_t[t], weight_hh)  # (B, H)
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            # sum over t and b of dgates (4H) x h_{t-1} (H): one (4H, T*B) @ (T*B, H) product
+            grad_weight = grad_gates.view(-1, four_h).t() @ outputs[:-1].reshape(-1, hidden)
+        return grad_gates, grad_weight
+
+
+def lstm_recurrence(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
+    """Run an LSTM over precomputed input projections.
+
+    Parameters
+    ----------
+    gx : Tensor of shape (T, B, 4H)
+        ``W_ih x_t + b_ih + b_hh`` for every step; an expanded (B, 4H) view works
+        and its gradient is summed over the steps by autograd.
+    weight_hh : Tensor of shape (4H, H)
+
+    Returns
+    -------
+    Tensor of shape (T, B, H): the hidden state at every step (zero initial state).
+    """
+    return _Recurrence.apply(gx, weight_hh)
+
+
+def input_projection(layer: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
+    """``W_ih x + b_ih + b_hh`` of an ``nn.LSTM`` layer: (..., in) -> (..., 4H)."""
+    bias = layer.bias_ih_l0 + layer.bias_hh_l0
+    return torch.nn.functional.linear(x, layer.weight_ih_l0, bias)

@@ -1,0 +1,97 @@
+"""Tests for lstmae.recurrence: the hand-written LSTM equals torch's nn.LSTM, values and gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import naive
+from lstmae.config import NetworkConfig
+from lstmae.nn import LSTMAutoencoder
+from lstmae.recurrence import input_projection, lstm_recurrence
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def layer(input_size: int, hidden: int, dtype=torch.float64, seed: int = 0) -> nn.LSTM:
+    torch.manual_seed(seed)
+    return nn.LSTM(input_size, hidden, batch_first=True).to(dtype)
+
+
+def grads(output: torch.Tensor, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    # A weighted sum so that every step and unit gets a different upstream gradient.
+    weights = torch.linspace(-1, 2, output.numel(), dtype=output.dtype).view_as(output)
+    return list(torch.autograd.grad((output * weights).sum(), inputs))
+
+
+@pytest.mark.parametrize(("batch", "steps", "inputs", "hidden"), [(1, 1, 1, 1), (3, 7, 2, 5), (4, 12, 6, 9)])
+def test_recurrence_equals_nn_lstm_values_and_gradients(batch, steps, inputs, hidden):
+    lstm = layer(inputs, hidden)
+    x = torch.randn(batch, steps, inputs, dtype=torch.float64, requires_grad=True)
+    expected, _ = lstm(x)  # (B, T, H)
+    got = lstm_recurrence(input_projection(lstm, x.transpose(0, 1)), lstm.weight_hh_l0).transpose(0, 1)
+    assert got.shape == expected.shape == (batch, steps, hidden)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    params = [x, *lstm.parameters()]
+    for g, e in zip(grads(got, params), grads(expected, params)):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
+
+
+def test_constant_input_projected_once_equals_the_repeated_input():
+    lstm = layer(4, 6)
+    z = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    expected, _ = lstm(z.unsqueeze(1).expand(-1, 9, -1))  # RepeatVector(9)
+    once = input_projection(lstm, z)  # (B, 4H): computed once, not 9 times
+    got = lstm_recurrence(once.expand(9, -1, -1), lstm.weight_hh_l0).transpose(0, 1)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    params = [z, *lstm.parameters()]
+    for g, e in zip(grads(got, params), grads(expected, params)):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
+
+
+def test_gradcheck_against_finite_differences():
+    gx = torch.randn(5, 3, 8, dtype=torch.float64, requires_grad=True)
+    weight = (0.5 * torch.randn(8, 2, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lstm_recurrence, (gx, weight))
+
+
+def test_only_the_last_step_used_still_gives_exact_gradients():
+    # The encoder of the repeat design uses only h_T: every other step's gradient is zero.
+    lstm = layer(2, 5)
+    x = torch.randn(3, 6, 2, dtype=torch.float64, requires_grad=True)
+    expected = lstm(x)[0][:, -1]
+    got = lstm_recurrence(input_projection(lstm, x.transpose(0, 1)), lstm.weight_hh_l0)[-1]
+    params = [x, *lstm.parameters()]
+    for g, e in zip(grads(got, params), grads(expected, params)):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("architecture", ["repeat", "sequence"])
+@pytest.mark.parametrize("units", [(7,), (8, 4, 3)])
+def test_autoencoder_equals_the_unoptimised_path(architecture, units):
+    """float64: equal to 1e-12; float32 (what training uses): to 1e-5 on values and gradients."""
+    for dtype, tol in [(torch.float64, 1e-10), (torch.float32, 1e-5)]:
+        torch.manual_seed(1)
+        model = LSTMAutoencoder(NetworkConfig(2, 10, units, architecture)).to(dtype)
+        x = torch.randn(4, 10, 2, dtype=dtype)
+        got, expected = model(x), naive.autoencoder_forward(model, x)
+        torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
+        params = list(model.parameters())
+        for (name, _), g, e in zip(model.named_parameters(), grads(got, params), grads(expected, params)):
+            torch.testing.assert_close(g, e, rtol=tol, atol=tol, msg=name)
+
+
+def test_the_kernel_is_not_trivially_equal():
+    """The comparison above can fail: a wrong recurrent weight changes values and gradients."""
+    lstm = layer(3, 4)
+    x = torch.randn(2, 5, 3, dtype=torch.float64)
+    expected, _ = lstm(x)
+    wrong = lstm_recurrence(input_projection(lstm, x.transpose(0, 1)), lstm.weight_hh_l0 * 1.01).transpose(0, 1)
+    assert not torch.allclose(wrong, expected, rtol=1e-6, atol=1e-6)
