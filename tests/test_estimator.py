@@ -148,19 +148,25 @@ def test_defaults_are_the_documented_ones():
     assert params == {
         "timesteps": "auto",
         "stride": 1,
-        "units": 64,
+        "frame": "auto",
+        "units": 32,
         "architecture": "repeat",
-        "batch_size": 32,
-        "epochs": 50,
+        "batch_size": 64,
+        "epochs": 30,
         "validation_split": 0.1,
         "learning_rate": 1e-3,
         "patience": 5,
         "shuffle": True,
+        "windows_per_epoch": 2048,
+        "score_stride": "auto",
+        "aggregation": "window",
+        "scorer": "auto",
+        "normalize_errors": True,
         "threshold": "auto",
+        "contamination": None,
         "random_state": None,
         "device": "auto",
         "verbose": 1,
-        "score_stride": 1,
     }
 
 
@@ -399,8 +405,9 @@ def test_sine_flat_stretch_is_detected(make_sine):
     overlaps = (table["start"] <= flat.stop - 1) & (table["end"] >= flat.start)
     assert overlaps.sum() == 1, table
     hit = table[overlaps].iloc[0]
-    # A window cannot localise more finely than its length.
-    assert hit["start"] >= flat.start - T and hit["end"] <= flat.stop - 1 + T, table
+    # A window cannot localise more finely than its length, and aggregation="window"
+    # averages over another window centred on each timestep: at most 1.5 T either side.
+    assert hit["start"] >= flat.start - 3 * T // 2 and hit["end"] <= flat.stop - 1 + 3 * T // 2, table
     false_intervals = table[~overlaps]
     assert len(false_intervals) == 0, false_intervals
 
@@ -560,7 +567,9 @@ def test_encode_rejects_bad_stride(fitted_1d, series_1d):
 # ---------------------------------------------------------------------------
 def per_timestep(model, score_stride=1):
     """The fitted model, scoring every stride-1 (or strided) window, without the window aggregation."""
-    return copy.copy(model).set_params(score_stride=score_stride, aggregation="timestep")
+    return copy.copy(model).set_params(
+        score_stride=score_stride, aggregation="timestep", scorer="reconstruction", normalize_errors=False
+    )
 
 
 @pytest.mark.parametrize("fixture", ["fitted_1d", "fitted_frame", "fitted_sequence"])
@@ -574,7 +583,7 @@ def test_scores_and_reconstruction_match_the_window_loop(fixture, request):
 
 
 def test_window_aggregation_is_the_centred_mean_of_timestep_scores(fitted_frame, frame_2f):
-    model = copy.copy(fitted_frame).set_params(score_stride=1)
+    model = copy.copy(fitted_frame).set_params(score_stride=1, scorer="reconstruction", normalize_errors=False)
     errors, _ = reference_series(model, frame_2f)
     T = model.timesteps_
     want = np.array([naive.centred_mean_loop(list(errors[:, f]), T) for f in range(errors.shape[1])]).T

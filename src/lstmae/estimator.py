@@ -57,9 +57,16 @@ MAX_LSTM_STEPS = 50
 #: threshold="pot" fits the held-out part when it has at least this many scores, else all training scores.
 POT_MIN_HELD_OUT = 200
 THRESHOLD_RULES = ("auto", "pot")
+#: normalize_errors: floor of a feature's error level, relative to the largest feature's.
+FEATURE_LEVEL_FLOOR = 1e-3
+#: scorer="combined": weight of the latent distance beside the reconstruction
+#: error, each over its held-out level. Measured on the dev benchmark (46 series,
+#: bench/RESULTS-quality.md): 0.25 / 0.5 / 1 gave mean VUS-PR 0.484 / 0.466 / 0.452
+#: univariate and 0.561 / 0.578 / 0.590 multivariate; reconstruction alone 0.427 / 0.495.
+LATENT_WEIGHT = 0.25
 #: What a score measures: reconstruction error, latent novelty (distance to the
 #: nearest training embedding), or both, each over its held-out level.
-SCORERS = ("reconstruction", "latent", "combined")
+SCORERS = ("auto", "reconstruction", "latent", "combined")
 #: Training windows the diagnostics look at (evenly spaced).
 DIAGNOSTIC_WINDOWS = 256
 #: score_stride="auto": about this many scored windows cover each timestep.
@@ -84,17 +91,20 @@ class LSTMAutoencoder(BaseEstimator):
         timesteps) trains in seconds without averaging values away. Must divide
         T. "auto": 1 for windows of at most 50 timesteps (the plain Keras
         design), else the smallest divisor keeping the LSTM at <= 50 steps.
-    units : int or sequence of int, default=64
+    units : int or sequence of int, default=32
         Hidden size of each encoder LSTM layer; the last is the latent size. The
         decoder mirrors the encoder: ``(64, 16)`` encodes 64 -> 16, decodes 16 -> 64.
+        32 with a window of one period (framed to <= 50 steps) trains in seconds
+        and does well on the dev benchmark.
     architecture : {"repeat", "sequence"}, default="repeat"
         "repeat": the bottleneck design, the encoder's last state repeated over
         time (Keras ``RepeatVector``). "sequence": every layer
         ``return_sequences=True``; with units >= features it can learn the identity.
-    batch_size : int, default=32
+    batch_size : int, default=64
         Windows per gradient step.
-    epochs : int, default=50
-        Maximum passes over the training windows.
+    epochs : int, default=30
+        Maximum epochs (each of at most ``windows_per_epoch`` windows); early
+        stopping usually ends sooner.
     validation_split : float in [0, 1), default=0.1
         Fraction of windows held out for early stopping: the last ones, taken
         before shuffling (Keras semantics). 0 disables early stopping.
@@ -116,6 +126,20 @@ class LSTMAutoencoder(BaseEstimator):
         timestep stays covered and its errors are averaged over the windows
         that cover it (exact merge). "auto": timesteps // 8, so each timestep is
         seen by about 8 windows. 1 scores every stride-1 window.
+    scorer : {"auto", "reconstruction", "latent", "combined"}, default="auto"
+        What a score measures. "reconstruction": the reconstruction error.
+        "latent": the distance from the window's embedding to the nearest
+        training window's (`lstmae.latent`; "has the encoder seen a window like
+        this?"). "combined": reconstruction over its held-out level plus 0.25 x
+        latent over its held-out level. "auto": "combined" for the "repeat"
+        design, "reconstruction" for "sequence" (which has no window
+        embedding). Measured on the dev benchmark, see bench/RESULTS-quality.md.
+    normalize_errors : bool, default=True
+        Divide each feature's squared error by its mean on the training data,
+        so every feature's error is in units of its own typical error and no
+        feature (a rare flag, a noisy sensor) dominates the mean over features.
+        Per-feature scores are then "times the usual error". False: squared
+        errors in the scaled units the model was trained in.
     aggregation : {"window", "timestep"}, default="window"
         From per-window errors to one score per timestep. "timestep": the
         timestep's squared error averaged over the windows covering it.
@@ -170,10 +194,10 @@ class LSTMAutoencoder(BaseEstimator):
         timesteps: int | str = "auto",
         stride: int = 1,
         frame: int | str = "auto",
-        units: int | Sequence[int] = 64,
+        units: int | Sequence[int] = 32,
         architecture: str = "repeat",
-        batch_size: int = 32,
-        epochs: int = 50,
+        batch_size: int = 64,
+        epochs: int = 30,
         validation_split: float = 0.1,
         learning_rate: float = 1e-3,
         patience: int = 5,
@@ -181,7 +205,8 @@ class LSTMAutoencoder(BaseEstimator):
         windows_per_epoch: int | None = 2048,
         score_stride: int | str = "auto",
         aggregation: str = "window",
-        scorer: str = "reconstruction",
+        scorer: str = "auto",
+        normalize_errors: bool = True,
         threshold: float | str = "auto",
         contamination: float | None = None,
         random_state: int | None = None,
@@ -203,6 +228,7 @@ class LSTMAutoencoder(BaseEstimator):
         self.score_stride = score_stride
         self.aggregation = aggregation
         self.scorer = scorer
+        self.normalize_errors = normalize_errors
         self.threshold = threshold
         self.contamination = contamination
         self.random_state = random_state
@@ -314,7 +340,8 @@ class LSTMAutoencoder(BaseEstimator):
         self.diagnostics_ = self._diagnose(train_set, seed)
         for message in self.diagnostics_["warnings"]:
             warnings.warn(message, DegenerateModelWarning, stacklevel=2)
-        if self.scorer != "reconstruction":
+        self.feature_levels_ = self._feature_levels(data)
+        if self._scorer() != "reconstruction":
             self._fit_latent(data)
         elif hasattr(self, "latent_reference_"):
             del self.latent_reference_, self.score_levels_
@@ -357,9 +384,11 @@ class LSTMAutoencoder(BaseEstimator):
                     f"contamination={self.contamination!r} and threshold={self.threshold!r} both set the threshold; "
                     "give one of them (leave threshold='auto' to use contamination)."
                 )
+        if not isinstance(self.normalize_errors, (bool, np.bool_)):
+            raise ParameterError(f"normalize_errors must be True or False, got {self.normalize_errors!r}.")
         if self.scorer not in SCORERS:
             raise ParameterError(f"scorer must be one of {list(SCORERS)}, got {self.scorer!r}.")
-        if self.scorer != "reconstruction" and self.architecture != "repeat":
+        if self.scorer in ("latent", "combined") and self.architecture != "repeat":
             raise ParameterError(
                 f"scorer={self.scorer!r} compares window embeddings, which only the 'repeat' design has; "
                 "use architecture='repeat' or scorer='reconstruction'."
@@ -375,6 +404,25 @@ class LSTMAutoencoder(BaseEstimator):
         if not (self.score_stride == "auto" or (_is_int(self.score_stride) and self.score_stride >= 1)):
             raise ParameterError(f"score_stride must be 'auto' or an integer >= 1, got {self.score_stride!r}.")
         return tuple(int(u) for u in units)
+
+    def _scorer(self) -> str:
+        """The scorer in use: "auto" is "combined" for the repeat design, "reconstruction" otherwise."""
+        if self.scorer != "auto":
+            return self.scorer
+        architecture = self.config_.architecture if hasattr(self, "config_") else self.architecture
+        return "combined" if architecture == "repeat" else "reconstruction"
+
+    def _feature_levels(self, data: Prepared) -> np.ndarray:
+        """Each feature's mean squared error on the training data (F,), floored.
+
+        With normalize_errors, errors are divided by these: a flag column that is
+        rarely 1, or a noisy sensor, weighs no more in the score than a smooth one.
+        The floor (1e-3 of the largest level) keeps a feature the model
+        reconstructs perfectly from dividing by ~0.
+        """
+        errors, _ = self._pass(data, normalize=False)
+        per = errors.reshape(-1, errors.shape[-1]).mean(axis=0)  # (F,)
+        return per + FEATURE_LEVEL_FLOOR * float(per.max()) + 1e-12
 
     def _fit_latent(self, data: Prepared) -> None:
         """latent_reference_: embeddings of the windows trained on (not the validation part);
@@ -689,12 +737,19 @@ class LSTMAutoencoder(BaseEstimator):
             yield part, view[part].transpose(1, 2)
 
     def _pass(
-        self, data: Prepared, want_reconstruction: bool = False, reference: torch.Tensor | None = None
+        self,
+        data: Prepared,
+        want_reconstruction: bool = False,
+        reference: torch.Tensor | None = None,
+        normalize: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Squared errors (and reconstructions) in scaled units, merged per timestep.
 
         Parameters
         ----------
+        normalize : bool, optional
+            Divide each feature's squared errors by ``feature_levels_``;
+            default: the ``normalize_errors`` parameter (when fitted levels exist).
         reference : Tensor of shape (M, L), optional
             Training embeddings: then the second result is each window's
             distance to the nearest of them (see `lstmae.latent`), merged per
@@ -736,9 +791,14 @@ class LSTMAutoencoder(BaseEstimator):
                     error_acc.add(where.numpy(), squared)
                     if recon_acc is not None:
                         recon_acc.add(where.numpy(), output.double().numpy())
-        if data.is_panel:
-            return errors, recon
-        return error_acc.mean(), (recon_acc.mean() if recon_acc is not None else None)
+        if not data.is_panel:
+            errors = error_acc.mean()
+            recon = recon_acc.mean() if recon_acc is not None else None
+        if normalize is None:
+            normalize = self.normalize_errors and hasattr(self, "feature_levels_")
+        if normalize:
+            errors = errors / self.feature_levels_  # broadcast over the last axis (F)
+        return errors, recon
 
     def _score_stride(self) -> int:
         """The step between scoring windows: ``score_stride``, "auto" resolved, at most ``timesteps_``."""
@@ -757,11 +817,16 @@ class LSTMAutoencoder(BaseEstimator):
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)).
 
         With the "combined" scorer the score is the reconstruction score over
-        its held-out level plus the latent distance over its held-out level;
-        per-feature scores are always the reconstruction's.
+        its held-out level plus LATENT_WEIGHT times the latent distance over
+        its held-out level; per-feature scores are always the reconstruction's.
         """
-        scorer = self.scorer if scorer is None else scorer
+        scorer = self._scorer() if scorer is None else scorer
         reference = getattr(self, "latent_reference_", None) if scorer != "reconstruction" else None
+        if scorer != "reconstruction" and reference is None:
+            raise ParameterError(
+                f"scorer={scorer!r} needs the training embeddings, which this model was fitted without "
+                "(scorer='reconstruction'); refit with that scorer or use scorer='reconstruction'."
+            )
         errors, distances = self._pass(data, reference=reference)
         if data.is_panel:
             per = errors.mean(axis=1)  # (S, F)
@@ -778,7 +843,7 @@ class LSTMAutoencoder(BaseEstimator):
         if scorer == "latent":
             return latent, per
         levels = self.score_levels_
-        return reconstruction / levels[0] + latent / levels[1], per
+        return reconstruction / levels[0] + LATENT_WEIGHT * latent / levels[1], per
 
     # --------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> "os.PathLike":
@@ -791,6 +856,8 @@ class LSTMAutoencoder(BaseEstimator):
         tensors["scaler.scale"] = torch.from_numpy(np.asarray(self.scaler_scale_, dtype=np.float64))
         if hasattr(self, "latent_reference_"):
             tensors["scoring.latent_reference"] = self.latent_reference_.contiguous()
+        if hasattr(self, "feature_levels_"):
+            tensors["scoring.feature_levels"] = torch.from_numpy(np.asarray(self.feature_levels_, dtype=np.float64))
         names = getattr(self, "feature_names_in_", None)
         info = {
             "params": _jsonable_params(self.get_params()),
@@ -842,6 +909,8 @@ class LSTMAutoencoder(BaseEstimator):
         model.input_kind_ = fitted.get("input_kind_", "series")
         model.seed_ = fitted.get("seed_")
         model.fit_seconds_ = fitted.get("fit_seconds_")
+        if "scoring.feature_levels" in tensors:
+            model.feature_levels_ = tensors["scoring.feature_levels"].numpy().astype(np.float64)
         if "scoring.latent_reference" in tensors:
             if fitted.get("score_levels_") is None:
                 raise ModelFileError(f"{str(path)!r} has latent reference embeddings but no score levels; the file is incomplete.")
