@@ -461,3 +461,12 @@ def test_parameter_errors(changes, match):
 def test_arguments_are_keyword_only():
     with pytest.raises(TypeError):
         explain_shapes(40, 1, 100)  # type: ignore[misc]
+
+
+def test_frame_walks_the_layers_in_lstm_steps():
+    text = explain_shapes(timesteps=120, n_features=2, units=16, frame=4, n_timesteps=1000).text
+    assert "each window (120, 2) is read as (30, 8)" in " ".join(text.split())  # the text wraps
+    assert "(batch, 30, 8) -> (batch, 16)" in text  # the encoder reads 30 steps of 4 x 2 values
+    assert "TimeDistributed(Dense(8))" in text
+    with pytest.raises(ParameterError, match=r"frame=7 must divide timesteps=120"):
+        explain_shapes(timesteps=120, n_features=2, units=16, frame=7)

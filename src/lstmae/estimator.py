@@ -25,7 +25,7 @@ from lstmae.config import ARCHITECTURES, NetworkConfig
 from lstmae.data.frames import Prepared, prepare
 from lstmae.data.period import auto_timesteps
 from lstmae.data.scaling import fit_scaler, inverse_transform, transform
-from lstmae.data.windows import TimestepAccumulator, window_starts
+from lstmae.data.windows import TimestepAccumulator, n_windows, window_starts
 from lstmae.errors import (
     DataError,
     DegenerateModelWarning,
@@ -667,6 +667,15 @@ class LSTMAutoencoder(BaseEstimator):
                 sizes["n_samples"] = data.values.shape[0]
             else:
                 sizes["n_timesteps"] = data.values.shape[0]
+        notes = [reason]
+        n_all = sizes.get("n_samples") or (n_windows(sizes["n_timesteps"], timesteps, self.stride) if sizes else 0)
+        n_fit = int(n_all * (1 - self.validation_split))
+        if self.shuffle and self.windows_per_epoch is not None and n_fit > self.windows_per_epoch:
+            notes.append(
+                f"windows_per_epoch={self.windows_per_epoch}: each epoch trains on {self.windows_per_epoch} of the "
+                f"{n_fit} training windows, drawn afresh every epoch "
+                f"({-(-self.windows_per_epoch // self.batch_size)} batches, not the count below)"
+            )
         return explain_shapes(
             timesteps=timesteps,
             n_features=features,
@@ -675,7 +684,8 @@ class LSTMAutoencoder(BaseEstimator):
             stride=self.stride,
             batch_size=self.batch_size,
             validation_split=self.validation_split,
-            notes=[reason],
+            notes=notes,
+            frame=self.config_.frame if fitted else self._resolve_frame(timesteps),
             **sizes,
         ).text
 

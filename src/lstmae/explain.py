@@ -531,6 +531,7 @@ def explain_shapes(
     validation_split: float = 0.0,
     source: str | None = None,
     notes: Sequence[str] = (),
+    frame: int = 1,
 ) -> Explanation:
     """Walk from the data through every layer, with these numbers, in Keras terms.
 
@@ -615,7 +616,18 @@ def explain_shapes(
                 f"window; use a larger validation_split or more data."
             )
 
-    rows = layer_rows(config)
+    frame = _integer("frame", frame, 1)
+    if timesteps % frame:
+        raise ParameterError(f"frame={frame} must divide timesteps={timesteps}; use a divisor of {timesteps}.")
+    # The LSTMs see each window as T/k steps of k*F values; the layer walk is in those steps.
+    rows = layer_rows(NetworkConfig(n_features * frame, timesteps // frame, config.units, config.architecture))
+    if frame > 1:
+        notes = [
+            *notes,
+            f"frame={frame}: the LSTMs read {frame} consecutive timesteps as one step, so each window "
+            f"({timesteps}, {n_features}) is read as ({timesteps // frame}, {frame * n_features}) and the "
+            f"output is read back as ({timesteps}, {n_features}); the layers below count LSTM steps",
+        ]
     bottleneck_warnings, ok = _bottleneck(config)
     warnings = bottleneck_warnings + warnings
     sections = [
