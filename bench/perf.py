@@ -454,7 +454,7 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
     lines += ["", "### Scoring (`anomaly_score`, per timestep, every timestep scored; seconds)", ""]
     strides = ["1", "auto", str(TIMESTEPS // 2)]
     header = "| series | Keras stride-1 windows | " + " | ".join(
-        f"lstmae score_stride={s}{' (=10)' if s == 'auto' else ''}, {t} thr" for t in args.threads for s in strides
+        f"lstmae score_stride={s}{f' (={TIMESTEPS // 8})' if s == 'auto' else ''}, {t} thr" for t in args.threads for s in strides
     ) + " |"
     lines += [header, "|---|---|" + "---|" * (len(strides) * len(args.threads))]
     for n in score_lengths:
@@ -520,7 +520,7 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
     s1 = res["score"].get(min(args.threads), {}).get(f"{score_lengths[0]}/1", {}).get("seconds")
     sa = res["score"].get(min(args.threads), {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
     if s1 and sa:
-        lines.append(f"| score_stride=\"auto\" (T/4) with an exact per-timestep merge | score {score_lengths[0]:,} points | {s1:.2f} s -> {sa:.2f} s ({s1 / sa:.1f}x) | option; default stays 1 until dev-data quality decides |")
+        lines.append(f"| score_stride=\"auto\" (T/8) with an exact per-timestep merge | score {score_lengths[0]:,} points | {s1:.2f} s -> {sa:.2f} s ({s1 / sa:.1f}x) | default: the dev-benchmark quality (bench/RESULTS-quality.md) was measured with it |")
     lines += [
         "| per-step `self.log` replaced by sums logged once per epoch | cProfile of fit, batch 32 | `self.log` was ~4 ms of a ~50 ms step (8%); whole-process A/B under contention within noise | yes |",
         "| pre-batched loaders (one indexing op per batch, no per-item collation) | already in lstmae before this issue | - | yes |",
