@@ -447,10 +447,8 @@ class LSTMAutoencoder(BaseEstimator):
         self.latent_reference_ = torch.cat(embeddings)  # (M, L)
         if held_out.values.shape[0] < (1 if data.is_panel else timesteps):
             held_out = data
-        self.score_levels_ = (1.0, 1.0)
         floor = 1e-12
-        reconstruction = self._score_parts(held_out, scorer="reconstruction")[0]
-        latent = self._score_parts(held_out, scorer="latent")[0]
+        reconstruction, latent, _ = self._parts(held_out, self.latent_reference_)  # one pass for both levels
         self.score_levels_ = (max(float(reconstruction.mean()), floor), max(float(latent.mean()), floor))
 
     def _fit_threshold(self, train_scores: np.ndarray, is_panel: bool) -> float:
@@ -837,6 +835,19 @@ class LSTMAutoencoder(BaseEstimator):
                 f"scorer={scorer!r} needs the training embeddings, which this model was fitted without "
                 "(scorer='reconstruction'); refit with that scorer or use scorer='reconstruction'."
             )
+        reconstruction, latent, per = self._parts(data, reference)
+        if latent is None:
+            return reconstruction, per
+        if scorer == "latent":
+            return latent, per
+        levels = self.score_levels_
+        return reconstruction / levels[0] + LATENT_WEIGHT * latent / levels[1], per
+
+    def _parts(
+        self, data: Prepared, reference: torch.Tensor | None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """One pass: (reconstruction score (n,), latent distance (n,) or None without ``reference``,
+        per-feature reconstruction scores (n, F)), each aggregated per timestep (or per sample)."""
         errors, distances = self._pass(data, reference=reference)
         if data.is_panel:
             per = errors.mean(axis=1)  # (S, F)
@@ -846,14 +857,11 @@ class LSTMAutoencoder(BaseEstimator):
             per = errors  # (n, F)
         reconstruction = per.mean(axis=1)
         if reference is None:
-            return reconstruction, per
+            return reconstruction, None, per
         latent = distances.reshape(len(reconstruction))
         if not data.is_panel and self.aggregation == "window":
             latent = centred_mean(latent, self.timesteps_)
-        if scorer == "latent":
-            return latent, per
-        levels = self.score_levels_
-        return reconstruction / levels[0] + LATENT_WEIGHT * latent / levels[1], per
+        return reconstruction, latent, per
 
     # --------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> "os.PathLike":
