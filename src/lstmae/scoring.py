@@ -48,11 +48,23 @@ def centred_mean(values: np.ndarray, width: int) -> np.ndarray:
     n = x.shape[0]
     if width <= 1 or n == 0:
         return x.copy()
-    sums = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])  # (n + 1, ...)
-    start = np.arange(n) - width // 2
-    first, last = np.clip(start, 0, n), np.clip(start + width, 0, n)
+    sums = np.empty((n + 1, *x.shape[1:]))  # (n + 1, ...): sums[t] = x[:t].sum(axis=0)
+    sums[0] = 0.0
+    np.cumsum(x, axis=0, out=sums[1:])
+    half = width // 2
+    out = np.empty_like(x)
+    # Interior (the whole stretch inside the series): slices only, no index arrays, so a
+    # 10-million-step series costs one extra copy, not several.
+    interior = slice(half, n + half - width + 1)
+    if n >= width:
+        np.subtract(sums[width:], sums[: n - width + 1], out=out[interior])
+        out[interior] /= width
+    # Ends (fewer than `width` positions each): the stretch is clipped to the series.
+    edge = np.r_[np.arange(0, min(half, n)), np.arange(max(n + half - width + 1, min(half, n)), n)]
+    first, last = np.clip(edge - half, 0, n), np.clip(edge - half + width, 0, n)
     counts = (last - first).reshape(-1, *([1] * (x.ndim - 1)))
-    return (sums[last] - sums[first]) / counts
+    out[edge] = (sums[last] - sums[first]) / counts
+    return out
 
 
 def auto_threshold(train_scores: np.ndarray) -> float:
