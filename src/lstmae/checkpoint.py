@@ -1,6 +1,6 @@
 """Training checkpoints: an interrupted `fit` resumes where its last finished epoch left off.
 
-A checkpoint is one safetensors file, rewritten atomically (`files.atomic_target`)
+A checkpoint is one safetensors file, rewritten atomically (`io.write_document`)
 after every epoch. Safetensors rather than ``torch.save``: loading parses JSON
 and raw tensors and never unpickles, exactly like model files (`lstmae.io`).
 
@@ -34,9 +34,8 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from lstmae.errors import DataFileError, ModelFileError, ParameterError
-from lstmae.files import atomic_target
-from lstmae.io import METADATA_KEY, tensors_digest
+from lstmae.errors import ModelFileError, ParameterError
+from lstmae.io import METADATA_KEY, tensors_digest, write_document
 
 FORMAT_NAME = "lstmae.checkpoint"
 FORMAT_VERSION = 1
@@ -224,16 +223,9 @@ class Checkpointer(pl.Callback):
 
 def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> None:
     """Write atomically: an interruption mid-write leaves the previous checkpoint as it was."""
-    from safetensors.torch import save_file
-
     tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     document = {**document, "tensors_sha256": tensors_digest(tensors)}
-    metadata = {METADATA_KEY: json.dumps(document, allow_nan=True)}
-    try:
-        with atomic_target(path, "the checkpoint") as temporary:
-            save_file(tensors, temporary, metadata=metadata)
-    except DataFileError as exc:
-        raise ModelFileError(str(exc)) from None
+    write_document(path, tensors, document, "the checkpoint")
 
 
 def train_resumable(net: torch.nn.Module, train_set: Any, val_set: Any, plan: Any, path: str | os.PathLike, mark: dict[str, Any], resumed: Resumed | None) -> dict:

@@ -53,8 +53,6 @@ def save_model(path: str | os.PathLike, tensors: dict[str, torch.Tensor], info: 
     Returns the path written. Raises ModelFileError if the directory cannot be
     written; the previous file at ``path``, if any, is then untouched.
     """
-    from safetensors.torch import save_file
-
     target = Path(path)
     tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     document = {
@@ -68,13 +66,24 @@ def save_model(path: str | os.PathLike, tensors: dict[str, torch.Tensor], info: 
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "tensors_sha256": tensors_digest(tensors),
     }
+    write_document(target, tensors, document, "the model")
+    return target
+
+
+def write_document(target: Path, tensors: dict[str, torch.Tensor], document: dict[str, Any], what: str) -> None:
+    """One safetensors file: ``tensors`` (contiguous, on the CPU) and ``document`` as JSON in its header.
+
+    Written atomically (a temporary file, then a rename); ``what`` names the file in errors.
+    Raises ModelFileError if the directory cannot be written.
+    """
+    from safetensors.torch import save_file
+
     metadata = {METADATA_KEY: json.dumps(document, allow_nan=True)}
     try:
-        with atomic_target(target, "the model") as temporary:
+        with atomic_target(target, what) as temporary:
             save_file(tensors, temporary, metadata=metadata)
     except DataFileError as exc:
         raise ModelFileError(str(exc)) from None
-    return target
 
 
 def load_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
