@@ -11,6 +11,13 @@ The backward pass keeps the per-step work to one matrix product and a handful of
 element-wise operations and computes the weight gradient in one large product
 after the loop.
 
+Only sigmoids (bench/RESULTS.md has the measurement): torch's CPU ``tanh`` costs
+about 3.5x a ``sigmoid`` per element, and ``tanh(x) = 2 sigmoid(2x) - 1``. The
+cell-gate rows of the input projection and of ``W_hh`` are doubled once per call,
+so one sigmoid over all four gate blocks yields i, f, o and sigmoid(2 g_pre); the
+cell is kept doubled (2c), so ``tanh(c)`` is one more sigmoid. Values agree with
+``tanh`` to float rounding.
+
 Same equations, same gate order (input, forget, cell, output) and same
 parameters as ``nn.LSTM``; `tests/test_recurrence.py` checks values and
 gradients against it.
@@ -24,6 +31,73 @@ import torch
 from torch import nn
 
 
+def _cell_gate_doubled(tensor: torch.Tensor, hidden: int) -> torch.Tensor:
+    """A copy of a (..., 4H) tensor with the cell-gate block (the third H) doubled."""
+    scale = torch.ones(4 * hidden, dtype=tensor.dtype, device=tensor.device)
+    scale[2 * hidden : 3 * hidden] = 2.0
+    return tensor * scale
+
+
+def _forward_loop(gx2, weight2_t, acts, cells2, tanh_cells, outputs) -> None:
+    """The forward loop; fills the given (T, B, ...) buffers.
+
+    gx2 (T, B, 4H) and weight2_t (H, 4H) have the cell-gate block doubled;
+    cells2 holds 2c (T + 1 steps, c_{-1} = 0) and outputs h (T + 1 steps, h_{-1} = 0).
+    """
+    steps, batch, four_h = acts.shape
+    hidden = four_h // 4
+    minus_one = torch.tensor(-1.0, dtype=acts.dtype, device=acts.device)
+    gates = torch.empty(batch, four_h, dtype=acts.dtype, device=acts.device)
+    # Per-step views made up front: one unbind is far cheaper than indexing in the loop.
+    gx_t, h_t, c_t, tanh_c_t, act_t = gx2.unbind(0), outputs.unbind(0), cells2.unbind(0), tanh_cells.unbind(0), acts.unbind(0)
+    i_t, f_t, g_t, o_t = (part.unbind(0) for part in acts.split(hidden, dim=2))
+    for t in range(steps):
+        torch.addmm(gx_t[t], h_t[t], weight2_t, out=gates)  # (B, 4H), cell block doubled
+        torch.sigmoid(gates, out=act_t[t])  # i, f, sigmoid(2 g_pre), o
+        torch.add(minus_one, g_t[t], alpha=2, out=g_t[t])  # g = 2 sigmoid(2 g_pre) - 1 = tanh(g_pre)
+        torch.mul(f_t[t], c_t[t], out=c_t[t + 1])  # 2c = f * 2c_prev + 2 i g
+        c_t[t + 1].addcmul_(i_t[t], g_t[t], value=2)
+        torch.sigmoid(c_t[t + 1], out=tanh_c_t[t])
+        torch.add(minus_one, tanh_c_t[t], alpha=2, out=tanh_c_t[t])  # tanh(c) = 2 sigmoid(2c) - 1
+        torch.mul(o_t[t], tanh_c_t[t], out=h_t[t + 1])  # h = o * tanh(c)
+
+
+def _backward_loop(weight_hh, acts, cells2, tanh_cells, grad_outputs, grad_gates) -> None:
+    """The backward loop: fills grad_gates (T, B, 4H), the gradient of the gate pre-activations."""
+    steps, batch, four_h = acts.shape
+    hidden = four_h // 4
+    i, f, g, o = acts.split(hidden, dim=2)  # each (T, B, H)
+    # d gate pre-activation = d activation * activation'; the activation's
+    # gradient is (dc * g, dc * c_prev, dc * i, dh * tanh c): fold both
+    # factors that do not depend on dc or dh into one (T, B, 4H) tensor.
+    one = torch.ones((), dtype=acts.dtype, device=acts.device)
+    factor = torch.addcmul(acts, acts, acts, value=-1)  # s (1 - s): the sigmoid's derivative (g block replaced)
+    fi, ff, fg, fo = factor.split(hidden, dim=2)
+    fi.mul_(g)
+    ff.mul_(cells2[:-1]).mul_(0.5)  # c_prev = 2c_prev / 2
+    torch.addcmul(one, g, g, value=-1, out=fg).mul_(i)  # tanh' = 1 - g^2
+    fo.mul_(tanh_cells)
+    dc_from_dh = torch.addcmul(one, tanh_cells, tanh_cells, value=-1).mul_(o)  # (T, B, H): dc_t += dh_t * this
+    # Per-step views made up front (see forward). In the (B, 4, H) layout the
+    # first three gate blocks share the factor dc and the last one dh.
+    quad = (batch, 4, hidden)
+    dg3_t = grad_gates.view(steps, *quad)[:, :, :3].unbind(0)
+    dgo_t = grad_gates[:, :, 3 * hidden :].unbind(0)
+    fac3_t = factor.view(steps, *quad)[:, :, :3].unbind(0)
+    faco_t = factor[:, :, 3 * hidden :].unbind(0)
+    dgrad_t, gout_t, f_t, dcdh_t = grad_gates.unbind(0), grad_outputs.unbind(0), f.unbind(0), dc_from_dh.unbind(0)
+    dh = gout_t[steps - 1].clone()  # (B, H)
+    dc = torch.zeros(batch, hidden, dtype=acts.dtype, device=acts.device)
+    dc3 = dc.unsqueeze(1)  # (B, 1, H), a view of dc
+    for t in range(steps - 1, -1, -1):
+        dc.addcmul_(dh, dcdh_t[t])
+        torch.mul(fac3_t[t], dc3, out=dg3_t[t])
+        torch.mul(faco_t[t], dh, out=dgo_t[t])
+        dc.mul_(f_t[t])
+        if t > 0:
+            dh = torch.addmm(gout_t[t - 1], dgrad_t[t], weight_hh)  # (B, H)
+
+
 class _Recurrence(torch.autograd.Function):
     """h_t = LSTM step(gx_t + W_hh h_{t-1}), from h_0 = c_0 = 0; returns every h_t."""
 
@@ -33,68 +107,28 @@ class _Recurrence(torch.autograd.Function):
         steps, batch, four_h = gx.shape
         hidden = four_h // 4
         options = dict(dtype=gx.dtype, device=gx.device)
+        if gx.stride(0) == 0:  # the same projection at every step: double it once
+            gx2 = _cell_gate_doubled(gx[0], hidden).expand(steps, -1, -1)
+        else:
+            gx2 = _cell_gate_doubled(gx, hidden)
+        weight2_t = _cell_gate_doubled(weight_hh.t(), hidden)  # (H, 4H)
         acts = torch.empty(steps, batch, four_h, **options)  # activated gates i, f, g, o
-        cells = torch.zeros(steps + 1, batch, hidden, **options)  # c_{-1} = 0, c_0 .. c_{T-1}
+        cells2 = torch.zeros(steps + 1, batch, hidden, **options)  # 2c: c_{-1} = 0, c_0 .. c_{T-1}
         tanh_cells = torch.empty(steps, batch, hidden, **options)
         outputs = torch.zeros(steps + 1, batch, hidden, **options)  # h_{-1} = 0, h_0 .. h_{T-1}
-        weight_t = weight_hh.t()  # (H, 4H)
-        gates = torch.empty(batch, four_h, **options)
-        # Per-step views made up front: one unbind is far cheaper than indexing in the loop.
-        gx_t, h_t, c_t, tanh_c_t = gx.unbind(0), outputs.unbind(0), cells.unbind(0), tanh_cells.unbind(0)
-        act_t = acts.unbind(0)
-        i_t, f_t, g_t, o_t = (part.unbind(0) for part in acts.split(hidden, dim=2))
-        gate_g = gates[:, 2 * hidden : 3 * hidden]
-        for t in range(steps):
-            torch.addmm(gx_t[t], h_t[t], weight_t, out=gates)  # (B, 4H)
-            torch.sigmoid(gates, out=act_t[t])  # i, f, o (the g block is overwritten next)
-            torch.tanh(gate_g, out=g_t[t])
-            torch.mul(f_t[t], c_t[t], out=c_t[t + 1])  # c = f * c_prev + i * g
-            c_t[t + 1].addcmul_(i_t[t], g_t[t])
-            torch.tanh(c_t[t + 1], out=tanh_c_t[t])
-            torch.mul(o_t[t], tanh_c_t[t], out=h_t[t + 1])  # h = o * tanh(c)
-        ctx.save_for_backward(weight_hh, acts, cells, tanh_cells, outputs)
+        _forward_loop(gx2, weight2_t, acts, cells2, tanh_cells, outputs)
+        ctx.save_for_backward(weight_hh, acts, cells2, tanh_cells, outputs)
         return outputs[1:]  # (T, B, H)
 
     @staticmethod
     def backward(ctx, grad_outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        weight_hh, acts, cells, tanh_cells, outputs = ctx.saved_tensors
-        steps, batch, four_h = acts.shape
-        hidden = four_h // 4
-        i, f, g, o = acts.split(hidden, dim=2)  # each (T, B, H)
-        # d gate pre-activation = d activation * activation'; the activation's
-        # gradient is (dc * g, dc * c_prev, dc * i, dh * tanh c): fold both
-        # factors that do not depend on dc or dh into one (T, B, 4H) tensor.
-        factor = torch.empty_like(acts)
-        fi, ff, fg, fo = factor.split(hidden, dim=2)
-        torch.mul(g, i * (1 - i), out=fi)
-        torch.mul(cells[:-1], f * (1 - f), out=ff)
-        torch.mul(i, 1 - g * g, out=fg)
-        torch.mul(tanh_cells, o * (1 - o), out=fo)
-        dc_from_dh = o * (1 - tanh_cells * tanh_cells)  # (T, B, H): dc_t += dh_t * this
+        weight_hh, acts, cells2, tanh_cells, outputs = ctx.saved_tensors
         grad_gates = torch.empty_like(acts)  # (T, B, 4H)
-        grad_outputs = grad_outputs.contiguous()
-        # Per-step views made up front (see forward). In the (B, 4, H) layout the
-        # first three gate blocks share the factor dc and the last one dh.
-        quad = (batch, 4, hidden)
-        dg3_t = grad_gates.view(steps, *quad)[:, :, :3].unbind(0)
-        dgo_t = grad_gates[:, :, 3 * hidden :].unbind(0)
-        fac3_t = factor.view(steps, *quad)[:, :, :3].unbind(0)
-        faco_t = factor[:, :, 3 * hidden :].unbind(0)
-        dgrad_t, gout_t, f_t, dcdh_t = grad_gates.unbind(0), grad_outputs.unbind(0), f.unbind(0), dc_from_dh.unbind(0)
-        dh = gout_t[steps - 1].clone()  # (B, H)
-        dc = torch.zeros(batch, hidden, dtype=acts.dtype, device=acts.device)
-        dc3 = dc.unsqueeze(1)  # (B, 1, H), a view of dc
-        for t in range(steps - 1, -1, -1):
-            dc.addcmul_(dh, dcdh_t[t])
-            torch.mul(fac3_t[t], dc3, out=dg3_t[t])
-            torch.mul(faco_t[t], dh, out=dgo_t[t])
-            dc.mul_(f_t[t])
-            if t > 0:
-                dh = torch.addmm(gout_t[t - 1], dgrad_t[t], weight_hh)  # (B, H)
+        _backward_loop(weight_hh, acts, cells2, tanh_cells, grad_outputs.contiguous(), grad_gates)
         grad_weight = None
         if ctx.needs_input_grad[1]:
             # sum over t and b of dgates (4H) x h_{t-1} (H): one (4H, T*B) @ (T*B, H) product
-            grad_weight = grad_gates.view(-1, four_h).t() @ outputs[:-1].reshape(-1, hidden)
+            grad_weight = grad_gates.view(-1, acts.shape[2]).t() @ outputs[:-1].reshape(-1, outputs.shape[2])
         return grad_gates, grad_weight
 
 
