@@ -95,3 +95,31 @@ def test_the_kernel_is_not_trivially_equal():
     expected, _ = lstm(x)
     wrong = lstm_recurrence(input_projection(lstm, x.transpose(0, 1)), lstm.weight_hh_l0 * 1.01).transpose(0, 1)
     assert not torch.allclose(wrong, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("expanded", [False, True])
+def test_inference_path_equals_the_training_path(expanded):
+    """Without gradients the recurrence reuses one small buffer per step: same arithmetic, so the same bits."""
+    torch.manual_seed(3)
+    weight = 0.4 * torch.randn(4 * 6, 6)
+    gx = torch.randn(5, 4 * 6).expand(9, -1, -1) if expanded else torch.randn(9, 5, 4 * 6)
+    trained = lstm_recurrence(gx, weight.clone().requires_grad_())  # the autograd Function
+    with torch.inference_mode():
+        inferred = lstm_recurrence(gx, weight)
+    with torch.no_grad():
+        untracked = lstm_recurrence(gx, weight)
+    assert torch.equal(inferred, trained.detach()) and torch.equal(untracked, inferred)
+    torch.testing.assert_close(inferred, naive_lstm(gx, weight), rtol=1e-5, atol=1e-6)
+
+
+def naive_lstm(gx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The LSTM equations step by step, with tanh: (T, B, 4H) -> (T, B, H)."""
+    hidden = weight.shape[1]
+    h = c = torch.zeros(gx.shape[1], hidden)
+    out = []
+    for gates in gx:
+        i, f, g, o = (gates + h @ weight.t()).split(hidden, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        out.append(h)
+    return torch.stack(out)

@@ -36,6 +36,7 @@ from lstmae.errors import (
 )
 from lstmae.diagnostics import Diagnostics, diagnose
 from lstmae.latent import nearest_distances
+from lstmae.parallel import cpu_workers, ordered_map
 from lstmae.nn import LSTMAutoencoder as _Network
 from lstmae.scoring import (
     AGGREGATIONS,
@@ -439,11 +440,8 @@ class LSTMAutoencoder(BaseEstimator):
         fit_part, held_out = part(fit_rows), part(held_rows)
         if fit_part.values.shape[0] < (1 if data.is_panel else timesteps):
             fit_part = data  # too little data to hold any out: compare with everything
-        device = self._device()
-        embeddings = []
-        with torch.inference_mode():
-            for _, batch in self._batches(self._scaled(fit_part), data.is_panel, self._score_stride()):
-                embeddings.append(self.module_.encode(batch.to(device)).cpu().float())
+        encode = lambda _, batch: self._encode(batch).float()  # noqa: E731
+        embeddings = list(self._infer(encode, self._scaled(fit_part), data.is_panel, self._score_stride()))
         self.latent_reference_ = torch.cat(embeddings)  # (M, L)
         if held_out.values.shape[0] < (1 if data.is_panel else timesteps):
             held_out = data
@@ -567,13 +565,8 @@ class LSTMAutoencoder(BaseEstimator):
         scaled = self._scaled(data)
         step = self.stride if stride is None else stride
         _require_int("stride", step, 1)
-        device = self._device()
-        with torch.inference_mode():
-            outputs = [
-                self.module_.encode(batch.to(device)).cpu().numpy()
-                for _, batch in self._batches(scaled, data.is_panel, step)
-            ]
-        return np.concatenate(outputs, axis=0)
+        outputs = self._infer(lambda _, batch: self._encode(batch).numpy(), scaled, data.is_panel, step)
+        return np.concatenate(list(outputs), axis=0)
 
     def reconstruct(self, X: Any) -> Any:
         """The model's reconstruction, in the layout and units of ``X``.
@@ -744,6 +737,15 @@ class LSTMAutoencoder(BaseEstimator):
             part = starts[first : first + chunk]
             yield part, view[part].transpose(1, 2)
 
+    def _infer(self, function: Any, scaled: torch.Tensor, is_panel: bool, stride: int) -> Iterator[Any]:
+        """``function(where, batch)`` for every chunk of `_batches`, in order, chunks on every core (`lstmae.parallel`)."""
+        with torch.inference_mode():
+            yield from ordered_map(function, self._batches(scaled, is_panel, stride), cpu_workers(self._device()))
+
+    def _encode(self, batch: torch.Tensor) -> torch.Tensor:
+        """Windows (B, T, F) on the CPU -> their encoder output on the CPU."""
+        return self.module_.encode(batch.to(self._device())).cpu()
+
     def _pass(
         self,
         data: Prepared,
@@ -783,22 +785,25 @@ class LSTMAutoencoder(BaseEstimator):
             n, features = scaled.shape
             error_acc = TimestepAccumulator(n, features)
             recon_acc = TimestepAccumulator(n, 1 if reference is not None else features) if second else None
-        with torch.inference_mode():
-            for where, batch in self._batches(scaled, data.is_panel, self._score_stride()):
-                z = self.module_.encode(batch.to(device))  # (B, L) for the repeat design
-                output = self.module_.decode(z, batch.shape[1]).cpu()  # (B, T, F)
-                squared = (output - batch).pow(2).double().numpy()
-                if reference is not None:
-                    distance = nearest_distances(z.cpu(), reference).double()  # (B,)
-                    output = distance[:, None, None].expand(-1, 1 if data.is_panel else batch.shape[1], 1)
-                if data.is_panel:
-                    errors[where.numpy()] = squared
-                    if recon is not None:
-                        recon[where.numpy()] = output.double().numpy()
-                else:
-                    error_acc.add(where.numpy(), squared)
-                    if recon_acc is not None:
-                        recon_acc.add(where.numpy(), output.double().numpy())
+
+        def chunk(where: torch.Tensor, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            z = self.module_.encode(batch.to(device))  # (B, L) for the repeat design
+            output = self.module_.decode(z, batch.shape[1]).cpu()  # (B, T, F)
+            squared = (output - batch).pow(2).double().numpy()
+            if reference is not None:
+                distance = nearest_distances(z.cpu(), reference).double()  # (B,)
+                output = distance[:, None, None].expand(-1, 1 if data.is_panel else batch.shape[1], 1)
+            return where.numpy(), squared, output.double().numpy() if second else None
+
+        for where, squared, output in self._infer(chunk, scaled, data.is_panel, self._score_stride()):
+            if data.is_panel:
+                errors[where] = squared
+                if recon is not None:
+                    recon[where] = output
+            else:
+                error_acc.add(where, squared)
+                if recon_acc is not None:
+                    recon_acc.add(where, output)
         if not data.is_panel:
             errors = error_acc.mean()
             recon = recon_acc.mean() if recon_acc is not None else None

@@ -146,7 +146,40 @@ def lstm_recurrence(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
     -------
     Tensor of shape (T, B, H): the hidden state at every step (zero initial state).
     """
-    return _Recurrence.apply(gx, weight_hh)
+    if torch.is_grad_enabled() and (gx.requires_grad or weight_hh.requires_grad):
+        return _Recurrence.apply(gx, weight_hh)
+    return _inference(gx, weight_hh)
+
+
+def _inference(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
+    """The forward pass when nothing will be differentiated: the same arithmetic as
+    `_forward_loop` (so the same values), but each step's gates and cell reuse one
+    small buffer, which stays in the CPU's cache, instead of being kept for a backward pass."""
+    steps, batch, four_h = gx.shape
+    hidden = four_h // 4
+    options = dict(dtype=gx.dtype, device=gx.device)
+    if gx.stride(0) == 0:
+        gx2 = _cell_gate_doubled(gx[0], hidden).expand(steps, -1, -1)
+    else:
+        gx2 = _cell_gate_doubled(gx, hidden)
+    weight2_t = _cell_gate_doubled(weight_hh.t(), hidden)  # (H, 4H)
+    minus_one = torch.tensor(-1.0, **options)
+    outputs = torch.empty(steps, batch, hidden, **options)  # (T, B, H)
+    gates = torch.empty(batch, four_h, **options)
+    i, f, g, o = gates.split(hidden, dim=1)
+    cell2 = torch.zeros(batch, hidden, **options)  # 2c
+    tanh_c = torch.empty(batch, hidden, **options)
+    h_prev = torch.zeros(batch, hidden, **options)
+    for t, (gx_t, h_t) in enumerate(zip(gx2.unbind(0), outputs.unbind(0))):
+        torch.addmm(gx_t, h_prev, weight2_t, out=gates)
+        torch.sigmoid(gates, out=gates)
+        torch.add(minus_one, g, alpha=2, out=g)
+        cell2.mul_(f).addcmul_(i, g, value=2)
+        torch.sigmoid(cell2, out=tanh_c)
+        torch.add(minus_one, tanh_c, alpha=2, out=tanh_c)
+        torch.mul(o, tanh_c, out=h_t)
+        h_prev = h_t
+    return outputs
 
 
 def input_projection(layer: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
