@@ -199,6 +199,12 @@ def worker_score(args: argparse.Namespace) -> dict:
 
     if args.chunk_values:
         estimator._INFERENCE_CHUNK_VALUES = args.chunk_values
+    if args.variant == "serial_chunks":  # idea check: chunks one after another, torch's intra-op threads only
+        estimator.cpu_workers = lambda device: 1
+    elif args.variant == "stored_gates":  # idea check: inference through the training recurrence (all gates kept)
+        import lstmae.recurrence as recurrence
+
+        recurrence._inference = recurrence._Recurrence.apply
     model = _fitted_on_series(TIMESTEPS, UNITS, 1)
     model.anomaly_score(long_series(2000))
     out = {}
@@ -341,6 +347,7 @@ def main() -> None:
     parser.add_argument("--strides", nargs="+", default=["1"])
     parser.add_argument("--units", type=int, default=UNITS)
     parser.add_argument("--chunk-values", type=int, default=0)
+    parser.add_argument("--variant", default="", choices=["", "serial_chunks", "stored_gates"])
     args = parser.parse_args()
     if args.worker:
         args.threads = args.threads[0]
@@ -384,6 +391,9 @@ def main() -> None:
             res["ideas"]["old_chunks"] = child("score", threads=min(args.threads), lengths=score_lengths[:1], strides=["1"],
                                                chunk_values=old_chunk)
             log(f"scoring with the old chunk size: {res['ideas']['old_chunks']}")
+            for variant in ("serial_chunks", "stored_gates"):
+                res["ideas"][variant] = child("score", threads=max(args.threads), lengths=score_lengths[:1], strides=["auto"], variant=variant)
+                log(f"scoring, {variant}, {max(args.threads)} threads: {res['ideas'][variant]}")
 
     if not args.skip_memory:
         res["memory"]["strided"] = child("memory", threads=min(args.threads), lengths=[memory_length], strides=["100"])
@@ -521,14 +531,24 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
     sa = res["score"].get(min(args.threads), {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
     if s1 and sa:
         lines.append(f"| score_stride=\"auto\" (T/8) with an exact per-timestep merge | score {score_lengths[0]:,} points | {s1:.2f} s -> {sa:.2f} s ({s1 / sa:.1f}x) | default: the dev-benchmark quality (bench/RESULTS-quality.md) was measured with it |")
+    best = res["score"].get(max(args.threads), {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
+    serial = res["ideas"].get("serial_chunks", {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
+    stored = res["ideas"].get("stored_gates", {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
+    if best and serial:
+        lines.append(f"| inference chunks on every core (`lstmae.parallel`: one chunk per worker thread, torch single-threaded in each) vs chunks one after another on torch's intra-op threads | score {score_lengths[0]:,} points, stride auto, {max(args.threads)} threads | {serial:.2f} s -> {best:.2f} s ({serial / best:.2f}x) | yes |")
+    if best and stored:
+        lines.append(f"| no-gradient recurrence reusing one per-step gate buffer (cache-resident) vs keeping every step's gates as training does | score {score_lengths[0]:,} points, stride auto, {max(args.threads)} threads | {stored:.2f} s -> {best:.2f} s ({stored / best:.2f}x) | yes |")
     lines += [
+        "| sigmoids only: tanh(x) = 2·sigmoid(2x) - 1 with the cell-gate rows of W_ih, b and W_hh doubled once per call and the cell kept doubled (tanh costs ~3.5x a sigmoid per element in this torch build); backward factors in half the element-wise passes | recurrence fwd+bwd, 40 steps x 100 units, interleaved A/B, min of 10-20 rounds (session 3) | batch 256: 1.15x (1 thread), 1.20x (2 threads); batch 32: 1.18x (1 thread), 1.09x (2 threads) | yes |",
+        "| the same tanh identity as extra per-step ops (session 2, without doubled rows) | forward recurrence, interleaved A/B | 1.08x slower at batch 32, 1.03x slower at 256 | no (superseded by the row above) |",
+        "| batch split over 2 worker threads inside the training recurrence (each half on one core) | recurrence fwd+bwd, batch 256, 2 threads, interleaved A/B | 1,451 (intra-op threads) vs 1,707 us per step (split): slower; no gain at batch 32 either | no |",
+        "| fused nn.LSTM (oneDNN) for inference | encoder + repeat decoder, 2 threads, per-window cost at the best chunk size | 175 us (oneDNN, 256-1,024 windows) vs 164 us (lstmae, 256 windows) | no |",
+        "| torch.compile of one step's element-wise work | batch 32, 100 units, 1 thread | 26 s to compile; then 157 us per call vs 115 us eager | no |",
+        "| flush denormals to zero (`torch.set_flush_denormal`) | score 20,000 points, 1 thread, 3 interleaved rounds | 267-331 vs 276-390 us per window: within noise | no |",
         "| per-step `self.log` replaced by sums logged once per epoch | cProfile of fit, batch 32 | `self.log` was ~4 ms of a ~50 ms step (8%); whole-process A/B under contention within noise | yes |",
         "| pre-batched loaders (one indexing op per batch, no per-item collation) | already in lstmae before this issue | - | yes |",
-        "| tanh(c) as 2·sigmoid(2c)-1 (tanh is ~3.5x slower per element than sigmoid in this torch build) | forward recurrence, interleaved A/B, CPU time | 1.08x slower at batch 32, 1.03x slower at 256 (extra ops cost more than tanh) | no |",
-        "| backward factors with addcmul into one scratch buffer (fewer passes) | recurrence fwd+bwd, interleaved A/B | 0.94-1.03x at batch 32, 1.04x at 256: no gain | no |",
         "| Adam(foreach=True) | optimizer step alone | 0.69 -> 0.54 ms per step (<1% of a batch-32 step) | no: not worth a changed optimizer path |",
         "| TorchScript for the per-step loop | forward recurrence, batch 32/256 | no gain (op costs, not Python, dominate) | no |",
-        "| torch.compile | not measured: compile time (tens of s per fit and shape) would fall on every user fit | - | no |",
         "",
     ]
     return "\n".join(lines)
