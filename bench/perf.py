@@ -498,7 +498,7 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
     for stride in ("1", "auto", str(TIMESTEPS // 2)):
         v = min((res["score"].get(t, {}).get(f"{score_lengths[0]}/{stride}", {}).get("seconds") or float("inf")) for t in args.threads)
         if k100 and v < float("inf"):
-            lines.append(f"- scoring {score_lengths[0]:,} points, score_stride={stride}: {k100 / v:.1f}x faster than Keras stride 1 (need >= 10x; quality of strides > 1 to be checked on the dev data)")
+            lines.append(f"- scoring {score_lengths[0]:,} points, score_stride={stride}: {k100 / v:.1f}x faster than Keras stride 1 (need >= 10x, with dev-data quality not worse than stride 1: see bench/RESULTS-quality-stride-1.md)")
     mem_mb = res["memory"].get("strided", {}).get("peak_rss_mb")
     if mem_mb:
         lines.append(f"- peak RSS scoring {memory_length:,} points, T=100: {mem_mb:.0f} MB (need <= 1536 MB): {'met' if mem_mb <= 1536 else 'NOT met'}")
