@@ -91,3 +91,27 @@ def test_combined_score_is_the_sum_of_the_parts_over_their_levels(plateau_series
 def test_latent_scorer_needs_the_repeat_design():
     with pytest.raises(ParameterError, match=r"scorer='latent' compares window embeddings, which only the 'repeat' design has"):
         LSTMAutoencoder(scorer="latent", architecture="sequence", verbose=0).fit(np.zeros(100))
+
+
+def test_the_latent_reference_is_every_training_window_up_to_the_cap(monkeypatch, make_sine):
+    """Every window of the fit part (the validation part held out) is encoded, whatever score_stride; above
+    LATENT_REFERENCE_MAX windows, evenly spaced ones (and the last), as the loop over window starts gives."""
+    import lstmae.estimator as estimator
+    from lstmae.data.windows import window_starts
+
+    x = make_sine(400, 20)
+    params = dict(timesteps=20, units=4, epochs=1, validation_split=0.25, score_stride=5, random_state=0, verbose=0)
+    model = LSTMAutoencoder(**params).fit(x)
+    fit_windows = int((400 - 20 + 1) * 0.75)  # the first validation window is where the fit part's windows end
+    reference = model.latent_reference_
+    assert reference.shape == (fit_windows, 4)
+    # The k-th embedding is window k's: encode the fit part's windows one at a time.
+    expected = np.stack([model.encode(x[k : k + 20])[0] for k in (0, 7, fit_windows - 1)])
+    np.testing.assert_allclose(reference[[0, 7, fit_windows - 1]].numpy(), expected, rtol=1e-5, atol=1e-6)
+
+    monkeypatch.setattr(estimator, "LATENT_REFERENCE_MAX", 50)
+    capped = LSTMAutoencoder(**params).fit(x).latent_reference_
+    step = -(-fit_windows // 50)
+    starts = window_starts(fit_windows + 20 - 1, 20, step)
+    assert capped.shape == (len(starts), 4) and len(starts) <= 50 + 1
+    np.testing.assert_allclose(capped.numpy(), reference[starts].numpy(), rtol=1e-5, atol=1e-6)
