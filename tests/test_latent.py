@@ -115,3 +115,20 @@ def test_the_latent_reference_is_every_training_window_up_to_the_cap(monkeypatch
     starts = window_starts(fit_windows + 20 - 1, 20, step)
     assert capped.shape == (len(starts), 4) and len(starts) <= 50 + 1
     np.testing.assert_allclose(capped.numpy(), reference[starts].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_ranked_candidates_give_the_exact_nearest_distance_on_realistic_embeddings():
+    """Against torch's exact (non-matrix-product) cdist, on embedding-like rows offset from zero: exact
+    for ordinary queries; beside a cluster of 100 near-duplicates (more than CANDIDATES ties), within the
+    documented bound on the squared distance."""
+    g = torch.Generator().manual_seed(1)
+    reference = 3.0 + torch.randn(3000, 32, generator=g)
+    reference[1000:1100] = reference[5] + 1e-4 * torch.randn(100, 32, generator=g)  # 100 near-ties
+    queries = torch.cat([3.0 + torch.randn(400, 32, generator=g), reference[990:1010] + 1e-5])
+    exact = torch.cdist(queries, reference, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values
+    got = nearest_distances(queries, reference)
+    torch.testing.assert_close(got[:400], exact[:400], rtol=1e-5, atol=1e-6)
+    centred = reference - reference.mean(dim=0)
+    bound = 1e-6 * float(centred.pow(2).sum(dim=1).max())
+    assert (got.pow(2) - exact.pow(2)).abs().max() <= bound
+    assert (got >= exact - 1e-6).all()  # never below the true nearest distance

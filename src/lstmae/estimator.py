@@ -795,16 +795,18 @@ class LSTMAutoencoder(BaseEstimator):
             error_acc = TimestepAccumulator(n, features)
             recon_acc = TimestepAccumulator(n, 1 if reference is not None else features) if second else None
 
-        def chunk(where: torch.Tensor, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        def chunk(where: torch.Tensor, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
             z = self.module_.encode(batch.to(device))  # (B, L) for the repeat design
             output = self.module_.decode(z, batch.shape[1]).cpu()  # (B, T, F)
-            squared = (output - batch).pow(2).double().numpy()
-            if reference is not None:
-                distance = nearest_distances(z.cpu(), reference).double()  # (B,)
-                output = distance[:, None, None].expand(-1, 1 if data.is_panel else batch.shape[1], 1)
-            return where.numpy(), squared, output.double().numpy() if second else None
+            return where.numpy(), (output - batch).pow(2).double().numpy(), z.cpu() if reference is not None else output
 
         for where, squared, output in self._infer(chunk, scaled, data.is_panel, self._score_stride()):
+            if reference is not None:
+                # In this thread, not the workers: measured, a distance search running beside the
+                # workers' networks made their results vary in the last bits from run to run.
+                distance = nearest_distances(output, reference).double()  # (B,)
+                output = distance[:, None, None].expand(-1, 1 if data.is_panel else squared.shape[1], 1)
+            output = output.double().numpy() if second else None
             if data.is_panel:
                 errors[where] = squared
                 if recon is not None:
