@@ -70,7 +70,7 @@ LATENT_WEIGHT = 0.25
 SCORERS = ("auto", "reconstruction", "latent", "combined")
 #: Training embeddings kept for the latent distance: every training window up to
 #: this many, else evenly spaced ones. Denser is better: on the dev benchmark,
-#: the embeddings of every timestep_ // 8-th window (as scored) instead of every
+#: the embeddings of every timesteps_ // 8-th window (as scored) instead of every
 #: window lost up to 0.5 VUS-PR on narrow anomalies (bench/RESULTS.md, issue 4).
 LATENT_REFERENCE_MAX = 20_000
 #: Training windows the diagnostics look at (evenly spaced).
