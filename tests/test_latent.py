@@ -132,3 +132,21 @@ def test_ranked_candidates_give_the_exact_nearest_distance_on_realistic_embeddin
     bound = 1e-6 * float(centred.pow(2).sum(dim=1).max())
     assert (got.pow(2) - exact.pow(2)).abs().max() <= bound
     assert (got >= exact - 1e-6).all()  # never below the true nearest distance
+
+
+def test_positions_exclude_the_overlapping_reference_rows_as_a_loop_does():
+    g = torch.Generator().manual_seed(2)
+    reference, queries = torch.randn(60, 5, generator=g), torch.randn(25, 5, generator=g)
+    reference_at = torch.arange(0, 120, 2)  # reference windows start every 2nd step
+    query_at = torch.arange(25) * 5
+    query_at[-1] = 10_000  # far from every reference row: nothing excluded
+    got = nearest_distances(queries, reference, (query_at, reference_at, 7))
+    for q, p, value in zip(queries, query_at.tolist(), got.tolist()):
+        kept = [math.dist(q.tolist(), r.tolist()) for r, pr in zip(reference, reference_at.tolist()) if abs(p - pr) >= 7]
+        assert value == pytest.approx(min(kept), rel=1e-5)
+    # A training window is in the reference: excluded, its distance is to the nearest non-overlapping one.
+    own = nearest_distances(reference[:3], reference, (reference_at[:3], reference_at, 7))
+    assert (own > 0).all()
+    # Nothing left to compare with: the plain nearest distance.
+    alone = nearest_distances(reference[:2], reference[:4], (reference_at[:2], reference_at[:4], 1_000))
+    torch.testing.assert_close(alone, torch.zeros(2))

@@ -347,11 +347,14 @@ class LSTMAutoencoder(BaseEstimator):
         for message in self.diagnostics_["warnings"]:
             warnings.warn(message, DegenerateModelWarning, stacklevel=2)
         self.feature_levels_ = self._feature_levels(data)
+        exclude = None
         if self._scorer() != "reconstruction":
-            self._fit_latent(data)
+            exclude = self._fit_latent(data)
         elif hasattr(self, "latent_reference_"):
             del self.latent_reference_, self.score_levels_
-        train_scores = self._scores(data)
+        # The threshold's training scores: each window's latent distance skips the
+        # reference windows overlapping it (itself included, at distance 0).
+        train_scores = self._scores(data, exclude=exclude)
         self.threshold_ = self._fit_threshold(train_scores, data.is_panel)
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -430,10 +433,14 @@ class LSTMAutoencoder(BaseEstimator):
         per = errors.reshape(-1, errors.shape[-1]).mean(axis=0)  # (F,)
         return per + FEATURE_LEVEL_FLOOR * float(per.max()) + 1e-12
 
-    def _fit_latent(self, data: Prepared) -> None:
+    def _fit_latent(self, data: Prepared) -> tuple[torch.Tensor, int]:
         """latent_reference_: embeddings of the windows trained on (not the validation part):
         every window, or LATENT_REFERENCE_MAX evenly spaced ones;
-        score_levels_: mean reconstruction score and mean latent distance on the validation part."""
+        score_levels_: mean reconstruction score and mean latent distance on the validation part.
+
+        Returns (the reference rows' positions in ``data``: window starts or sample
+        indices, the exclusion radius: timesteps or 1) for `lstmae.latent.nearest_distances`.
+        """
         n = data.values.shape[0]
         timesteps = self.timesteps_
         if data.is_panel:
@@ -448,8 +455,11 @@ class LSTMAutoencoder(BaseEstimator):
             fit_part = data  # too little data to hold any out: compare with everything
         encode = lambda _, batch: self._encode(batch).float()  # noqa: E731
         stride = 1  # panels: every sample, whatever the stride
-        if not data.is_panel:
+        if data.is_panel:
+            positions, exclusion = torch.arange(fit_part.values.shape[0]), 1
+        else:
             stride = max(1, -(-n_windows(fit_part.values.shape[0], timesteps, 1) // LATENT_REFERENCE_MAX))
+            positions, exclusion = torch.from_numpy(window_starts(fit_part.values.shape[0], timesteps, stride)), timesteps
         embeddings = list(self._infer(encode, self._scaled(fit_part), data.is_panel, stride))
         self.latent_reference_ = torch.cat(embeddings)  # (M, L)
         if held_out.values.shape[0] < (1 if data.is_panel else timesteps):
@@ -457,6 +467,7 @@ class LSTMAutoencoder(BaseEstimator):
         floor = 1e-12
         reconstruction, latent, _ = self._parts(held_out, self.latent_reference_)  # one pass for both levels
         self.score_levels_ = (max(float(reconstruction.mean()), floor), max(float(latent.mean()), floor))
+        return positions, exclusion
 
     def _fit_threshold(self, train_scores: np.ndarray, is_panel: bool) -> float:
         """threshold_ from the training scores by the chosen rule."""
@@ -761,6 +772,7 @@ class LSTMAutoencoder(BaseEstimator):
         want_reconstruction: bool = False,
         reference: torch.Tensor | None = None,
         normalize: bool | None = None,
+        exclude: tuple[torch.Tensor, int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Squared errors (and reconstructions) in scaled units, merged per timestep.
 
@@ -773,6 +785,10 @@ class LSTMAutoencoder(BaseEstimator):
             Training embeddings: then the second result is each window's
             distance to the nearest of them (see `lstmae.latent`), merged per
             timestep like the errors, instead of the reconstruction.
+        exclude : (reference positions (M,), radius), optional
+            With ``reference``: skip the reference rows within ``radius`` of
+            each window's position (window start or sample index), as for the
+            training scores in `fit` (see `_fit_latent`).
 
         Returns
         -------
@@ -804,7 +820,8 @@ class LSTMAutoencoder(BaseEstimator):
             if reference is not None:
                 # In this thread, not the workers: measured, a distance search running beside the
                 # workers' networks made their results vary in the last bits from run to run.
-                distance = nearest_distances(output, reference).double()  # (B,)
+                at = None if exclude is None else (torch.from_numpy(np.asarray(where)), *exclude)
+                distance = nearest_distances(output, reference, at).double()  # (B,)
                 output = distance[:, None, None].expand(-1, 1 if data.is_panel else squared.shape[1], 1)
             output = output.double().numpy() if second else None
             if data.is_panel:
@@ -833,11 +850,11 @@ class LSTMAutoencoder(BaseEstimator):
             )
         return step
 
-    def _scores(self, data: Prepared, per_feature: bool = False) -> np.ndarray:
-        total, per = self._score_parts(data)
+    def _scores(self, data: Prepared, per_feature: bool = False, exclude: Any = None) -> np.ndarray:
+        total, per = self._score_parts(data, exclude=exclude)
         return per if per_feature else total
 
-    def _score_parts(self, data: Prepared, scorer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _score_parts(self, data: Prepared, scorer: str | None = None, exclude: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)).
 
         With the "combined" scorer the score is the reconstruction score over
@@ -851,7 +868,7 @@ class LSTMAutoencoder(BaseEstimator):
                 f"scorer={scorer!r} needs the training embeddings, which this model was fitted without "
                 "(scorer='reconstruction'); refit with that scorer or use scorer='reconstruction'."
             )
-        reconstruction, latent, per = self._parts(data, reference)
+        reconstruction, latent, per = self._parts(data, reference, exclude)
         if latent is None:
             return reconstruction, per
         if scorer == "latent":
@@ -860,11 +877,11 @@ class LSTMAutoencoder(BaseEstimator):
         return reconstruction / levels[0] + LATENT_WEIGHT * latent / levels[1], per
 
     def _parts(
-        self, data: Prepared, reference: torch.Tensor | None
+        self, data: Prepared, reference: torch.Tensor | None, exclude: Any = None
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """One pass: (reconstruction score (n,), latent distance (n,) or None without ``reference``,
         per-feature reconstruction scores (n, F)), each aggregated per timestep (or per sample)."""
-        errors, distances = self._pass(data, reference=reference)
+        errors, distances = self._pass(data, reference=reference, exclude=exclude)
         if data.is_panel:
             per = errors.mean(axis=1)  # (S, F)
         elif self.aggregation == "window":

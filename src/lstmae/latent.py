@@ -23,7 +23,11 @@ CHUNK = 2048
 CANDIDATES = 16
 
 
-def nearest_distances(queries: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+def nearest_distances(
+    queries: torch.Tensor,
+    reference: torch.Tensor,
+    positions: tuple[torch.Tensor, torch.Tensor, int] | None = None,
+) -> torch.Tensor:
     """Euclidean distance from each query row to its nearest reference row.
 
     The reference rows are ranked by ``|r|^2 - 2 q.r`` (one matrix product per
@@ -38,6 +42,11 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor) -> torch.T
     ----------
     queries : Tensor of shape (N, L)
     reference : Tensor of shape (M, L), M >= 1
+    positions : (query positions (N,), reference positions (M,), exclusion), optional
+        Skip the reference rows whose position is within ``exclusion`` of the
+        query's (``|p_q - p_r| < exclusion``): the trivial matches of a training
+        window with itself and the windows overlapping it, as a matrix profile
+        excludes them. A query with no row left gets its plain nearest distance.
 
     Returns
     -------
@@ -52,9 +61,20 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor) -> torch.T
     for first in range(0, queries.shape[0], CHUNK):
         block = queries[first : first + CHUNK]  # (C, L)
         ranking = torch.addmm(squared_norms, block, reference.t(), alpha=-2)  # (C, M): |q - r|^2 - |q|^2
+        excluded = None
+        if positions is not None:
+            query_at, reference_at, exclusion = positions
+            excluded = (query_at[first : first + CHUNK, None] - reference_at[None, :]).abs() < exclusion  # (C, M)
+            ranking.masked_fill_(excluded, float("inf"))
         candidates = ranking.topk(count, dim=1, largest=False).indices  # (C, k)
         exact = (block[:, None, :] - reference[candidates]).pow(2).sum(dim=2)  # (C, k)
-        parts.append(exact.min(dim=1).values.sqrt())
+        if excluded is not None:
+            exact.masked_fill_(excluded.gather(1, candidates), float("inf"))  # fewer than k rows left
+        nearest = exact.min(dim=1).values
+        alone = excluded.all(dim=1) if excluded is not None else None
+        if alone is not None and bool(alone.any()):
+            nearest[alone] = nearest_distances(block[alone], reference).pow(2)  # nothing left: plain nearest
+        parts.append(nearest.sqrt())
     if not parts:
         return torch.zeros(0)
     return torch.cat(parts)
