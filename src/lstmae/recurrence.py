@@ -38,6 +38,16 @@ def _cell_gate_doubled(tensor: torch.Tensor, hidden: int) -> torch.Tensor:
     return tensor * scale
 
 
+def _doubled_inputs(gx: torch.Tensor, weight_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(gx (T, B, 4H), W_hh^T (H, 4H)) with the cell-gate block doubled; an expanded gx is doubled once."""
+    steps, hidden = gx.shape[0], gx.shape[2] // 4
+    if gx.stride(0) == 0:  # the same projection at every step
+        gx2 = _cell_gate_doubled(gx[0], hidden).expand(steps, -1, -1)
+    else:
+        gx2 = _cell_gate_doubled(gx, hidden)
+    return gx2, _cell_gate_doubled(weight_hh.t(), hidden)
+
+
 def _forward_loop(gx2, weight2_t, acts, cells2, tanh_cells, outputs) -> None:
     """The forward loop; fills the given (T, B, ...) buffers.
 
@@ -107,11 +117,7 @@ class _Recurrence(torch.autograd.Function):
         steps, batch, four_h = gx.shape
         hidden = four_h // 4
         options = dict(dtype=gx.dtype, device=gx.device)
-        if gx.stride(0) == 0:  # the same projection at every step: double it once
-            gx2 = _cell_gate_doubled(gx[0], hidden).expand(steps, -1, -1)
-        else:
-            gx2 = _cell_gate_doubled(gx, hidden)
-        weight2_t = _cell_gate_doubled(weight_hh.t(), hidden)  # (H, 4H)
+        gx2, weight2_t = _doubled_inputs(gx, weight_hh)
         acts = torch.empty(steps, batch, four_h, **options)  # activated gates i, f, g, o
         cells2 = torch.zeros(steps + 1, batch, hidden, **options)  # 2c: c_{-1} = 0, c_0 .. c_{T-1}
         tanh_cells = torch.empty(steps, batch, hidden, **options)
@@ -158,11 +164,7 @@ def _inference(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
     steps, batch, four_h = gx.shape
     hidden = four_h // 4
     options = dict(dtype=gx.dtype, device=gx.device)
-    if gx.stride(0) == 0:
-        gx2 = _cell_gate_doubled(gx[0], hidden).expand(steps, -1, -1)
-    else:
-        gx2 = _cell_gate_doubled(gx, hidden)
-    weight2_t = _cell_gate_doubled(weight_hh.t(), hidden)  # (H, 4H)
+    gx2, weight2_t = _doubled_inputs(gx, weight_hh)
     minus_one = torch.tensor(-1.0, **options)
     outputs = torch.empty(steps, batch, hidden, **options)  # (T, B, H)
     gates = torch.empty(batch, four_h, **options)
