@@ -12,15 +12,6 @@ from lstmae.nn import LSTMAutoencoder, LSTMStack, count_parameters
 B, T, F = 3, 5, 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: threads only add overhead (seconds per call on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def net(units=(8, 4), architecture="repeat", n_features=F, timesteps=T, seed=0) -> LSTMAutoencoder:
     torch.manual_seed(seed)
     return LSTMAutoencoder(NetworkConfig(n_features, timesteps, tuple(units), architecture))

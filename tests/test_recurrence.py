@@ -12,14 +12,6 @@ from lstmae.nn import LSTMAutoencoder
 from lstmae.recurrence import input_projection, lstm_recurrence
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def layer(input_size: int, hidden: int, dtype=torch.float64, seed: int = 0) -> nn.LSTM:
     torch.manual_seed(seed)
     return nn.LSTM(input_size, hidden, batch_first=True).to(dtype)
