@@ -201,3 +201,10 @@ def test_values_far_outside_the_training_range_are_clipped_not_infinite(value):
         z = transform(np.array([[value], [0.0]]), mean, scale)
     assert z[0, 0] == np.float32(np.sign(value) * 1e6)
     np.testing.assert_allclose(z[1, 0], (0.0 - mean[0]) / scale[0], rtol=1e-6)
+
+
+def test_a_mean_whose_values_cancel_is_summed_exactly():
+    """Found by hypothesis: 1, -max, +max. The float sum of 1/max - 1 + 1 is 0; the mean is 1/3."""
+    x = np.array([[1.0], [-1.7976931348623157e308], [1.7976931348623157e308]])
+    mean, _ = fit_scaler(x)
+    assert mean[0] == pytest.approx(1 / 3, rel=1e-12)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+
+#: fit_scaler sums a feature exactly when its float sum is below this share of
+#: the sum of magnitudes (heavy cancellation, where the float sum loses digits).
+CANCELLATION = 1e-6
 
 
 def fit_scaler(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -24,7 +31,12 @@ def fit_scaler(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     magnitude = np.max(np.abs(flat), axis=0)
     magnitude[magnitude == 0] = 1.0
     unit = flat / magnitude
-    mean = unit.mean(axis=0) * magnitude
+    total = unit.sum(axis=0)
+    # Where the values nearly cancel (1, -1e308, 1e308), the float sum loses the
+    # small remainder: sum those columns exactly (math.fsum), which is slower.
+    for column in np.flatnonzero(np.abs(total) < CANCELLATION * np.abs(unit).sum(axis=0)):
+        total[column] = math.fsum(unit[:, column].tolist())
+    mean = total / flat.shape[0] * magnitude
     std = unit.std(axis=0) * magnitude
     # A feature whose spread is negligible against its magnitude is constant for
     # float32 purposes; scaling it by its tiny std would only amplify noise.
