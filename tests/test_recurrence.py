@@ -89,8 +89,20 @@ def test_the_kernel_is_not_trivially_equal():
     assert not torch.allclose(wrong, expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.fixture(params=["fused", "torch"])
+def float32_path(request, monkeypatch):
+    """float32 through the C kernels ("fused") and through the pure-torch loops ("torch")."""
+    from lstmae import kernels
+
+    if request.param == "torch":
+        monkeypatch.setenv("LSTMAE_KERNELS", "0")
+    elif kernels.library() is None:
+        pytest.skip("no C compiler: the fused kernels cannot be built here")
+    yield request.param
+
+
 @pytest.mark.parametrize("expanded", [False, True])
-def test_inference_path_equals_the_training_path(expanded):
+def test_inference_path_equals_the_training_path(float32_path, expanded):
     """Without gradients the recurrence reuses one small buffer per step: same arithmetic, so the same bits."""
     torch.manual_seed(3)
     weight = 0.4 * torch.randn(4 * 6, 6)
@@ -115,3 +127,47 @@ def naive_lstm(gx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         h = torch.sigmoid(o) * torch.tanh(c)
         out.append(h)
     return torch.stack(out)
+
+
+@pytest.mark.parametrize(("batch", "steps", "inputs", "hidden", "repeat"),
+                         [(1, 1, 1, 1, False), (3, 7, 2, 5, False), (4, 12, 6, 19, False), (32, 40, 1, 16, False), (5, 9, 4, 11, True)])
+def test_float32_recurrence_equals_float64_nn_lstm(float32_path, batch, steps, inputs, hidden, repeat):
+    """Both float32 paths against float64 nn.LSTM: values to 1e-5, gradients to 1e-4 relative to their scale.
+
+    Hidden sizes 1, 5, 11 and 19 exercise the kernels' tail loop after their 8-unit blocks; 16 none.
+    """
+    lstm64 = layer(inputs, hidden)
+    x64 = torch.randn(batch, 1 if repeat else steps, inputs, dtype=torch.float64)
+    if repeat:
+        x64 = x64.expand(-1, steps, -1)
+    expected, _ = lstm64(x64)
+    lstm32 = layer(inputs, hidden, dtype=torch.float32)
+    x32 = x64.detach().float()
+    if repeat:  # the projection computed once and expanded over the steps, as the repeat decoder does
+        gx = input_projection(lstm32, x32[:, 0]).expand(steps, -1, -1)
+    else:
+        gx = input_projection(lstm32, x32.transpose(0, 1))
+    got = lstm_recurrence(gx, lstm32.weight_hh_l0).transpose(0, 1)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
+    for g, e in zip(grads(got, list(lstm32.parameters())), grads(expected, list(lstm64.parameters()))):
+        torch.testing.assert_close(g.double(), e, rtol=1e-4, atol=1e-4 * float(e.abs().max()))
+
+
+def test_fused_and_torch_paths_agree_and_the_fused_one_is_taken(monkeypatch):
+    """The two float32 paths compute the same function to float32 rounding, yet are not the same code."""
+    from lstmae import kernels
+
+    if kernels.library() is None:
+        pytest.skip("no C compiler: the fused kernels cannot be built here")
+    torch.manual_seed(5)
+    gx, weight = torch.randn(20, 8, 4 * 13, requires_grad=True), (0.3 * torch.randn(4 * 13, 13)).requires_grad_()
+    fused = lstm_recurrence(gx, weight)
+    assert type(fused.grad_fn).__name__.startswith("_FusedRecurrence")
+    fused_grads = grads(fused, [gx, weight])
+    monkeypatch.setenv("LSTMAE_KERNELS", "0")
+    plain = lstm_recurrence(gx, weight)
+    assert type(plain.grad_fn).__name__.startswith("_Recurrence")
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(fused, plain)  # different arithmetic (C exp against torch's), so not bit-equal
+    for f, p in zip(fused_grads, grads(plain, [gx, weight])):
+        torch.testing.assert_close(f, p, rtol=1e-4, atol=1e-5)

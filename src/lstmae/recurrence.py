@@ -11,7 +11,14 @@ The backward pass keeps the per-step work to one matrix product and a handful of
 element-wise operations and computes the weight gradient in one large product
 after the loop.
 
-Only sigmoids (bench/RESULTS.md has the measurement): torch's CPU ``tanh`` costs
+Two implementations of the same loops:
+
+- with the fused C kernels (`lstmae.kernels`; float32 on a CPU, the training and
+  scoring case): per step one torch matrix product and one C call that does all
+  of the step's element-wise work in one pass, forward and backward;
+- in pure torch (float64, GPUs, or no C compiler): the loops below.
+
+Pure torch uses only sigmoids (bench/RESULTS.md has the measurement): torch's CPU ``tanh`` costs
 about 3.5x a ``sigmoid`` per element, and ``tanh(x) = 2 sigmoid(2x) - 1``. The
 cell-gate rows of the input projection and of ``W_hh`` are doubled once per call,
 so one sigmoid over all four gate blocks yields i, f, o and sigmoid(2 g_pre); the
@@ -29,6 +36,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from lstmae import kernels
 
 
 def _cell_gate_doubled(tensor: torch.Tensor, hidden: int) -> torch.Tensor:
@@ -152,9 +161,17 @@ def lstm_recurrence(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
     -------
     Tensor of shape (T, B, H): the hidden state at every step (zero initial state).
     """
+    fused = _kernels_for(gx, weight_hh) is not None
     if torch.is_grad_enabled() and (gx.requires_grad or weight_hh.requires_grad):
-        return _Recurrence.apply(gx, weight_hh)
-    return _inference(gx, weight_hh)
+        return (_FusedRecurrence if fused else _Recurrence).apply(gx, weight_hh)
+    return (_fused_inference if fused else _inference)(gx, weight_hh)
+
+
+def _kernels_for(gx: torch.Tensor, weight_hh: torch.Tensor):
+    """The C kernels when they apply (float32 CPU tensors) and are available, else None."""
+    if gx.dtype == weight_hh.dtype == torch.float32 and gx.device.type == weight_hh.device.type == "cpu":
+        return kernels.library()
+    return None
 
 
 def _inference(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
@@ -180,6 +197,100 @@ def _inference(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
         torch.sigmoid(cell2, out=tanh_c)
         torch.add(minus_one, tanh_c, alpha=2, out=tanh_c)
         torch.mul(o, tanh_c, out=h_t)
+        h_prev = h_t
+    return outputs
+
+
+# ----------------------------------------------------------------------------- fused C kernels
+# Pointers advance by whole steps: a (T, B, n) buffer's step t starts at
+# data_ptr + t * B * n * 4 bytes. The kernels read and write only the (B, n)
+# blocks they are given, and the tensors stay alive (and contiguous) throughout.
+_FLOAT = 4  # bytes
+
+
+def _fused_forward_loop(gx, weight_hh, acts, cells, tanh_cells, outputs) -> None:
+    """Fill acts (T, B, 4H), cells (T + 1, B, H; c_{-1} = 0), tanh_cells (T, B, H), outputs (T + 1, B, H; h_{-1} = 0).
+
+    Per step one torch product and one C call. (Running the batch's rows in two
+    Python threads here was slower at batch 32: 4.6 against 3.3 ms per 40 steps,
+    each step handing the GIL over twice.)
+    """
+    step = kernels.library().lstmae_forward_step
+    steps, batch, four_h = acts.shape
+    hidden = four_h // 4
+    weight_t = weight_hh.t()  # (H, 4H)
+    gx_t, act_t, h_t = gx.unbind(0), acts.unbind(0), outputs.unbind(0)
+    gate_bytes, unit_bytes = batch * four_h * _FLOAT, batch * hidden * _FLOAT
+
+    a, c, tc, h = acts.data_ptr(), cells.data_ptr(), tanh_cells.data_ptr(), outputs.data_ptr()
+    for t in range(steps):
+        torch.addmm(gx_t[t], h_t[t], weight_t, out=act_t[t])  # pre-activations (B, 4H), activated in place
+        step(batch, hidden, a + t * gate_bytes, c + t * unit_bytes, c + (t + 1) * unit_bytes,
+             tc + t * unit_bytes, h + (t + 1) * unit_bytes)
+
+
+def _fused_backward_loop(weight_hh, acts, cells, tanh_cells, grad_outputs, grad_gates) -> None:
+    """Fill grad_gates (T, B, 4H) from grad_outputs (T, B, H): per step one C call and one torch product."""
+    step = kernels.library().lstmae_backward_step
+    steps, batch, four_h = acts.shape
+    hidden = four_h // 4
+    dh = grad_outputs[steps - 1].clone()  # (B, H): gradient wrt h_t, all paths
+    dc = torch.zeros(batch, hidden)  # (B, H): gradient wrt c_t from step t + 1
+    gout_t, dgrad_t = grad_outputs.unbind(0), grad_gates.unbind(0)
+    gate_bytes, unit_bytes = batch * four_h * _FLOAT, batch * hidden * _FLOAT
+
+    a, c, tc, dg = acts.data_ptr(), cells.data_ptr(), tanh_cells.data_ptr(), grad_gates.data_ptr()
+    dh_p, dc_p = dh.data_ptr(), dc.data_ptr()
+    for t in range(steps - 1, -1, -1):
+        step(batch, hidden, a + t * gate_bytes, c + t * unit_bytes, tc + t * unit_bytes, dh_p, dc_p, dg + t * gate_bytes)
+        if t > 0:
+            torch.addmm(gout_t[t - 1], dgrad_t[t], weight_hh, out=dh)  # (B, H)
+
+
+class _FusedRecurrence(torch.autograd.Function):
+    """`_Recurrence` with the element-wise work of each step in one C call (float32, CPU)."""
+
+    @staticmethod
+    def forward(ctx, gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
+        steps, batch, four_h = gx.shape
+        hidden = four_h // 4
+        acts = torch.empty(steps, batch, four_h)  # activated gates i, f, g, o
+        cells = torch.zeros(steps + 1, batch, hidden)  # c_{-1} = 0, c_0 .. c_{T-1}
+        tanh_cells = torch.empty(steps, batch, hidden)
+        outputs = torch.zeros(steps + 1, batch, hidden)  # h_{-1} = 0, h_0 .. h_{T-1}
+        _fused_forward_loop(gx.detach(), weight_hh.detach(), acts, cells, tanh_cells, outputs)
+        ctx.save_for_backward(weight_hh, acts, cells, tanh_cells, outputs)
+        return outputs[1:]  # (T, B, H)
+
+    @staticmethod
+    def backward(ctx, grad_outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        weight_hh, acts, cells, tanh_cells, outputs = ctx.saved_tensors
+        steps, batch, four_h = acts.shape
+        hidden = four_h // 4
+        grad_gates = torch.empty_like(acts)  # (T, B, 4H)
+        _fused_backward_loop(weight_hh.detach(), acts, cells, tanh_cells, grad_outputs.contiguous(), grad_gates)
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            grad_weight = grad_gates.view(-1, four_h).t() @ outputs[:-1].reshape(-1, hidden)  # (4H, H)
+        return grad_gates, grad_weight
+
+
+def _fused_inference(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
+    """`_FusedRecurrence`'s forward without gradients: one reused (B, 4H) gate buffer, the same bits."""
+    step = kernels.library().lstmae_forward_step
+    steps, batch, four_h = gx.shape
+    hidden = four_h // 4
+    weight_t = weight_hh.t()  # (H, 4H)
+    outputs = torch.empty(steps, batch, hidden)  # (T, B, H)
+    gates = torch.empty(batch, four_h)
+    cell = torch.zeros(batch, hidden)  # updated in place
+    tanh_c = torch.empty(batch, hidden)
+    h_prev = torch.zeros(batch, hidden)
+    g, c, tc, out = gates.data_ptr(), cell.data_ptr(), tanh_c.data_ptr(), outputs.data_ptr()
+    unit_bytes = batch * hidden * _FLOAT
+    for t, (gx_t, h_t) in enumerate(zip(gx.unbind(0), outputs.unbind(0))):
+        torch.addmm(gx_t, h_prev, weight_t, out=gates)
+        step(batch, hidden, g, c, c, tc, out + t * unit_bytes)
         h_prev = h_t
     return outputs
 

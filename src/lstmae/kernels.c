@@ -1,0 +1,276 @@
+/* The element-wise work of one LSTM step, fused: lstmae's recurrence calls these
+ * between its per-step matrix products (src/lstmae/recurrence.py).
+ *
+ * Why: torch runs each element-wise operation as its own pass with a few
+ * microseconds of dispatch, and its CPU sigmoid and tanh are slow; one LSTM step
+ * needs about ten such operations. Here one call does them all in one pass over
+ * the step's gates (bench/RESULTS.md has the measurement).
+ *
+ * Layout (row-major, float32, contiguous): gates (B, 4H) in the order
+ * input, forget, cell, output, as torch's nn.LSTM; every other array (B, H).
+ *
+ * Compiled at first use by lstmae/kernels.py with the system C compiler and no
+ * machine-specific flags: the AVX2 + FMA loops are chosen at run time when the
+ * CPU has them, the plain loops otherwise. NaN inputs give NaN outputs, as in torch.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define LSTMAE_X86 1
+#endif
+
+#define LSTMAE_KERNELS_ABI 1
+
+/* exp(x) = 2^k e^r with k = round(x / ln 2) and |r| <= ln2 / 2; e^r by its Taylor
+ * polynomial to r^7, whose remainder (< 0.35^8 / 8! = 5e-9) is below float32's
+ * rounding. ln 2 is split in two so that k ln2_hi is exact. x is clamped to
+ * [-87, 88], where 2^k is a normal float and e^x does not overflow. */
+#define EXP_LO -87.0f
+#define EXP_HI 88.0f
+#define LOG2E 1.44269504088896341f
+#define LN2_HI 0.693145751953125f
+#define LN2_LO 1.42860676533018e-06f
+
+static inline float exp_s(float x) {
+    x = x < EXP_LO ? EXP_LO : x; /* comparisons, not fmaxf: a NaN stays NaN */
+    x = x > EXP_HI ? EXP_HI : x;
+    float k = rintf(x * LOG2E);
+    float r = fmaf(k, -LN2_HI, x);
+    r = fmaf(k, -LN2_LO, r);
+    float p = 1.0f / 5040.0f;
+    p = fmaf(p, r, 1.0f / 720.0f);
+    p = fmaf(p, r, 1.0f / 120.0f);
+    p = fmaf(p, r, 1.0f / 24.0f);
+    p = fmaf(p, r, 1.0f / 6.0f);
+    p = fmaf(p, r, 0.5f);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
+    int32_t bits = ((int32_t)(x == x ? k : 0.0f) + 127) << 23; /* 2^k as float bits */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+static inline float sigmoid_s(float x) { return 1.0f / (1.0f + exp_s(-x)); }
+/* tanh(x) = 1 - 2 / (e^2x + 1), which cancels near 0: there (|x| < 1/16) its Taylor
+ * polynomial x (1 - x^2/3 + 2x^4/15 - 17x^6/315), whose remainder is < 1e-8 relative. */
+#define TANH_SMALL 0.0625f
+static inline float tanh_s(float x) {
+    if (x > -TANH_SMALL && x < TANH_SMALL) {
+        float x2 = x * x;
+        float p = fmaf(x2, -17.0f / 315.0f, 2.0f / 15.0f);
+        p = fmaf(p, x2, -1.0f / 3.0f);
+        return fmaf(p * x2, x, x);
+    }
+    return 1.0f - 2.0f / (exp_s(2.0f * x) + 1.0f);
+}
+
+#ifdef LSTMAE_X86
+#define AVX2 __attribute__((target("avx2,fma")))
+/* The same arithmetic as exp_s, eight lanes at a time. */
+AVX2 static inline __m256 exp_v(__m256 x) {
+    x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x); /* max(c, NaN) is NaN: NaN stays NaN */
+    x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(-LN2_HI), x);
+    r = _mm256_fmadd_ps(k, _mm256_set1_ps(-LN2_LO), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits)); /* a NaN p keeps the product NaN */
+}
+AVX2 static inline __m256 sigmoid_v(__m256 x) {
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp_v(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+AVX2 static inline __m256 tanh_v(__m256 x) {
+    __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = exp_v(_mm256_add_ps(x, x));
+    __m256 large = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+    __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_fmadd_ps(x2, _mm256_set1_ps(-17.0f / 315.0f), _mm256_set1_ps(2.0f / 15.0f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-1.0f / 3.0f));
+    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, x2), x, x);
+    __m256 abs_x = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    __m256 near_zero = _mm256_cmp_ps(abs_x, _mm256_set1_ps(TANH_SMALL), _CMP_LT_OQ); /* false for NaN: NaN from `large` */
+    return _mm256_blendv_ps(large, small, near_zero);
+}
+#endif
+
+/* ---------------------------------------------------------------- forward step
+ * gates (B, 4H): in, the pre-activations gx_t + W_hh h_{t-1}; out, the activated
+ * gates i, f, g, o. c = f c_prev + i g, tanh_c = tanh(c), h = o tanh(c).
+ * c may be c_prev (updated in place); no other arrays may overlap. */
+#define FORWARD_ONE(j)                                                                        \
+    do {                                                                                      \
+        float ii = sigmoid_s(i[j]), ff = sigmoid_s(f[j]), gg = tanh_s(g[j]), oo = sigmoid_s(o[j]); \
+        float cc = fmaf(ff, cp[j], ii * gg);                                                  \
+        float tc = tanh_s(cc);                                                                \
+        i[j] = ii; f[j] = ff; g[j] = gg; o[j] = oo;                                           \
+        cb[j] = cc; tb[j] = tc; hb[j] = oo * tc;                                              \
+    } while (0)
+
+#define FORWARD_ROW_POINTERS                                                                  \
+    float *i = gates + b * 4 * hidden, *f = i + hidden, *g = f + hidden, *o = g + hidden;     \
+    const float *cp = c_prev + b * hidden;                                                    \
+    float *cb = c + b * hidden, *tb = tanh_c + b * hidden, *hb = h + b * hidden
+
+static void forward_plain(int64_t batch, int64_t hidden, float *gates, const float *c_prev, float *c,
+                          float *tanh_c, float *h) {
+    for (int64_t b = 0; b < batch; b++) {
+        FORWARD_ROW_POINTERS;
+        for (int64_t j = 0; j < hidden; j++) FORWARD_ONE(j);
+    }
+}
+
+#ifdef LSTMAE_X86
+AVX2 static void forward_avx2(int64_t batch, int64_t hidden, float *gates, const float *c_prev, float *c,
+                              float *tanh_c, float *h) {
+    for (int64_t b = 0; b < batch; b++) {
+        FORWARD_ROW_POINTERS;
+        int64_t j = 0;
+        for (; j + 8 <= hidden; j += 8) {
+            __m256 ii = sigmoid_v(_mm256_loadu_ps(i + j)), ff = sigmoid_v(_mm256_loadu_ps(f + j));
+            __m256 gg = tanh_v(_mm256_loadu_ps(g + j)), oo = sigmoid_v(_mm256_loadu_ps(o + j));
+            __m256 cc = _mm256_fmadd_ps(ff, _mm256_loadu_ps(cp + j), _mm256_mul_ps(ii, gg));
+            __m256 tc = tanh_v(cc);
+            _mm256_storeu_ps(i + j, ii);
+            _mm256_storeu_ps(f + j, ff);
+            _mm256_storeu_ps(g + j, gg);
+            _mm256_storeu_ps(o + j, oo);
+            _mm256_storeu_ps(cb + j, cc);
+            _mm256_storeu_ps(tb + j, tc);
+            _mm256_storeu_ps(hb + j, _mm256_mul_ps(oo, tc));
+        }
+        for (; j < hidden; j++) FORWARD_ONE(j); /* the last hidden % 8 units */
+    }
+}
+#endif
+
+/* --------------------------------------------------------------- backward step
+ * From the step's saved activations (acts (B, 4H), c_prev, tanh_c) and the
+ * gradients dh (wrt h_t, everything downstream included) and dc (wrt c_t, from
+ * step t + 1): dgates (B, 4H), the gradient wrt the gate pre-activations, and
+ * dc becomes the gradient wrt c_{t-1}. */
+#define BACKWARD_ONE(j)                                                                       \
+    do {                                                                                      \
+        float t = tc[j], ii = i[j], ff = f[j], gg = g[j], oo = o[j], dhj = dhb[j];            \
+        float d = fmaf(dhj * oo, 1.0f - t * t, dcb[j]);                                       \
+        di[j] = d * gg * (ii - ii * ii);                                                      \
+        df[j] = d * cp[j] * (ff - ff * ff);                                                   \
+        dg[j] = d * ii * (1.0f - gg * gg);                                                    \
+        dout[j] = dhj * t * (oo - oo * oo);                                                   \
+        dcb[j] = d * ff;                                                                      \
+    } while (0)
+
+#define BACKWARD_ROW_POINTERS                                                                 \
+    const float *i = acts + b * 4 * hidden, *f = i + hidden, *g = f + hidden, *o = g + hidden; \
+    const float *cp = c_prev + b * hidden, *tc = tanh_c + b * hidden, *dhb = dh + b * hidden; \
+    float *dcb = dc + b * hidden;                                                             \
+    float *di = dgates + b * 4 * hidden, *df = di + hidden, *dg = df + hidden, *dout = dg + hidden
+
+static void backward_plain(int64_t batch, int64_t hidden, const float *acts, const float *c_prev,
+                           const float *tanh_c, const float *dh, float *dc, float *dgates) {
+    for (int64_t b = 0; b < batch; b++) {
+        BACKWARD_ROW_POINTERS;
+        for (int64_t j = 0; j < hidden; j++) BACKWARD_ONE(j);
+    }
+}
+
+#ifdef LSTMAE_X86
+AVX2 static void backward_avx2(int64_t batch, int64_t hidden, const float *acts, const float *c_prev,
+                               const float *tanh_c, const float *dh, float *dc, float *dgates) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (int64_t b = 0; b < batch; b++) {
+        BACKWARD_ROW_POINTERS;
+        int64_t j = 0;
+        for (; j + 8 <= hidden; j += 8) {
+            __m256 t = _mm256_loadu_ps(tc + j), ii = _mm256_loadu_ps(i + j), ff = _mm256_loadu_ps(f + j);
+            __m256 gg = _mm256_loadu_ps(g + j), oo = _mm256_loadu_ps(o + j), dhj = _mm256_loadu_ps(dhb + j);
+            __m256 d = _mm256_fmadd_ps(_mm256_mul_ps(dhj, oo), _mm256_sub_ps(one, _mm256_mul_ps(t, t)),
+                                       _mm256_loadu_ps(dcb + j));
+            _mm256_storeu_ps(di + j, _mm256_mul_ps(_mm256_mul_ps(d, gg), _mm256_sub_ps(ii, _mm256_mul_ps(ii, ii))));
+            _mm256_storeu_ps(df + j, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(cp + j)),
+                                                   _mm256_sub_ps(ff, _mm256_mul_ps(ff, ff))));
+            _mm256_storeu_ps(dg + j, _mm256_mul_ps(_mm256_mul_ps(d, ii), _mm256_sub_ps(one, _mm256_mul_ps(gg, gg))));
+            _mm256_storeu_ps(dout + j, _mm256_mul_ps(_mm256_mul_ps(dhj, t), _mm256_sub_ps(oo, _mm256_mul_ps(oo, oo))));
+            _mm256_storeu_ps(dcb + j, _mm256_mul_ps(d, ff));
+        }
+        for (; j < hidden; j++) BACKWARD_ONE(j);
+    }
+}
+#endif
+
+/* ---------------------------------------------------------------- entry points */
+static int use_avx2(void) {
+#ifdef LSTMAE_X86
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return known;
+#else
+    return 0;
+#endif
+}
+
+int lstmae_kernels_abi(void) { return LSTMAE_KERNELS_ABI; }
+
+/* 1 when the AVX2 + FMA loops run on this CPU, 0 for the plain loops. */
+int lstmae_kernels_vectorised(void) { return use_avx2(); }
+
+void lstmae_forward_step(int64_t batch, int64_t hidden, float *gates, const float *c_prev, float *c,
+                         float *tanh_c, float *h) {
+#ifdef LSTMAE_X86
+    if (use_avx2()) {
+        forward_avx2(batch, hidden, gates, c_prev, c, tanh_c, h);
+        return;
+    }
+#endif
+    forward_plain(batch, hidden, gates, c_prev, c, tanh_c, h);
+}
+
+void lstmae_backward_step(int64_t batch, int64_t hidden, const float *acts, const float *c_prev,
+                          const float *tanh_c, const float *dh, float *dc, float *dgates) {
+#ifdef LSTMAE_X86
+    if (use_avx2()) {
+        backward_avx2(batch, hidden, acts, c_prev, tanh_c, dh, dc, dgates);
+        return;
+    }
+#endif
+    backward_plain(batch, hidden, acts, c_prev, tanh_c, dh, dc, dgates);
+}
+
+/* For tests: y = sigmoid(x) and z = tanh(x) over n values with the kernels' own
+ * functions; vectorised = 0 forces the plain loop. */
+#ifdef LSTMAE_X86
+AVX2 static int64_t activations_avx2(int64_t n, const float *x, float *y, float *z) {
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 v = _mm256_loadu_ps(x + k);
+        _mm256_storeu_ps(y + k, sigmoid_v(v));
+        _mm256_storeu_ps(z + k, tanh_v(v));
+    }
+    return k;
+}
+#endif
+
+void lstmae_activations(int64_t n, const float *x, float *y, float *z, int vectorised) {
+    int64_t k = 0;
+#ifdef LSTMAE_X86
+    if (vectorised && use_avx2()) k = activations_avx2(n, x, y, z);
+#endif
+    for (; k < n; k++) {
+        y[k] = sigmoid_s(x[k]);
+        z[k] = tanh_s(x[k]);
+    }
+}

@@ -1,0 +1,132 @@
+"""The fused LSTM step kernels (kernels.c): compiled at first use, loaded with ctypes.
+
+`library()` returns the loaded kernels, or None when they cannot be had; the
+recurrence then runs its pure-torch loops, which compute the same function
+(tests/test_recurrence.py checks both against nn.LSTM). Nothing else changes.
+
+The C source ships with the package and is compiled once per machine with the
+system C compiler (``$CC``, else Python's configured compiler, else ``cc``; about
+a second) into a cache folder: ``$LSTMAE_CACHE_DIR``, else
+``$XDG_CACHE_HOME/lstmae``, else ``~/.cache/lstmae``. The file name carries a
+hash of the source, the compiler command and the flags, so an upgraded lstmae never loads
+a stale build; it is written to a temporary name and renamed, so concurrent
+processes never load a half-written file. No machine-specific flags are used
+(a cache shared between machines stays valid): the AVX2 loops are chosen inside
+the library at run time.
+
+``LSTMAE_KERNELS=0`` turns the kernels off (the pure-torch path, e.g. to compare).
+A missing compiler is not an error: lstmae logs one warning and runs the
+pure-torch path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+from pathlib import Path
+
+logger = logging.getLogger("lstmae")
+
+SOURCE = Path(__file__).with_name("kernels.c")
+#: The ABI the Python side expects (LSTMAE_KERNELS_ABI in kernels.c).
+ABI = 1
+FLAGS = ("-O2", "-fPIC", "-shared", "-std=gnu99")
+COMPILE_TIMEOUT_S = 120
+
+_lock = threading.Lock()
+_loaded: dict[str, object] = {}  # "library": the CDLL or None once decided
+
+
+def enabled() -> bool:
+    """False when ``LSTMAE_KERNELS`` is set to 0, off, false or no."""
+    return os.environ.get("LSTMAE_KERNELS", "1").strip().lower() not in {"0", "off", "false", "no"}
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, compiling them on first use; None when turned off or unavailable."""
+    if not enabled():
+        return None
+    if "library" not in _loaded:
+        with _lock:
+            if "library" not in _loaded:
+                _loaded["library"] = _load()
+    return _loaded["library"]  # type: ignore[return-value]
+
+
+def reset() -> None:
+    """Forget the loaded library (tests: to load again with other settings)."""
+    with _lock:
+        _loaded.clear()
+
+
+def compiler() -> list[str]:
+    """The C compiler command: ``$CC``, else the one Python was built with, else ``cc``."""
+    command = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shlex.split(command)
+
+
+def cache_dir() -> Path:
+    if os.environ.get("LSTMAE_CACHE_DIR"):
+        return Path(os.environ["LSTMAE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lstmae"
+
+
+def _library_path(command: list[str]) -> Path:
+    key = hashlib.sha256()
+    key.update(SOURCE.read_bytes())
+    key.update(repr((command, FLAGS, sys.platform)).encode())
+    suffix = ".dll" if sys.platform == "win32" else ".so"
+    return cache_dir() / f"kernels-{key.hexdigest()[:20]}{suffix}"
+
+
+def _compile(command: list[str], target: Path) -> None:
+    """Compile kernels.c into ``target``, atomically; raises OSError or CalledProcessError."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".kernels-", suffix=target.suffix)
+    os.close(handle)
+    try:
+        subprocess.run(
+            [*command, *FLAGS, str(SOURCE), "-o", temporary, "-lm"],
+            check=True, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+        )
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _load() -> ctypes.CDLL | None:
+    command = compiler()
+    try:
+        path = _library_path(command)
+        if not path.exists():
+            _compile(command, path)
+        lib = ctypes.CDLL(str(path))
+        if lib.lstmae_kernels_abi() != ABI:
+            raise OSError(f"{path} has ABI {lib.lstmae_kernels_abi()}, expected {ABI}")
+    except (OSError, subprocess.SubprocessError) as error:
+        detail = getattr(error, "stderr", None) or error
+        logger.warning(
+            "lstmae: could not build its C kernels with %r (%s); training and scoring use the "
+            "slower pure-torch recurrence. Install a C compiler or set CC; LSTMAE_KERNELS=0 silences this.",
+            " ".join(command), str(detail).strip().splitlines()[-1] if str(detail).strip() else type(error).__name__,
+        )
+        return None
+    size, pointer = ctypes.c_int64, ctypes.c_void_p
+    lib.lstmae_forward_step.argtypes = [size, size, pointer, pointer, pointer, pointer, pointer]
+    lib.lstmae_forward_step.restype = None
+    lib.lstmae_backward_step.argtypes = [size, size, pointer, pointer, pointer, pointer, pointer, pointer]
+    lib.lstmae_backward_step.restype = None
+    lib.lstmae_activations.argtypes = [size, pointer, pointer, pointer, ctypes.c_int]
+    lib.lstmae_activations.restype = None
+    lib.lstmae_kernels_vectorised.restype = ctypes.c_int
+    return lib
