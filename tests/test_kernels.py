@@ -141,3 +141,18 @@ def test_lstmae_kernels_0_switches_them_off(fresh, monkeypatch):
     monkeypatch.setenv("LSTMAE_KERNELS", "0")
     assert kernels.library() is None and not kernels.enabled()
     assert not fresh.exists()  # not even compiled
+
+
+@needs_kernels
+def test_a_compiler_without_openmp_builds_single_threaded_loops_with_the_same_bits(fresh, monkeypatch):
+    torch.manual_seed(2)
+    gx, weight = torch.randn(7, 24, 4 * 10), 0.3 * torch.randn(4 * 10, 10)
+    with torch.no_grad():
+        threaded = lstm_recurrence(gx, weight)
+    kernels.reset()
+    monkeypatch.setattr(kernels, "OPENMP", ("-fopenmp-no-such-option",))  # this compile fails; the plain one is used
+    lib = kernels.library()
+    assert lib is not None and not lib.lstmae_kernels_threaded()
+    with torch.no_grad():
+        single = lstm_recurrence(gx, weight)
+    assert torch.equal(single, threaded)

@@ -9,6 +9,7 @@ from torch import nn
 import naive
 from lstmae.config import NetworkConfig
 from lstmae.nn import LSTMAutoencoder
+from lstmae import recurrence
 from lstmae.recurrence import input_projection, lstm_recurrence
 
 
@@ -89,15 +90,21 @@ def test_the_kernel_is_not_trivially_equal():
     assert not torch.allclose(wrong, expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.fixture(params=["fused", "torch"])
+@pytest.fixture(params=["whole", "steps", "torch"])
 def float32_path(request, monkeypatch):
-    """float32 through the C kernels ("fused") and through the pure-torch loops ("torch")."""
+    """float32 through each implementation: the C kernels running whole loops ("whole",
+    AVX2 CPUs), a torch product and a C call per step ("steps", other CPUs) and the
+    pure-torch loops ("torch", no compiler)."""
     from lstmae import kernels
 
     if request.param == "torch":
         monkeypatch.setenv("LSTMAE_KERNELS", "0")
     elif kernels.library() is None:
         pytest.skip("no C compiler: the fused kernels cannot be built here")
+    elif request.param == "steps":
+        monkeypatch.setattr(recurrence, "WHOLE_LOOPS", False)
+    elif not kernels.library().lstmae_kernels_vectorised():
+        pytest.skip("no AVX2: the whole loops do not run on this CPU")
     yield request.param
 
 
@@ -151,6 +158,32 @@ def test_float32_recurrence_equals_float64_nn_lstm(float32_path, batch, steps, i
     torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
     for g, e in zip(grads(got, list(lstm32.parameters())), grads(expected, list(lstm64.parameters()))):
         torch.testing.assert_close(g.double(), e, rtol=1e-4, atol=1e-4 * float(e.abs().max()))
+
+
+@pytest.mark.parametrize(("batch", "hidden"), [(32, 100), (19, 7), (256, 16)])
+def test_whole_loops_give_the_same_bits_on_any_number_of_threads(batch, hidden):
+    """Each row's arithmetic does not depend on how rows are split between threads."""
+    from lstmae import kernels
+
+    lib = kernels.library()
+    if lib is None or not (lib.lstmae_kernels_vectorised() and lib.lstmae_kernels_threaded()):
+        pytest.skip("the whole C loops (AVX2, OpenMP) do not run here")
+    torch.manual_seed(7)
+    gx = torch.randn(6, batch, 4 * hidden, requires_grad=True)
+    weight = (0.3 * torch.randn(4 * hidden, hidden)).requires_grad_()
+    before, results = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            out = lstm_recurrence(gx, weight)
+            with torch.no_grad():
+                inferred = lstm_recurrence(gx, weight)
+            results.append((out.detach(), inferred, *grads(out, [gx, weight])))
+    finally:
+        torch.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(a, b)
 
 
 def test_fused_and_torch_paths_agree_and_the_fused_one_is_taken(monkeypatch):

@@ -22,7 +22,11 @@
 #define LSTMAE_X86 1
 #endif
 
-#define LSTMAE_KERNELS_ABI 1
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define LSTMAE_KERNELS_ABI 2
 
 /* exp(x) = 2^k e^r with k = round(x / ln 2) and |r| <= ln2 / 2; e^r by its Taylor
  * polynomial to r^7, whose remainder (< 0.35^8 / 8! = 5e-9) is below float32's
@@ -209,6 +213,75 @@ AVX2 static void backward_avx2(int64_t batch, int64_t hidden, const float *acts,
 }
 #endif
 
+/* ------------------------------------------------------- whole loops (AVX2 only)
+ * The recurrence's per-step products are small ((rows x H) @ (H x 4H)); a call
+ * into torch for each costs as much as the arithmetic. Here the whole loop over
+ * the steps runs in C with its own product: C = D + A @ B, B packed in panels of
+ * 16 columns (P, K, 16), zero-padded past N. Each output row depends only on its
+ * own input row, accumulated in the same order whatever the other rows are, so
+ * rows can be split between threads without changing a bit. */
+#ifdef LSTMAE_X86
+#define PANEL 16
+#define TILE_ROWS 6
+
+#define DEFINE_TILE(MR)                                                                                    \
+    AVX2 static void tile_##MR(int64_t K, const float *A, int64_t lda, const float *bp, const float *D,    \
+                               int64_t ldd, float *C, int64_t ldc, int64_t cols) {                         \
+        __m256 acc[MR][2];                                                                                 \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps(); \
+        for (int64_t k = 0; k < K; k++) {                                                                  \
+            __m256 b0 = _mm256_loadu_ps(bp + PANEL * k), b1 = _mm256_loadu_ps(bp + PANEL * k + 8);         \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                                         \
+                __m256 a = _mm256_broadcast_ss(A + r * lda + k);                                           \
+                acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);                                             \
+                acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);                                             \
+            }                                                                                              \
+        }                                                                                                  \
+        if (cols == PANEL) {                                                                               \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                                         \
+                _mm256_storeu_ps(C + r * ldc, _mm256_add_ps(acc[r][0], _mm256_loadu_ps(D + r * ldd)));     \
+                _mm256_storeu_ps(C + r * ldc + 8, _mm256_add_ps(acc[r][1], _mm256_loadu_ps(D + r * ldd + 8))); \
+            }                                                                                              \
+        } else {                                                                                           \
+            __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                      \
+            __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cols), lane);                           \
+            __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cols - 8), lane);                       \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                                         \
+                _mm256_maskstore_ps(C + r * ldc, m0, _mm256_add_ps(acc[r][0], _mm256_maskload_ps(D + r * ldd, m0))); \
+                _mm256_maskstore_ps(C + r * ldc + 8, m1,                                                   \
+                                    _mm256_add_ps(acc[r][1], _mm256_maskload_ps(D + r * ldd + 8, m1)));    \
+            }                                                                                              \
+        }                                                                                                  \
+    }
+DEFINE_TILE(1)
+DEFINE_TILE(2)
+DEFINE_TILE(3)
+DEFINE_TILE(4)
+DEFINE_TILE(5)
+DEFINE_TILE(6)
+
+/* C (M x N, row stride ldc) = D (row stride ldd) + A (M x K, row stride lda) @ B (packed). */
+AVX2 static void gemm_add(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *packed,
+                          const float *D, int64_t ldd, float *C, int64_t ldc) {
+    for (int64_t p = 0; p * PANEL < N; p++) {
+        int64_t col = p * PANEL, cols = N - col < PANEL ? N - col : PANEL;
+        const float *bp = packed + p * K * PANEL;
+        for (int64_t m = 0; m < M; m += TILE_ROWS) {
+            const float *a = A + m * lda, *d = D + m * ldd + col;
+            float *c = C + m * ldc + col;
+            switch (M - m < TILE_ROWS ? M - m : TILE_ROWS) {
+                case 6: tile_6(K, a, lda, bp, d, ldd, c, ldc, cols); break;
+                case 5: tile_5(K, a, lda, bp, d, ldd, c, ldc, cols); break;
+                case 4: tile_4(K, a, lda, bp, d, ldd, c, ldc, cols); break;
+                case 3: tile_3(K, a, lda, bp, d, ldd, c, ldc, cols); break;
+                case 2: tile_2(K, a, lda, bp, d, ldd, c, ldc, cols); break;
+                default: tile_1(K, a, lda, bp, d, ldd, c, ldc, cols); break;
+            }
+        }
+    }
+}
+#endif
+
 /* ---------------------------------------------------------------- entry points */
 static int use_avx2(void) {
 #ifdef LSTMAE_X86
@@ -248,6 +321,118 @@ void lstmae_backward_step(int64_t batch, int64_t hidden, const float *acts, cons
     }
 #endif
     backward_plain(batch, hidden, acts, c_prev, tanh_c, dh, dc, dgates);
+}
+
+/* The whole loops split the batch's rows between `threads` OpenMP threads (the
+ * team torch itself uses: the library links the libgomp torch has loaded), each
+ * thread running every step for its own rows. Each thread gets >= MIN_ROWS rows. */
+#define MIN_ROWS 8
+
+static int64_t teams(int64_t rows, int64_t threads) {
+    int64_t most = rows / MIN_ROWS;
+    if (threads > most) threads = most;
+    return threads < 1 ? 1 : threads;
+}
+
+#ifdef LSTMAE_X86
+AVX2 static void forward_rows(int64_t steps, int64_t rows, int64_t hidden, int64_t batch, const float *gx, int64_t gx_step,
+                              int64_t gx_row, const float *w_packed, float *acts, int64_t acts_step, float *cells,
+                              int64_t cells_step, float *tanh_c, int64_t tanh_step, float *outputs) {
+    int64_t four_h = 4 * hidden, out_step = batch * hidden;
+    for (int64_t t = 0; t < steps; t++) {
+        float *gates = acts + t * acts_step, *c = cells + (t + 1) * cells_step;
+        gemm_add(rows, four_h, hidden, outputs + t * out_step, hidden, w_packed, gx + t * gx_step, gx_row, gates, four_h);
+        forward_avx2(rows, hidden, gates, cells + t * cells_step, c, tanh_c + t * tanh_step, outputs + (t + 1) * out_step);
+    }
+}
+
+AVX2 static void backward_rows(int64_t steps, int64_t rows, int64_t hidden, int64_t batch, const float *acts,
+                               const float *cells, const float *tanh_c, const float *grad_outputs,
+                               const float *w_packed, float *dh, float *dc, float *dgates) {
+    int64_t four_h = 4 * hidden, gate_step = batch * four_h, unit_step = batch * hidden;
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(dh + r * hidden, grad_outputs + (steps - 1) * unit_step + r * hidden, hidden * sizeof(float));
+    for (int64_t t = steps - 1; t >= 0; t--) {
+        float *dg = dgates + t * gate_step;
+        backward_avx2(rows, hidden, acts + t * gate_step, cells + t * unit_step, tanh_c + t * unit_step, dh, dc, dg);
+        if (t > 0) gemm_add(rows, hidden, four_h, dg, four_h, w_packed, grad_outputs + (t - 1) * unit_step, hidden, dh, hidden);
+    }
+}
+#endif
+
+/* The forward loop over a batch of `batch` rows, every step in C.
+ * gx: the input projections, steps `gx_step` and rows `gx_row` elements apart
+ * (gx_step = 0: the same projection at every step). w_packed: W_hh^T (H x 4H)
+ * packed (ceil(4H / 16), H, 16). acts, tanh_c: (T, batch, 4H) and (T, batch, H);
+ * cells, outputs: (T + 1, batch, H) with step 0 zero (c_{-1}, h_{-1}). Step strides
+ * of 0 for acts, tanh_c and cells reuse one (batch, ...) block (inference).
+ * Returns 0, or -1 without AVX2 (the caller then runs its per-step loop). */
+int lstmae_forward(int64_t steps, int64_t batch, int64_t hidden, int64_t threads, const float *gx, int64_t gx_step,
+                   int64_t gx_row, const float *w_packed, float *acts, int64_t acts_step, float *cells, int64_t cells_step,
+                   float *tanh_c, int64_t tanh_step, float *outputs) {
+#ifdef LSTMAE_X86
+    if (!use_avx2()) return -1;
+    int64_t n = teams(batch, threads), four_h = 4 * hidden;
+    (void)n; /* unused without OpenMP */
+#ifdef _OPENMP
+#pragma omp parallel num_threads((int)n) if (n > 1)
+#endif
+    {
+#ifdef _OPENMP
+        int64_t g = omp_get_thread_num(), size = omp_get_num_threads();
+#else
+        int64_t g = 0, size = 1;
+#endif
+        int64_t r0 = g * batch / size, r1 = (g + 1) * batch / size;
+        forward_rows(steps, r1 - r0, hidden, batch, gx + r0 * gx_row, gx_step, gx_row, w_packed, acts + r0 * four_h,
+                     acts_step, cells + r0 * hidden, cells_step, tanh_c + r0 * hidden, tanh_step, outputs + r0 * hidden);
+    }
+    return 0;
+#else
+    (void)steps; (void)batch; (void)hidden; (void)threads; (void)gx; (void)gx_step; (void)gx_row; (void)w_packed;
+    (void)acts; (void)acts_step; (void)cells; (void)cells_step; (void)tanh_c; (void)tanh_step; (void)outputs;
+    return -1;
+#endif
+}
+
+/* The backward loop, every step in C: dgates (T, batch, 4H) from the forward's acts,
+ * cells, tanh_c and grad_outputs (T, batch, H). w_packed: W_hh (4H x H) packed
+ * (ceil(H / 16), 4H, 16). dh, dc: (batch, H) scratch, dc zeroed. */
+int lstmae_backward(int64_t steps, int64_t batch, int64_t hidden, int64_t threads, const float *acts, const float *cells,
+                    const float *tanh_c, const float *grad_outputs, const float *w_packed, float *dh, float *dc,
+                    float *dgates) {
+#ifdef LSTMAE_X86
+    if (!use_avx2()) return -1;
+    int64_t n = teams(batch, threads), four_h = 4 * hidden;
+    (void)n; /* unused without OpenMP */
+#ifdef _OPENMP
+#pragma omp parallel num_threads((int)n) if (n > 1)
+#endif
+    {
+#ifdef _OPENMP
+        int64_t g = omp_get_thread_num(), size = omp_get_num_threads();
+#else
+        int64_t g = 0, size = 1;
+#endif
+        int64_t r0 = g * batch / size, r1 = (g + 1) * batch / size;
+        backward_rows(steps, r1 - r0, hidden, batch, acts + r0 * four_h, cells + r0 * hidden, tanh_c + r0 * hidden,
+                      grad_outputs + r0 * hidden, w_packed, dh + r0 * hidden, dc + r0 * hidden, dgates + r0 * four_h);
+    }
+    return 0;
+#else
+    (void)steps; (void)batch; (void)hidden; (void)threads; (void)acts; (void)cells; (void)tanh_c; (void)grad_outputs;
+    (void)w_packed; (void)dh; (void)dc; (void)dgates;
+    return -1;
+#endif
+}
+
+/* 1 when the whole loops can split rows between threads (built with OpenMP). */
+int lstmae_kernels_threaded(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 /* For tests: y = sigmoid(x) and z = tanh(x) over n values with the kernels' own

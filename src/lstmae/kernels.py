@@ -37,8 +37,11 @@ logger = logging.getLogger("lstmae")
 
 SOURCE = Path(__file__).with_name("kernels.c")
 #: The ABI the Python side expects (LSTMAE_KERNELS_ABI in kernels.c).
-ABI = 1
+ABI = 2
 FLAGS = ("-O2", "-fPIC", "-shared", "-std=gnu99")
+#: Tried first: OpenMP lets the whole loops split rows between torch's threads (the
+#: library then uses the libgomp torch has loaded); without it they run on one thread.
+OPENMP = ("-fopenmp",)
 COMPILE_TIMEOUT_S = 120
 
 _lock = threading.Lock()
@@ -83,7 +86,7 @@ def cache_dir() -> Path:
 def _library_path(command: list[str]) -> Path:
     key = hashlib.sha256()
     key.update(SOURCE.read_bytes())
-    key.update(repr((command, FLAGS, sys.platform)).encode())
+    key.update(repr((command, FLAGS, OPENMP, sys.platform)).encode())
     suffix = ".dll" if sys.platform == "win32" else ".so"
     return cache_dir() / f"kernels-{key.hexdigest()[:20]}{suffix}"
 
@@ -94,10 +97,16 @@ def _compile(command: list[str], target: Path) -> None:
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".kernels-", suffix=target.suffix)
     os.close(handle)
     try:
-        subprocess.run(
-            [*command, *FLAGS, str(SOURCE), "-o", temporary, "-lm"],
-            check=True, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
-        )
+        try:
+            subprocess.run(
+                [*command, *FLAGS, *OPENMP, str(SOURCE), "-o", temporary, "-lm"],
+                check=True, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+            )
+        except subprocess.CalledProcessError:  # e.g. a compiler without OpenMP: single-threaded loops
+            subprocess.run(
+                [*command, *FLAGS, str(SOURCE), "-o", temporary, "-lm"],
+                check=True, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+            )
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
@@ -126,7 +135,12 @@ def _load() -> ctypes.CDLL | None:
     lib.lstmae_forward_step.restype = None
     lib.lstmae_backward_step.argtypes = [size, size, pointer, pointer, pointer, pointer, pointer, pointer]
     lib.lstmae_backward_step.restype = None
+    lib.lstmae_forward.argtypes = [size] * 4 + [pointer, size, size, pointer, pointer, size, pointer, size, pointer, size, pointer]
+    lib.lstmae_forward.restype = ctypes.c_int
+    lib.lstmae_backward.argtypes = [size] * 4 + [pointer] * 8
+    lib.lstmae_backward.restype = ctypes.c_int
     lib.lstmae_activations.argtypes = [size, pointer, pointer, pointer, ctypes.c_int]
     lib.lstmae_activations.restype = None
     lib.lstmae_kernels_vectorised.restype = ctypes.c_int
+    lib.lstmae_kernels_threaded.restype = ctypes.c_int
     return lib

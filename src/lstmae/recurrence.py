@@ -206,16 +206,62 @@ def _inference(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
 # data_ptr + t * B * n * 4 bytes. The kernels read and write only the (B, n)
 # blocks they are given, and the tensors stay alive (and contiguous) throughout.
 _FLOAT = 4  # bytes
+#: Run each whole loop over the steps in C (its own AVX2 product) when the CPU has AVX2;
+#: False: a torch product and a C call per step (what CPUs without AVX2 get; tests switch it).
+WHOLE_LOOPS = True
+PANEL = 16  # columns per packed panel of the C product (PANEL in kernels.c)
+
+
+def _whole_loops(lib) -> bool:
+    return WHOLE_LOOPS and bool(lib.lstmae_kernels_vectorised())
+
+
+def _threads(lib) -> int:
+    """Threads for a whole loop: torch's intra-op count (1 inside `parallel.ordered_map`'s workers)."""
+    return torch.get_num_threads() if lib.lstmae_kernels_threaded() else 1
+
+
+def _pack(matrix: torch.Tensor) -> torch.Tensor:
+    """(K, N) -> (ceil(N / 16), K, 16): 16-column panels, zero-padded past N, for the C product."""
+    k, n = matrix.shape
+    panels = -(-n // PANEL)
+    padded = matrix.new_zeros(k, panels * PANEL)
+    padded[:, :n] = matrix
+    return padded.view(k, panels, PANEL).transpose(0, 1).contiguous()
+
+
+def _whole_forward(lib, gx, weight_hh, acts, cells, tanh_cells, outputs, step_strides) -> None:
+    """`kernels.c` lstmae_forward: the whole loop, the batch's rows split between torch's threads in C.
+
+    acts, cells, tanh_cells: (T, B, 4H), (T + 1, B, H), (T, B, H), or one (B, ...)
+    block each when ``step_strides`` are 0 (inference); outputs (T + 1, B, H), step 0 zero.
+    """
+    steps, batch, four_h = gx.shape
+    if gx.stride(2) != 1:
+        gx = gx.contiguous()
+    packed = _pack(weight_hh.t())  # W_hh^T (H, 4H) in panels
+    acts_step, cells_step, tanh_step = step_strides
+    done = lib.lstmae_forward(
+        steps, batch, four_h // 4, _threads(lib), gx.data_ptr(), gx.stride(0), gx.stride(1), packed.data_ptr(),
+        acts.data_ptr(), acts_step, cells.data_ptr(), cells_step, tanh_cells.data_ptr(), tanh_step, outputs.data_ptr(),
+    )
+    assert done == 0, "lstmae_forward needs AVX2"
 
 
 def _fused_forward_loop(gx, weight_hh, acts, cells, tanh_cells, outputs) -> None:
     """Fill acts (T, B, 4H), cells (T + 1, B, H; c_{-1} = 0), tanh_cells (T, B, H), outputs (T + 1, B, H; h_{-1} = 0).
 
-    Per step one torch product and one C call. (Running the batch's rows in two
-    Python threads here was slower at batch 32: 4.6 against 3.3 ms per 40 steps,
-    each step handing the GIL over twice.)
+    With AVX2 the whole loop runs in C, the batch's rows split between threads there.
+    Otherwise per step one torch product and one C call. (Running the rows of
+    that per-step loop in two Python threads was slower at batch 32: 4.6 against
+    3.3 ms per 40 steps, each step handing the GIL over twice.)
     """
-    step = kernels.library().lstmae_forward_step
+    lib = kernels.library()
+    if _whole_loops(lib):
+        batch, four_h = acts.shape[1:]
+        _whole_forward(lib, gx, weight_hh, acts, cells, tanh_cells, outputs, (batch * four_h, batch * four_h // 4, batch * four_h // 4))
+        return
+    step = lib.lstmae_forward_step
     steps, batch, four_h = acts.shape
     hidden = four_h // 4
     weight_t = weight_hh.t()  # (H, 4H)
@@ -230,12 +276,22 @@ def _fused_forward_loop(gx, weight_hh, acts, cells, tanh_cells, outputs) -> None
 
 
 def _fused_backward_loop(weight_hh, acts, cells, tanh_cells, grad_outputs, grad_gates) -> None:
-    """Fill grad_gates (T, B, 4H) from grad_outputs (T, B, H): per step one C call and one torch product."""
-    step = kernels.library().lstmae_backward_step
+    """Fill grad_gates (T, B, 4H) from grad_outputs (T, B, H): the whole loop in C (AVX2), else per step one C call and one torch product."""
+    lib = kernels.library()
     steps, batch, four_h = acts.shape
     hidden = four_h // 4
-    dh = grad_outputs[steps - 1].clone()  # (B, H): gradient wrt h_t, all paths
     dc = torch.zeros(batch, hidden)  # (B, H): gradient wrt c_t from step t + 1
+    if _whole_loops(lib):
+        packed = _pack(weight_hh)  # W_hh (4H, H) in panels
+        dh = torch.empty(batch, hidden)  # (B, H) scratch
+        done = lib.lstmae_backward(
+            steps, batch, hidden, _threads(lib), acts.data_ptr(), cells.data_ptr(), tanh_cells.data_ptr(),
+            grad_outputs.data_ptr(), packed.data_ptr(), dh.data_ptr(), dc.data_ptr(), grad_gates.data_ptr(),
+        )
+        assert done == 0, "lstmae_backward needs AVX2"
+        return
+    step = lib.lstmae_backward_step
+    dh = grad_outputs[steps - 1].clone()  # (B, H): gradient wrt h_t, all paths
     gout_t, dgrad_t = grad_outputs.unbind(0), grad_gates.unbind(0)
     gate_bytes, unit_bytes = batch * four_h * _FLOAT, batch * hidden * _FLOAT
 
@@ -277,9 +333,15 @@ class _FusedRecurrence(torch.autograd.Function):
 
 def _fused_inference(gx: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
     """`_FusedRecurrence`'s forward without gradients: one reused (B, 4H) gate buffer, the same bits."""
-    step = kernels.library().lstmae_forward_step
+    lib = kernels.library()
     steps, batch, four_h = gx.shape
     hidden = four_h // 4
+    if _whole_loops(lib):
+        outputs = torch.zeros(steps + 1, batch, hidden)  # h_{-1} = 0, h_0 .. h_{T-1}
+        gates, cell, tanh_c = torch.empty(batch, four_h), torch.zeros(batch, hidden), torch.empty(batch, hidden)
+        _whole_forward(lib, gx, weight_hh, gates, cell, tanh_c, outputs, (0, 0, 0))  # one block each, reused
+        return outputs[1:]
+    step = lib.lstmae_forward_step
     weight_t = weight_hh.t()  # (H, 4H)
     outputs = torch.empty(steps, batch, hidden)  # (T, B, H)
     gates = torch.empty(batch, four_h)
