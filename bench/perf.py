@@ -35,6 +35,8 @@ KERAS_VENV = HERE / ".venv-keras"
 TENSORFLOW = "tensorflow-cpu==2.18.0"
 SAMPLES, TIMESTEPS, UNITS = 2000, 40, 100  # the seed configuration
 START, END = "<!-- perf:start -->", "<!-- perf:end -->"
+#: fit with one idea switched off (worker_fit --variant), for the ideas table
+FIT_VARIANTS = ("pure_torch", "step_kernels", "adam_loop")
 
 
 # ----------------------------------------------------------------------------- data
@@ -95,10 +97,22 @@ def worker_matmul(args: argparse.Namespace) -> dict:
 
 
 def worker_fit(args: argparse.Namespace) -> dict:
-    """lstmae through the real LSTMAutoencoder.fit; per-epoch wall times from a timing callback."""
+    """lstmae through the real LSTMAutoencoder.fit; per-epoch wall times from a timing callback.
+
+    ``--variant`` switches one idea off: pure_torch (no C kernels), step_kernels (a torch
+    product and a C call per step instead of whole loops in C), adam_loop (Adam without fused=True).
+    """
+    if args.variant == "pure_torch":
+        os.environ["LSTMAE_KERNELS"] = "0"
     _threads(args.threads)
     import lstmae
+    import lstmae.recurrence as recurrence
     import lstmae.training as training
+
+    if args.variant == "step_kernels":
+        recurrence.WHOLE_LOOPS = False
+    elif args.variant == "adam_loop":
+        training.AutoencoderTask.configure_optimizers = lambda self: __import__("torch").optim.Adam(self.parameters(), lr=self.learning_rate)
 
     seconds: list[float] = []
 
@@ -347,7 +361,7 @@ def main() -> None:
     parser.add_argument("--strides", nargs="+", default=["1"])
     parser.add_argument("--units", type=int, default=UNITS)
     parser.add_argument("--chunk-values", type=int, default=0)
-    parser.add_argument("--variant", default="", choices=["", "serial_chunks", "stored_gates"])
+    parser.add_argument("--variant", default="", choices=["", "serial_chunks", "stored_gates", "pure_torch", "step_kernels", "adam_loop"])
     args = parser.parse_args()
     if args.worker:
         args.threads = args.threads[0]
@@ -374,6 +388,10 @@ def main() -> None:
             for threads in args.threads:
                 res["fit"][(batch, threads)] = child("fit", batch=batch, threads=threads, epochs=epochs)
                 log(f"lstmae fit batch {batch}, {threads} thread(s): {res['fit'][(batch, threads)]}")
+            if not args.skip_ideas:
+                for variant in FIT_VARIANTS:
+                    res["ideas"][(variant, batch)] = child("fit", batch=batch, threads=max(args.threads), epochs=epochs, variant=variant)
+                    log(f"lstmae fit batch {batch}, {max(args.threads)} threads, variant {variant}: {res['ideas'][(variant, batch)]}")
             kinds = "nn_lstm,lstmae" if args.skip_ideas else "nn_lstm,lstmae,lstmae_repeat_input"
             res["loop"][batch] = child("loop", batch=batch, threads=min(args.threads), epochs=epochs, kinds=kinds)
             log(f"plain loops batch {batch}, {min(args.threads)} thread(s): {res['loop'][batch]}")
@@ -519,6 +537,17 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
         fit = res["fit"].get((batch, min(args.threads)), {}).get("windows_per_s")
         if fit and b:
             lines.append(f"| Lightning loop (fit) vs a plain loop, same network | batch {batch}, {min(args.threads)} thread | plain {fmt(b)} vs fit {fmt(fit)} windows/s (fit costs {100 * (1 - fit / b):.0f}%, incl. gradient clipping and per-epoch metrics) | Lightning kept (foundation) |")
+    described = {
+        "pure_torch": ("fused C kernels (kernels.c: a step's element-wise work in one pass, whole loops in C with their own AVX2 product, rows split over torch's OpenMP threads) vs the pure-torch recurrence", "yes; pure torch stays for float64, GPUs and machines without a C compiler"),
+        "step_kernels": ("whole forward/backward loops in C vs a torch product and one C call per step", "yes; per-step calls stay for CPUs without AVX2"),
+        "adam_loop": ("Adam(fused=True) vs Adam's per-parameter loop", "yes"),
+    }
+    for variant, (text, kept) in described.items():
+        for batch in (32, 256):
+            off = res["ideas"].get((variant, batch), {}).get("windows_per_s")
+            on = res["fit"].get((batch, max(args.threads)), {}).get("windows_per_s")
+            if off and on:
+                lines.append(f"| {text} | fit, batch {batch}, {max(args.threads)} threads, separate runs | {fmt(off)} -> {fmt(on)} windows/s ({on / off:.2f}x) | {kept} |")
     for batch in (32, 256):
         vals = [res["fit"].get((batch, t), {}).get("windows_per_s") for t in args.threads]
         if len(vals) > 1 and all(vals):
@@ -539,18 +568,21 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
     if best and stored:
         lines.append(f"| no-gradient recurrence reusing one per-step gate buffer (cache-resident) vs keeping every step's gates as training does | score {score_lengths[0]:,} points, stride auto, {max(args.threads)} threads | {stored:.2f} s -> {best:.2f} s ({stored / best:.2f}x) | yes |")
     lines += [
-        "| sigmoids only: tanh(x) = 2·sigmoid(2x) - 1 with the cell-gate rows of W_ih, b and W_hh doubled once per call and the cell kept doubled (tanh costs ~3.5x a sigmoid per element in this torch build); backward factors in half the element-wise passes | recurrence fwd+bwd, 40 steps x 100 units, interleaved A/B, min of 10-20 rounds (session 3) | batch 256: 1.15x (1 thread), 1.20x (2 threads); batch 32: 1.18x (1 thread), 1.09x (2 threads) | yes |",
+        "| pure-torch path (session 3; now used only without the C kernels): sigmoids only: tanh(x) = 2·sigmoid(2x) - 1 with the cell-gate rows of W_ih, b and W_hh doubled once per call and the cell kept doubled (tanh costs ~3.5x a sigmoid per element in this torch build); backward factors in half the element-wise passes | recurrence fwd+bwd, 40 steps x 100 units, interleaved A/B, min of 10-20 rounds (session 3) | batch 256: 1.15x (1 thread), 1.20x (2 threads); batch 32: 1.18x (1 thread), 1.09x (2 threads) | yes |",
         "| the same tanh identity as extra per-step ops (session 2, without doubled rows) | forward recurrence, interleaved A/B | 1.08x slower at batch 32, 1.03x slower at 256 | no (superseded by the row above) |",
         "| latent reference from every training window (up to 20,000) instead of every score_stride-th | dev benchmark, seed 0, 46 series, stride auto vs stride 1, same weights | before: auto 0.013 below stride 1 (mean VUS-PR, p = 0.24); after: 0.0004 below (p = 0.96); UCR 121: 0.23 -> 0.77 | yes |",
         "| nearest training embedding: rank by one matrix product, exact distance to the 16 best (centred) vs cdist's exact loop | 262 queries x 2,000 references x 100 units, 1 thread | 35.9 ms -> 6.4 ms per chunk (5.6x); equal to cdist except within rounding beside > 16 near-ties (tests/test_latent.py) | yes |",
         "| latent distances in the consumer thread vs in the scoring workers | repeatability, 15 runs of one scoring pass on 3 threads | in the workers, 14 of 15 runs differed in the last bits (a distance search beside the workers' networks perturbs them); in the consumer, 0 of 15 | yes |",
-        "| batch split over 2 worker threads inside the training recurrence (each half on one core) | recurrence fwd+bwd, batch 256, 2 threads, interleaved A/B | 1,451 (intra-op threads) vs 1,707 us per step (split): slower; no gain at batch 32 either | no |",
+        "| batch split over 2 Python worker threads inside the pure-torch training recurrence (each half on one core) | recurrence fwd+bwd, batch 256, 2 threads, interleaved A/B | 1,451 (intra-op threads) vs 1,707 us per step (split): slower; no gain at batch 32 either | no (the C loops split rows in OpenMP instead) |",
+        "| rows split over 2 Python threads around the per-step kernels (torch product + C call per step) | forward loop, 40 steps, batch 32 / 256, 2 threads | 3.3 -> 4.6 ms (slower: two GIL hand-overs per step) / 16.1 -> 13.9 ms | no |",
+        "| Python-thread row split around whole C loops, torch left at 2 OpenMP threads | fit, batch 32, 2 threads | no gain: torch's spinning OpenMP threads and the Python worker fought for the second core | no (OpenMP inside the C loops instead) |",
+        "| C loops blocked by 48 rows per step (activate gates while in cache) | C forward/backward loop alone, interleaved, 1 and 2 threads | batch 256: 17.2 -> 18.5 ms fwd (1 thread), 15.9 -> 16.9 (2 threads); batch 32: within noise | no |",
         "| fused nn.LSTM (oneDNN) for inference | encoder + repeat decoder, 2 threads, per-window cost at the best chunk size | 175 us (oneDNN, 256-1,024 windows) vs 164 us (lstmae, 256 windows) | no |",
         "| torch.compile of one step's element-wise work | batch 32, 100 units, 1 thread | 26 s to compile; then 157 us per call vs 115 us eager | no |",
         "| flush denormals to zero (`torch.set_flush_denormal`) | score 20,000 points, 1 thread, 3 interleaved rounds | 267-331 vs 276-390 us per window: within noise | no |",
         "| per-step `self.log` replaced by sums logged once per epoch | cProfile of fit, batch 32 | `self.log` was ~4 ms of a ~50 ms step (8%); whole-process A/B under contention within noise | yes |",
         "| pre-batched loaders (one indexing op per batch, no per-item collation) | already in lstmae before this issue | - | yes |",
-        "| Adam(foreach=True) | optimizer step alone | 0.69 -> 0.54 ms per step (<1% of a batch-32 step) | no: not worth a changed optimizer path |",
+        "| Adam(foreach=True) | optimizer step alone (session 3) | 0.69 -> 0.54 ms per step | no (fused=True, above, is faster: clip + step 1.21 -> 0.67 ms) |",
         "| TorchScript for the per-step loop | forward recurrence, batch 32/256 | no gain (op costs, not Python, dominate) | no |",
         "",
     ]

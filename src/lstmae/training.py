@@ -142,7 +142,10 @@ class AutoencoderTask(pl.LightningModule):
         self._step(batch, "val_", batch_idx == self.trainer.num_val_batches[0] - 1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
+        # fused: one kernel for all parameters instead of a loop over them (CPU, 1.2 -> 0.7 ms per batch
+        # with clipping, bench/RESULTS.md); the same update. Other devices keep the default.
+        fused = True if self.device.type in ("cpu", "cuda") else None
+        return torch.optim.Adam(self.parameters(), lr=self.learning_rate, fused=fused)
 
 
 class HistoryRecorder(pl.Callback):
