@@ -219,6 +219,7 @@ def worker_score(args: argparse.Namespace) -> dict:
         import lstmae.recurrence as recurrence
 
         recurrence._inference = recurrence._Recurrence.apply
+        recurrence._fused_inference = recurrence._FusedRecurrence.apply
     model = _fitted_on_series(TIMESTEPS, UNITS, 1)
     model.anomaly_score(long_series(2000))
     out = {}
