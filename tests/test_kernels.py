@@ -156,3 +156,34 @@ def test_a_compiler_without_openmp_builds_single_threaded_loops_with_the_same_bi
     with torch.no_grad():
         single = lstm_recurrence(gx, weight)
     assert torch.equal(single, threaded)
+
+
+def test_compiler_choice(monkeypatch):
+    import sysconfig
+
+    monkeypatch.setenv("CC", "my-cc -O1")
+    assert kernels.compiler() == ["my-cc", "-O1"]  # $CC wins, split like a shell would
+    monkeypatch.delenv("CC")
+    monkeypatch.setattr(sysconfig, "get_config_var", lambda name: "/nonexistent/x86_64-conda-gcc -pthread")
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/gcc" if name == "gcc" else None)
+    assert kernels.compiler() == ["gcc"]  # Python's configured compiler is missing: the next one found
+
+
+@needs_kernels
+def test_a_plain_build_runs_the_per_step_path_and_equals_nn_lstm(fresh, monkeypatch):
+    """What a CPU without AVX2 (or not x86) gets: plain C loops, a torch product per step."""
+    from torch import nn
+
+    monkeypatch.setattr(kernels, "FLAGS", (*kernels.FLAGS, "-DLSTMAE_PLAIN"))
+    lib = kernels.library()
+    assert lib is not None and not lib.lstmae_kernels_vectorised()
+    torch.manual_seed(4)
+    lstm = nn.LSTM(3, 11, batch_first=True)
+    x = torch.randn(9, 6, 3)
+    expected, _ = lstm(x)
+    gx = torch.nn.functional.linear(x.transpose(0, 1), lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
+    got = lstm_recurrence(gx, lstm.weight_hh_l0)
+    assert type(got.grad_fn).__name__.startswith("_FusedRecurrence")
+    torch.testing.assert_close(got.transpose(0, 1), expected, rtol=1e-5, atol=1e-6)
+    for g, e in zip(torch.autograd.grad(got.sum(), list(lstm.parameters())), torch.autograd.grad(expected.sum(), list(lstm.parameters()))):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-5)

@@ -17,7 +17,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* -DLSTMAE_PLAIN builds only the plain loops, as on other CPUs (tests use it). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LSTMAE_PLAIN)
 #include <immintrin.h>
 #define LSTMAE_X86 1
 #endif
@@ -323,76 +324,107 @@ void lstmae_backward_step(int64_t batch, int64_t hidden, const float *acts, cons
     backward_plain(batch, hidden, acts, c_prev, tanh_c, dh, dc, dgates);
 }
 
-/* The whole loops split the batch's rows between `threads` OpenMP threads (the
- * team torch itself uses: the library links the libgomp torch has loaded), each
- * thread running every step for its own rows. Each thread gets >= MIN_ROWS rows. */
-#define MIN_ROWS 8
+typedef struct {
+    int64_t steps, batch, hidden;
+    const float *gx;
+    int64_t gx_step, gx_row;
+    const float *w_packed;
+    float *acts;
+    int64_t acts_step;
+    float *cells;
+    int64_t cells_step;
+    float *tanh_c;
+    int64_t tanh_step;
+    float *outputs;
+} forward_args;
 
-static int64_t teams(int64_t rows, int64_t threads) {
-    int64_t most = rows / MIN_ROWS;
-    if (threads > most) threads = most;
-    return threads < 1 ? 1 : threads;
-}
+typedef struct {
+    int64_t steps, batch, hidden;
+    const float *acts, *cells, *tanh_c, *grad_outputs, *w_packed;
+    float *dh, *dc, *dgates;
+} backward_args;
 
+/* The forward loop for rows r0 .. r1 - 1 (see lstmae_forward). */
 #ifdef LSTMAE_X86
-AVX2 static void forward_rows(int64_t steps, int64_t rows, int64_t hidden, int64_t batch, const float *gx, int64_t gx_step,
-                              int64_t gx_row, const float *w_packed, float *acts, int64_t acts_step, float *cells,
-                              int64_t cells_step, float *tanh_c, int64_t tanh_step, float *outputs) {
-    int64_t four_h = 4 * hidden, out_step = batch * hidden;
-    for (int64_t t = 0; t < steps; t++) {
-        float *gates = acts + t * acts_step, *c = cells + (t + 1) * cells_step;
-        gemm_add(rows, four_h, hidden, outputs + t * out_step, hidden, w_packed, gx + t * gx_step, gx_row, gates, four_h);
-        forward_avx2(rows, hidden, gates, cells + t * cells_step, c, tanh_c + t * tanh_step, outputs + (t + 1) * out_step);
+AVX2
+#endif
+static void forward_part(const void *arguments, int64_t r0, int64_t r1) {
+#ifdef LSTMAE_X86
+    const forward_args *a = arguments;
+    int64_t hidden = a->hidden, four_h = 4 * hidden, out_step = a->batch * hidden, rows = r1 - r0;
+    const float *gx = a->gx + r0 * a->gx_row;
+    float *acts = a->acts + r0 * four_h, *cells = a->cells + r0 * hidden, *tanh_c = a->tanh_c + r0 * hidden;
+    float *outputs = a->outputs + r0 * hidden;
+    for (int64_t t = 0; t < a->steps; t++) {
+        float *gates = acts + t * a->acts_step;
+        gemm_add(rows, four_h, hidden, outputs + t * out_step, hidden, a->w_packed, gx + t * a->gx_step, a->gx_row, gates, four_h);
+        forward_avx2(rows, hidden, gates, cells + t * a->cells_step, cells + (t + 1) * a->cells_step,
+                     tanh_c + t * a->tanh_step, outputs + (t + 1) * out_step);
     }
+#else
+    (void)arguments; (void)r0; (void)r1;
+#endif
 }
 
-AVX2 static void backward_rows(int64_t steps, int64_t rows, int64_t hidden, int64_t batch, const float *acts,
-                               const float *cells, const float *tanh_c, const float *grad_outputs,
-                               const float *w_packed, float *dh, float *dc, float *dgates) {
-    int64_t four_h = 4 * hidden, gate_step = batch * four_h, unit_step = batch * hidden;
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(dh + r * hidden, grad_outputs + (steps - 1) * unit_step + r * hidden, hidden * sizeof(float));
-    for (int64_t t = steps - 1; t >= 0; t--) {
+/* The backward loop for rows r0 .. r1 - 1 (see lstmae_backward). */
+#ifdef LSTMAE_X86
+AVX2
+#endif
+static void backward_part(const void *arguments, int64_t r0, int64_t r1) {
+#ifdef LSTMAE_X86
+    const backward_args *a = arguments;
+    int64_t hidden = a->hidden, four_h = 4 * hidden, gate_step = a->batch * four_h, unit_step = a->batch * hidden;
+    int64_t rows = r1 - r0, last = a->steps - 1;
+    const float *acts = a->acts + r0 * four_h, *cells = a->cells + r0 * hidden, *tanh_c = a->tanh_c + r0 * hidden;
+    const float *grad_outputs = a->grad_outputs + r0 * hidden;
+    float *dh = a->dh + r0 * hidden, *dc = a->dc + r0 * hidden, *dgates = a->dgates + r0 * four_h;
+    for (int64_t r = 0; r < rows; r++) memcpy(dh + r * hidden, grad_outputs + last * unit_step + r * hidden, hidden * sizeof(float));
+    for (int64_t t = last; t >= 0; t--) {
         float *dg = dgates + t * gate_step;
         backward_avx2(rows, hidden, acts + t * gate_step, cells + t * unit_step, tanh_c + t * unit_step, dh, dc, dg);
-        if (t > 0) gemm_add(rows, hidden, four_h, dg, four_h, w_packed, grad_outputs + (t - 1) * unit_step, hidden, dh, hidden);
+        if (t > 0) gemm_add(rows, hidden, four_h, dg, four_h, a->w_packed, grad_outputs + (t - 1) * unit_step, hidden, dh, hidden);
     }
-}
+#else
+    (void)arguments; (void)r0; (void)r1;
 #endif
+}
 
-/* The forward loop over a batch of `batch` rows, every step in C.
- * gx: the input projections, steps `gx_step` and rows `gx_row` elements apart
- * (gx_step = 0: the same projection at every step). w_packed: W_hh^T (H x 4H)
- * packed (ceil(4H / 16), H, 16). acts, tanh_c: (T, batch, 4H) and (T, batch, H);
- * cells, outputs: (T + 1, batch, H) with step 0 zero (c_{-1}, h_{-1}). Step strides
- * of 0 for acts, tanh_c and cells reuse one (batch, ...) block (inference).
- * Returns 0, or -1 without AVX2 (the caller then runs its per-step loop). */
+/* part(arguments, r0, r1) for contiguous row ranges covering 0 .. batch - 1, one per
+ * OpenMP thread: the team torch itself uses (the library links the libgomp torch
+ * has loaded). Each thread gets >= MIN_ROWS rows. */
+#define MIN_ROWS 8
+
+static void split_rows(int64_t batch, int64_t threads, void (*part)(const void *, int64_t, int64_t), const void *arguments) {
+#ifdef _OPENMP
+    int64_t most = batch / MIN_ROWS, n = threads < most ? threads : most;
+    if (n > 1) {
+#pragma omp parallel num_threads((int)n)
+        {
+            int64_t g = omp_get_thread_num(), size = omp_get_num_threads();
+            part(arguments, g * batch / size, (g + 1) * batch / size);
+        }
+        return;
+    }
+#endif
+    (void)threads;
+    part(arguments, 0, batch);
+}
+
+/* The forward loop over a batch of `batch` rows, every step in C, rows split between
+ * `threads` threads. gx: the input projections, steps `gx_step` and rows `gx_row`
+ * elements apart (gx_step = 0: the same projection at every step). w_packed: W_hh^T
+ * (H x 4H) packed (ceil(4H / 16), H, 16). acts, tanh_c: (T, batch, 4H) and
+ * (T, batch, H); cells, outputs: (T + 1, batch, H) with step 0 zero (c_{-1}, h_{-1}).
+ * Step strides of 0 for acts, tanh_c and cells reuse one (batch, ...) block
+ * (inference). Returns 0, or -1 without AVX2 (the caller then runs its per-step loop). */
 int lstmae_forward(int64_t steps, int64_t batch, int64_t hidden, int64_t threads, const float *gx, int64_t gx_step,
                    int64_t gx_row, const float *w_packed, float *acts, int64_t acts_step, float *cells, int64_t cells_step,
                    float *tanh_c, int64_t tanh_step, float *outputs) {
-#ifdef LSTMAE_X86
     if (!use_avx2()) return -1;
-    int64_t n = teams(batch, threads), four_h = 4 * hidden;
-    (void)n; /* unused without OpenMP */
-#ifdef _OPENMP
-#pragma omp parallel num_threads((int)n) if (n > 1)
-#endif
-    {
-#ifdef _OPENMP
-        int64_t g = omp_get_thread_num(), size = omp_get_num_threads();
-#else
-        int64_t g = 0, size = 1;
-#endif
-        int64_t r0 = g * batch / size, r1 = (g + 1) * batch / size;
-        forward_rows(steps, r1 - r0, hidden, batch, gx + r0 * gx_row, gx_step, gx_row, w_packed, acts + r0 * four_h,
-                     acts_step, cells + r0 * hidden, cells_step, tanh_c + r0 * hidden, tanh_step, outputs + r0 * hidden);
-    }
+    forward_args a = {steps, batch, hidden, gx, gx_step, gx_row, w_packed, acts, acts_step,
+                      cells, cells_step, tanh_c, tanh_step, outputs};
+    split_rows(batch, threads, forward_part, &a);
     return 0;
-#else
-    (void)steps; (void)batch; (void)hidden; (void)threads; (void)gx; (void)gx_step; (void)gx_row; (void)w_packed;
-    (void)acts; (void)acts_step; (void)cells; (void)cells_step; (void)tanh_c; (void)tanh_step; (void)outputs;
-    return -1;
-#endif
 }
 
 /* The backward loop, every step in C: dgates (T, batch, 4H) from the forward's acts,
@@ -401,29 +433,10 @@ int lstmae_forward(int64_t steps, int64_t batch, int64_t hidden, int64_t threads
 int lstmae_backward(int64_t steps, int64_t batch, int64_t hidden, int64_t threads, const float *acts, const float *cells,
                     const float *tanh_c, const float *grad_outputs, const float *w_packed, float *dh, float *dc,
                     float *dgates) {
-#ifdef LSTMAE_X86
     if (!use_avx2()) return -1;
-    int64_t n = teams(batch, threads), four_h = 4 * hidden;
-    (void)n; /* unused without OpenMP */
-#ifdef _OPENMP
-#pragma omp parallel num_threads((int)n) if (n > 1)
-#endif
-    {
-#ifdef _OPENMP
-        int64_t g = omp_get_thread_num(), size = omp_get_num_threads();
-#else
-        int64_t g = 0, size = 1;
-#endif
-        int64_t r0 = g * batch / size, r1 = (g + 1) * batch / size;
-        backward_rows(steps, r1 - r0, hidden, batch, acts + r0 * four_h, cells + r0 * hidden, tanh_c + r0 * hidden,
-                      grad_outputs + r0 * hidden, w_packed, dh + r0 * hidden, dc + r0 * hidden, dgates + r0 * four_h);
-    }
+    backward_args a = {steps, batch, hidden, acts, cells, tanh_c, grad_outputs, w_packed, dh, dc, dgates};
+    split_rows(batch, threads, backward_part, &a);
     return 0;
-#else
-    (void)steps; (void)batch; (void)hidden; (void)threads; (void)acts; (void)cells; (void)tanh_c; (void)grad_outputs;
-    (void)w_packed; (void)dh; (void)dc; (void)dgates;
-    return -1;
-#endif
 }
 
 /* 1 when the whole loops can split rows between threads (built with OpenMP). */
@@ -451,6 +464,7 @@ AVX2 static int64_t activations_avx2(int64_t n, const float *x, float *y, float 
 
 void lstmae_activations(int64_t n, const float *x, float *y, float *z, int vectorised) {
     int64_t k = 0;
+    (void)vectorised; /* unused in a plain build */
 #ifdef LSTMAE_X86
     if (vectorised && use_avx2()) k = activations_avx2(n, x, y, z);
 #endif

@@ -1,18 +1,20 @@
-"""The fused LSTM step kernels (kernels.c): compiled at first use, loaded with ctypes.
+"""The LSTM recurrence's C kernels (kernels.c): compiled at first use, loaded with ctypes.
 
 `library()` returns the loaded kernels, or None when they cannot be had; the
 recurrence then runs its pure-torch loops, which compute the same function
-(tests/test_recurrence.py checks both against nn.LSTM). Nothing else changes.
+(tests/test_recurrence.py checks every path against nn.LSTM). Nothing else changes.
 
 The C source ships with the package and is compiled once per machine with the
-system C compiler (``$CC``, else Python's configured compiler, else ``cc``; about
-a second) into a cache folder: ``$LSTMAE_CACHE_DIR``, else
-``$XDG_CACHE_HOME/lstmae``, else ``~/.cache/lstmae``. The file name carries a
-hash of the source, the compiler command and the flags, so an upgraded lstmae never loads
-a stale build; it is written to a temporary name and renamed, so concurrent
-processes never load a half-written file. No machine-specific flags are used
-(a cache shared between machines stays valid): the AVX2 loops are chosen inside
-the library at run time.
+system C compiler (``$CC``, else the first found of Python's configured
+compiler, cc, gcc and clang; about a second) into a cache folder:
+``$LSTMAE_CACHE_DIR``, else ``$XDG_CACHE_HOME/lstmae``, else ``~/.cache/lstmae``.
+The file name carries a hash of the source, the compiler command and the flags,
+so an upgraded lstmae never loads a stale build; it is written to a temporary
+name and renamed, so concurrent processes never load a half-written file. No
+machine-specific flags are used (a cache shared between machines stays valid):
+the AVX2 loops are chosen inside the library at run time. With OpenMP (tried
+first) the whole loops split rows between torch's threads, in the OpenMP runtime
+torch has loaded.
 
 ``LSTMAE_KERNELS=0`` turns the kernels off (the pure-torch path, e.g. to compare).
 A missing compiler is not an error: lstmae logs one warning and runs the
@@ -26,6 +28,7 @@ import hashlib
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -71,9 +74,14 @@ def reset() -> None:
 
 
 def compiler() -> list[str]:
-    """The C compiler command: ``$CC``, else the one Python was built with, else ``cc``."""
-    command = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    return shlex.split(command)
+    """The C compiler command: ``$CC`` if set, else the first found of the one Python was built with, cc, gcc, clang."""
+    if os.environ.get("CC"):
+        return shlex.split(os.environ["CC"])
+    for candidate in (sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
+        command = shlex.split(candidate or "")
+        if command and shutil.which(command[0]):
+            return command
+    return ["cc"]
 
 
 def cache_dir() -> Path:
