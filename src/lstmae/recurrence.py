@@ -13,9 +13,11 @@ after the loop.
 
 Two implementations of the same loops:
 
-- with the fused C kernels (`lstmae.kernels`; float32 on a CPU, the training and
-  scoring case): per step one torch matrix product and one C call that does all
-  of the step's element-wise work in one pass, forward and backward;
+- with the C kernels (`lstmae.kernels`; float32 on a CPU, the training and
+  scoring case): on CPUs with AVX2 the whole loop over the steps is one C call
+  (its own matrix product; the batch's rows split between torch's threads);
+  otherwise per step one torch matrix product and one C call that does all of
+  the step's element-wise work in one pass. Forward and backward alike;
 - in pure torch (float64, GPUs, or no C compiler): the loops below.
 
 Pure torch uses only sigmoids (bench/RESULTS.md has the measurement): torch's CPU ``tanh`` costs
