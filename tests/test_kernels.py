@@ -187,3 +187,24 @@ def test_a_plain_build_runs_the_per_step_path_and_equals_nn_lstm(fresh, monkeypa
     torch.testing.assert_close(got.transpose(0, 1), expected, rtol=1e-5, atol=1e-6)
     for g, e in zip(torch.autograd.grad(got.sum(), list(lstm.parameters())), torch.autograd.grad(expected.sum(), list(lstm.parameters()))):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-5)
+
+
+@needs_kernels
+def test_an_openmp_build_that_cannot_be_loaded_falls_back_to_the_plain_build(fresh, monkeypatch):
+    """E.g. a torch whose bundled OpenMP runtime has another name, and none on the system."""
+    import ctypes
+
+    real = ctypes.CDLL
+    openmp_build = str(kernels._library_path(kernels.compiler(), (*kernels.FLAGS, *kernels.OPENMP)))
+
+    def cdll(path, *args, **kwargs):
+        if str(path) == openmp_build:
+            raise OSError("libgomp.so.1: cannot open shared object file")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ctypes, "CDLL", cdll)
+    lib = kernels.library()
+    assert lib is not None and not lib.lstmae_kernels_threaded()
+    gx, weight = torch.randn(5, 16, 4 * 9), 0.3 * torch.randn(4 * 9, 9)
+    with torch.no_grad():
+        assert lstm_recurrence(gx, weight).shape == (5, 16, 9)

@@ -91,30 +91,24 @@ def cache_dir() -> Path:
     return Path(base) / "lstmae"
 
 
-def _library_path(command: list[str]) -> Path:
+def _library_path(command: list[str], flags: tuple[str, ...]) -> Path:
     key = hashlib.sha256()
     key.update(SOURCE.read_bytes())
-    key.update(repr((command, FLAGS, OPENMP, sys.platform)).encode())
+    key.update(repr((command, flags, sys.platform)).encode())
     suffix = ".dll" if sys.platform == "win32" else ".so"
     return cache_dir() / f"kernels-{key.hexdigest()[:20]}{suffix}"
 
 
-def _compile(command: list[str], target: Path) -> None:
-    """Compile kernels.c into ``target``, atomically; raises OSError or CalledProcessError."""
+def _compile(command: list[str], flags: tuple[str, ...], target: Path) -> None:
+    """Compile kernels.c into ``target``, atomically; raises OSError or SubprocessError."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".kernels-", suffix=target.suffix)
     os.close(handle)
     try:
-        try:
-            subprocess.run(
-                [*command, *FLAGS, *OPENMP, str(SOURCE), "-o", temporary, "-lm"],
-                check=True, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
-            )
-        except subprocess.CalledProcessError:  # e.g. a compiler without OpenMP: single-threaded loops
-            subprocess.run(
-                [*command, *FLAGS, str(SOURCE), "-o", temporary, "-lm"],
-                check=True, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
-            )
+        subprocess.run(
+            [*command, *flags, str(SOURCE), "-o", temporary, "-lm"],
+            check=True, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+        )
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
@@ -122,20 +116,27 @@ def _compile(command: list[str], target: Path) -> None:
 
 
 def _load() -> ctypes.CDLL | None:
+    """The first build that compiles and loads: with OpenMP, else without (a compiler
+    without OpenMP, or an OpenMP runtime that cannot be loaded: single-threaded loops)."""
     command = compiler()
-    try:
-        path = _library_path(command)
-        if not path.exists():
-            _compile(command, path)
-        lib = ctypes.CDLL(str(path))
-        if lib.lstmae_kernels_abi() != ABI:
-            raise OSError(f"{path} has ABI {lib.lstmae_kernels_abi()}, expected {ABI}")
-    except (OSError, subprocess.SubprocessError) as error:
-        detail = getattr(error, "stderr", None) or error
+    failure: BaseException | None = None
+    for flags in ((*FLAGS, *OPENMP), FLAGS):
+        try:
+            path = _library_path(command, flags)
+            if not path.exists():
+                _compile(command, flags, path)
+            lib = ctypes.CDLL(str(path))
+            if lib.lstmae_kernels_abi() != ABI:
+                raise OSError(f"{path} has ABI {lib.lstmae_kernels_abi()}, expected {ABI}")
+            break
+        except (OSError, subprocess.SubprocessError) as error:
+            failure = error
+    else:
+        detail = str(getattr(failure, "stderr", None) or failure).strip()
         logger.warning(
             "lstmae: could not build its C kernels with %r (%s); training and scoring use the "
             "slower pure-torch recurrence. Install a C compiler or set CC; LSTMAE_KERNELS=0 silences this.",
-            " ".join(command), str(detail).strip().splitlines()[-1] if str(detail).strip() else type(error).__name__,
+            " ".join(command), detail.splitlines()[-1] if detail else type(failure).__name__,
         )
         return None
     size, pointer = ctypes.c_int64, ctypes.c_void_p
