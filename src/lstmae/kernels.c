@@ -27,7 +27,7 @@
 #include <omp.h>
 #endif
 
-#define LSTMAE_KERNELS_ABI 2
+#define LSTMAE_KERNELS_ABI 3
 
 /* exp(x) = 2^k e^r with k = round(x / ln 2) and |r| <= ln2 / 2; e^r by its Taylor
  * polynomial to r^7, whose remainder (< 0.35^8 / 8! = 5e-9) is below float32's
@@ -436,6 +436,408 @@ int lstmae_backward(int64_t steps, int64_t batch, int64_t hidden, int64_t thread
     if (!use_avx2()) return -1;
     backward_args a = {steps, batch, hidden, acts, cells, tanh_c, grad_outputs, w_packed, dh, dc, dgates};
     split_rows(batch, threads, backward_part, &a);
+    return 0;
+}
+
+/* ------------------------------------------- the whole autoencoder (AVX2 only)
+ * One training step's forward and backward pass of lstmae's LSTMAutoencoder
+ * (src/lstmae/nn.py; the Python side is src/lstmae/fused.py) as one call each:
+ * every LSTM layer, the repeat decoder's input projected once, the per-step
+ * output Linear. Without this each layer is a handful of torch operations and
+ * autograd nodes around the C loops, which cost as much as the loops at batch 32.
+ *
+ * Threads: the batch's rows are split between threads as in the loops above; each
+ * thread runs all layers for its rows (rows never meet). The weight gradients,
+ * sums over every step and row, come after a barrier, split by output rows: each
+ * gradient element is summed by one thread, over the steps and rows in one fixed
+ * order. So results are bit-identical for any number of threads.
+ *
+ * Layout: S = steps, B = batch, G = 4H; time-major buffers (S, B, ...) as the
+ * loops above; x and y batch-major (B, S, features), as torch holds them. */
+typedef struct {
+    int64_t input, hidden;
+    const float *w_ih, *w_hh, *b_ih, *b_hh;  /* nn.LSTM's parameters, row-major: (G, in), (G, H), (G), (G) */
+    float *w_ih_t_packed, *w_hh_t_packed;    /* forward: W_ih^T (in x G), W_hh^T (H x G) in panels */
+    float *w_ih_packed, *w_hh_packed;        /* backward: W_ih (G x in), W_hh (G x H) in panels */
+    float *bias;                             /* (G): b_ih + b_hh */
+    float *acts;                             /* (S, B, G): activated gates; the backward overwrites them with dgates */
+    float *cells, *tanh_c, *outputs;         /* (S + 1, B, H) with c_{-1} = 0, (S, B, H), (S + 1, B, H) with h_{-1} = 0 */
+    float *grad_outputs, *dh, *dc;           /* backward: (S, B, H), (B, H), (B, H) */
+    float *grad_w_ih, *grad_w_hh, *grad_b_ih, *grad_b_hh;
+} ae_layer;
+
+typedef struct {
+    int64_t steps, batch, n_layers, n_encoder, repeat, features;
+    const float *x;                          /* (B, S, in_0) */
+    float *y;                                /* (B, S, features): the reconstruction */
+    const float *w_out, *b_out;              /* (features, H_last), (features) */
+    float *w_out_t_packed, *w_out_packed;    /* W_out^T (H_last x features), W_out (features x H_last) in panels */
+    float *repeat_gx;                        /* (B, G_E): the repeat decoder's input projection; backward: its dgates summed over steps */
+    const float *zeros;                      /* >= max(G, H, features) + 16 zeros: the bias of a product without one */
+    const float *grad_y;                     /* (B, S, features) */
+    float *grad_w_out, *grad_b_out;
+    float *scratch;                          /* backward: per thread, scratch_per_thread floats (lstmae_ae_scratch) */
+    int64_t scratch_per_thread;
+    ae_layer *layers;                        /* n_layers: the encoder's n_encoder, then the decoder's */
+} ae_model;
+
+#ifdef _OPENMP
+#define BARRIER _Pragma("omp barrier")
+#else
+#define BARRIER
+#endif
+
+#ifdef LSTMAE_X86
+/* [*lo, *hi): part g of n of count items. */
+static void share(int64_t count, int64_t g, int64_t n, int64_t *lo, int64_t *hi) {
+    *lo = g * count / n;
+    *hi = (g + 1) * count / n;
+}
+
+/* dst (ceil(N / 16), K, 16) = the K x N matrix src[k * s_k + n * s_n] in panels, zero past N; panels [p0, p1). */
+static void pack_panels(int64_t K, int64_t N, const float *src, int64_t s_k, int64_t s_n, float *dst, int64_t p0,
+                        int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+        float *d = dst + p * K * PANEL;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t c = 0; c < PANEL; c++) {
+                int64_t n = p * PANEL + c;
+                d[k * PANEL + c] = n < N ? src[k * s_k + n * s_n] : 0.0f;
+            }
+    }
+}
+
+static int64_t panels(int64_t n) { return (n + PANEL - 1) / PANEL; }
+
+/* Thread g of n packs its share of every matrix the forward pass multiplies by. */
+static void ae_pack_forward(const ae_model *m, int64_t g, int64_t n) {
+    int64_t lo, hi;
+    for (int64_t l = 0; l < m->n_layers; l++) {
+        const ae_layer *L = &m->layers[l];
+        int64_t in = L->input, H = L->hidden, G = 4 * H;
+        share(panels(G), g, n, &lo, &hi);
+        pack_panels(in, G, L->w_ih, 1, in, L->w_ih_t_packed, lo, hi);
+        pack_panels(H, G, L->w_hh, 1, H, L->w_hh_t_packed, lo, hi);
+        share(G, g, n, &lo, &hi);
+        for (int64_t j = lo; j < hi; j++) L->bias[j] = L->b_ih[j] + L->b_hh[j];
+    }
+    int64_t last = m->layers[m->n_layers - 1].hidden;
+    share(panels(m->features), g, n, &lo, &hi);
+    pack_panels(last, m->features, m->w_out, 1, last, m->w_out_t_packed, lo, hi);
+}
+
+static void ae_pack_backward(const ae_model *m, int64_t g, int64_t n) {
+    int64_t lo, hi;
+    for (int64_t l = 0; l < m->n_layers; l++) {
+        const ae_layer *L = &m->layers[l];
+        int64_t in = L->input, H = L->hidden, G = 4 * H;
+        share(panels(H), g, n, &lo, &hi);
+        pack_panels(G, H, L->w_hh, H, 1, L->w_hh_packed, lo, hi);
+        if (l > 0) {
+            share(panels(in), g, n, &lo, &hi);
+            pack_panels(G, in, L->w_ih, in, 1, L->w_ih_packed, lo, hi);
+        }
+    }
+    int64_t last = m->layers[m->n_layers - 1].hidden;
+    share(panels(last), g, n, &lo, &hi);
+    pack_panels(m->features, last, m->w_out, last, 1, m->w_out_packed, lo, hi);
+}
+
+/* The forward pass for rows r0 .. r1 - 1. */
+AVX2 static void ae_forward_rows(const ae_model *m, int64_t r0, int64_t r1) {
+    int64_t S = m->steps, B = m->batch, rows = r1 - r0;
+    for (int64_t l = 0; l < m->n_layers; l++) {
+        const ae_layer *L = &m->layers[l];
+        int64_t in = L->input, H = L->hidden, G = 4 * H;
+        const float *gx = L->acts; /* the input projections go into acts, which the loop then updates in place */
+        int64_t gx_step = B * G;
+        memset(L->cells + r0 * H, 0, rows * H * sizeof(float)); /* c_{-1} = 0 */
+        memset(L->outputs + r0 * H, 0, rows * H * sizeof(float)); /* h_{-1} = 0 */
+        if (l == 0) {
+            for (int64_t t = 0; t < S; t++)
+                gemm_add(rows, G, in, m->x + r0 * S * in + t * in, S * in, L->w_ih_t_packed, L->bias, 0,
+                         L->acts + t * B * G + r0 * G, G);
+        } else if (m->repeat && l == m->n_encoder) { /* RepeatVector: the encoder's last h, projected once */
+            const float *z = m->layers[l - 1].outputs + S * B * in;
+            gemm_add(rows, G, in, z + r0 * in, in, L->w_ih_t_packed, L->bias, 0, m->repeat_gx + r0 * G, G);
+            gx = m->repeat_gx;
+            gx_step = 0;
+        } else {
+            const float *below = m->layers[l - 1].outputs + B * in; /* h_0 of the layer below */
+            for (int64_t t = 0; t < S; t++)
+                gemm_add(rows, G, in, below + t * B * in + r0 * in, in, L->w_ih_t_packed, L->bias, 0,
+                         L->acts + t * B * G + r0 * G, G);
+        }
+        forward_args a = {S, B, H, gx, gx_step, G, L->w_hh_t_packed, L->acts, B * G,
+                          L->cells, B * H, L->tanh_c, B * H, L->outputs};
+        forward_part(&a, r0, r1);
+    }
+    const ae_layer *top = &m->layers[m->n_layers - 1];
+    int64_t H = top->hidden, F = m->features;
+    for (int64_t t = 0; t < S; t++) /* TimeDistributed(Dense) */
+        gemm_add(rows, F, H, top->outputs + (t + 1) * B * H + r0 * H, H, m->w_out_t_packed, m->b_out, 0,
+                 m->y + r0 * S * F + t * F, S * F);
+}
+
+/* The backward pass for rows r0 .. r1 - 1, up to the weight gradients: every layer's
+ * acts become its dgates (repeat decoder: also summed over steps into repeat_gx). */
+AVX2 static void ae_backward_rows(const ae_model *m, int64_t r0, int64_t r1) {
+    int64_t S = m->steps, B = m->batch, rows = r1 - r0, F = m->features;
+    const ae_layer *top = &m->layers[m->n_layers - 1];
+    for (int64_t t = 0; t < S; t++) /* dL/dh of the top layer = dL/dy W_out */
+        gemm_add(rows, top->hidden, F, m->grad_y + r0 * S * F + t * F, S * F, m->w_out_packed, m->zeros, 0,
+                 top->grad_outputs + t * B * top->hidden + r0 * top->hidden, top->hidden);
+    for (int64_t l = m->n_layers - 1; l >= 0; l--) {
+        const ae_layer *L = &m->layers[l];
+        int64_t H = L->hidden, G = 4 * H;
+        memset(L->dc + r0 * H, 0, rows * H * sizeof(float));
+        backward_args a = {S, B, H, L->acts, L->cells, L->tanh_c, L->grad_outputs, L->w_hh_packed, L->dh, L->dc, L->acts};
+        backward_part(&a, r0, r1);
+        if (l == 0) break;
+        const ae_layer *below = &m->layers[l - 1];
+        int64_t in = L->input;
+        if (m->repeat && l == m->n_encoder) { /* only the encoder's last step feeds the decoder */
+            for (int64_t r = r0; r < r1; r++) {
+                float *sum = m->repeat_gx + r * G;
+                memcpy(sum, L->acts + r * G, G * sizeof(float));
+                for (int64_t t = 1; t < S; t++) {
+                    const float *d = L->acts + t * B * G + r * G;
+                    int64_t j = 0;
+                    for (; j + 8 <= G; j += 8) _mm256_storeu_ps(sum + j, _mm256_add_ps(_mm256_loadu_ps(sum + j), _mm256_loadu_ps(d + j)));
+                    for (; j < G; j++) sum[j] += d[j];
+                }
+            }
+            for (int64_t t = 0; t < S - 1; t++) memset(below->grad_outputs + t * B * in + r0 * in, 0, rows * in * sizeof(float));
+            gemm_add(rows, in, G, m->repeat_gx + r0 * G, G, L->w_ih_packed, m->zeros, 0,
+                     below->grad_outputs + (S - 1) * B * in + r0 * in, in);
+        } else {
+            for (int64_t t = 0; t < S; t++)
+                gemm_add(rows, in, G, L->acts + t * B * G + r0 * G, G, L->w_ih_packed, m->zeros, 0,
+                         below->grad_outputs + t * B * in + r0 * in, in);
+        }
+    }
+}
+
+/* Weight gradients: C (rows [i0, i1) x N, row stride ldc) = the sum over the K = nt * nr
+ * pairs (t, r), in that order, of A(t, r)^T B(t, r), where A(t, r) = A + t * at + r * ar is a
+ * row (its elements [i0, i1) used) and B(t, r) likewise a row of N. Summed in blocks of
+ * TN_BLOCK pairs: the block's A columns packed in 6-row tiles (kb, 6) and its B rows in
+ * 16-column panels (kb, 16), so the tile reads both in order from cache (read in place,
+ * their strided rows made the product bound by cache bandwidth). Each element's sum
+ * runs over the pairs in order whatever the rows [i0, i1), so any split between
+ * threads gives the same bits. scratch: lstmae_ae_scratch(M, N) floats. */
+#define TN_BLOCK 256
+
+AVX2 static void tn_tile(int64_t kb, const float *ap, const float *bp, float *C, int64_t ldc, int64_t rows,
+                         int64_t cols, int accumulate) {
+    __m256 acc[TILE_ROWS][2];
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cols), lane);
+    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cols - 8), lane);
+    _Pragma("GCC unroll 8") for (int q = 0; q < TILE_ROWS; q++) {
+        int load = accumulate && q < rows;
+        acc[q][0] = load ? _mm256_maskload_ps(C + q * ldc, m0) : _mm256_setzero_ps();
+        acc[q][1] = load ? _mm256_maskload_ps(C + q * ldc + 8, m1) : _mm256_setzero_ps();
+    }
+    for (int64_t k = 0; k < kb; k++) {
+        __m256 b0 = _mm256_loadu_ps(bp + PANEL * k), b1 = _mm256_loadu_ps(bp + PANEL * k + 8);
+        _Pragma("GCC unroll 8") for (int q = 0; q < TILE_ROWS; q++) {
+            __m256 av = _mm256_broadcast_ss(ap + TILE_ROWS * k + q);
+            acc[q][0] = _mm256_fmadd_ps(av, b0, acc[q][0]);
+            acc[q][1] = _mm256_fmadd_ps(av, b1, acc[q][1]);
+        }
+    }
+    /* a constant trip count, unrolled: acc stays in registers (a loop to `rows` would keep it in memory) */
+    _Pragma("GCC unroll 8") for (int q = 0; q < TILE_ROWS; q++) {
+        if (q < rows && cols == PANEL) {
+            _mm256_storeu_ps(C + q * ldc, acc[q][0]);
+            _mm256_storeu_ps(C + q * ldc + 8, acc[q][1]);
+        } else if (q < rows) {
+            _mm256_maskstore_ps(C + q * ldc, m0, acc[q][0]);
+            _mm256_maskstore_ps(C + q * ldc + 8, m1, acc[q][1]);
+        }
+    }
+}
+
+/* A mask of the first n lanes (none for n <= 0, all for n >= 8). */
+AVX2 static inline __m256i lanes(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n > 8 ? 8 : n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static int64_t tn_tiles(int64_t m) { return (m + TILE_ROWS - 1) / TILE_ROWS; }
+
+AVX2 static void gemm_tn(int64_t N, int64_t nt, int64_t nr, const float *A, int64_t at, int64_t ar, const float *Bm,
+                         int64_t bt, int64_t br, float *C, int64_t ldc, int64_t i0, int64_t i1, float *scratch) {
+    int64_t K = nt * nr, tiles = tn_tiles(i1 - i0), n_panels = panels(N);
+    float *ap = scratch, *bp = scratch + TN_BLOCK * TILE_ROWS * tiles; /* (tiles, kb, 6), (panels, kb, 16) */
+    if (K == 0) { /* an empty sum */
+        for (int64_t i = i0; i < i1; i++) memset(C + i * ldc, 0, N * sizeof(float));
+        return;
+    }
+    for (int64_t k0 = 0; k0 < K; k0 += TN_BLOCK) {
+        int64_t kb = K - k0 < TN_BLOCK ? K - k0 : TN_BLOCK;
+        const float *a_rows[TN_BLOCK], *b_rows[TN_BLOCK];
+        for (int64_t k = 0; k < kb; k++) {
+            int64_t t = (k0 + k) / nr, r = (k0 + k) % nr;
+            a_rows[k] = A + t * at + r * ar + i0;
+            b_rows[k] = Bm + t * bt + r * br;
+        }
+        /* Packed in ascending addresses with whole 8-lane stores: the 2 lanes past a 6-wide slot
+         * are overwritten by the next slot (or by the B panels, packed after). Masked loads
+         * give the zeros past i1 and N; AMD's masked stores are slow, so none are used. */
+        for (int64_t q = 0; q < tiles; q++) {
+            int64_t left = i1 - i0 - q * TILE_ROWS;
+            float *dst = ap + q * kb * TILE_ROWS;
+            if (left >= 8) {
+                for (int64_t k = 0; k < kb; k++) _mm256_storeu_ps(dst + k * TILE_ROWS, _mm256_loadu_ps(a_rows[k] + q * TILE_ROWS));
+            } else {
+                __m256i mask = lanes(left < TILE_ROWS ? left : TILE_ROWS);
+                for (int64_t k = 0; k < kb; k++) _mm256_storeu_ps(dst + k * TILE_ROWS, _mm256_maskload_ps(a_rows[k] + q * TILE_ROWS, mask));
+            }
+        }
+        for (int64_t p = 0; p < n_panels; p++) {
+            int64_t left = N - p * PANEL;
+            __m256i m0 = lanes(left), m1 = lanes(left - 8);
+            float *dst = bp + p * kb * PANEL;
+            for (int64_t k = 0; k < kb; k++) {
+                _mm256_storeu_ps(dst + k * PANEL, _mm256_maskload_ps(b_rows[k] + p * PANEL, m0));
+                _mm256_storeu_ps(dst + k * PANEL + 8, _mm256_maskload_ps(b_rows[k] + p * PANEL + 8, m1));
+            }
+        }
+        for (int64_t p = 0; p < n_panels; p++) {
+            int64_t cols = N - p * PANEL < PANEL ? N - p * PANEL : PANEL;
+            for (int64_t q = 0; q < tiles; q++) {
+                int64_t i = i0 + q * TILE_ROWS, rows = i1 - i < TILE_ROWS ? i1 - i : TILE_ROWS;
+                tn_tile(kb, ap + q * kb * TILE_ROWS, bp + p * kb * PANEL, C + i * ldc + p * PANEL, ldc, rows, cols, k0 > 0);
+            }
+        }
+    }
+}
+
+/* out[i] (and out2[i] when given) = sum over t < nt, r < nr of A(t, r)[i], for i in [i0, i1): a bias gradient. */
+AVX2 static void column_sums(int64_t nt, int64_t nr, const float *A, int64_t at, int64_t ar, float *out, float *out2,
+                             int64_t i0, int64_t i1) {
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t i = i0; i < i1; i += 8) {
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(i1 - i)), lane);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t t = 0; t < nt; t++)
+            for (int64_t r = 0; r < nr; r++) acc = _mm256_add_ps(acc, _mm256_maskload_ps(A + t * at + r * ar + i, mask));
+        _mm256_maskstore_ps(out + i, mask, acc);
+        if (out2) _mm256_maskstore_ps(out2 + i, mask, acc);
+    }
+}
+
+/* One weight gradient's output rows for thread g of n: tiles of 6 rows, split between threads. */
+AVX2 static void weight_grad(int64_t M, int64_t N, int64_t nt, int64_t nr, const float *A, int64_t at, int64_t ar,
+                             const float *Bm, int64_t bt, int64_t br, float *C, int64_t g, int64_t n, float *scratch) {
+    int64_t lo, hi;
+    share(tn_tiles(M), g, n, &lo, &hi);
+    int64_t i1 = hi * TILE_ROWS < M ? hi * TILE_ROWS : M;
+    if (lo * TILE_ROWS < i1) gemm_tn(N, nt, nr, A, at, ar, Bm, bt, br, C, N, lo * TILE_ROWS, i1, scratch);
+}
+
+AVX2 static void bias_grad(int64_t M, int64_t nt, int64_t nr, const float *A, int64_t at, int64_t ar, float *out,
+                           float *out2, int64_t g, int64_t n) {
+    int64_t lo, hi, chunks = (M + 7) / 8;
+    share(chunks, g, n, &lo, &hi);
+    int64_t i1 = hi * 8 < M ? hi * 8 : M;
+    if (lo * 8 < i1) column_sums(nt, nr, A, at, ar, out, out2, lo * 8, i1);
+}
+
+/* Thread g of n's share of every weight and bias gradient (after every row's backward). */
+AVX2 static void ae_weight_grads(const ae_model *m, int64_t g, int64_t n) {
+    int64_t S = m->steps, B = m->batch, F = m->features;
+    float *scratch = m->scratch + g * m->scratch_per_thread;
+    for (int64_t l = 0; l < m->n_layers; l++) {
+        const ae_layer *L = &m->layers[l];
+        int64_t in = L->input, H = L->hidden, G = 4 * H;
+        /* dW_hh = sum over t >= 1 of dgates_t^T h_{t-1} (h_{-1} = 0 adds nothing); outputs[t] is h_{t-1} */
+        weight_grad(G, H, S - 1, B, L->acts + B * G, B * G, G, L->outputs + B * H, B * H, H, L->grad_w_hh, g, n, scratch);
+        if (l == 0) { /* the input x, batch-major */
+            weight_grad(G, in, S, B, L->acts, B * G, G, m->x, in, S * in, L->grad_w_ih, g, n, scratch);
+            bias_grad(G, S, B, L->acts, B * G, G, L->grad_b_ih, L->grad_b_hh, g, n);
+        } else if (m->repeat && l == m->n_encoder) { /* the same z at every step: its dgates summed over steps */
+            weight_grad(G, in, 1, B, m->repeat_gx, 0, G, m->layers[l - 1].outputs + S * B * in, 0, in, L->grad_w_ih, g, n, scratch);
+            bias_grad(G, 1, B, m->repeat_gx, 0, G, L->grad_b_ih, L->grad_b_hh, g, n);
+        } else {
+            weight_grad(G, in, S, B, L->acts, B * G, G, m->layers[l - 1].outputs + B * in, B * in, in, L->grad_w_ih, g, n, scratch);
+            bias_grad(G, S, B, L->acts, B * G, G, L->grad_b_ih, L->grad_b_hh, g, n);
+        }
+    }
+    const ae_layer *top = &m->layers[m->n_layers - 1];
+    weight_grad(F, top->hidden, S, B, m->grad_y, F, S * F, top->outputs + B * top->hidden, B * top->hidden,
+                top->hidden, m->grad_w_out, g, n, scratch);
+    bias_grad(F, S, B, m->grad_y, F, S * F, m->grad_b_out, NULL, g, n);
+}
+
+/* Threads for the row-split part: >= MIN_ROWS rows each. */
+static int64_t row_threads(int64_t batch, int64_t n) {
+    int64_t most = batch / MIN_ROWS;
+    most = most < 1 ? 1 : most;
+    return n < most ? n : most;
+}
+#endif
+
+#ifdef _OPENMP
+#define TEAM(threads) _Pragma("omp parallel num_threads((int)(threads))")
+#define THREAD_ID() ((int64_t)omp_get_thread_num())
+#define TEAM_SIZE() ((int64_t)omp_get_num_threads())
+#else
+#define TEAM(threads)
+#define THREAD_ID() ((int64_t)0)
+#define TEAM_SIZE() ((int64_t)1)
+#endif
+
+/* Floats of scratch each thread of lstmae_ae_backward needs when its weight gradients
+ * have at most m rows and n columns. */
+int64_t lstmae_ae_scratch(int64_t m, int64_t n) {
+#ifdef LSTMAE_X86
+    return TN_BLOCK * (TILE_ROWS * tn_tiles(m) + PANEL * panels(n)) + 8;
+#else
+    (void)m;
+    (void)n;
+    return 0;
+#endif
+}
+
+/* The forward pass: m->y from m->x; keeps what the backward needs. Returns 0, or -1 without AVX2. */
+int lstmae_ae_forward(const ae_model *m, int64_t threads) {
+    (void)m;
+    (void)threads;
+    if (!use_avx2()) return -1;
+#ifdef LSTMAE_X86
+    TEAM(threads < 1 ? 1 : threads) {
+        int64_t g = THREAD_ID(), n = TEAM_SIZE(), r0, r1, active = row_threads(m->batch, n);
+        ae_pack_forward(m, g, n);
+        BARRIER
+        if (g < active) {
+            share(m->batch, g, active, &r0, &r1);
+            ae_forward_rows(m, r0, r1);
+        }
+    }
+#endif
+    return 0;
+}
+
+/* The backward pass from m->grad_y: every weight and bias gradient. Returns 0, or -1 without AVX2. */
+int lstmae_ae_backward(const ae_model *m, int64_t threads) {
+    (void)m;
+    (void)threads;
+    if (!use_avx2()) return -1;
+#ifdef LSTMAE_X86
+    TEAM(threads < 1 ? 1 : threads) {
+        int64_t g = THREAD_ID(), n = TEAM_SIZE(), r0, r1, active = row_threads(m->batch, n);
+        ae_pack_backward(m, g, n);
+        BARRIER
+        if (g < active) {
+            share(m->batch, g, active, &r0, &r1);
+            ae_backward_rows(m, r0, r1);
+        }
+        BARRIER
+        ae_weight_grads(m, g, n);
+    }
+#endif
     return 0;
 }
 

@@ -40,7 +40,7 @@ logger = logging.getLogger("lstmae")
 
 SOURCE = Path(__file__).with_name("kernels.c")
 #: The ABI the Python side expects (LSTMAE_KERNELS_ABI in kernels.c).
-ABI = 2
+ABI = 3
 FLAGS = ("-O2", "-fPIC", "-shared", "-std=gnu99")
 #: Tried first: OpenMP lets the whole loops split rows between torch's threads (the
 #: library then uses the libgomp torch has loaded); without it they run on one thread.
@@ -148,6 +148,12 @@ def _load() -> ctypes.CDLL | None:
     lib.lstmae_forward.restype = ctypes.c_int
     lib.lstmae_backward.argtypes = [size] * 4 + [pointer] * 8
     lib.lstmae_backward.restype = ctypes.c_int
+    lib.lstmae_ae_forward.argtypes = [pointer, size]  # (const ae_model *, threads): see lstmae.fused
+    lib.lstmae_ae_forward.restype = ctypes.c_int
+    lib.lstmae_ae_backward.argtypes = [pointer, size]
+    lib.lstmae_ae_backward.restype = ctypes.c_int
+    lib.lstmae_ae_scratch.argtypes = [size, size]
+    lib.lstmae_ae_scratch.restype = size
     lib.lstmae_activations.argtypes = [size, pointer, pointer, pointer, ctypes.c_int]
     lib.lstmae_activations.restype = None
     lib.lstmae_kernels_vectorised.restype = ctypes.c_int

@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lstmae import fused
 from lstmae.config import NetworkConfig
 from lstmae.recurrence import input_projection, lstm_recurrence
 
@@ -94,7 +95,13 @@ class LSTMAutoencoder(nn.Module):
         return framed.reshape(framed.shape[0], timesteps, self.config.n_features)  # (B, T, F)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, F) -> reconstruction (B, T, F)."""
+        """x (B, T, F) -> reconstruction (B, T, F).
+
+        Training on a CPU (float32, gradients wanted) runs the same function as one
+        C pass forward and one backward (`lstmae.fused`); otherwise the layers above.
+        """
+        if fused.applies(self, x):
+            return fused.reconstruct(self, x)
         return self.decode(self.encode(x), x.shape[1])
 
 

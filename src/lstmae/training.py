@@ -19,6 +19,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from lstmae import fused
 from lstmae.errors import Interrupted
 from lstmae.nn import LSTMAutoencoder
 
@@ -245,8 +246,11 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
             callbacks=callbacks,
             log_every_n_steps=max(1, len(train_loader)),
         )
-        with _interruptible(trainer):
-            trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        try:
+            with _interruptible(trainer):
+                trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        finally:
+            fused.release()  # the training pass's pooled workspaces
     return {key: values for key, values in recorder.history.items() if values}
 
 
