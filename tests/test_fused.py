@@ -82,6 +82,22 @@ def test_fused_and_layer_paths_agree_and_differ_only_in_rounding(monkeypatch, fe
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
+def test_windows_longer_than_the_configured_timesteps(monkeypatch):
+    """The module accepts any window length (a multiple of the frame); so does the fused pass."""
+    torch.manual_seed(9)
+    model = LSTMAutoencoder(NetworkConfig(2, 8, (6,), "repeat", frame=2))
+    for timesteps in (8, 14):
+        x = torch.randn(3, timesteps, 2)
+        y_fused, g_fused = forward_backward(model, x)
+        monkeypatch.setattr(fused, "ENABLED", False)
+        y_layers, g_layers = forward_backward(model, x)
+        monkeypatch.setattr(fused, "ENABLED", True)
+        assert y_fused.shape == (3, timesteps, 2)
+        torch.testing.assert_close(y_fused, y_layers, rtol=1e-5, atol=1e-6)
+        for a, b in zip(g_fused, g_layers):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_a_wrong_weight_is_caught():
     """The comparisons above can fail: a perturbed recurrent weight after the forward changes the gradients."""
     torch.manual_seed(5)

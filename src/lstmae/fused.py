@@ -22,6 +22,7 @@ Shapes: B = batch, S = LSTM steps (timesteps / frame), G = 4H.
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 
 import torch
@@ -43,11 +44,11 @@ _MODEL_POINTERS = (
 )
 
 
-class _Layer(ctypes.Structure):
+class _Layer(ctypes.Structure):  # ae_layer in kernels.c
     _fields_ = [("input", ctypes.c_int64), ("hidden", ctypes.c_int64)] + [(name, ctypes.c_void_p) for name in _LAYER_POINTERS]
 
 
-class _Model(ctypes.Structure):
+class _Model(ctypes.Structure):  # ae_model in kernels.c
     _fields_ = [
         (name, ctypes.c_int64) for name in ("steps", "batch", "n_layers", "n_encoder", "repeat", "features")
     ] + [(name, ctypes.c_void_p) for name in _MODEL_POINTERS] + [
@@ -63,43 +64,110 @@ def _library():
     return lib
 
 
+def _parameters(net) -> list[torch.Tensor]:
+    """Per LSTM layer (encoder first) weight_ih, weight_hh, bias_ih, bias_hh; then the output layer's weight and bias."""
+    params = []
+    for lstm in (*net.encoder.layers, *net.decoder.layers):
+        params += [lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0]
+    return [*params, net.output_layer.weight, net.output_layer.bias]
+
+
 def applies(net: torch.nn.Module, x: torch.Tensor) -> bool:
     """True when ``net(x)`` should take the fused pass: training (gradients wanted) on float32 CPU tensors."""
     if not (ENABLED and torch.is_grad_enabled()) or x.requires_grad:
         return False
     if x.dtype != torch.float32 or x.device.type != "cpu" or x.dim() != 3:
         return False
-    params = list(net.parameters())
+    params = _parameters(net)
     if not all(p.dtype == torch.float32 and p.device.type == "cpu" and p.is_contiguous() for p in params):
         return False
     return any(p.requires_grad for p in params) and _library() is not None
 
 
-def _layers(net) -> list:
-    """The nn.LSTM modules, encoder first, in the order the C pass runs them."""
-    return [*net.encoder.layers, *net.decoder.layers]
+def _round(count: int) -> int:
+    """Elements rounded up to 16 (64 bytes): every buffer starts on a cache line."""
+    return -(-count // 16) * 16
 
 
-def _carve(buffer: torch.Tensor, sizes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
-    """Views of ``buffer`` with the given shapes, one after another, each starting on a 64-byte boundary."""
-    views, offset = {}, 0
-    for name, shape in sizes.items():
-        count = 1
-        for dim in shape:
-            count *= dim
-        views[name] = buffer[offset : offset + count].view(shape)
-        offset += -(-count // 16) * 16
-    return views
+def _panels(k: int, n: int) -> int:
+    """Elements of a K x N matrix packed in 16-column panels."""
+    return -(-n // _PANEL) * k * _PANEL
 
 
-def _size(sizes: dict[str, tuple[int, ...]]) -> int:
-    total = 0
-    for shape in sizes.values():
-        count = 1
-        for dim in shape:
-            count *= dim
-        total += -(-count // 16) * 16
-    return total
+class _Layout:
+    """Where each buffer of a pass lies in its workspace, for one network shape and batch.
+
+    Built once per (config, batch, steps, threads) and cached: per step only pointers
+    are set (base address + offset), which keeps the per-batch Python work small.
+    """
+
+    def __init__(self, config, batch: int, steps: int, threads: int, lib) -> None:
+        units = tuple(config.units)
+        sizes = (*units, *reversed(units))  # hidden size of each layer, encoder first
+        inputs = (config.step_features, *sizes[:-1])
+        features = config.step_features
+        self.batch, self.steps, self.features = batch, steps, features
+        self.n_layers, self.n_encoder = len(sizes), len(units)
+        self.repeat = int(config.architecture == "repeat")
+        self.dims = list(zip(inputs, sizes))
+        forward: list[tuple[int | None, str, int]] = []  # (layer or None for the model, field, elements)
+        backward: list[tuple[int | None, str, int]] = []
+        for index, (inp, hidden) in enumerate(self.dims):
+            gates = 4 * hidden
+            forward += [
+                (index, "w_ih_t_packed", _panels(inp, gates)), (index, "w_hh_t_packed", _panels(hidden, gates)),
+                (index, "bias", gates), (index, "acts", steps * batch * gates),
+                (index, "cells", (steps + 1) * batch * hidden), (index, "tanh_c", steps * batch * hidden),
+                (index, "outputs", (steps + 1) * batch * hidden),
+            ]
+            backward += [
+                (index, "w_ih_packed", _panels(gates, inp)), (index, "w_hh_packed", _panels(gates, hidden)),
+                (index, "grad_outputs", steps * batch * hidden), (index, "dh", batch * hidden), (index, "dc", batch * hidden),
+            ]
+        forward += [(None, "w_out_t_packed", _panels(sizes[-1], features)), (None, "repeat_gx", batch * 4 * sizes[self.n_encoder])]
+        widest = max(max(4 * hidden, inp) for inp, hidden in self.dims)
+        self.zeros = max(widest, features) + _PANEL
+        # the weight gradients: at most 4H x max(in, H) per layer, features x H_last for the output layer
+        self.per_thread = lib.lstmae_ae_scratch(max(widest, features), max(max(inp, hidden) for inp, hidden in self.dims))
+        backward += [
+            (None, "w_out_packed", _panels(features, sizes[-1])), (None, "zeros", self.zeros),
+            (None, "scratch", threads * self.per_thread),
+        ]
+        self.forward, self.forward_size = self._offsets(forward)
+        self.backward, self.backward_size = self._offsets(backward)
+        self.zeros_at = {name: offset for _, name, offset in self.backward}["zeros"] // _FLOAT  # in elements
+
+    @staticmethod
+    def _offsets(buffers):
+        placed, offset = [], 0
+        for layer, name, count in buffers:
+            placed.append((layer, name, offset * _FLOAT))
+            offset += _round(count)
+        return placed, offset
+
+    def structs(self, x: torch.Tensor, y: torch.Tensor, params: list[torch.Tensor]) -> tuple[_Model, ctypes.Array]:
+        """The C structures with the sizes, the inputs' and parameters' addresses."""
+        layers = (_Layer * self.n_layers)()
+        for index, (layer, (inp, hidden)) in enumerate(zip(layers, self.dims)):
+            layer.input, layer.hidden = inp, hidden
+            w_ih, w_hh, b_ih, b_hh = params[4 * index : 4 * index + 4]
+            layer.w_ih, layer.w_hh, layer.b_ih, layer.b_hh = w_ih.data_ptr(), w_hh.data_ptr(), b_ih.data_ptr(), b_hh.data_ptr()
+        model = _Model(steps=self.steps, batch=self.batch, n_layers=self.n_layers, n_encoder=self.n_encoder,
+                       repeat=self.repeat, features=self.features, x=x.data_ptr(), y=y.data_ptr(),
+                       w_out=params[-2].data_ptr(), b_out=params[-1].data_ptr(), scratch_per_thread=self.per_thread,
+                       layers=layers)
+        return model, layers
+
+    @staticmethod
+    def place(model: _Model, layers: ctypes.Array, placed, base: int) -> None:
+        """Point the structures' buffer fields into the workspace starting at address ``base``."""
+        for layer, name, offset in placed:
+            setattr(model if layer is None else layers[layer], name, base + offset)
+
+
+@functools.lru_cache(maxsize=16)
+def _layout(config, batch: int, steps: int, threads: int) -> _Layout:
+    return _Layout(config, batch, steps, threads, _library())
 
 
 # Freed workspaces by size, reused by the next pass: a fresh tensor of tens of MB is a fresh
@@ -131,119 +199,60 @@ def release() -> None:
         _pool.clear()
 
 
-def _panels(k: int, n: int) -> tuple[int, ...]:
-    return (-(-n // _PANEL), k, _PANEL)
+def _threads(lib) -> int:
+    return torch.get_num_threads() if lib.lstmae_kernels_threaded() else 1
 
 
 class _Pass(torch.autograd.Function):
     """reconstruction (B, S, k*F) of framed x (B, S, k*F); the parameters in `_parameters` order."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, net, *params: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, config, *params: torch.Tensor) -> torch.Tensor:
         lib = _library()
-        layers = _layers(net)
-        batch, steps, features = x.shape
-        repeat = net.config.architecture == "repeat"
-        n_encoder = len(net.encoder.layers)
-        sizes: dict[str, tuple[int, ...]] = {}
-        for index, lstm in enumerate(layers):
-            inputs, hidden = lstm.input_size, lstm.hidden_size
-            gates = 4 * hidden
-            sizes.update({
-                f"{index}.w_ih_t_packed": _panels(inputs, gates), f"{index}.w_hh_t_packed": _panels(hidden, gates),
-                f"{index}.bias": (gates,), f"{index}.acts": (steps, batch, gates),
-                f"{index}.cells": (steps + 1, batch, hidden), f"{index}.tanh_c": (steps, batch, hidden),
-                f"{index}.outputs": (steps + 1, batch, hidden),
-            })
-        top = layers[-1].hidden_size
-        decoder_gates = 4 * layers[n_encoder].hidden_size
-        sizes.update({"w_out_t_packed": _panels(top, features), "repeat_gx": (batch, decoder_gates)})
-        workspace = _take(_size(sizes))
-        work = _carve(workspace, sizes)
+        threads = _threads(lib)
+        layout = _layout(config, x.shape[0], x.shape[1], threads)
         x = x.contiguous()
-        y = torch.empty(batch, steps, features)
-        structs = (_Layer * len(layers))()
-        for index, (lstm, layer) in enumerate(zip(layers, structs)):
-            layer.input, layer.hidden = lstm.input_size, lstm.hidden_size
-            for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
-                setattr(layer, name, getattr(lstm, f"{'weight' if name[0] == 'w' else 'bias'}_{name[2:]}_l0").data_ptr())
-            for name in ("w_ih_t_packed", "w_hh_t_packed", "bias", "acts", "cells", "tanh_c", "outputs"):
-                setattr(layer, name, work[f"{index}.{name}"].data_ptr())
-        model = _Model(steps=steps, batch=batch, n_layers=len(layers), n_encoder=n_encoder, repeat=int(repeat),
-                       features=features, x=x.data_ptr(), y=y.data_ptr(), w_out=net.output_layer.weight.data_ptr(),
-                       b_out=net.output_layer.bias.data_ptr(), w_out_t_packed=work["w_out_t_packed"].data_ptr(),
-                       repeat_gx=work["repeat_gx"].data_ptr(), layers=structs)
-        if lib.lstmae_ae_forward(ctypes.byref(model), _threads(lib)) != 0:
+        y = torch.empty(x.shape)  # (B, S, k*F)
+        model, layers = layout.structs(x, y, params)
+        workspace = _take(layout.forward_size)
+        layout.place(model, layers, layout.forward, workspace.data_ptr())
+        if lib.lstmae_ae_forward(ctypes.byref(model), threads) != 0:
             raise RuntimeError("lstmae_ae_forward needs AVX2")
         ctx.save_for_backward(x, *params)
-        ctx.state = (lib, net, model, structs, workspace)  # the buffers the backward reads (and overwrites)
+        ctx.state = (lib, layout, threads, workspace)  # the gates and states the backward reads (and overwrites)
         return y
 
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor):
         if ctx.state is None:  # the backward overwrites the saved gates: it can run once
             raise RuntimeError("lstmae's fused training pass can be differentiated once; call backward without retain_graph")
-        lib, net, model, structs, workspace = ctx.state
+        lib, layout, threads, workspace = ctx.state
         ctx.state = None
         x, *params = ctx.saved_tensors
-        layers = _layers(net)
-        batch, steps, features = x.shape
         grad_y = grad_y.contiguous()
-        sizes: dict[str, tuple[int, ...]] = {}
-        for index, lstm in enumerate(layers):
-            inputs, hidden = lstm.input_size, lstm.hidden_size
-            sizes.update({
-                f"{index}.w_ih_packed": _panels(4 * hidden, inputs), f"{index}.w_hh_packed": _panels(4 * hidden, hidden),
-                f"{index}.grad_outputs": (steps, batch, hidden), f"{index}.dh": (batch, hidden), f"{index}.dc": (batch, hidden),
-            })
-        widest = max(max(4 * lstm.hidden_size, lstm.input_size) for lstm in layers)
-        threads = _threads(lib)
-        # the weight gradients: at most (4H) x max(in, H) per layer, features x H_last for the output layer
-        per_thread = lib.lstmae_ae_scratch(max(widest, features), max(max(lstm.input_size, lstm.hidden_size) for lstm in layers))
-        sizes.update({
-            "w_out_packed": _panels(features, layers[-1].hidden_size), "zeros": (max(widest, features) + _PANEL,),
-            "scratch": (threads, per_thread),
-        })
-        scratch_space = _take(_size(sizes))
-        scratch = _carve(scratch_space, sizes)
-        scratch["zeros"].zero_()
+        model, layers = layout.structs(x, grad_y, params)  # y is not read: grad_y's address stands in
+        scratch = _take(layout.backward_size)
+        layout.place(model, layers, layout.forward, workspace.data_ptr())
+        layout.place(model, layers, layout.backward, scratch.data_ptr())
+        scratch[layout.zeros_at : layout.zeros_at + layout.zeros].zero_()
         grads = [torch.empty_like(p) for p in params]  # every element is written by the C pass
-        for index, layer in enumerate(structs):
-            for name in ("w_ih_packed", "w_hh_packed", "grad_outputs", "dh", "dc"):
-                setattr(layer, name, scratch[f"{index}.{name}"].data_ptr())
-            for offset, name in enumerate(("grad_w_ih", "grad_w_hh", "grad_b_ih", "grad_b_hh")):
-                setattr(layer, name, grads[4 * index + offset].data_ptr())
-        model.w_out_packed = scratch["w_out_packed"].data_ptr()
-        model.zeros = scratch["zeros"].data_ptr()
-        model.grad_y = grad_y.data_ptr()
-        model.grad_w_out, model.grad_b_out = grads[-2].data_ptr(), grads[-1].data_ptr()
-        model.scratch, model.scratch_per_thread = scratch["scratch"].data_ptr(), per_thread
+        for index, layer in enumerate(layers):
+            w_ih, w_hh, b_ih, b_hh = (g.data_ptr() for g in grads[4 * index : 4 * index + 4])
+            layer.grad_w_ih, layer.grad_w_hh, layer.grad_b_ih, layer.grad_b_hh = w_ih, w_hh, b_ih, b_hh
+        model.grad_y, model.grad_w_out, model.grad_b_out = grad_y.data_ptr(), grads[-2].data_ptr(), grads[-1].data_ptr()
         if lib.lstmae_ae_backward(ctypes.byref(model), threads) != 0:
             raise RuntimeError("lstmae_ae_backward needs AVX2")
         _give(workspace)  # back to the pool: the C pass is done with them
-        _give(scratch_space)
+        _give(scratch)
         return (None, None, *grads)
-
-
-def _threads(lib) -> int:
-    return torch.get_num_threads() if lib.lstmae_kernels_threaded() else 1
-
-
-def _parameters(net) -> list[torch.Tensor]:
-    """Per layer (encoder first) weight_ih, weight_hh, bias_ih, bias_hh; then the output layer's weight and bias."""
-    params = []
-    for lstm in _layers(net):
-        params += [lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0]
-    return [*params, net.output_layer.weight, net.output_layer.bias]
 
 
 def reconstruct(net, x: torch.Tensor) -> torch.Tensor:
     """``net(x)`` through the fused pass: x (B, T, F) -> reconstruction (B, T, F). Check `applies` first."""
     batch, timesteps, features = x.shape
-    frame = net.config.frame
-    framed = x.reshape(batch, timesteps // frame, frame * features)  # (B, S, k*F)
-    expected = net.encoder.layers[0].input_size
-    if framed.shape[-1] != expected:  # the message the module's own layers give
-        raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {expected}, got {framed.shape[-1]}")
-    y = _Pass.apply(framed, net, *_parameters(net))
+    config = net.config
+    framed = x.reshape(batch, timesteps // config.frame, config.frame * features)  # (B, S, k*F)
+    if framed.shape[-1] != config.step_features:  # the message the module's own layers give
+        raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {config.step_features}, got {framed.shape[-1]}")
+    y = _Pass.apply(framed, config, *_parameters(net))
     return y.reshape(batch, timesteps, features)
