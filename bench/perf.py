@@ -36,7 +36,7 @@ TENSORFLOW = "tensorflow-cpu==2.18.0"
 SAMPLES, TIMESTEPS, UNITS = 2000, 40, 100  # the seed configuration
 START, END = "<!-- perf:start -->", "<!-- perf:end -->"
 #: fit with one idea switched off (worker_fit --variant), for the ideas table
-FIT_VARIANTS = ("pure_torch", "step_kernels", "adam_loop")
+FIT_VARIANTS = ("layers", "pure_torch", "step_kernels", "adam_loop")
 
 
 # ----------------------------------------------------------------------------- data
@@ -99,8 +99,10 @@ def worker_matmul(args: argparse.Namespace) -> dict:
 def worker_fit(args: argparse.Namespace) -> dict:
     """lstmae through the real LSTMAutoencoder.fit; per-epoch wall times from a timing callback.
 
-    ``--variant`` switches one idea off: pure_torch (no C kernels), step_kernels (a torch
-    product and a C call per step instead of whole loops in C), adam_loop (Adam without fused=True).
+    ``--variant`` switches one idea off: layers (each layer's own C loops with torch operations
+    around them instead of the whole pass in C, lstmae.fused), pure_torch (no C kernels),
+    step_kernels (a torch product and a C call per step instead of whole loops in C; the fused
+    pass needs the whole loops, so it is off too), adam_loop (Adam without fused=True).
     """
     if args.variant == "pure_torch":
         os.environ["LSTMAE_KERNELS"] = "0"
@@ -109,6 +111,10 @@ def worker_fit(args: argparse.Namespace) -> dict:
     import lstmae.recurrence as recurrence
     import lstmae.training as training
 
+    if args.variant == "layers":
+        import lstmae.fused
+
+        lstmae.fused.ENABLED = False
     if args.variant == "step_kernels":
         recurrence.WHOLE_LOOPS = False
     elif args.variant == "adam_loop":
@@ -362,7 +368,7 @@ def main() -> None:
     parser.add_argument("--strides", nargs="+", default=["1"])
     parser.add_argument("--units", type=int, default=UNITS)
     parser.add_argument("--chunk-values", type=int, default=0)
-    parser.add_argument("--variant", default="", choices=["", "serial_chunks", "stored_gates", "pure_torch", "step_kernels", "adam_loop"])
+    parser.add_argument("--variant", default="", choices=["", "serial_chunks", "stored_gates", *FIT_VARIANTS])
     args = parser.parse_args()
     if args.worker:
         args.threads = args.threads[0]
@@ -539,8 +545,9 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
         if fit and b:
             lines.append(f"| Lightning loop (fit) vs a plain loop, same network | batch {batch}, {min(args.threads)} thread | plain {fmt(b)} vs fit {fmt(fit)} windows/s (fit costs {100 * (1 - fit / b):.0f}%, incl. gradient clipping and per-epoch metrics) | Lightning kept (foundation) |")
     described = {
+        "layers": ("the whole training pass in C, one call forward and one backward (lstmae.fused: every layer, the output layer and every weight gradient; rows split over threads, then weight gradients split by output rows) vs each layer's C loops with torch operations and autograd around them", "yes; the layers stay for inference, float64, GPUs and CPUs without AVX2"),
         "pure_torch": ("fused C kernels (kernels.c: a step's element-wise work in one pass, whole loops in C with their own AVX2 product, rows split over torch's OpenMP threads) vs the pure-torch recurrence", "yes; pure torch stays for float64, GPUs and machines without a C compiler"),
-        "step_kernels": ("whole forward/backward loops in C vs a torch product and one C call per step", "yes; per-step calls stay for CPUs without AVX2"),
+        "step_kernels": ("whole forward/backward loops in C (and the whole pass, which needs them) vs a torch product and one C call per step", "yes; per-step calls stay for CPUs without AVX2"),
         "adam_loop": ("Adam(fused=True) vs Adam's per-parameter loop", "yes"),
     }
     for variant, (text, kept) in described.items():

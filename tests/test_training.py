@@ -312,6 +312,27 @@ def test_epoch_metrics_are_means_over_all_windows():
         assert history["val_mae"][epoch] == pytest.approx(initial_val[1], rel=1e-5)
 
 
+@pytest.mark.parametrize("clip", [1e-3, 0.0])
+def test_gradients_are_clipped_by_norm_before_each_step(clip):
+    """The optimizer sees gradients of total norm <= the clip value (plan.gradient_clip); 0 turns clipping off."""
+    import lightning.pytorch as pl
+
+    norms: list[float] = []
+
+    class Norms(pl.Callback):
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+            norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+
+    train_set, _ = noise_datasets()
+    train(network(), train_set, None, plan(epochs=1, gradient_clip=clip, callbacks=[Norms()]))
+    assert len(norms) >= 2  # every batch was seen
+    if clip:
+        assert max(norms) <= clip * (1 + 1e-4)
+    else:
+        assert max(norms) > 10 * 1e-3  # unclipped gradients of this noise are far larger
+
+
 def test_task_forward_is_the_network_and_optimizer_is_adam():
     net = network()
     task = AutoencoderTask(net, learning_rate=0.02)

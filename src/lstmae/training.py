@@ -104,17 +104,24 @@ def make_loader(
 
 
 class AutoencoderTask(pl.LightningModule):
-    """Mean-squared reconstruction error, Adam; logs loss and MAE per epoch.
+    """Mean-squared reconstruction error, Adam, gradients clipped by norm; logs loss and MAE per epoch.
 
     The epoch means are summed here and logged once, on the epoch's last batch:
     ``self.log`` on every step cost a few ms of Lightning bookkeeping per batch
     (~10% of a batch of 32 windows on a CPU).
+
+    Lightning's manual optimization: `training_step` takes the steps its automatic
+    loop takes, in its order (zero_grad, backward, clip by norm, Adam step) and
+    with the same result bit for bit, without the closure machinery around them,
+    which cost about 1.5 ms of a 15 ms batch of 32 windows on a CPU (bench/RESULTS.md).
     """
 
-    def __init__(self, net: LSTMAutoencoder, learning_rate: float) -> None:
+    def __init__(self, net: LSTMAutoencoder, learning_rate: float, gradient_clip: float | None = None) -> None:
         super().__init__()
         self.net = net
         self.learning_rate = learning_rate
+        self.gradient_clip = gradient_clip  # max gradient norm; None or 0: no clipping
+        self.automatic_optimization = False
         self._sums: dict[str, list] = {}  # prefix -> [sum of loss x B, sum of MAE x B, windows]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,7 +144,14 @@ class AutoencoderTask(pl.LightningModule):
         return loss
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "", batch_idx == self.trainer.num_training_batches - 1)
+        optimizer = self.optimizers()
+        loss = self._step(batch, "", batch_idx == self.trainer.num_training_batches - 1)
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        if self.gradient_clip:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip, gradient_clip_algorithm="norm")
+        optimizer.step()
+        return loss
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         self._step(batch, "val_", batch_idx == self.trainer.num_val_batches[0] - 1)
@@ -217,7 +231,7 @@ def progress_bar_wanted(verbose: int) -> bool:
 
 def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, plan: TrainingPlan) -> dict:
     """Fit ``net`` in place; return the per-epoch history (lists of floats)."""
-    task = AutoencoderTask(net, plan.learning_rate)
+    task = AutoencoderTask(net, plan.learning_rate, plan.gradient_clip)
     recorder = HistoryRecorder()
     callbacks: list[pl.Callback] = [recorder]
     val_loader = None
@@ -242,7 +256,6 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
             enable_model_summary=False,
             enable_progress_bar=progress_bar_wanted(plan.verbose),
             num_sanity_val_steps=0,
-            gradient_clip_val=plan.gradient_clip,
             callbacks=callbacks,
             log_every_n_steps=max(1, len(train_loader)),
         )
