@@ -1,5 +1,12 @@
-/* The element-wise work of one LSTM step, fused: lstmae's recurrence calls these
- * between its per-step matrix products (src/lstmae/recurrence.py).
+/* lstmae's C kernels, three levels of one LSTM recurrence:
+ * - the element-wise work of one step, fused (lstmae_forward_step / _backward_step):
+ *   src/lstmae/recurrence.py calls these between per-step torch products on CPUs
+ *   without AVX2;
+ * - whole forward and backward loops over the steps with their own matrix product
+ *   (lstmae_forward / lstmae_backward): the recurrence on AVX2 CPUs (inference, and
+ *   training when a layer runs alone);
+ * - the whole autoencoder's training pass (lstmae_ae_forward / lstmae_ae_backward):
+ *   src/lstmae/fused.py, every layer and every weight gradient in one call each.
  *
  * Why: torch runs each element-wise operation as its own pass with a few
  * microseconds of dispatch, and its CPU sigmoid and tanh are slow; one LSTM step

@@ -20,6 +20,9 @@ Two implementations of the same loops:
   the step's element-wise work in one pass. Forward and backward alike;
 - in pure torch (float64, GPUs, or no C compiler): the loops below.
 
+(Training a whole `LSTMAutoencoder` on an AVX2 CPU goes one level further:
+`lstmae.fused` runs every layer's loops and weight gradients in one C call.)
+
 Pure torch uses only sigmoids (bench/RESULTS.md has the measurement): torch's CPU ``tanh`` costs
 about 3.5x a ``sigmoid`` per element, and ``tanh(x) = 2 sigmoid(2x) - 1``. The
 cell-gate rows of the input projection and of ``W_hh`` are doubled once per call,
