@@ -808,45 +808,42 @@ int64_t lstmae_ae_scratch(int64_t m, int64_t n) {
 #endif
 }
 
-/* The forward pass: m->y from m->x; keeps what the backward needs. Returns 0, or -1 without AVX2. */
-int lstmae_ae_forward(const ae_model *m, int64_t threads) {
+/* Both passes: the team packs the weights, splits the batch's rows and, backward,
+ * then splits the weight gradients. Returns 0, or -1 without AVX2. */
+static int ae_pass(const ae_model *m, int64_t threads, int backward) {
     (void)m;
     (void)threads;
+    (void)backward;
     if (!use_avx2()) return -1;
 #ifdef LSTMAE_X86
     TEAM(threads < 1 ? 1 : threads) {
         int64_t g = THREAD_ID(), n = TEAM_SIZE(), r0, r1, active = row_threads(m->batch, n);
-        ae_pack_forward(m, g, n);
+        if (backward)
+            ae_pack_backward(m, g, n);
+        else
+            ae_pack_forward(m, g, n);
         BARRIER
         if (g < active) {
             share(m->batch, g, active, &r0, &r1);
-            ae_forward_rows(m, r0, r1);
+            if (backward)
+                ae_backward_rows(m, r0, r1);
+            else
+                ae_forward_rows(m, r0, r1);
+        }
+        if (backward) { /* every thread takes this branch: the barrier is met by all */
+            BARRIER
+            ae_weight_grads(m, g, n);
         }
     }
 #endif
     return 0;
 }
 
-/* The backward pass from m->grad_y: every weight and bias gradient. Returns 0, or -1 without AVX2. */
-int lstmae_ae_backward(const ae_model *m, int64_t threads) {
-    (void)m;
-    (void)threads;
-    if (!use_avx2()) return -1;
-#ifdef LSTMAE_X86
-    TEAM(threads < 1 ? 1 : threads) {
-        int64_t g = THREAD_ID(), n = TEAM_SIZE(), r0, r1, active = row_threads(m->batch, n);
-        ae_pack_backward(m, g, n);
-        BARRIER
-        if (g < active) {
-            share(m->batch, g, active, &r0, &r1);
-            ae_backward_rows(m, r0, r1);
-        }
-        BARRIER
-        ae_weight_grads(m, g, n);
-    }
-#endif
-    return 0;
-}
+/* The forward pass: m->y from m->x; keeps what the backward needs. */
+int lstmae_ae_forward(const ae_model *m, int64_t threads) { return ae_pass(m, threads, 0); }
+
+/* The backward pass from m->grad_y: every weight and bias gradient. */
+int lstmae_ae_backward(const ae_model *m, int64_t threads) { return ae_pass(m, threads, 1); }
 
 /* 1 when the whole loops can split rows between threads (built with OpenMP). */
 int lstmae_kernels_threaded(void) {
