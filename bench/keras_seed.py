@@ -3,7 +3,11 @@
 LSTM(100) -> RepeatVector(40) -> LSTM(100, return_sequences=True) -> TimeDistributed(Dense(1, tanh)),
 Adam, MSE. Prints one JSON object on the last line of stdout.
 
-usage: python keras_seed.py PANEL.npy SERIES.npy [SERIES.npy ...] --batches 32 256 --epochs 4
+usage: python keras_seed.py PANEL.npy [SERIES.npy ...] --batches 32 256 --epochs 4
+
+With ``--batches`` and no batch size, nothing is trained: the series are scored with the
+untrained model (scoring time does not depend on the weights), so bench/perf.py can time
+training in separate runs, each beside lstmae's.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("panel")
     parser.add_argument("series", nargs="*")
-    parser.add_argument("--batches", type=int, nargs="+", default=[32, 256])
+    parser.add_argument("--batches", type=int, nargs="*", default=[32, 256])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--units", type=int, default=100)
     args = parser.parse_args()
@@ -71,7 +75,8 @@ def main() -> None:
     timesteps = panel.shape[1]
     result: dict = {"tensorflow": tf.__version__, "keras": tf.keras.__version__ if hasattr(tf.keras, "__version__") else "",
                     "threads_intra": tf.config.threading.get_intra_op_parallelism_threads(), "train": {}, "score": {}}
-    model = None
+    tf.keras.utils.set_random_seed(0)
+    model = seed_model(timesteps, args.units, panel.shape[2])  # the scored model when nothing is trained
     for batch in args.batches:
         tf.keras.utils.set_random_seed(0)
         model = seed_model(timesteps, args.units, panel.shape[2])
