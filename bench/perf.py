@@ -355,13 +355,15 @@ def paired_training(python: Path | None, rounds: int, epochs: int, threads: int,
 
 # ----------------------------------------------------------------------------- report
 def machine() -> dict:
+    """The CPU (with family/model and its widest vector instructions: VMs of one name differ), versions."""
     cpu = platform.processor()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
+        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {key.strip(): value.strip() for key, value in fields.items()}
+        flags = set(fields.get("flags", "").split())
+        vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+        cpu = f"{fields.get('model name', cpu)} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}, {vector})"
+    except (OSError, ValueError):
         pass
     import lightning
     import torch
@@ -381,7 +383,9 @@ def write_results(text: str, path: Path) -> None:
         new = old[: old.index(START)] + block + old[old.index(END) + len(END) :]
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
-    path.write_text(new)
+    temporary = path.with_name(f".{path.name}.tmp")  # written whole, then renamed: never a half-written report
+    temporary.write_text(new)
+    os.replace(temporary, path)
 
 
 def main() -> None:
