@@ -110,14 +110,19 @@ def test_a_wrong_weight_is_caught():
     assert not torch.allclose(good[0], other[0], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize(("batch", "units"), [(32, (100,)), (19, (7, 3)), (64, (16,))])
-def test_same_bits_on_any_number_of_threads(batch, units):
+@pytest.mark.parametrize(
+    ("batch", "units", "features"),
+    # 2 features: the narrow-input and few-row output gradients (kernels.c narrow_grad, few_rows_grad);
+    # 6: the packed products (gemm_tn) for those too
+    [(32, (100,), 2), (19, (7, 3), 2), (64, (16,), 2), (24, (9,), 6), (40, (20,), 5)],
+)
+def test_same_bits_on_any_number_of_threads(batch, units, features):
     """Rows are split between threads, each weight gradient element is summed by one thread in one order."""
     if not kernels.library().lstmae_kernels_threaded():
         pytest.skip("the kernels were built without OpenMP")
     torch.manual_seed(6)
-    model = LSTMAutoencoder(NetworkConfig(2, 12, units, "repeat"))
-    x = torch.randn(batch, 12, 2)
+    model = LSTMAutoencoder(NetworkConfig(features, 12, units, "repeat"))
+    x = torch.randn(batch, 12, features)
     before, results = torch.get_num_threads(), []
     try:
         for threads in (1, 2, 3):

@@ -752,6 +752,98 @@ AVX2 static void bias_grad(int64_t M, int64_t nt, int64_t nr, const float *A, in
     if (lo * 8 < i1) column_sums(nt, nr, A, at, ar, out, out2, lo * 8, i1);
 }
 
+/* A narrow input's weight gradient and the bias gradients, in one pass over the pairs:
+ * for rows i in [i0, i1), in blocks of 16, out[i] (and out2[i] when given) = the sum over
+ * k = (t, r) of A(k)[i], and W[i][j] (row stride N, N <= NARROW) = the sum of A(k)[i] B(k)[j],
+ * A(k) = A + t * at + r * ar and B(k) likewise. Each element's sum runs over k in order from
+ * zero, as column_sums and gemm_tn run theirs: the same bits as those two (and for any split
+ * between threads). For a layer fed by a few features gemm_tn would pack every dgates row
+ * for a product N columns wide, and column_sums read them all again. */
+#define NARROW 4
+
+AVX2 static void narrow_grads(int64_t N, int64_t nt, int64_t nr, const float *A, int64_t at, int64_t ar,
+                              const float *Bm, int64_t bt, int64_t br, float *W, float *out, float *out2,
+                              int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i += 16) {
+        __m256i m0 = lanes(i1 - i), m1 = lanes(i1 - i - 8);
+        __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps(), acc0[NARROW], acc1[NARROW];
+        _Pragma("GCC unroll 4") for (int j = 0; j < NARROW; j++) acc0[j] = acc1[j] = _mm256_setzero_ps();
+        for (int64_t t = 0; t < nt; t++)
+            for (int64_t r = 0; r < nr; r++) {
+                const float *a = A + t * at + r * ar + i, *b = Bm + t * bt + r * br;
+                __m256 a0 = _mm256_maskload_ps(a, m0), a1 = _mm256_maskload_ps(a + 8, m1);
+                sum0 = _mm256_add_ps(sum0, a0);
+                sum1 = _mm256_add_ps(sum1, a1);
+                /* a constant trip count, unrolled: the accumulators stay in registers */
+                _Pragma("GCC unroll 4") for (int j = 0; j < NARROW; j++) if (j < N) {
+                    __m256 bj = _mm256_broadcast_ss(b + j);
+                    acc0[j] = _mm256_fmadd_ps(a0, bj, acc0[j]);
+                    acc1[j] = _mm256_fmadd_ps(a1, bj, acc1[j]);
+                }
+            }
+        _mm256_maskstore_ps(out + i, m0, sum0);
+        _mm256_maskstore_ps(out + i + 8, m1, sum1);
+        if (out2) {
+            _mm256_maskstore_ps(out2 + i, m0, sum0);
+            _mm256_maskstore_ps(out2 + i + 8, m1, sum1);
+        }
+        float w[NARROW][16];
+        _Pragma("GCC unroll 4") for (int j = 0; j < NARROW; j++) {
+            _mm256_storeu_ps(w[j], acc0[j]);
+            _mm256_storeu_ps(w[j] + 8, acc1[j]);
+        }
+        for (int64_t q = 0; q < 16 && i + q < i1; q++)
+            for (int64_t j = 0; j < N; j++) W[(i + q) * N + j] = w[j][q];
+    }
+}
+
+/* Thread g of n's share of a narrow input's weight and bias gradients: blocks of 16 rows. */
+AVX2 static void narrow_grad(int64_t M, int64_t N, int64_t nt, int64_t nr, const float *A, int64_t at, int64_t ar,
+                             const float *Bm, int64_t bt, int64_t br, float *W, float *out, float *out2, int64_t g,
+                             int64_t n) {
+    int64_t lo, hi, blocks = (M + 15) / 16;
+    share(blocks, g, n, &lo, &hi);
+    int64_t i1 = hi * 16 < M ? hi * 16 : M;
+    if (lo * 16 < i1) narrow_grads(N, nt, nr, A, at, ar, Bm, bt, br, W, out, out2, lo * 16, i1);
+}
+
+/* A weight gradient with few rows (M <= NARROW; the output layer of a few features):
+ * C[i][j] (row stride N) = the sum over k = (t, r) of A(k)[i] B(k)[j], for columns j in
+ * [j0, j1), in blocks of 16. Each element's sum runs over k in order from zero, as gemm_tn's
+ * does (the same bits, for any split of the columns between threads); gemm_tn would pack
+ * every B row, fill a 6-row tile with M rows, and leave the other threads idle. */
+AVX2 static void few_rows_grads(int64_t M, int64_t N, int64_t nt, int64_t nr, const float *A, int64_t at, int64_t ar,
+                                const float *Bm, int64_t bt, int64_t br, float *C, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j += 16) {
+        __m256i m0 = lanes(j1 - j), m1 = lanes(j1 - j - 8);
+        __m256 acc0[NARROW], acc1[NARROW];
+        _Pragma("GCC unroll 4") for (int i = 0; i < NARROW; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+        for (int64_t t = 0; t < nt; t++)
+            for (int64_t r = 0; r < nr; r++) {
+                const float *a = A + t * at + r * ar, *b = Bm + t * bt + r * br + j;
+                __m256 b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
+                _Pragma("GCC unroll 4") for (int i = 0; i < NARROW; i++) if (i < M) {
+                    __m256 ai = _mm256_broadcast_ss(a + i);
+                    acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+                    acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+                }
+            }
+        _Pragma("GCC unroll 4") for (int i = 0; i < NARROW; i++) if (i < M) {
+            _mm256_maskstore_ps(C + i * N + j, m0, acc0[i]);
+            _mm256_maskstore_ps(C + i * N + j + 8, m1, acc1[i]);
+        }
+    }
+}
+
+/* Thread g of n's share of a few-row weight gradient: blocks of 16 columns. */
+AVX2 static void few_rows_grad(int64_t M, int64_t N, int64_t nt, int64_t nr, const float *A, int64_t at, int64_t ar,
+                               const float *Bm, int64_t bt, int64_t br, float *C, int64_t g, int64_t n) {
+    int64_t lo, hi, blocks = (N + 15) / 16;
+    share(blocks, g, n, &lo, &hi);
+    int64_t j1 = hi * 16 < N ? hi * 16 : N;
+    if (lo * 16 < j1) few_rows_grads(M, N, nt, nr, A, at, ar, Bm, bt, br, C, lo * 16, j1);
+}
+
 /* Thread g of n's share of every weight and bias gradient (after every row's backward). */
 AVX2 static void ae_weight_grads(const ae_model *m, int64_t g, int64_t n) {
     int64_t S = m->steps, B = m->batch, F = m->features;
@@ -761,7 +853,9 @@ AVX2 static void ae_weight_grads(const ae_model *m, int64_t g, int64_t n) {
         int64_t in = L->input, H = L->hidden, G = 4 * H;
         /* dW_hh = sum over t >= 1 of dgates_t^T h_{t-1} (h_{-1} = 0 adds nothing); outputs[t] is h_{t-1} */
         weight_grad(G, H, S - 1, B, L->acts + B * G, B * G, G, L->outputs + B * H, B * H, H, L->grad_w_hh, g, n, scratch);
-        if (l == 0) { /* the input x, batch-major */
+        if (l == 0 && in <= NARROW) { /* a few input features: x, batch-major */
+            narrow_grad(G, in, S, B, L->acts, B * G, G, m->x, in, S * in, L->grad_w_ih, L->grad_b_ih, L->grad_b_hh, g, n);
+        } else if (l == 0) {
             weight_grad(G, in, S, B, L->acts, B * G, G, m->x, in, S * in, L->grad_w_ih, g, n, scratch);
             bias_grad(G, S, B, L->acts, B * G, G, L->grad_b_ih, L->grad_b_hh, g, n);
         } else if (m->repeat && l == m->n_encoder) { /* the same z at every step: its dgates summed over steps */
@@ -773,8 +867,12 @@ AVX2 static void ae_weight_grads(const ae_model *m, int64_t g, int64_t n) {
         }
     }
     const ae_layer *top = &m->layers[m->n_layers - 1];
-    weight_grad(F, top->hidden, S, B, m->grad_y, F, S * F, top->outputs + B * top->hidden, B * top->hidden,
-                top->hidden, m->grad_w_out, g, n, scratch);
+    if (F <= NARROW)
+        few_rows_grad(F, top->hidden, S, B, m->grad_y, F, S * F, top->outputs + B * top->hidden, B * top->hidden,
+                      top->hidden, m->grad_w_out, g, n);
+    else
+        weight_grad(F, top->hidden, S, B, m->grad_y, F, S * F, top->outputs + B * top->hidden, B * top->hidden,
+                    top->hidden, m->grad_w_out, g, n, scratch);
     bias_grad(F, S, B, m->grad_y, F, S * F, m->grad_b_out, NULL, g, n);
 }
 
