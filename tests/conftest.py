@@ -8,6 +8,9 @@ Fitted models are module-scoped: tests that reuse them must not mutate them
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,3 +114,18 @@ def make_sine():
 def tiny() -> dict:
     """A copy of `TINY`, the parameters of the small models."""
     return dict(TINY)
+
+
+def _bench_script(name: str):
+    """bench/<name>.py loaded as a module (bench/ is not a package)."""
+    path = Path(__file__).parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def bench_script():
+    """Loads a bench/ script: ``bench_script("perf")``."""
+    return _bench_script

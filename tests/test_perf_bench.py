@@ -6,20 +6,14 @@ arithmetic is checked against values worked out by hand (no TensorFlow, no train
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "bench" / "perf.py"
-
 
 @pytest.fixture(scope="module")
-def perf():
-    spec = importlib.util.spec_from_file_location("perf_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def perf(bench_script):
+    return bench_script("perf")
 
 
 def test_paired_rounds_alternate_and_pool_the_steady_epochs(perf, monkeypatch):

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "bench" / "quality.py"
 TINY = '{"epochs": 1, "timesteps": 10, "units": 4, "batch_size": 64, "validation_split": 0.0}'
 
 
 @pytest.fixture(scope="module")
-def quality():
-    spec = importlib.util.spec_from_file_location("quality_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def quality(bench_script):
+    return bench_script("quality")
 
 
 @pytest.fixture(scope="module")
