@@ -18,12 +18,7 @@ import pytest
 from lstmae.cli import main
 from lstmae.errors import ParameterError
 from lstmae.estimator import LSTMAutoencoder
-
-
-def run(capsys, *args: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from test_cli import run
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +161,12 @@ def test_save_refuses_metadata_that_is_not_json(panel_model, tmp_path):
     assert not (tmp_path / "m.safetensors").exists()
     model.save(tmp_path / "m.safetensors", metadata={"note": [1, "two", None]})
     assert LSTMAutoencoder.load(tmp_path / "m.safetensors").metadata_ == {"note": [1, "two", None]}
+
+
+def test_an_npy_file_ignores_the_remembered_columns(capsys, tmp_path, sales, series_model):
+    values = tmp_path / "sales.npy"
+    np.save(values, pd.read_csv(sales).sort_values("when")["sales"].to_numpy())
+    code, _, err = run(capsys, "score", values, "-m", series_model)
+    # The file is read (a .npy file given a time column is refused before reading); the model
+    # fitted on a named column then refuses the generated name, as it did before item 7.
+    assert code == 2 and "time_column" not in err and "X has columns ['value']" in err

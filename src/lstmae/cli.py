@@ -49,9 +49,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 # ----------------------------------------------------------------- options
 DataArg = Annotated[Path, typer.Argument(help="Data file: .csv/.tsv/.csv.gz, .parquet, .npy, .txt/.txt.gz.", show_default=False)]
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file written by `lstmae fit`.", show_default=False)]
-TimeColumnOpt = Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: the one the model was fitted with, else one named timestamp/time/date/datetime/ds; 'none': not the model's).")]
+TimeColumnOpt = Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: the model's, else one named timestamp/time/date/datetime/ds). fit saves it in the model; 'none': not the model's.")]
 ColumnsOpt = Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column; when scoring, the model's columns).")]
-IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id column of a long-format panel: one sequence per id (default: the one the model was fitted with; 'none': no id column).")]
+IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id column of a long-format panel: one sequence per id (default: the model's). fit saves it in the model; 'none': no id column.")]
 MissingOpt = Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' (linear, with a warning) or 'error'.")]
 DuplicatesOpt = Annotated[str, typer.Option("--duplicates", help="Repeated timestamps: 'error', 'mean' (average the rows) or 'first' (keep the first).")]
 
@@ -139,12 +139,9 @@ def _read(
     from lstmae.data.readers import read_data
     from lstmae.errors import DataFileError
 
-    time_column, id_column, from_model = _read_columns(model, time_column, id_column)
+    # .npy/.txt files have no named columns: the columns a model remembers do not apply.
     table_file = data.suffix.lower() not in (".npy", ".txt") and not data.name.lower().endswith(".txt.gz")
-    if not table_file:  # .npy/.txt files have no named columns: nothing the model remembers applies
-        time_column = None if "time-column" in from_model else time_column
-        id_column = None if "id-column" in from_model else id_column
-        from_model = {}
+    time_column, id_column, from_model = _read_columns(model if table_file else None, time_column, id_column)
     chosen = _split_list(columns)
     if chosen is None and model is not None and getattr(model, "feature_names_in_", None) is not None:
         chosen = [str(name) for name in model.feature_names_in_]
