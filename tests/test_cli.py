@@ -200,7 +200,8 @@ def test_panel_long_format_round_trip(capsys, tmp_path):
     assert code == 0, err
     table = pd.read_csv(embeddings)
     assert list(table.columns) == ["id", "z0", "z1", "z2", "z3"] and len(table) == users
-    code, _, err = run(capsys, "score", path, "-m", model)
+    # The model remembers its id column (issue 13, item 7); reading without one is still refused.
+    code, _, err = run(capsys, "score", path, "-m", model, "--id-column", "none")
     assert code == 2 and "--id-column" in err
 
 

@@ -49,9 +49,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 # ----------------------------------------------------------------- options
 DataArg = Annotated[Path, typer.Argument(help="Data file: .csv/.tsv/.csv.gz, .parquet, .npy, .txt/.txt.gz.", show_default=False)]
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file written by `lstmae fit`.", show_default=False)]
-TimeColumnOpt = Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: one named timestamp/time/date/datetime/ds).")]
+TimeColumnOpt = Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: the model's, else one named timestamp/time/date/datetime/ds). fit saves it in the model; 'none': not the model's.")]
 ColumnsOpt = Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column; when scoring, the model's columns).")]
-IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id column of a long-format panel: one sequence per id.")]
+IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id column of a long-format panel: one sequence per id (default: the model's). fit saves it in the model; 'none': no id column.")]
 MissingOpt = Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' (linear, with a warning) or 'error'.")]
 DuplicatesOpt = Annotated[str, typer.Option("--duplicates", help="Repeated timestamps: 'error', 'mean' (average the rows) or 'first' (keep the first).")]
 
@@ -63,20 +63,33 @@ def _split_list(text: str | None) -> list[str] | None:
     return items or None
 
 
+# The parsers only turn text into values; `lstmae.params` (the estimator's table) judges them,
+# so a bad number gets the estimator's message. Text that is no value at all gets the
+# table's message for that text, naming the option: "--timesteps must be ..., got 'ten'."
+def _unparseable(name: str, text: str) -> ParameterError:
+    from lstmae.params import check
+
+    try:
+        check(name, text)
+    except ParameterError as exc:
+        return ParameterError(f"--{exc}")
+    return ParameterError(f"--{name} cannot be read from {text!r}.")  # the table accepts every word the parsers pass on
+
+
 def _parse_timesteps(text: str) -> int | str:
     if text.strip().lower() == "auto":
         return "auto"
     try:
         return int(text)
     except ValueError:
-        raise ParameterError(f"--timesteps must be 'auto' or an integer >= 2, got {text!r}.") from None
+        raise _unparseable("timesteps", text) from None
 
 
 def _parse_units(text: str) -> int | list[int]:
     try:
         units = [int(part) for part in text.split(",")]
     except ValueError:
-        raise ParameterError(f"--units must be an integer or a comma-separated list such as 64,16; got {text!r}.") from None
+        raise _unparseable("units", text) from None
     return units[0] if len(units) == 1 else units
 
 
@@ -86,7 +99,32 @@ def _parse_threshold(text: str) -> float | str:
     try:
         return float(text)
     except ValueError:
-        raise ParameterError(f"--threshold must be 'auto', 'pot' or a number >= 0, got {text!r}.") from None
+        raise _unparseable("threshold", text) from None
+
+
+def _parse_column(text: str | None) -> str | None:
+    """--time-column / --id-column as given to `fit`: 'none' is the same as leaving it out."""
+    return None if text is None or text.strip().lower() == "none" else text
+
+
+def _read_columns(
+    model: "LSTMAutoencoder | None", time_column: str | None, id_column: str | None
+) -> tuple[str | None, str | None, dict[str, str]]:
+    """The time and id columns to read with: the options, else those the model was fitted with.
+
+    A model remembers its columns (`fit` saves them as ``metadata_["read"]``); 'none' reads
+    without the model's column. Returns (time column, id column, {option: column taken from the model}).
+    """
+    read = dict(getattr(model, "metadata_", {}).get("read") or {}) if model is not None else {}
+    chosen: dict[str, str | None] = {}
+    from_model: dict[str, str] = {}
+    for option, given in (("time-column", time_column), ("id-column", id_column)):
+        remembered = read.get(option.replace("-", "_"))
+        if given is None and isinstance(remembered, str):
+            chosen[option], from_model[option] = remembered, remembered
+        else:
+            chosen[option] = _parse_column(given)
+    return chosen["time-column"], chosen["id-column"], from_model
 
 
 def _read(
@@ -99,7 +137,11 @@ def _read(
 ) -> "LoadedData":
     """Read DATA; ``policy`` is (--missing, --duplicates)."""
     from lstmae.data.readers import read_data
+    from lstmae.errors import DataFileError
 
+    # .npy/.txt files have no named columns: the columns a model remembers do not apply.
+    table_file = data.suffix.lower() not in (".npy", ".txt") and not data.name.lower().endswith(".txt.gz")
+    time_column, id_column, from_model = _read_columns(model if table_file else None, time_column, id_column)
     chosen = _split_list(columns)
     if chosen is None and model is not None and getattr(model, "feature_names_in_", None) is not None:
         chosen = [str(name) for name in model.feature_names_in_]
@@ -108,9 +150,18 @@ def _read(
     if model is not None and model.input_kind_ == "panel" and id_column is None and data.suffix.lower() not in (".npy",):
         raise ParameterError("this model was trained on a panel of sequences; pass --id-column as during fit.")
     missing, duplicates = policy
-    return read_data(
-        data, time_column=time_column, columns=chosen, id_column=id_column, missing=missing, duplicates=duplicates
-    )
+    try:
+        return read_data(
+            data, time_column=time_column, columns=chosen, id_column=id_column, missing=missing, duplicates=duplicates
+        )
+    except DataFileError as exc:
+        for option, name in from_model.items():
+            if str(exc).startswith(f"{option.replace('-', '_')} {name!r} not found"):
+                raise DataFileError(
+                    f"{exc} The model was fitted with --{option} {name}: pass --{option} COLUMN, "
+                    f"or --{option} none to read without it."
+                ) from None
+        raise
 
 
 def _load_model(path: Path) -> "LSTMAutoencoder":
@@ -214,8 +265,10 @@ def fit(
         device=device,
         verbose=0 if quiet else 1,
     )
-    # Fail on bad parameters before reading any data or training.
-    model._validate_params()
+    # Fail on bad parameters before reading any data or training: the estimator's own table.
+    from lstmae.params import validate
+
+    validate(model.get_params())
     check_policies(missing, duplicates)
     resolve_device(device)
     _check_output(output, "--output")
@@ -236,7 +289,9 @@ def fit(
                 markup=False,
             )
         raise
-    model.save(output)
+    # The model remembers how its data was read: later verbs default to the same columns.
+    read = {"id_column": _parse_column(id_column), "time_column": _parse_column(time_column), "series_column": None}
+    model.save(output, metadata={"read": read})
     checkpoint.unlink(missing_ok=True)
     if not quiet:
         history = model.history_

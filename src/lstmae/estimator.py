@@ -13,7 +13,7 @@ import numbers
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 
-from lstmae.config import ARCHITECTURES, NetworkConfig
+from lstmae.config import NetworkConfig
 from lstmae.data.frames import Prepared, prepare
 from lstmae.data.period import auto_timesteps
 from lstmae.data.scaling import fit_scaler, inverse_transform, transform
@@ -33,13 +33,15 @@ from lstmae.errors import (
     ModelFileError,
     NotFittedError,
     ParameterError,
+    describe,
 )
 from lstmae.diagnostics import Diagnostics, diagnose
 from lstmae.latent import nearest_distances
 from lstmae.parallel import cpu_workers, ordered_map
+from lstmae.params import MAX_LSTM_STEPS, check_windows, resolve_frame
+from lstmae.params import validate as validate_params
 from lstmae.nn import LSTMAutoencoder as _Network
 from lstmae.scoring import (
-    AGGREGATIONS,
     auto_threshold,
     centred_mean,
     contamination_threshold,
@@ -53,11 +55,8 @@ from lstmae.scoring import (
 # windows of 40 x 100 units: about 1.5x faster than 50,000 on a CPU, bench/perf.py).
 _INFERENCE_CHUNK_VALUES = 1 << 22
 
-#: frame="auto": the longest window, in LSTM steps, before timesteps are framed together.
-MAX_LSTM_STEPS = 50
 #: threshold="pot" fits the held-out part when it has at least this many scores, else all training scores.
 POT_MIN_HELD_OUT = 200
-THRESHOLD_RULES = ("auto", "pot")
 #: normalize_errors: floor of a feature's error level, relative to the largest feature's.
 FEATURE_LEVEL_FLOOR = 1e-3
 #: scorer="combined": weight of the latent distance beside the reconstruction
@@ -65,9 +64,6 @@ FEATURE_LEVEL_FLOOR = 1e-3
 #: bench/RESULTS-quality.md): 0.25 / 0.5 / 1 gave mean VUS-PR 0.484 / 0.466 / 0.452
 #: univariate and 0.561 / 0.578 / 0.590 multivariate; reconstruction alone 0.427 / 0.495.
 LATENT_WEIGHT = 0.25
-#: What a score measures: reconstruction error, latent novelty (distance to the
-#: nearest training embedding), or both, each over its held-out level.
-SCORERS = ("auto", "reconstruction", "latent", "combined")
 #: Training embeddings kept for the latent distance: every training window up to
 #: this many, else evenly spaced ones. Denser is better: on the dev benchmark,
 #: the embeddings of every timesteps_ // 8-th window (as scored) instead of every
@@ -193,6 +189,8 @@ class LSTMAutoencoder(BaseEstimator):
     timesteps_reason_ : str
     seed_ : int
     fit_seconds_ : float
+    metadata_ : dict, only after `load`
+        What `save` was given as ``metadata`` ({} when nothing).
     """
 
     def __init__(
@@ -279,16 +277,7 @@ class LSTMAutoencoder(BaseEstimator):
         data = prepare(X)
         timesteps, reason = self._resolve_timesteps(data)
         frame = self._resolve_frame(timesteps)
-        if self.stride > timesteps:
-            raise ParameterError(
-                f"stride={self.stride} is larger than timesteps={timesteps}: training windows would skip "
-                f"timesteps; use stride <= {timesteps}."
-            )
-        if _is_int(self.score_stride) and self.score_stride > timesteps:
-            raise ParameterError(
-                f"score_stride={self.score_stride} is larger than timesteps={timesteps}: scoring windows would "
-                f"skip timesteps; use score_stride <= {timesteps} or 'auto'."
-            )
+        check_windows(timesteps, stride=self.stride, score_stride=self.score_stride)
         mean, scale = fit_scaler(data.values)
         scaled = torch.from_numpy(transform(data.values, mean, scale))
         resumed = None
@@ -360,59 +349,8 @@ class LSTMAutoencoder(BaseEstimator):
         return self
 
     def _validate_params(self) -> tuple[int, ...]:
-        """Check every parameter before any work; return units as a tuple."""
-        if not (self.timesteps == "auto" or _is_int(self.timesteps)):
-            raise ParameterError(f"timesteps must be 'auto' or an integer >= 2, got {self.timesteps!r}.")
-        if _is_int(self.timesteps) and self.timesteps < 2:
-            raise ParameterError(f"timesteps must be >= 2 (a window of at least two steps), got {self.timesteps!r}.")
-        _require_int("stride", self.stride, 1)
-        units = (self.units,) if _is_int(self.units) else self.units
-        if isinstance(units, str) or not isinstance(units, Sequence) or len(units) == 0 or not all(_is_int(u) for u in units):
-            raise ParameterError(f"units must be a positive integer or a non-empty list of them, got {self.units!r}.")
-        if any(u < 1 or u > 4096 for u in units):
-            raise ParameterError(f"every entry of units must be in [1, 4096], got {self.units!r}.")
-        if self.architecture not in ARCHITECTURES:
-            raise ParameterError(f"architecture must be one of {list(ARCHITECTURES)}, got {self.architecture!r}.")
-        _require_int("batch_size", self.batch_size, 1)
-        _require_int("epochs", self.epochs, 1)
-        _require_int("patience", self.patience, 1)
-        _require_int("verbose", self.verbose, 0)
-        if not _is_number(self.validation_split) or not 0 <= self.validation_split < 1:
-            raise ParameterError(f"validation_split must be in [0, 1), got {self.validation_split!r}.")
-        if not _is_number(self.learning_rate) or not 0 < self.learning_rate <= 10:
-            raise ParameterError(f"learning_rate must be in (0, 10], got {self.learning_rate!r}.")
-        if not isinstance(self.shuffle, (bool, np.bool_)):
-            raise ParameterError(f"shuffle must be True or False, got {self.shuffle!r}.")
-        if not (self.threshold in THRESHOLD_RULES or (_is_number(self.threshold) and np.isfinite(self.threshold) and self.threshold >= 0)):
-            raise ParameterError(f"threshold must be 'auto', 'pot' or a finite number >= 0, got {self.threshold!r}.")
-        if self.contamination is not None:
-            if not (_is_number(self.contamination) and 0 < self.contamination <= 0.5):
-                raise ParameterError(f"contamination must be None or in (0, 0.5], got {self.contamination!r}.")
-            if self.threshold != "auto":
-                raise ParameterError(
-                    f"contamination={self.contamination!r} and threshold={self.threshold!r} both set the threshold; "
-                    "give one of them (leave threshold='auto' to use contamination)."
-                )
-        if not isinstance(self.normalize_errors, (bool, np.bool_)):
-            raise ParameterError(f"normalize_errors must be True or False, got {self.normalize_errors!r}.")
-        if self.scorer not in SCORERS:
-            raise ParameterError(f"scorer must be one of {list(SCORERS)}, got {self.scorer!r}.")
-        if self.scorer in ("latent", "combined") and self.architecture != "repeat":
-            raise ParameterError(
-                f"scorer={self.scorer!r} compares window embeddings, which only the 'repeat' design has; "
-                "use architecture='repeat' or scorer='reconstruction'."
-            )
-        if self.aggregation not in AGGREGATIONS:
-            raise ParameterError(f"aggregation must be one of {list(AGGREGATIONS)}, got {self.aggregation!r}.")
-        if not (self.frame == "auto" or (_is_int(self.frame) and self.frame >= 1)):
-            raise ParameterError(f"frame must be 'auto' or an integer >= 1, got {self.frame!r}.")
-        if self.windows_per_epoch is not None:
-            _require_int("windows_per_epoch", self.windows_per_epoch, 1)
-        if self.random_state is not None and not (_is_int(self.random_state) and 0 <= self.random_state < 2**63):
-            raise ParameterError(f"random_state must be None or an integer >= 0, got {self.random_state!r}.")
-        if not (self.score_stride == "auto" or (_is_int(self.score_stride) and self.score_stride >= 1)):
-            raise ParameterError(f"score_stride must be 'auto' or an integer >= 1, got {self.score_stride!r}.")
-        return tuple(int(u) for u in units)
+        """Check every parameter before any work (`lstmae.params`, the one table); return units as a tuple."""
+        return validate_params(self.get_params())["units"]
 
     def _scorer(self) -> str:
         """The scorer in use: "auto" is "combined" for the repeat design, "reconstruction" otherwise."""
@@ -493,16 +431,7 @@ class LSTMAutoencoder(BaseEstimator):
 
     def _resolve_frame(self, timesteps: int) -> int:
         """Timesteps per LSTM step: "auto" keeps windows at most MAX_LSTM_STEPS steps long."""
-        if self.frame == "auto":
-            frame = -(-timesteps // MAX_LSTM_STEPS)
-            while timesteps % frame:
-                frame += 1
-            return frame
-        if timesteps % self.frame:
-            raise ParameterError(
-                f"frame={self.frame} does not divide timesteps={timesteps}; use a divisor of {timesteps} or frame='auto'."
-            )
-        return int(self.frame)
+        return resolve_frame(self.frame, timesteps)
 
     def _resolve_timesteps(self, data: Prepared) -> tuple[int, str]:
         if data.is_panel:
@@ -897,11 +826,21 @@ class LSTMAutoencoder(BaseEstimator):
         return reconstruction, latent, per
 
     # --------------------------------------------------------------- files
-    def save(self, path: str | os.PathLike) -> "os.PathLike":
-        """Write the fitted model to one safetensors file (weights + JSON header). Atomic."""
+    def save(self, path: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None) -> "os.PathLike":
+        """Write the fitted model to one safetensors file (weights + JSON header). Atomic.
+
+        ``metadata``: JSON values kept in the header, given back by `load` as ``metadata_``
+        (the command line keeps how the data was read: ``{"read": {"id_column": ...}}``).
+        """
+        import json
+
         from lstmae.io import save_model
 
         self._check_fitted()
+        try:
+            metadata = json.loads(json.dumps(dict(metadata or {}), allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"metadata must be a mapping of JSON values, got {describe(metadata)} ({exc}).") from None
         tensors = {f"net.{k}": v for k, v in self.module_.state_dict().items()}
         tensors["scaler.mean"] = torch.from_numpy(np.asarray(self.scaler_mean_, dtype=np.float64))
         tensors["scaler.scale"] = torch.from_numpy(np.asarray(self.scaler_scale_, dtype=np.float64))
@@ -925,6 +864,7 @@ class LSTMAutoencoder(BaseEstimator):
                 "score_levels_": list(self.score_levels_) if hasattr(self, "score_levels_") else None,
                 "feature_names_in_": None if names is None else [str(n) for n in names],
             },
+            "metadata": metadata,
         }
         return save_model(path, tensors, info)
 
@@ -947,6 +887,7 @@ class LSTMAutoencoder(BaseEstimator):
             fitted = info["fitted"]
             model.scaler_mean_ = tensors["scaler.mean"].numpy().astype(np.float64)
             model.scaler_scale_ = tensors["scaler.scale"].numpy().astype(np.float64)
+            model.metadata_ = dict(info.get("metadata") or {})  # {} in files written before metadata existed
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{str(path)!r} is an lstmae file with incomplete or inconsistent content ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
         network.eval()

@@ -50,7 +50,9 @@ def parse_params(text: str | None) -> dict[str, Any]:
             f"--params names unknown estimator parameter(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(LSTMAutoencoder().get_params()))}."
         )
-    LSTMAutoencoder(**params)._validate_params()  # bad values fail now, not after reading data
+    from lstmae.params import validate
+
+    validate(LSTMAutoencoder(**params).get_params())  # bad values fail now, not after reading data
     return params
 
 

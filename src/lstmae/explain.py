@@ -13,12 +13,12 @@ The tests check every number against the real torch module.
 
 from __future__ import annotations
 
-import numbers
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lstmae.config import ARCHITECTURES, NetworkConfig
+from lstmae import params
+from lstmae.config import NetworkConfig
 from lstmae.data.windows import n_windows as count_windows
 from lstmae.errors import ParameterError, describe
 
@@ -93,50 +93,6 @@ class Explanation:
 # Validation
 
 
-def _integer(name: str, value: object, minimum: int, hint: str = "") -> int:
-    """``value`` as an int >= ``minimum``, else ParameterError naming the argument."""
-    # bool is an Integral, but timesteps=True is always a mistake.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ParameterError(
-            f"{name} must be an integer >= {minimum}, got {describe(value)}.{hint}"
-        )
-    return int(value)
-
-
-def _units(value: object) -> tuple[int, ...]:
-    """``units`` as a non-empty tuple of positive ints (one int means one LSTM layer)."""
-    given = value
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value,)
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise ParameterError(
-            f"units must be a positive integer or a non-empty sequence of positive integers "
-            f"(one per encoder LSTM, e.g. 100 or (64, 16)), got {describe(given)}."
-        )
-    if any(isinstance(u, bool) or not isinstance(u, numbers.Integral) or u < 1 for u in value):
-        raise ParameterError(
-            f"units must contain only integers >= 1 (e.g. 100 or (64, 16)), got {describe(given)}."
-        )
-    return tuple(int(u) for u in value)
-
-
-def _validation_split(value: object) -> float:
-    """A float in [0, 1); NaN fails the comparison and is rejected too."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
-        raise ParameterError(
-            f"validation_split must be a number in [0, 1) (e.g. 0.2 holds out the last 20% "
-            f"of windows), got {describe(value)}."
-        )
-    return float(value)
-
-
-def _architecture(value: object) -> str:
-    if not isinstance(value, str) or value not in ARCHITECTURES:
-        allowed = ", ".join(f'"{a}"' for a in ARCHITECTURES)
-        raise ParameterError(f"architecture must be one of {allowed}, got {describe(value)}.")
-    return value
-
-
 def _notes(value: object) -> tuple[str, ...]:
     # A bare string is a Sequence too; iterating it would print one character per line.
     if isinstance(value, str) or not isinstance(value, Sequence):
@@ -172,8 +128,7 @@ def split_counts(n_windows: int, validation_split: float, batch_size: int) -> tu
     -------
     n_train, n_val, batches_per_epoch : int
     """
-    # Same expression as Keras, so the counts match what a Keras user has seen.
-    n_train = int(n_windows * (1.0 - validation_split))
+    n_train = params.n_train(n_windows, validation_split)
     n_val = n_windows - n_train
     return n_train, n_val, -(-n_train // batch_size)  # ceil, exact for any int
 
@@ -531,14 +486,14 @@ def explain_shapes(
     validation_split: float = 0.0,
     source: str | None = None,
     notes: Sequence[str] = (),
-    frame: int = 1,
+    frame: int | str = 1,
 ) -> Explanation:
     """Walk from the data through every layer, with these numbers, in Keras terms.
 
     Parameters
     ----------
     timesteps : int
-        Window length T (>= 1).
+        Window length T (>= 2).
     n_features : int
         Values per timestep F (>= 1).
     units : int or sequence of int
@@ -563,6 +518,13 @@ def explain_shapes(
         Where the data comes from (a file name), printed in the data section.
     notes : sequence of str
         Extra lines for the data section (e.g. how timesteps were chosen).
+    frame : int or "auto"
+        Timesteps the LSTM reads as one step; must divide timesteps. "auto": as
+        `LSTMAutoencoder` chooses it (at most `lstmae.params.MAX_LSTM_STEPS` steps).
+
+    Every argument the estimator also has is checked by its table
+    (`lstmae.params`), with the same messages; only ``stride > timesteps``,
+    which the estimator refuses, is explained here (the timesteps it skips).
 
     Returns
     -------
@@ -575,12 +537,22 @@ def explain_shapes(
     ParameterError
         An argument has the wrong type or is outside its allowed range.
     """
-    timesteps = _integer("timesteps", timesteps, 1)
-    n_features = _integer("n_features", n_features, 1)
-    config = NetworkConfig(n_features, timesteps, _units(units), _architecture(architecture))
-    stride = _integer("stride", stride, 1)
-    batch_size = _integer("batch_size", batch_size, 1)
-    split = _validation_split(validation_split)
+    # The estimator's own table (`lstmae.params`): the same message for the same bad value.
+    # stride goes around the rule stride <= timesteps: the walk shows what a wider stride skips.
+    checked = params.validate({
+        "timesteps": timesteps, "units": units, "architecture": architecture,
+        "batch_size": batch_size, "validation_split": validation_split, "frame": frame,
+    })
+    params.check("stride", stride)
+    if timesteps == "auto":
+        raise ParameterError(
+            "timesteps='auto' is found from the data; give an integer >= 2 here, "
+            "or call LSTMAutoencoder(timesteps='auto').explain(X)."
+        )
+    timesteps, stride, batch_size = int(timesteps), int(stride), int(batch_size)
+    n_features = params.check_integer("n_features", n_features, 1)
+    config = NetworkConfig(n_features, timesteps, checked["units"], architecture)
+    split = float(validation_split)
     notes = _notes(notes)
     if source is not None and not isinstance(source, str):
         raise ParameterError(f"source must be a string or None, got {describe(source)}.")
@@ -593,13 +565,13 @@ def explain_shapes(
     warnings: list[str] = []
     n = 0
     if n_timesteps is not None:
-        n_timesteps = _integer(
+        n_timesteps = params.check_integer(
             "n_timesteps", n_timesteps, timesteps,
             f" A window needs {timesteps} timesteps; use a longer series or a smaller timesteps.",
         )
         n = count_windows(n_timesteps, timesteps, stride)
     elif n_samples is not None:
-        n = _integer("n_samples", n_samples, 1)
+        n = params.check_integer("n_samples", n_samples, 1)
 
     counts = (0, 0, 0)
     if n:
@@ -616,9 +588,7 @@ def explain_shapes(
                 f"window; use a larger validation_split or more data."
             )
 
-    frame = _integer("frame", frame, 1)
-    if timesteps % frame:
-        raise ParameterError(f"frame={frame} must divide timesteps={timesteps}; use a divisor of {timesteps}.")
+    frame = params.resolve_frame(frame, timesteps)
     # The LSTMs see each window as T/k steps of k*F values; the layer walk is in those steps.
     rows = layer_rows(NetworkConfig(n_features * frame, timesteps // frame, config.units, config.architecture))
     if frame > 1:

@@ -1,0 +1,281 @@
+"""The one table of `LSTMAutoencoder`'s parameters: each one's type and range, and the rules between them.
+
+The estimator, `lstmae.explain.explain_shapes`, the command line and
+`lstmae.evaluation` all validate through `validate` (or `check` for one
+value), so the same bad value gives the same message everywhere: what was
+wrong, the value received and how to fix it, e.g.::
+
+    stride must be an integer >= 1, got 0.
+
+`PARAMETERS` maps each parameter name to its checks, tried in order; the
+first that fails gives the message. Rules between parameters (contamination
+and threshold, scorer and architecture, stride / score_stride / frame against
+timesteps) are in `validate` and `check_windows`.
+
+This module imports neither torch nor pandas (numpy only): the command line
+checks its options before loading anything heavy.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lstmae.config import ARCHITECTURES
+from lstmae.errors import ParameterError, describe
+
+__all__ = [
+    "MAX_LSTM_STEPS",
+    "MAX_UNITS",
+    "PARAMETERS",
+    "SCORERS",
+    "THRESHOLD_RULES",
+    "check",
+    "check_integer",
+    "check_windows",
+    "n_train",
+    "resolve_frame",
+    "validate",
+]
+
+#: frame="auto": the longest window, in LSTM steps, before timesteps are framed together.
+MAX_LSTM_STEPS = 50
+#: The widest LSTM layer accepted: far above what trains in reasonable time on a CPU.
+MAX_UNITS = 4096
+#: threshold rules other than a number (see `lstmae.scoring`).
+THRESHOLD_RULES: tuple[str, ...] = ("auto", "pot")
+#: What a score measures: reconstruction error, latent novelty (distance to the
+#: nearest training embedding), or both, each over its held-out level.
+SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "combined")
+#: From per-window errors to per-timestep scores (`lstmae.scoring.AGGREGATIONS`,
+#: repeated here so that the command line need not import pandas to check an option).
+AGGREGATIONS: tuple[str, ...] = ("window", "timestep")
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an Integral, but timesteps=True is always a mistake.
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is(value: Any, word: str) -> bool:
+    return isinstance(value, str) and value == word
+
+
+def _units_sequence(value: Any) -> Sequence | None:
+    """``units`` as a sequence (one int is one layer), or None when it is not one."""
+    if _is_int(value):
+        return (value,)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
+        return None
+    return value if all(_is_int(u) for u in value) else None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition on a parameter's value, and the message when it fails.
+
+    ``message`` is formatted with ``name`` and ``value`` (already ``describe``d).
+    """
+
+    ok: Callable[[Any], bool]
+    message: str
+
+
+def _integer(minimum: int, *, auto: bool = False, none: bool = False, hint: str = "") -> tuple[Check, ...]:
+    """An integer >= minimum, optionally also the string 'auto' or None."""
+    allowed = ("'auto' or " if auto else "") + ("None or " if none else "")
+
+    def ok(v: Any) -> bool:
+        return (auto and _is(v, "auto")) or (none and v is None) or (_is_int(v) and v >= minimum)
+
+    return (Check(ok, f"{{name}} must be {allowed}an integer >= {minimum}, got {{value}}.{hint}"),)
+
+
+def _choice(options: Sequence[str]) -> tuple[Check, ...]:
+    return (Check(lambda v: isinstance(v, str) and v in options, f"{{name}} must be one of {list(options)}, got {{value}}."),)
+
+
+def _flag() -> tuple[Check, ...]:
+    return (Check(lambda v: isinstance(v, (bool, np.bool_)), "{name} must be True or False, got {value}."),)
+
+
+_DEVICE = re.compile(r"auto|(cpu|cuda)(:\d+)?")
+
+#: name -> checks, in the order of `LSTMAutoencoder.__init__`.
+PARAMETERS: dict[str, tuple[Check, ...]] = {
+    "timesteps": (
+        Check(lambda v: _is(v, "auto") or _is_int(v), "{name} must be 'auto' or an integer >= 2, got {value}."),
+        Check(lambda v: _is(v, "auto") or v >= 2, "{name} must be >= 2 (a window of at least two steps), got {value}."),
+    ),
+    "stride": _integer(1),
+    "frame": _integer(1, auto=True),
+    "units": (
+        Check(
+            lambda v: _units_sequence(v) is not None,
+            "{name} must be a positive integer or a non-empty sequence of them (e.g. 32 or (64, 16)), got {value}.",
+        ),
+        Check(
+            lambda v: all(1 <= u <= MAX_UNITS for u in _units_sequence(v)),
+            f"every entry of {{name}} must be in [1, {MAX_UNITS}], got {{value}}; e.g. 32 or (64, 16).",
+        ),
+    ),
+    "architecture": _choice(ARCHITECTURES),
+    "batch_size": _integer(1),
+    "epochs": _integer(1),
+    "validation_split": (
+        Check(
+            lambda v: _is_number(v) and 0 <= v < 1,
+            "{name} must be in [0, 1), got {value}; e.g. 0.2 holds out the last 20% of windows, 0 none.",
+        ),
+    ),
+    "learning_rate": (
+        Check(lambda v: _is_number(v) and 0 < v <= 10, "{name} must be in (0, 10], got {value}; 1e-3 is Adam's usual rate."),
+    ),
+    "patience": _integer(1),
+    "shuffle": _flag(),
+    "windows_per_epoch": _integer(1, none=True),
+    "score_stride": _integer(1, auto=True),
+    "aggregation": _choice(AGGREGATIONS),
+    "scorer": _choice(SCORERS),
+    "normalize_errors": _flag(),
+    "threshold": (
+        Check(
+            lambda v: (isinstance(v, str) and v in THRESHOLD_RULES) or (_is_number(v) and v >= 0 and v != float("inf")),
+            "{name} must be 'auto', 'pot' or a finite number >= 0, got {value}.",
+        ),
+    ),
+    "contamination": (
+        Check(lambda v: v is None or (_is_number(v) and 0 < v <= 0.5), "{name} must be None or in (0, 0.5], got {value}."),
+    ),
+    "random_state": (
+        Check(lambda v: v is None or (_is_int(v) and 0 <= v < 2**63), "{name} must be None or an integer >= 0, got {value}."),
+    ),
+    "device": (
+        Check(
+            lambda v: isinstance(v, str) and _DEVICE.fullmatch(v) is not None,
+            "{name} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value}.",
+        ),
+    ),
+    "verbose": _integer(0),
+}
+
+
+def check(name: str, value: Any) -> Any:
+    """Check one parameter against the table; return it (``units`` as a tuple of int).
+
+    Raises
+    ------
+    ParameterError
+        The message of the first failing check: what was wrong, the value, how to fix it.
+    """
+    for rule in PARAMETERS[name]:
+        if not rule.ok(value):
+            raise ParameterError(rule.message.format(name=name, value=describe(value)))
+    if name == "units":
+        return tuple(int(u) for u in _units_sequence(value))
+    return value
+
+
+def validate(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check every parameter in ``params`` that the table knows, then the rules between them.
+
+    Parameters
+    ----------
+    params : mapping of str -> value
+        E.g. ``LSTMAutoencoder().get_params()``; names missing from it are not
+        checked (`explain_shapes` passes only the ones it uses), names the
+        table does not know are left alone.
+
+    Returns
+    -------
+    dict
+        ``params`` with ``units`` as a tuple of int.
+
+    Raises
+    ------
+    ParameterError
+        The first bad value, in table order, then the first broken rule.
+    """
+    checked = dict(params)
+    for name in PARAMETERS:
+        if name in checked:
+            checked[name] = check(name, checked[name])
+    contamination, threshold = checked.get("contamination"), checked.get("threshold", "auto")
+    if contamination is not None and not _is(threshold, "auto"):
+        raise ParameterError(
+            f"contamination={contamination!r} and threshold={threshold!r} both set the threshold; "
+            "give one of them (leave threshold='auto' to use contamination)."
+        )
+    scorer, architecture = checked.get("scorer", "auto"), checked.get("architecture", "repeat")
+    if scorer in ("latent", "combined") and architecture != "repeat":
+        raise ParameterError(
+            f"scorer={scorer!r} compares window embeddings, which only the 'repeat' design has "
+            f"(architecture={architecture!r} has none); use architecture='repeat' or scorer='reconstruction'."
+        )
+    if _is_int(checked.get("timesteps")):
+        check_windows(
+            checked["timesteps"],
+            stride=checked.get("stride", 1),
+            score_stride=checked.get("score_stride", "auto"),
+            frame=checked.get("frame", "auto"),
+        )
+    return checked
+
+
+def check_windows(timesteps: int, *, stride: Any = 1, score_stride: Any = "auto", frame: Any = "auto") -> None:
+    """The rules against a known window length (given, or found by timesteps='auto').
+
+    Raises ParameterError when a stride skips timesteps or frame does not divide timesteps.
+    """
+    if _is_int(stride) and stride > timesteps:
+        raise ParameterError(
+            f"stride={stride} is larger than timesteps={timesteps}: training windows would skip "
+            f"timesteps; use stride <= {timesteps}."
+        )
+    if _is_int(score_stride) and score_stride > timesteps:
+        raise ParameterError(
+            f"score_stride={score_stride} is larger than timesteps={timesteps}: scoring windows would "
+            f"skip timesteps; use score_stride <= {timesteps} or 'auto'."
+        )
+    if _is_int(frame) and timesteps % frame:
+        raise ParameterError(
+            f"frame={frame} must divide timesteps={timesteps}; use a divisor of {timesteps} or frame='auto'."
+        )
+
+
+def resolve_frame(frame: int | str, timesteps: int) -> int:
+    """Timesteps per LSTM step: "auto" is the smallest divisor of timesteps keeping at most MAX_LSTM_STEPS steps."""
+    check("frame", frame)
+    if _is(frame, "auto"):
+        chosen = -(-timesteps // MAX_LSTM_STEPS)
+        while timesteps % chosen:
+            chosen += 1
+        return chosen
+    check_windows(timesteps, frame=frame)
+    return int(frame)
+
+
+def check_integer(name: str, value: Any, minimum: int, hint: str = "") -> int:
+    """``value`` as an int >= ``minimum``, else the table's integer message (for arguments outside the table)."""
+    (rule,) = _integer(minimum, hint=hint)
+    if not rule.ok(value):
+        raise ParameterError(rule.message.format(name=name, value=describe(value)))
+    return int(value)
+
+
+def n_train(n: int, validation_split: float) -> int:
+    """How many of ``n`` windows (or samples, or scores) train: the first ones; the rest validate.
+
+    Keras ``validation_split`` semantics, with its very expression, so that the
+    counts match what a Keras user has seen: ``int(n * (1 - validation_split))``.
+    """
+    return int(n * (1 - validation_split))
