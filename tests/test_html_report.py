@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import naive
 from lstmae.errors import DataError, ParameterError
 from lstmae.html_report import ReportData, display_indices, render_html, report_data, write_report
 from lstmae.scoring import interval_table
@@ -37,20 +38,6 @@ def embedded(path: Path) -> dict:
     match = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)
     assert match is not None
     return json.loads(match.group(1))
-
-
-def loop_runs(flags) -> list[tuple[int, int]]:
-    """Plain-loop reference: inclusive (first, last) of each run of true values."""
-    runs, first = [], None
-    for i, flag in enumerate(flags):
-        if flag and first is None:
-            first = i
-        if not flag and first is not None:
-            runs.append((first, i - 1))
-            first = None
-    if first is not None:
-        runs.append((first, len(flags) - 1))
-    return runs
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +165,7 @@ def test_report_holds_the_models_results(frame_report, fitted_frame, anomalous_f
         assert data["series"][f]["recon"]["y"] == pytest.approx(recon[:, f], rel=1e-6)
     ms = (anomalous_frame.index - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
     assert data["score"]["x"] == list(ms) and data["time"] is True
-    assert [[a, b] for a, b in data["labels"]] == [[float(ms[a]), float(ms[b])] for a, b in loop_runs(frame_labels)]
+    assert [[a, b] for a, b in data["labels"]] == [[float(ms[a]), float(ms[b])] for a, b in naive.runs_of_ones(frame_labels)]
     per_feature = fitted_frame.anomaly_score(anomalous_frame, per_feature=True)
     first = data["intervals"][0]
     assert first["features"] == pytest.approx(per_feature[first["start"] : first["end"] + 1].mean(axis=0))
@@ -214,6 +201,8 @@ def test_report_errors_are_clear(fitted_frame, fitted_1d, anomalous_frame, panel
 def test_cli_report_with_a_label_column(tmp_path, fitted_frame, anomalous_frame, frame_labels, capsys):
     from lstmae.cli import main
 
+    assert main(["report", "--help"]) == 0
+    assert "--labels" in capsys.readouterr().out
     model = fitted_frame.save(tmp_path / "model.safetensors")
     table = anomalous_frame.reset_index()
     table["label"] = frame_labels.astype(int)
@@ -222,7 +211,7 @@ def test_cli_report_with_a_label_column(tmp_path, fitted_frame, anomalous_frame,
     assert main(["report", str(tmp_path / "data.csv"), "-m", str(model), "-o", str(out), "--labels", "label"]) == 0
     assert "wrote the report" in capsys.readouterr().err
     data = embedded(out)
-    assert len(data["labels"]) == len(loop_runs(frame_labels)) == 2
+    assert len(data["labels"]) == len(naive.runs_of_ones(frame_labels)) == 2
     assert len(data["intervals"]) == len(fitted_frame.detect(anomalous_frame))
     assert main(["report", str(tmp_path / "data.csv"), "-m", str(model), "-o", str(out), "--labels", "load"]) == 2
     assert "--labels 'load' is one of the model's input columns" in capsys.readouterr().err

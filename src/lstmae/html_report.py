@@ -36,6 +36,7 @@ import pandas as pd
 
 from lstmae.errors import DataError, LstmaeError, ParameterError, describe
 from lstmae.files import atomic_target
+from lstmae.metrics import label_ranges
 from lstmae.plots import DECIMATE_ABOVE, minmax_decimate_indices
 
 if TYPE_CHECKING:
@@ -240,12 +241,6 @@ def _labels(labels: Any, n: int) -> np.ndarray | None:
     return array != 0
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Inclusive (first, last) positions of each run of True."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
-
-
 def _context(start: int, end: int, n: int) -> tuple[int, int]:
     """The positions shown when an interval is selected: it, and half its length (>= 10) either side."""
     margin = max((end - start + 1) // 2, 10)
@@ -312,7 +307,7 @@ def _payload(data: ReportData) -> tuple[dict, list[str]]:
             "top": str(record.get("top_features", "")),
             "features": data.feature_scores[start : end + 1].mean(axis=0).tolist(),
         })
-    label_spans = [] if data.labels is None else [[float(data.x[a]), float(data.x[b])] for a, b in _runs(data.labels)]
+    label_spans = [] if data.labels is None else [[float(data.x[a]), float(data.x[b])] for a, b in label_ranges(data.labels).tolist()]
     payload = {
         "title": data.title, "n": n, "time": data.is_time, "features": data.feature_names,
         "threshold": data.threshold, "series": series, "score": score, "intervals": rows,
