@@ -286,7 +286,7 @@ def test_browser_multivariate_report(browser, frame_report, fitted_frame, anomal
     opened = Opened(browser, frame_report)
     page = opened.page
     n = len(anomalous_frame)
-    assert opened.line_points() == [n, n, n]  # value, reconstruction, score: every point drawn
+    assert opened.line_points() == [n, n, n]  # reconstruction, value, score: every point drawn
     assert page.locator("#downsample-note").is_hidden()
     intervals = fitted_frame.detect(anomalous_frame)
     rows = page.locator("#intervals tbody tr")
@@ -338,7 +338,7 @@ def test_browser_a_million_points(browser, million_report):
     data = embedded(million_report)
     opened = Opened(browser, million_report)
     page = opened.page
-    expected = [data["series"][0]["value"]["points"], data["series"][0]["recon"]["points"], data["score"]["points"]]
+    expected = [data["series"][0]["recon"]["points"], data["series"][0]["value"]["points"], data["score"]["points"]]
     assert opened.line_points() == expected
     assert all(5_000 <= points < 1_000_000 for points in expected)
     note = page.locator("#downsample-note")

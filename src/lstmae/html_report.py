@@ -475,11 +475,12 @@ _SCRIPT = r"""
   // ------------------------------------------------------------ main plot
   function seriesTraces(f) {
     const s = R.series[f], label = many ? s.name : "value";
+    // The reconstruction is drawn first so the data stays visible on top of it; the legend lists the data first.
     return [
-      {type: "scatter", mode: "lines", name: label, x: s.value.x, y: s.value.y, xaxis: "x", yaxis: "y",
-       line: {color: "#1f4e9c", width: 1.2, simplify: false}},
       {type: "scatter", mode: "lines", name: "reconstruction", x: s.recon.x, y: s.recon.y, xaxis: "x", yaxis: "y",
-       line: {color: "#ff7f0e", width: 1.2, simplify: false}},
+       line: {color: "#ff7f0e", width: 1.2, simplify: false}, opacity: 0.85, legendrank: 2},
+      {type: "scatter", mode: "lines", name: label, x: s.value.x, y: s.value.y, xaxis: "x", yaxis: "y",
+       line: {color: "#1f4e9c", width: 1.2, simplify: false}, legendrank: 1},
     ];
   }
   function band(x0, x1, color) {
@@ -498,7 +499,7 @@ _SCRIPT = r"""
     return out;
   }
   const scoreTrace = {type: "scatter", mode: "lines", name: "score", x: R.score.x, y: R.score.y, xaxis: "x", yaxis: "y2",
-                      line: {color: "#6a3d9a", width: 1.2, simplify: false}};
+                      line: {color: "#6a3d9a", width: 1.2, simplify: false}, legendrank: 3};
   const layout = {
     margin: {l: 70, r: 20, t: 30, b: 40}, hovermode: "closest", showlegend: true,
     legend: {orientation: "h", x: 0, y: 1.08},
