@@ -522,6 +522,35 @@ def explain(
 
 
 @app.command()
+def report(
+    data: DataArg,
+    model_path: ModelOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="report.html: one self-contained page that opens offline.", show_default=False)],
+    labels: Annotated[Optional[str], typer.Option("--labels", help="Column of known anomalies (non-zero = anomalous), shaded in the plots; not a model input.")] = None,
+    time_column: TimeColumnOpt = None,
+    columns: ColumnsOpt = None,
+    missing: MissingOpt = "interpolate",
+    duplicates: DuplicatesOpt = "error",
+) -> None:
+    """Write an interactive HTML report: series vs reconstruction, score and threshold, intervals, model summary."""
+    from lstmae.html_report import write_report
+
+    _check_output(output, "--output")
+    model, loaded = _model_and_data(model_path, data, time_column, columns, None, (missing, duplicates))
+    frame, known = loaded.data, None
+    if labels is not None:
+        inputs = getattr(model, "feature_names_in_", None)
+        if labels in (_split_list(columns) or []) or (inputs is not None and labels in [str(n) for n in inputs]):
+            raise ParameterError(f"--labels {labels!r} is one of the model's input columns; name the column of known anomalies.")
+        if labels in getattr(frame, "columns", ()):  # read as a value column by default: it is not one
+            known, frame = frame[labels], frame.drop(columns=[labels])
+        else:
+            known = _read(data, time_column, labels, None, None, (missing, duplicates)).data[labels]
+    path = write_report(model, frame, output, labels=None if known is None else known.to_numpy())
+    err.print(f"wrote the report to {path}")
+
+
+@app.command()
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the scores CSV and the plot.")] = Path("lstmae-demo"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

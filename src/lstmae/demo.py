@@ -3,7 +3,8 @@
 Fit on the early months (believed mostly normal), score every half hour of
 the whole series, and compare the detected intervals with the five events
 NAB labels (NYC marathon, Thanksgiving, Christmas, New Year, the January
-2015 blizzard). Writes the scores CSV, the intervals CSV, the model and a plot.
+2015 blizzard). Writes the scores CSV, the intervals CSV, the model, a plot and
+the interactive HTML report (the five events shaded as known labels).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class DemoResult:
     intervals_path: Path
     plot_path: Path
     model_path: Path
+    report_path: Path
     seconds: float
 
 
@@ -42,6 +44,7 @@ def run_demo(output_dir: str | Path, console: Console | None = None, verbose: in
     from lstmae.datasets import NYC_TAXI_EVENTS, load_nyc_taxi, match_events, missed_events
     from lstmae.estimator import LSTMAutoencoder
     from lstmae.files import write_table
+    from lstmae.html_report import write_report
     from lstmae.plots import plot_detection
     from lstmae.report import print_intervals
 
@@ -84,6 +87,12 @@ def run_demo(output_dir: str | Path, console: Console | None = None, verbose: in
         series, reconstruction, scores, model.threshold_, intervals, output / "nyc_taxi.png",
         title="lstmae demo: NYC taxi passengers (NAB)", events=NYC_TAXI_EVENTS,
     )
+    labelled = pd.Series(False, index=series.index)  # NAB's five windows, shaded as known anomalies
+    for event in NYC_TAXI_EVENTS:
+        labelled |= (series.index >= event.start) & (series.index <= event.end)
+    report_path = write_report(
+        model, series, output / "report.html", labels=labelled, title="lstmae demo: NYC taxi passengers (NAB)"
+    )
 
     shown = intervals[["start_time", "end_time", "length", "peak_score", "severity", "event"]].copy()
     shown["event"] = shown["event"].replace("", "-")
@@ -94,5 +103,5 @@ def run_demo(output_dir: str | Path, console: Console | None = None, verbose: in
     unmatched = int((intervals["event"] == "").sum())
     console.print(f"intervals matching no labelled event: {unmatched}")
     seconds = time.perf_counter() - started
-    console.print(f"wrote {scores_path}, {intervals_path}, {model_path}, {plot_path} ({seconds:.0f} s)")
-    return DemoResult(intervals, missed, scores_path, intervals_path, plot_path, model_path, seconds)
+    console.print(f"wrote {scores_path}, {intervals_path}, {model_path}, {plot_path}, {report_path} ({seconds:.0f} s)")
+    return DemoResult(intervals, missed, scores_path, intervals_path, plot_path, model_path, report_path, seconds)

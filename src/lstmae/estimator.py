@@ -629,6 +629,15 @@ class LSTMAutoencoder(BaseEstimator):
             **sizes,
         ).text
 
+    def report(self, X: Any, path: str | os.PathLike, *, labels: Any = None) -> "os.PathLike":
+        """Write an interactive, self-contained HTML report of ``X`` to ``path``; see `lstmae.html_report`.
+
+        ``labels`` (n_timesteps,), optional: known anomalies (non-zero), shaded in the plots.
+        """
+        from lstmae.html_report import write_report
+
+        return write_report(self, X, path, labels=labels)
+
     # ------------------------------------------------------------ internals
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
