@@ -187,6 +187,18 @@ def test_early_stopped_checkpoint_trains_nothing_more_and_restores_the_best_weig
     assert ckpt.read_bytes() == raw, "no epoch ran, so nothing was rewritten"
 
 
+def test_resuming_from_a_copied_checkpoint_leaves_the_original_alone(tmp_path):
+    x = series()
+    original = tmp_path / "m.ckpt"
+    LSTMAutoencoder(epochs=1, **SMALL).fit(x, checkpoint=original)
+    raw = original.read_bytes()
+    copy = tmp_path / "m2.ckpt"  # e.g. `cp m.safetensors.ckpt m2.safetensors.ckpt; lstmae fit -o m2.safetensors --resume`
+    copy.write_bytes(raw)
+    LSTMAutoencoder(epochs=2, **SMALL).fit(x, checkpoint=copy, resume=True)
+    assert original.read_bytes() == raw
+    assert load_checkpoint(copy).epochs_done == 2
+
+
 # ---------------------------------------------------------------------------
 # The file format: Lightning's checkpoint dict as safetensors + JSON
 # ---------------------------------------------------------------------------
@@ -209,21 +221,21 @@ def _lightning_like_checkpoint():
 
 
 def _same(a, b) -> bool:
-    """Deep equality by type and value: tensors by dtype, shape and bits; NaN equals NaN."""
+    """Deep equality by type and value: tensors by dtype, shape and bits (NaN equals NaN)."""
     import math
 
     import torch
 
     if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b) or (
-            isinstance(b, torch.Tensor) and torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num()))
+        return (isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape
+                and torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8)))
     if isinstance(a, dict):
-        return isinstance(b, dict) and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+        return type(b) is dict and list(a) == list(b) and all(type(k) is type(j) for k, j in zip(a, b)) and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, float) and math.isnan(a):
         return isinstance(b, float) and math.isnan(b)
-    return type(a) is type(b) or isinstance(a, np.generic) and type(b) is type(a.item()) if a != b else True
+    return type(a) is type(b) and a == b
 
 
 def test_checkpoint_io_round_trips_lightnings_dictionary(tmp_path):

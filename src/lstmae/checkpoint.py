@@ -245,6 +245,14 @@ class EpochCheckpoint(pl.callbacks.ModelCheckpoint):
     def format_checkpoint_name(self, *args: Any, **kwargs: Any) -> str:
         return str(self.path)  # braces in a user's file name are not a template
 
+    def state_dict(self) -> dict[str, Any]:
+        # Nothing of where earlier runs wrote: ModelCheckpoint would reload its last path and delete
+        # that file at the next save, the original when a user resumes from a copied directory.
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass
+
     def _ModelCheckpoint__warn_if_dir_not_empty(self, dirpath: Any) -> None:  # noqa: N802
         """The model's directory holds other files; that is expected, not worth a warning."""
 
@@ -259,7 +267,6 @@ class Resumed:
     stopped: bool
     seed: int
     mark: dict[str, Any]
-    history: dict[str, list[float]]
 
     def check(self, mark: dict[str, Any]) -> None:
         """Refuse to resume with other data or parameters than the checkpoint was made with."""
@@ -290,14 +297,12 @@ def load_checkpoint(path: str | os.PathLike) -> Resumed:
     name = str(path)
     try:
         record = checkpoint["callbacks"][FitRecord.__qualname__]
-        history = checkpoint["callbacks"].get("HistoryRecorder", {}).get("history", {})
         return Resumed(
             path=Path(path),
             epochs_done=int(record["epochs_done"]),
             stopped=bool(record["stopped"]),
             seed=int(record["seed"]),
             mark=dict(record["fingerprint"]),
-            history={k: [float(x) for x in v] for k, v in history.items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"checkpoint {name!r} is incomplete ({type(exc).__name__}: {exc}); {_HINT}.") from None
