@@ -95,9 +95,20 @@ def test_trainer_kwargs_leave_a_seeded_fit_unchanged_and_are_not_saved(tmp_path)
         ({"max_epocs": 5}, r"trainer_kwargs\['max_epocs'\]=5 is not a Trainer option lstmae passes through; supported: accelerator, .*precision"),
         (["logger"], r"trainer_kwargs must be None or a dict of Lightning Trainer options with str keys, got \['logger'\]"),
         ({1: "x"}, r"trainer_kwargs must be None or a dict .* got \{1: 'x'\}"),
+        ({"precision": "bf16-mixed"}, r"trainer_kwargs\['precision'\]='bf16-mixed': mixed precision needs a CUDA device .* use '32-true' \(the default\) or '64-true'"),
         ({"callbacks": ["not a callback"]}, r"trainer_kwargs\['callbacks'\] must be a Lightning Callback or a list of them, got \['not a callback'\]"),
     ],
 )
 def test_refused_trainer_kwargs_say_what_to_use_instead(kwargs, message):
     with pytest.raises(ParameterError, match=message):
         LSTMAutoencoder(**SMALL, trainer_kwargs=kwargs).fit(series())
+
+
+def test_float64_training_gives_a_float32_model_close_to_the_float32_one():
+    import torch
+
+    plain = LSTMAutoencoder(**SMALL).fit(series())
+    double = LSTMAutoencoder(**SMALL, trainer_kwargs={"precision": "64-true"}).fit(series())
+    assert all(p.dtype == torch.float32 for p in double.module_.parameters())
+    np.testing.assert_allclose(double.history_["loss"], plain.history_["loss"], rtol=1e-4)
+    np.testing.assert_allclose(double.anomaly_score(series()), plain.anomaly_score(series()), rtol=1e-3)

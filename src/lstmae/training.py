@@ -165,8 +165,10 @@ class AutoencoderTask(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # fused: one kernel for all parameters instead of a loop over them (CPU, 1.2 -> 0.7 ms per batch
-        # with clipping, bench/RESULTS.md); the same update. Other devices keep the default.
-        fused = True if self.device.type in ("cpu", "cuda") else None
+        # with clipping, bench/RESULTS.md); the same update. Other devices keep the default, and so does
+        # mixed precision (trainer_kwargs): Lightning cannot clip the gradients of an optimizer that unscales them itself.
+        mixed = "mixed" in str(self.trainer.precision) if self._trainer is not None else False
+        fused = True if self.device.type in ("cpu", "cuda") and not mixed else None
         return torch.optim.Adam(self.parameters(), lr=self.learning_rate, fused=fused)
 
 
@@ -319,6 +321,12 @@ class TrainingPlan:
 
     def __post_init__(self) -> None:
         self.trainer_kwargs = check_trainer_kwargs(self.trainer_kwargs)
+        precision = str(self.trainer_kwargs.get("precision", ""))
+        if "mixed" in precision and self.trainer_kwargs.get("accelerator", self.accelerator) == "cpu":
+            raise ParameterError(
+                f"trainer_kwargs['precision']={precision!r}: mixed precision needs a CUDA device (the CPU path "
+                "computes in float32); on the CPU use '32-true' (the default) or '64-true'."
+            )
 
 
 def progress_bar_wanted(verbose: int) -> bool:
@@ -368,6 +376,7 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
                 trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=plan.resume_from)
         finally:
             fused.release()  # the training pass's pooled workspaces
+    net.float()  # precision="64-true" (trainer_kwargs) trains in float64; the network is float32 for scoring and saving
     return {key: values for key, values in recorder.history.items() if values}
 
 
