@@ -173,7 +173,8 @@ class LSTMAutoencoder(BaseEstimator):
     trainer_kwargs : dict or None, default=None
         Lightning ``Trainer`` options for training, passed through as given:
         ``logger`` (receives "loss", "mae", "val_loss", "val_mae" per epoch),
-        ``callbacks`` (run after lstmae's own), ``precision``, ``accelerator``,
+        ``callbacks`` (run after lstmae's own), ``precision`` ("64-true" trains
+        in float64; "16-mixed" / "bf16-mixed" only on CUDA), ``accelerator``,
         ``devices``, ``strategy``, ``num_nodes`` (these override what ``device``
         chooses, for training only), ``enable_progress_bar`` (overrides
         ``verbose``), ``enable_model_summary``, ``deterministic``, ``benchmark``,
