@@ -169,3 +169,147 @@ def test_checkpoint_loading_never_unpickles(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path / "m.ckpt").epochs_done == 1
     source = Path(checkpoint.__file__).read_text()
     assert "import pickle" not in source and "torch.load" not in source
+
+
+def test_early_stopped_checkpoint_trains_nothing_more_and_restores_the_best_weights(tmp_path):
+    x = series()
+    params = {**SMALL, "patience": 1, "learning_rate": 0.05}
+    straight = LSTMAutoencoder(epochs=40, **params).fit(x)
+    assert len(straight.history_["loss"]) < 40, "this configuration must stop early"
+    ckpt = tmp_path / "m.ckpt"
+    LSTMAutoencoder(epochs=40, **params).fit(x, checkpoint=ckpt)
+    record = load_checkpoint(ckpt)
+    assert record.stopped and record.epochs_done == len(straight.history_["loss"])
+    raw = ckpt.read_bytes()
+    again = LSTMAutoencoder(epochs=60, **params).fit(x, checkpoint=ckpt, resume=True)  # epochs raised: still stopped
+    assert again.history_ == straight.history_
+    np.testing.assert_array_equal(again.anomaly_score(x), straight.anomaly_score(x))
+    assert ckpt.read_bytes() == raw, "no epoch ran, so nothing was rewritten"
+
+
+def test_resuming_from_a_copied_checkpoint_leaves_the_original_alone(tmp_path):
+    x = series()
+    original = tmp_path / "m.ckpt"
+    LSTMAutoencoder(epochs=1, **SMALL).fit(x, checkpoint=original)
+    raw = original.read_bytes()
+    copy = tmp_path / "m2.ckpt"  # e.g. `cp m.safetensors.ckpt m2.safetensors.ckpt; lstmae fit -o m2.safetensors --resume`
+    copy.write_bytes(raw)
+    LSTMAutoencoder(epochs=2, **SMALL).fit(x, checkpoint=copy, resume=True)
+    assert original.read_bytes() == raw
+    assert load_checkpoint(copy).epochs_done == 2
+
+
+# ---------------------------------------------------------------------------
+# The file format: Lightning's checkpoint dict as safetensors + JSON
+# ---------------------------------------------------------------------------
+def _lightning_like_checkpoint():
+    import torch
+
+    shared = torch.arange(6, dtype=torch.float32)
+    return {
+        "epoch": 3,
+        "pytorch-lightning_version": "2.6.0",
+        "state_dict": {"net.w": torch.randn(3, 2), "net.view": shared[2:4], "net.again": shared},
+        "optimizer_states": [{"state": {0: {"step": torch.tensor(7.0), "exp_avg": torch.ones(2)}},
+                              "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0]}]}],
+        "callbacks": {"EarlyStopping{'monitor': 'val_loss'}": {"best_score": torch.tensor(float("inf")), "wait_count": 0},
+                      "odd": {"__tensor__": "not a marker", "n": None, "flag": True, "nan": float("nan")},
+                      "one": {"__tuple__": [1]}},
+        "generator": torch.tensor([3, 0, 255], dtype=torch.uint8),
+        "numpy": np.float64(0.25),
+    }
+
+
+def _same(a, b) -> bool:
+    """Deep equality by type and value: tensors by dtype, shape and bits (NaN equals NaN)."""
+    import math
+
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return (isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape
+                and torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8)))
+    if isinstance(a, dict):
+        return type(b) is dict and list(a) == list(b) and all(type(k) is type(j) for k, j in zip(a, b)) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return type(a) is type(b) and a == b
+
+
+def test_checkpoint_io_round_trips_lightnings_dictionary(tmp_path):
+    from lstmae.checkpoint import SafetensorsCheckpointIO
+
+    io = SafetensorsCheckpointIO()
+    checkpoint = _lightning_like_checkpoint()
+    io.save_checkpoint(checkpoint, tmp_path / "c.ckpt")
+    loaded = io.load_checkpoint(tmp_path / "c.ckpt")
+    expected = {**checkpoint, "numpy": 0.25}  # a numpy scalar comes back as the Python number
+    assert _same(expected, loaded)
+    assert isinstance(loaded["optimizer_states"][0]["param_groups"][0]["betas"], tuple)
+    assert list(loaded["optimizer_states"][0]["state"]) == [0]  # int keys stay ints
+    io.remove_checkpoint(tmp_path / "c.ckpt")
+    assert not (tmp_path / "c.ckpt").exists()
+
+
+def test_checkpoint_io_refuses_what_it_cannot_store_without_pickle(tmp_path):
+    from lstmae.checkpoint import SafetensorsCheckpointIO
+
+    with pytest.raises(ModelFileError, match=r"checkpoint\['callbacks'\]\['Mine'\]\['when'\] is a set .*never pickle"):
+        SafetensorsCheckpointIO().save_checkpoint({"callbacks": {"Mine": {"when": {1, 2}}}}, tmp_path / "c.ckpt")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    from lstmae.checkpoint import SafetensorsCheckpointIO
+
+    io = SafetensorsCheckpointIO()
+    target = tmp_path / "c.ckpt"
+    io.save_checkpoint(_lightning_like_checkpoint(), target)
+    before = target.read_bytes()
+
+    def half_written(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"partial")
+        raise KeyboardInterrupt  # Ctrl-C in the middle of the write
+
+    monkeypatch.setattr(safetensors.torch, "save_file", half_written)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({**_lightning_like_checkpoint(), "epoch": 4}, target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.ckpt"]
+    assert io.load_checkpoint(target)["epoch"] == 3
+
+
+def _rewrite_document(path: Path, change) -> None:
+    """Write ``path`` again with its tensors and a changed JSON document (its checksums untouched)."""
+    import json
+
+    from safetensors import safe_open
+
+    from lstmae.io import METADATA_KEY, write_document
+
+    with safe_open(path, framework="pt") as stream:
+        document = json.loads(stream.metadata()[METADATA_KEY])
+        tensors = {key: stream.get_tensor(key) for key in stream.keys()}
+    change(document)
+    write_document(path, tensors, document, "a test checkpoint")
+
+
+def test_changed_json_or_an_old_format_version_is_refused(tmp_path):
+    from lstmae.checkpoint import SafetensorsCheckpointIO
+
+    io = SafetensorsCheckpointIO()
+    target = tmp_path / "c.ckpt"
+    io.save_checkpoint(_lightning_like_checkpoint(), target)
+    _rewrite_document(target, lambda d: d["checkpoint"].update(epoch=30))
+    with pytest.raises(ModelFileError, match=r"is damaged: its contents do not match their checksum"):
+        io.load_checkpoint(target)
+    _rewrite_document(target, lambda d: d.update(format_version=1))
+    with pytest.raises(ModelFileError, match=r"has format version 1 \(an older lstmae's layout\); this lstmae reads version 2 only; delete it"):
+        load_checkpoint(target)
+    _rewrite_document(target, lambda d: d.update(format="lstmae.model"))
+    with pytest.raises(ModelFileError, match=r"is not an lstmae checkpoint"):
+        load_checkpoint(target)

@@ -167,6 +167,7 @@ def test_defaults_are_the_documented_ones():
         "random_state": None,
         "device": "auto",
         "verbose": 1,
+        "trainer_kwargs": None,
     }
 
 

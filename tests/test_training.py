@@ -28,6 +28,7 @@ from lstmae.training import (
     HistoryRecorder,
     PanelSamples,
     SeriesWindows,
+    ShuffleOrder,
     TrainingPlan,
     make_loader,
     progress_bar_wanted,
@@ -420,3 +421,47 @@ def test_loader_draws_a_fresh_capped_subset_every_epoch():
     # no cap without shuffling, or when the data is smaller than the cap
     assert sum(len(b) for b in make_loader(dataset, 16, shuffle=False, seed=0, max_items=100)) == 991
     assert sum(len(b) for b in make_loader(dataset, 16, shuffle=True, seed=0, max_items=5000)) == 991
+
+
+# ---------------------------------------------------------------------------
+# Callback state carried through a checkpoint (Lightning's state_dict / load_state_dict)
+# ---------------------------------------------------------------------------
+def test_history_recorder_state_round_trips():
+    recorder = HistoryRecorder()
+    recorder.on_train_epoch_end(fake_trainer(loss=0.5, mae=0.4, val_loss=0.7, val_mae=0.6), None)
+    state = recorder.state_dict()
+    recorder.on_train_epoch_end(fake_trainer(loss=9.0, mae=9.0), None)  # the saved state must not follow
+    restored = HistoryRecorder()
+    restored.load_state_dict(state)
+    assert restored.history == {"loss": [0.5], "val_loss": [pytest.approx(0.7)], "mae": [pytest.approx(0.4)], "val_mae": [pytest.approx(0.6)]}
+
+
+def test_best_weights_state_round_trips_and_restores_the_saved_best():
+    module = torch.nn.Linear(2, 1)
+    callback = BestWeights("val_loss")
+    with torch.no_grad():
+        module.weight.fill_(1.0)
+    callback.on_validation_epoch_end(fake_trainer(val_loss=0.5), module)
+    restored = BestWeights("val_loss")
+    restored.load_state_dict(callback.state_dict())
+    assert restored.best == 0.5
+    restored.on_validation_epoch_end(fake_trainer(val_loss=0.75), module)  # worse: keeps the restored best
+    with torch.no_grad():
+        module.weight.fill_(7.0)
+    restored.on_fit_end(None, module)
+    assert torch.equal(module.weight, torch.ones(1, 2))
+
+
+def test_shuffle_order_restores_the_generator_so_the_next_epoch_draws_the_same_order(windows):
+    loader = make_loader(windows, batch_size=4, shuffle=True, seed=5)
+    carrier = ShuffleOrder(loader.generator)
+    list(loader)  # one epoch
+    state = carrier.state_dict()
+    next_epoch = [batch.clone() for batch in loader]
+    fresh = make_loader(windows, batch_size=4, shuffle=True, seed=5)  # a resumed fit's new loader
+    ShuffleOrder(fresh.generator).load_state_dict(state)
+    resumed = list(fresh)
+    assert len(resumed) == len(next_epoch)
+    assert all(torch.equal(a, b) for a, b in zip(resumed, next_epoch))
+    first_epoch = list(make_loader(windows, batch_size=4, shuffle=True, seed=5))
+    assert not all(torch.equal(a, b) for a, b in zip(first_epoch, next_epoch))  # the state did matter

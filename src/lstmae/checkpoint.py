@@ -1,44 +1,57 @@
 """Training checkpoints: an interrupted `fit` resumes where its last finished epoch left off.
 
-A checkpoint is one safetensors file, rewritten atomically (`io.write_document`)
-after every epoch. Safetensors rather than ``torch.save``: loading parses JSON
-and raw tensors and never unpickles, exactly like model files (`lstmae.io`).
+Everything here is Lightning's own machinery with a safe file format:
 
-Tensors:
+* Lightning's `ModelCheckpoint` saves after every training epoch, and
+  ``trainer.fit(..., ckpt_path=...)`` resumes: Lightning restores the weights,
+  Adam's state, its loops' progress and every callback's ``state_dict``
+  (lstmae's `HistoryRecorder`, `BestWeights`, `ShuffleOrder`, Lightning's
+  `EarlyStopping`, `FitRecord` below, and any user callback's).
+* `SafetensorsCheckpointIO` writes Lightning's checkpoint dictionary as one
+  safetensors file: every tensor as a tensor, everything else as JSON in its
+  header. Never pickle: loading parses JSON and raw tensors only, exactly like
+  model files (`lstmae.io`). Written atomically (the previous checkpoint
+  survives an interruption mid-write) and checked against SHA-256 checksums
+  of the tensors and of the JSON on load.
+* `FitRecord` carries what is lstmae's own: a fingerprint of the training
+  data and of every parameter that shapes training (``epochs`` excepted: it
+  may be raised on resume), the seed, the epochs done and whether early
+  stopping had ended training. Resuming with other data or other parameters
+  is refused, naming what differs; a finished or early-stopped checkpoint
+  trains nothing more (its best weights are restored).
 
-* ``net.<name>``: the network's weights after the epoch;
-* ``optim.<i>.<key>``: Adam's state for parameter ``i`` (``step``,
-  ``exp_avg``, ``exp_avg_sq``); the parameter groups are JSON;
-* ``best.<name>``: the weights of the best validation epoch so far (with validation);
-* ``rng.shuffle``: the state of the generator that shuffles the training
-  windows, so that a resumed fit sees the same batches as an uninterrupted one.
-
-Header ``"lstmae"`` (JSON): format name ``lstmae.checkpoint`` and version,
-epochs done, whether early stopping had already ended training, the history,
-the early-stopping counters, the seed, a fingerprint of the training data and
-of every parameter that shapes training (``epochs`` excepted: it may be raised
-on resume), and a SHA-256 of the tensors. Resuming with other data or other
-parameters is refused, naming what differs.
+Header ``"lstmae"`` (JSON): ``format`` ``lstmae.checkpoint``,
+``format_version`` 2 (version 1, lstmae's hand-written layout, is refused with
+a message), ``tensors_sha256``, ``content_sha256`` and ``checkpoint``:
+Lightning's dictionary with each tensor replaced by ``{"__tensor__": name}``,
+tuples by ``{"__tuple__": [...]}`` and dictionaries whose keys are not all
+strings (Adam's per-parameter state) by ``{"__items__": [[key, value], ...]}``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.plugins.io import CheckpointIO
 
 from lstmae.errors import ModelFileError, ParameterError
 from lstmae.io import METADATA_KEY, tensors_digest, write_document
 
 FORMAT_NAME = "lstmae.checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Single-key dictionaries that stand for a value JSON has no type for.
+_TENSOR, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
+_MARKERS = (_TENSOR, _TUPLE, _ITEMS)
+_HINT = "delete it and fit without --resume to start over"
 
 
 def checkpoint_path(model_path: str | os.PathLike) -> Path:
@@ -55,23 +68,205 @@ def fingerprint(values: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     return {"data_sha256": digest.hexdigest(), "params": json.loads(json.dumps(params))}
 
 
+# ----------------------------------------------------------------------------- the file format
+class SafetensorsCheckpointIO(CheckpointIO):
+    """Lightning's checkpoint dictionary as safetensors (tensors) + JSON (everything else); never pickle."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
+        tensors: dict[str, torch.Tensor] = {}
+        tree = _encode(checkpoint, tensors, Path(path), "checkpoint")
+        document = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "tensors_sha256": tensors_digest(tensors),
+            "content_sha256": _content_digest(tree),
+            "checkpoint": tree,
+        }
+        write_document(Path(path), tensors, document, "the checkpoint")  # atomic: temporary file, then rename
+
+    def load_checkpoint(self, path: str | os.PathLike, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        """Read a checkpoint; tensors come back on the CPU (Lightning moves them where they belong).
+
+        Raises
+        ------
+        ModelFileError
+            Missing, damaged or truncated file, not a checkpoint, or another format version.
+        """
+        from safetensors import SafetensorError, safe_open
+
+        source = Path(path)
+        name = str(source)
+        if not source.is_file():
+            raise ModelFileError(f"no checkpoint to resume from at {name!r}; fit without --resume to start training.")
+        try:
+            with safe_open(source, framework="pt", device="cpu") as stream:
+                metadata = stream.metadata() or {}
+                tensors = {key: stream.get_tensor(key) for key in stream.keys()}
+            document = json.loads(metadata[METADATA_KEY])
+        except (SafetensorError, OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelFileError(f"checkpoint {name!r} is damaged or not a checkpoint ({reason}); {_HINT}.") from None
+        if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+            raise ModelFileError(f"{name!r} is not an lstmae checkpoint; {_HINT}.")
+        version = document.get("format_version")
+        if version != FORMAT_VERSION or isinstance(version, bool):
+            written = "an older lstmae's layout" if version == 1 else "an unknown layout"
+            raise ModelFileError(
+                f"checkpoint {name!r} has format version {version!r} ({written}); this lstmae reads version "
+                f"{FORMAT_VERSION} only; {_HINT}."
+            )
+        if tensors_digest(tensors) != document.get("tensors_sha256"):
+            raise ModelFileError(f"checkpoint {name!r} is damaged: its tensors do not match their checksum; {_HINT}.")
+        tree = document.get("checkpoint")
+        if _content_digest(tree) != document.get("content_sha256"):
+            raise ModelFileError(f"checkpoint {name!r} is damaged: its contents do not match their checksum; {_HINT}.")
+        try:
+            checkpoint = _decode(tree, tensors)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"checkpoint {name!r} is incomplete ({type(exc).__name__}: {exc}); {_HINT}.") from None
+        if not isinstance(checkpoint, dict):
+            raise ModelFileError(f"checkpoint {name!r} is incomplete (no checkpoint dictionary); {_HINT}.")
+        return checkpoint
+
+    def remove_checkpoint(self, path: str | os.PathLike) -> None:
+        Path(path).unlink(missing_ok=True)
+
+
+def _encode(value: Any, tensors: dict[str, torch.Tensor], path: Path, where: str) -> Any:
+    """A JSON-able copy of ``value``; its tensors are moved into ``tensors`` (contiguous CPU copies)."""
+    if isinstance(value, torch.Tensor):
+        name = str(len(tensors))
+        # A copy: safetensors refuses tensors that share memory (views, a tensor saved twice).
+        tensors[name] = value.detach().to("cpu", copy=True).contiguous()
+        return {_TENSOR: name}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [_encode(v, tensors, path, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return {_TUPLE: [_encode(v, tensors, path, f"{where}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and not (len(value) == 1 and next(iter(value)) in _MARKERS):
+            return {k: _encode(v, tensors, path, f"{where}[{k!r}]") for k, v in value.items()}
+        return {_ITEMS: [[_encode(k, tensors, path, f"{where} key"), _encode(v, tensors, path, f"{where}[{k!r}]")] for k, v in value.items()]}
+    raise ModelFileError(
+        f"cannot write the checkpoint {str(path)!r}: {where} is a {type(value).__name__} ({value!r:.60}); "
+        "lstmae checkpoints hold tensors, numbers, strings, lists and dicts only (never pickle); "
+        "make that callback's state_dict return those."
+    )
+
+
+def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, tensors) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (key, inner), = value.items()
+            if key == _TENSOR:
+                return tensors[inner]
+            if key == _TUPLE:
+                return tuple(_decode(v, tensors) for v in inner)
+            if key == _ITEMS:
+                return {_hashable(_decode(k, tensors)): _decode(v, tensors) for k, v in inner}
+        return {k: _decode(v, tensors) for k, v in value.items()}
+    return value
+
+
+def _hashable(key: Any) -> Any:
+    if isinstance(key, (list, dict, torch.Tensor)):
+        raise ValueError(f"a dictionary key is a {type(key).__name__}")
+    return key
+
+
+def _content_digest(tree: Any) -> str:
+    return hashlib.sha256(json.dumps(tree, sort_keys=True, allow_nan=True).encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- lstmae's own state
+class FitRecord(pl.Callback):
+    """The fingerprint and seed a checkpoint was made with, the epochs done, and whether training had ended.
+
+    Its ``state_dict`` travels in every checkpoint. On resume, a record whose
+    training had ended by early stopping stops the Trainer before its first
+    epoch (Lightning itself stops a fit whose ``max_epochs`` are done).
+    """
+
+    def __init__(self, mark: dict[str, Any], seed: int) -> None:
+        self.mark = mark
+        self.seed = seed
+        self.epochs_done = 0
+        self.stopped = False
+        self._trainer: pl.Trainer | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.stopped:
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        # Read when the checkpoint is written: after every epoch-end hook, early stopping's included
+        # (Lightning calls it after the other callbacks' on_train_epoch_end).
+        if self._trainer is not None:
+            self.epochs_done = self._trainer.fit_loop.epoch_progress.current.processed
+            self.stopped = bool(self._trainer.should_stop)
+        return {"fingerprint": self.mark, "seed": self.seed, "epochs_done": self.epochs_done, "stopped": self.stopped}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epochs_done = int(state_dict["epochs_done"])
+        self.stopped = bool(state_dict["stopped"])
+
+
+class EpochCheckpoint(pl.callbacks.ModelCheckpoint):
+    """Lightning's ModelCheckpoint at exactly ``path``, rewritten after every training epoch.
+
+    No ``.ckpt`` appended, no ``-v1`` versions, no ``{epoch}`` templates: the
+    one file the user named.
+    """
+
+    FILE_EXTENSION = ""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        target = Path(path).absolute()
+        super().__init__(
+            dirpath=target.parent,
+            filename=target.name,
+            save_top_k=1,
+            every_n_epochs=1,
+            save_on_train_epoch_end=True,  # after HistoryRecorder has the epoch (validation runs before)
+            enable_version_counter=False,
+            auto_insert_metric_name=False,
+        )
+        self.path = target
+
+    def format_checkpoint_name(self, *args: Any, **kwargs: Any) -> str:
+        return str(self.path)  # braces in a user's file name are not a template
+
+    def state_dict(self) -> dict[str, Any]:
+        # Nothing of where earlier runs wrote: ModelCheckpoint would reload its last path and delete
+        # that file at the next save, the original when a user resumes from a copied directory.
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass
+
+    def _ModelCheckpoint__warn_if_dir_not_empty(self, dirpath: Any) -> None:  # noqa: N802
+        """The model's directory holds other files; that is expected, not worth a warning."""
+
+
+# ----------------------------------------------------------------------------- reading and resuming
 @dataclass
 class Resumed:
-    """The state read from a checkpoint."""
+    """What lstmae reads from a checkpoint before resuming."""
 
     path: Path
     epochs_done: int
     stopped: bool
     seed: int
     mark: dict[str, Any]
-    history: dict[str, list[float]]
-    net: dict[str, torch.Tensor]
-    optimizer: dict[str, Any] | None = None
-    early_stopping: dict[str, Any] | None = None
-    best: float | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    rng: torch.Tensor | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self, mark: dict[str, Any]) -> None:
         """Refuse to resume with other data or parameters than the checkpoint was made with."""
@@ -91,163 +286,43 @@ class Resumed:
 
 
 def load_checkpoint(path: str | os.PathLike) -> Resumed:
-    """Read a checkpoint written by `Checkpointer`. Never executes code.
+    """Read the lstmae part of a checkpoint written during `fit`. Never executes code.
 
     Raises
     ------
     ModelFileError
         Missing, damaged or truncated file, or not a checkpoint of this format.
     """
-    from safetensors import SafetensorError, safe_open
-
-    source = Path(path)
-    name = str(source)
-    hint = "delete it and fit without --resume to start over"
-    if not source.is_file():
-        raise ModelFileError(f"no checkpoint to resume from at {name!r}; fit without --resume to start training.")
+    checkpoint = SafetensorsCheckpointIO().load_checkpoint(path)
+    name = str(path)
     try:
-        with safe_open(source, framework="pt", device="cpu") as stream:
-            metadata = stream.metadata() or {}
-            tensors = {key: stream.get_tensor(key) for key in stream.keys()}
-        info = json.loads(metadata[METADATA_KEY])
-    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelFileError(f"checkpoint {name!r} is damaged or not a checkpoint ({reason}); {hint}.") from None
-    if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{name!r} is not an lstmae checkpoint; {hint}.")
-    version = info.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
-        raise ModelFileError(f"checkpoint {name!r} has format version {version!r}; this lstmae reads {FORMAT_VERSION}; {hint}.")
-    if tensors_digest(tensors) != info.get("tensors_sha256"):
-        raise ModelFileError(f"checkpoint {name!r} is damaged: its tensors do not match their checksum; {hint}.")
-    try:
-        optimizer = None
-        if info.get("optimizer") is not None:
-            state: dict[int, dict[str, torch.Tensor]] = {}
-            for key, tensor in tensors.items():
-                if key.startswith("optim."):
-                    _, index, slot = key.split(".", 2)
-                    state.setdefault(int(index), {})[slot] = tensor
-            optimizer = {"state": state, "param_groups": info["optimizer"]["param_groups"]}
-        best_state = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")} or None
+        record = checkpoint["callbacks"][FitRecord.__qualname__]
         return Resumed(
-            path=source,
-            epochs_done=int(info["epochs_done"]),
-            stopped=bool(info["stopped"]),
-            seed=int(info["seed"]),
-            mark=dict(info["fingerprint"]),
-            history={k: [float(x) for x in v] for k, v in info["history"].items()},
-            net={k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")},
-            optimizer=optimizer,
-            early_stopping=info.get("early_stopping"),
-            best=info.get("best"),
-            best_state=best_state,
-            rng=tensors.get("rng.shuffle"),
+            path=Path(path),
+            epochs_done=int(record["epochs_done"]),
+            stopped=bool(record["stopped"]),
+            seed=int(record["seed"]),
+            mark=dict(record["fingerprint"]),
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"checkpoint {name!r} is incomplete ({type(exc).__name__}: {exc}); {hint}.") from None
-
-
-class Checkpointer(pl.Callback):
-    """Restores a `Resumed` state when training starts; writes a checkpoint after every epoch.
-
-    Add it after the other callbacks: at the end of an epoch it reads what
-    they recorded (history, early stopping, best weights).
-    """
-
-    def __init__(self, path: str | os.PathLike, mark: dict[str, Any], seed: int, resumed: Resumed | None) -> None:
-        self.path = Path(path)
-        self.mark = mark
-        self.seed = seed
-        self.resumed = resumed
-        self.offset = resumed.epochs_done if resumed is not None else 0
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from lstmae.training import BestWeights, HistoryRecorder
-
-        if self.resumed is None:
-            return
-        state = self.resumed
-        if state.optimizer is not None and trainer.optimizers:
-            trainer.optimizers[0].load_state_dict(state.optimizer)
-        for callback in trainer.callbacks:
-            if isinstance(callback, HistoryRecorder):
-                for key, values in state.history.items():
-                    callback.history.setdefault(key, [])[:0] = values
-            elif isinstance(callback, BestWeights) and state.best is not None:
-                callback.best = float(state.best)
-                callback.state = None if state.best_state is None else {k: v.clone() for k, v in state.best_state.items()}
-            elif isinstance(callback, pl.callbacks.EarlyStopping) and state.early_stopping is not None:
-                saved = dict(state.early_stopping)
-                saved["best_score"] = torch.tensor(float(saved["best_score"]))
-                callback.load_state_dict(saved)
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from lstmae.training import BestWeights, HistoryRecorder
-
-        epochs_done = self.offset + trainer.current_epoch + 1
-        tensors = {f"net.{k}": v for k, v in pl_module.net.state_dict().items()}
-        document: dict[str, Any] = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "epochs_done": epochs_done,
-            "stopped": bool(trainer.should_stop),
-            "seed": self.seed,
-            "fingerprint": self.mark,
-            "history": {},
-            "optimizer": None,
-            "early_stopping": None,
-            "best": None,
-        }
-        if trainer.optimizers:
-            optimizer_state = trainer.optimizers[0].state_dict()
-            for index, slots in optimizer_state["state"].items():
-                for slot, value in slots.items():
-                    tensors[f"optim.{index}.{slot}"] = torch.as_tensor(value)
-            document["optimizer"] = {"param_groups": optimizer_state["param_groups"]}
-        generator = getattr(trainer.train_dataloader, "generator", None)
-        if isinstance(generator, torch.Generator):
-            tensors["rng.shuffle"] = generator.get_state()
-        for callback in trainer.callbacks:
-            if isinstance(callback, HistoryRecorder):
-                document["history"] = callback.history
-            elif isinstance(callback, BestWeights) and callback.state is not None:
-                document["best"] = callback.best
-                tensors.update({f"best.{k}": v for k, v in callback.state.items()})
-            elif isinstance(callback, pl.callbacks.EarlyStopping):
-                saved = callback.state_dict()
-                saved["best_score"] = float(saved["best_score"])
-                document["early_stopping"] = saved
-        write_checkpoint(self.path, tensors, document)
-
-
-def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> None:
-    """Write atomically: an interruption mid-write leaves the previous checkpoint as it was."""
-    tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
-    document = {**document, "tensors_sha256": tensors_digest(tensors)}
-    write_document(path, tensors, document, "the checkpoint")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(f"checkpoint {name!r} is incomplete ({type(exc).__name__}: {exc}); {_HINT}.") from None
 
 
 def train_resumable(net: torch.nn.Module, train_set: Any, val_set: Any, plan: Any, path: str | os.PathLike, mark: dict[str, Any], resumed: Resumed | None) -> dict:
-    """`lstmae.training.train`, checkpointed after every epoch and resumed from ``resumed``.
+    """`lstmae.training.train`, checkpointed after every epoch at ``path``, resumed from ``resumed``.
 
     ``plan.epochs`` is the total; a resumed fit runs only the epochs left. A
     checkpoint whose training had already ended (early stopping, or every
     epoch done) trains nothing more: its best weights are restored.
     """
-    import dataclasses
-
     from lstmae.training import train
 
     if resumed is not None:
         resumed.check(mark)
-        net.load_state_dict(resumed.net)
-        left = plan.epochs - resumed.epochs_done
-        if resumed.stopped or left <= 0:
-            if resumed.best_state is not None:
-                net.load_state_dict({k[len("net."):]: v for k, v in resumed.best_state.items() if k.startswith("net.")})
-            return {key: values for key, values in resumed.history.items() if values}
-        plan = dataclasses.replace(plan, epochs=left, shuffle_state=resumed.rng)
-    callback = Checkpointer(path, mark, plan.seed, resumed)
-    plan = dataclasses.replace(plan, callbacks=[*plan.callbacks, callback])
+    plan = dataclasses.replace(
+        plan,
+        callbacks=[*plan.callbacks, FitRecord(mark, plan.seed), EpochCheckpoint(path)],
+        checkpoint_io=SafetensorsCheckpointIO(),
+        resume_from=None if resumed is None else resumed.path,
+    )
     return train(net, train_set, val_set, plan)

@@ -166,6 +166,19 @@ class LSTMAutoencoder(BaseEstimator):
         "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
     verbose : int, default=1
         0: silent. 1: a progress bar when writing to a terminal (never in pipes).
+    trainer_kwargs : dict or None, default=None
+        Lightning ``Trainer`` options for training, passed through as given:
+        ``logger`` (receives "loss", "mae", "val_loss", "val_mae" per epoch),
+        ``callbacks`` (run after lstmae's own), ``precision`` ("64-true" trains
+        in float64; "16-mixed" / "bf16-mixed" only on CUDA), ``accelerator``,
+        ``devices``, ``strategy``, ``num_nodes`` (these override what ``device``
+        chooses, for training only), ``enable_progress_bar`` (overrides
+        ``verbose``), ``enable_model_summary``, ``deterministic``, ``benchmark``,
+        ``detect_anomaly``, ``profiler``, ``default_root_dir``. Options lstmae sets
+        itself are refused with the parameter to use instead (``max_epochs``:
+        ``epochs``; ``limit_train_batches``: ``windows_per_epoch``;
+        ``enable_checkpointing``: ``fit(checkpoint=...)``; gradient clipping is
+        fixed). Not part of a checkpoint's fingerprint.
     Attributes
     ----------
     module_ : torch.nn.Module
@@ -216,6 +229,7 @@ class LSTMAutoencoder(BaseEstimator):
         random_state: int | None = None,
         device: str = "auto",
         verbose: int = 1,
+        trainer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.timesteps = timesteps
         self.stride = stride
@@ -238,6 +252,7 @@ class LSTMAutoencoder(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.trainer_kwargs = trainer_kwargs
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -305,6 +320,7 @@ class LSTMAutoencoder(BaseEstimator):
             devices=[device.index or 0] if device.type == "cuda" else 1,
             verbose=self.verbose,
             max_windows=self.windows_per_epoch,
+            trainer_kwargs=self.trainer_kwargs,
         )
         if checkpoint is None:
             history = train(network, train_set, val_set, plan)
@@ -955,9 +971,15 @@ def _require_int(name: str, value: Any, minimum: int) -> None:
 
 
 def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters as JSON values (tuples -> lists, numpy scalars -> Python)."""
+    """Parameters as JSON values (tuples -> lists, numpy scalars -> Python).
+
+    ``trainer_kwargs`` is left out: Lightning objects (loggers, callbacks) for one
+    training run, neither saved with a model nor part of a checkpoint's fingerprint.
+    """
     out: dict[str, Any] = {}
     for key, value in params.items():
+        if key == "trainer_kwargs":
+            continue
         if isinstance(value, (tuple, list)):
             value = [int(v) for v in value]
         elif isinstance(value, np.generic):

@@ -10,17 +10,20 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import signal
 import sys
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.plugins.io import CheckpointIO
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from lstmae import fused
-from lstmae.errors import Interrupted
+from lstmae.errors import Interrupted, ParameterError, describe
 from lstmae.nn import LSTMAutoencoder
 
 
@@ -89,7 +92,7 @@ def make_loader(
     generator = torch.Generator().manual_seed(seed)
     if shuffle and max_items is not None and len(dataset) > max_items:
         sampler = RandomSampler(dataset, num_samples=max_items, generator=generator)
-        # The loader holds the sampler's generator too, so a resumed fit can restore the order (checkpoint.py).
+        # The loader holds the sampler's generator too, so ShuffleOrder can carry the order through a checkpoint.
         return DataLoader(
             dataset, batch_size=batch_size, sampler=sampler, generator=generator, collate_fn=_batch_as_is, num_workers=0
         )
@@ -112,8 +115,12 @@ class AutoencoderTask(pl.LightningModule):
 
     Lightning's manual optimization: `training_step` takes the steps its automatic
     loop takes, in its order (zero_grad, backward, clip by norm, Adam step) and
-    with the same result bit for bit, without the closure machinery around them,
-    which cost about 1.5 ms of a 15 ms batch of 32 windows on a CPU (bench/RESULTS.md).
+    with the same result bit for bit (weights torch.equal after a seeded fit),
+    without the closure machinery around them. Re-measured in December 2026
+    (issue 13; seed configuration, 2000 windows x 40 timesteps, units 100,
+    batch 32, one thread, six alternating pairs in one process): automatic
+    optimization used 1.8% more CPU time per epoch (median paired ratio 1.018,
+    5 of 6 pairs slower; 2.206 vs 2.159 s), about 0.75 ms per batch, so it stays.
     """
 
     def __init__(self, net: LSTMAutoencoder, learning_rate: float, gradient_clip: float | None = None) -> None:
@@ -158,13 +165,15 @@ class AutoencoderTask(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # fused: one kernel for all parameters instead of a loop over them (CPU, 1.2 -> 0.7 ms per batch
-        # with clipping, bench/RESULTS.md); the same update. Other devices keep the default.
-        fused = True if self.device.type in ("cpu", "cuda") else None
+        # with clipping, bench/RESULTS.md); the same update. Other devices keep the default, and so does
+        # mixed precision (trainer_kwargs): Lightning cannot clip the gradients of an optimizer that unscales them itself.
+        mixed = "mixed" in str(self.trainer.precision) if self._trainer is not None else False
+        fused = True if self.device.type in ("cpu", "cuda") and not mixed else None
         return torch.optim.Adam(self.parameters(), lr=self.learning_rate, fused=fused)
 
 
 class HistoryRecorder(pl.Callback):
-    """Keeps the epoch-level metrics, like Keras's ``History``."""
+    """Keeps the epoch-level metrics, like Keras's ``History``; a checkpoint carries them (``state_dict``)."""
 
     KEYS = ("loss", "val_loss", "mae", "val_mae")
 
@@ -178,13 +187,20 @@ class HistoryRecorder(pl.Callback):
             if key in metrics:
                 self.history[key].append(float(metrics[key]))
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": {key: list(values) for key, values in self.history.items()}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = {key: [float(v) for v in values] for key, values in state_dict["history"].items()}
+
 
 class BestWeights(pl.Callback):
     """Restores the weights of the epoch with the lowest validation loss at the end of fit.
 
     Lightning's EarlyStopping stops but keeps the last weights; ModelCheckpoint
     would write files. Early stopping with patience otherwise returns a model
-    that is ``patience`` epochs past its best.
+    that is ``patience`` epochs past its best. A checkpoint carries the best
+    loss and weights so far (``state_dict``).
     """
 
     def __init__(self, monitor: str = "val_loss") -> None:
@@ -202,6 +218,86 @@ class BestWeights(pl.Callback):
         if self.state is not None:
             pl_module.load_state_dict(self.state)
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"monitor": self.monitor, "best": self.best, "state": self.state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = float(state_dict["best"])
+        self.state = state_dict["state"]
+
+
+class ShuffleOrder(pl.Callback):
+    """Carries the training loader's shuffling generator through a checkpoint.
+
+    Restored before the first epoch's order is drawn (Lightning loads callback
+    states before its fit loop sets up the data), so a resumed fit sees the same
+    batches as an uninterrupted one.
+    """
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.generator.set_state(state_dict["generator"])
+
+
+#: Trainer options lstmae sets itself, and what to use instead.
+TRAINER_KWARGS_REFUSED = {
+    "max_epochs": "the estimator's epochs",
+    "min_epochs": "the estimator's epochs and patience",
+    "max_steps": "the estimator's epochs and windows_per_epoch",
+    "min_steps": "the estimator's epochs and patience",
+    "max_time": "the estimator's epochs",
+    "gradient_clip_val": "nothing: lstmae clips gradients by norm at 1.0, its training recipe",
+    "gradient_clip_algorithm": "nothing: lstmae clips gradients by norm at 1.0, its training recipe",
+    "accumulate_grad_batches": "the estimator's batch_size",
+    "limit_train_batches": "the estimator's windows_per_epoch",
+    "limit_val_batches": "the estimator's validation_split",
+    "check_val_every_n_epoch": "the estimator's validation_split and patience (validation runs every epoch)",
+    "val_check_interval": "the estimator's validation_split and patience (validation runs every epoch)",
+    "enable_checkpointing": "fit(checkpoint=PATH) (`lstmae fit` always keeps OUTPUT.ckpt; see --resume)",
+    "num_sanity_val_steps": "nothing: lstmae runs no sanity validation",
+    "plugins": "nothing: lstmae sets its own checkpoint plugin",
+}
+#: Trainer options passed through as given (`callbacks` run after lstmae's own).
+TRAINER_KWARGS_SUPPORTED = (
+    "accelerator", "benchmark", "callbacks", "default_root_dir", "deterministic", "detect_anomaly", "devices",
+    "enable_model_summary", "enable_progress_bar", "logger", "num_nodes", "precision", "profiler", "strategy",
+)
+
+
+def check_trainer_kwargs(trainer_kwargs: Any) -> dict[str, Any]:
+    """``trainer_kwargs`` as a dict of Lightning Trainer options lstmae can pass through.
+
+    Raises ParameterError naming the key, its value and what to use instead.
+    """
+    if trainer_kwargs is None:
+        return {}
+    if not isinstance(trainer_kwargs, dict) or not all(isinstance(key, str) for key in trainer_kwargs):
+        raise ParameterError(
+            f"trainer_kwargs must be None or a dict of Lightning Trainer options with str keys, got {describe(trainer_kwargs)}."
+        )
+    for key, value in trainer_kwargs.items():
+        if key in TRAINER_KWARGS_REFUSED:
+            raise ParameterError(
+                f"trainer_kwargs[{key!r}]={describe(value)}: lstmae sets {key!r} itself; use {TRAINER_KWARGS_REFUSED[key]} instead."
+            )
+        if key not in TRAINER_KWARGS_SUPPORTED:
+            raise ParameterError(
+                f"trainer_kwargs[{key!r}]={describe(value)} is not a Trainer option lstmae passes through; "
+                f"supported: {', '.join(TRAINER_KWARGS_SUPPORTED)}."
+            )
+    callbacks = trainer_kwargs.get("callbacks")
+    if callbacks is not None and not isinstance(callbacks, pl.Callback):
+        if not isinstance(callbacks, (list, tuple)) or not all(isinstance(c, pl.Callback) for c in callbacks):
+            raise ParameterError(
+                f"trainer_kwargs['callbacks'] must be a Lightning Callback or a list of them, got {describe(callbacks)}."
+            )
+    return dict(trainer_kwargs)
+
 
 @dataclass
 class TrainingPlan:
@@ -218,8 +314,19 @@ class TrainingPlan:
     devices: int | list[int] = 1  # Lightning's devices: 1 for the CPU, [index] for one chosen GPU
     max_windows: int | None = None  # training windows drawn per epoch (None: all)
     gradient_clip: float = 1.0
-    callbacks: list[pl.Callback] = field(default_factory=list)  # run after lstmae's own (e.g. a checkpointer)
-    shuffle_state: torch.Tensor | None = None  # resume: the shuffling generator's state (Generator.get_state())
+    callbacks: list[pl.Callback] = field(default_factory=list)  # run after lstmae's own (checkpoint.py's)
+    checkpoint_io: CheckpointIO | None = None  # how checkpoints are written and read (checkpoint.py)
+    resume_from: str | os.PathLike | None = None  # a checkpoint to resume from: Trainer.fit's ckpt_path
+    trainer_kwargs: dict[str, Any] | None = None  # the user's Lightning Trainer options (check_trainer_kwargs)
+
+    def __post_init__(self) -> None:
+        self.trainer_kwargs = check_trainer_kwargs(self.trainer_kwargs)
+        precision = str(self.trainer_kwargs.get("precision", ""))
+        if "mixed" in precision and self.trainer_kwargs.get("accelerator", self.accelerator) == "cpu":
+            raise ParameterError(
+                f"trainer_kwargs['precision']={precision!r}: mixed precision needs a CUDA device (the CPU path "
+                "computes in float32); on the CPU use '32-true' (the default) or '64-true'."
+            )
 
 
 def progress_bar_wanted(verbose: int) -> bool:
@@ -232,8 +339,9 @@ def progress_bar_wanted(verbose: int) -> bool:
 def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, plan: TrainingPlan) -> dict:
     """Fit ``net`` in place; return the per-epoch history (lists of floats)."""
     task = AutoencoderTask(net, plan.learning_rate, plan.gradient_clip)
+    train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed, plan.max_windows)
     recorder = HistoryRecorder()
-    callbacks: list[pl.Callback] = [recorder]
+    callbacks: list[pl.Callback] = [recorder, ShuffleOrder(train_loader.generator)]
     val_loader = None
     if val_set is not None and len(val_set) > 0:
         val_loader = make_loader(val_set, plan.batch_size, shuffle=False, seed=plan.seed)
@@ -241,29 +349,34 @@ def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, pla
             pl.callbacks.EarlyStopping(monitor="val_loss", patience=plan.patience, mode="min"),
             BestWeights("val_loss"),
         ]
-    callbacks += plan.callbacks  # after lstmae's own: a checkpointer reads what they recorded
-    train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed, plan.max_windows)
-    if plan.shuffle_state is not None:
-        # Before fit: Lightning draws the first epoch's order while setting up, before any callback hook.
-        train_loader.generator.set_state(plan.shuffle_state)
+    options = dict(plan.trainer_kwargs or {})
+    user_callbacks = options.pop("callbacks", None) or []
+    callbacks += plan.callbacks  # after lstmae's own: they record what a checkpoint carries
+    callbacks += [user_callbacks] if isinstance(user_callbacks, pl.Callback) else list(user_callbacks)
+    settings: dict[str, Any] = {
+        "accelerator": plan.accelerator,
+        "devices": plan.devices,
+        "logger": False,
+        "enable_model_summary": False,
+        "enable_progress_bar": progress_bar_wanted(plan.verbose),
+        **options,
+    }
     with _quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=plan.epochs,
-            accelerator=plan.accelerator,
-            devices=plan.devices,
-            logger=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            enable_progress_bar=progress_bar_wanted(plan.verbose),
+            enable_checkpointing=any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks),
+            plugins=[plan.checkpoint_io] if plan.checkpoint_io is not None else None,
             num_sanity_val_steps=0,
             callbacks=callbacks,
             log_every_n_steps=max(1, len(train_loader)),
+            **settings,
         )
         try:
             with _interruptible(trainer):
-                trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
+                trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=plan.resume_from)
         finally:
             fused.release()  # the training pass's pooled workspaces
+    net.float()  # precision="64-true" (trainer_kwargs) trains in float64; the network is float32 for scoring and saving
     return {key: values for key, values in recorder.history.items() if values}
 
 
