@@ -87,7 +87,12 @@ class Check:
     """
 
     ok: Callable[[Any], bool]
-    message: str
+    message: str | Callable[[Any], str]  # a template, or the value -> the message (when it depends on the value)
+
+    def explain(self, name: str, value: Any) -> str:
+        if callable(self.message):
+            return self.message(value)
+        return self.message.format(name=name, value=describe(value))
 
 
 def _integer(minimum: int, *, auto: bool = False, none: bool = False, hint: str = "") -> tuple[Check, ...]:
@@ -109,6 +114,43 @@ def _flag() -> tuple[Check, ...]:
 
 
 _DEVICE = re.compile(r"auto|(cpu|cuda)(:\d+)?")
+
+#: Lightning Trainer options lstmae sets itself (trainer_kwargs), and what to use instead.
+TRAINER_KWARGS_REFUSED = {
+    "max_epochs": "the estimator's epochs",
+    "min_epochs": "the estimator's epochs and patience",
+    "max_steps": "the estimator's epochs and windows_per_epoch",
+    "min_steps": "the estimator's epochs and patience",
+    "max_time": "the estimator's epochs",
+    "gradient_clip_val": "nothing: lstmae clips gradients by norm at 1.0, its training recipe",
+    "gradient_clip_algorithm": "nothing: lstmae clips gradients by norm at 1.0, its training recipe",
+    "accumulate_grad_batches": "the estimator's batch_size",
+    "limit_train_batches": "the estimator's windows_per_epoch",
+    "limit_val_batches": "the estimator's validation_split",
+    "check_val_every_n_epoch": "the estimator's validation_split and patience (validation runs every epoch)",
+    "val_check_interval": "the estimator's validation_split and patience (validation runs every epoch)",
+    "enable_checkpointing": "fit(checkpoint=PATH) (`lstmae fit` always keeps OUTPUT.ckpt; see --resume)",
+    "num_sanity_val_steps": "nothing: lstmae runs no sanity validation",
+    "plugins": "nothing: lstmae sets its own checkpoint plugin",
+}
+#: Trainer options passed through as given (`callbacks` run after lstmae's own).
+TRAINER_KWARGS_SUPPORTED = (
+    "accelerator", "benchmark", "callbacks", "default_root_dir", "deterministic", "detect_anomaly", "devices",
+    "enable_model_summary", "enable_progress_bar", "logger", "num_nodes", "precision", "profiler", "strategy",
+)
+
+
+def _trainer_kwargs_key(value: Any) -> str | None:
+    """The first key of a trainer_kwargs dict that lstmae cannot pass through, or None."""
+    return next((key for key in value if key in TRAINER_KWARGS_REFUSED or key not in TRAINER_KWARGS_SUPPORTED), None)
+
+
+def _trainer_kwargs_message(value: Any) -> str:
+    key = _trainer_kwargs_key(value)
+    given = f"trainer_kwargs[{key!r}]={describe(value[key])}"
+    if key in TRAINER_KWARGS_REFUSED:
+        return f"{given}: lstmae sets {key!r} itself; use {TRAINER_KWARGS_REFUSED[key]} instead."
+    return f"{given} is not a Trainer option lstmae passes through; supported: {', '.join(TRAINER_KWARGS_SUPPORTED)}."
 
 #: name -> checks, in the order of `LSTMAutoencoder.__init__`.
 PARAMETERS: dict[str, tuple[Check, ...]] = {
@@ -166,6 +208,13 @@ PARAMETERS: dict[str, tuple[Check, ...]] = {
         ),
     ),
     "verbose": _integer(0),
+    "trainer_kwargs": (
+        Check(
+            lambda v: v is None or (isinstance(v, dict) and all(isinstance(key, str) for key in v)),
+            "{name} must be None or a dict of Lightning Trainer options with str keys, got {value}.",
+        ),
+        Check(lambda v: v is None or _trainer_kwargs_key(v) is None, _trainer_kwargs_message),
+    ),
 }
 
 
@@ -179,7 +228,7 @@ def check(name: str, value: Any) -> Any:
     """
     for rule in PARAMETERS[name]:
         if not rule.ok(value):
-            raise ParameterError(rule.message.format(name=name, value=describe(value)))
+            raise ParameterError(rule.explain(name, value))
     if name == "units":
         return tuple(int(u) for u in _units_sequence(value))
     return value
@@ -268,7 +317,7 @@ def check_integer(name: str, value: Any, minimum: int, hint: str = "") -> int:
     """``value`` as an int >= ``minimum``, else the table's integer message (for arguments outside the table)."""
     (rule,) = _integer(minimum, hint=hint)
     if not rule.ok(value):
-        raise ParameterError(rule.message.format(name=name, value=describe(value)))
+        raise ParameterError(rule.explain(name, value))
     return int(value)
 
 

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from lstmae import fused
 from lstmae.errors import Interrupted, ParameterError, describe
+from lstmae.params import check
 from lstmae.nn import LSTMAutoencoder
 
 
@@ -244,52 +245,13 @@ class ShuffleOrder(pl.Callback):
         self.generator.set_state(state_dict["generator"])
 
 
-#: Trainer options lstmae sets itself, and what to use instead.
-TRAINER_KWARGS_REFUSED = {
-    "max_epochs": "the estimator's epochs",
-    "min_epochs": "the estimator's epochs and patience",
-    "max_steps": "the estimator's epochs and windows_per_epoch",
-    "min_steps": "the estimator's epochs and patience",
-    "max_time": "the estimator's epochs",
-    "gradient_clip_val": "nothing: lstmae clips gradients by norm at 1.0, its training recipe",
-    "gradient_clip_algorithm": "nothing: lstmae clips gradients by norm at 1.0, its training recipe",
-    "accumulate_grad_batches": "the estimator's batch_size",
-    "limit_train_batches": "the estimator's windows_per_epoch",
-    "limit_val_batches": "the estimator's validation_split",
-    "check_val_every_n_epoch": "the estimator's validation_split and patience (validation runs every epoch)",
-    "val_check_interval": "the estimator's validation_split and patience (validation runs every epoch)",
-    "enable_checkpointing": "fit(checkpoint=PATH) (`lstmae fit` always keeps OUTPUT.ckpt; see --resume)",
-    "num_sanity_val_steps": "nothing: lstmae runs no sanity validation",
-    "plugins": "nothing: lstmae sets its own checkpoint plugin",
-}
-#: Trainer options passed through as given (`callbacks` run after lstmae's own).
-TRAINER_KWARGS_SUPPORTED = (
-    "accelerator", "benchmark", "callbacks", "default_root_dir", "deterministic", "detect_anomaly", "devices",
-    "enable_model_summary", "enable_progress_bar", "logger", "num_nodes", "precision", "profiler", "strategy",
-)
-
-
 def check_trainer_kwargs(trainer_kwargs: Any) -> dict[str, Any]:
     """``trainer_kwargs`` as a dict of Lightning Trainer options lstmae can pass through.
 
     Raises ParameterError naming the key, its value and what to use instead.
     """
-    if trainer_kwargs is None:
+    if check("trainer_kwargs", trainer_kwargs) is None:  # the parameter table: type, refused and unknown keys
         return {}
-    if not isinstance(trainer_kwargs, dict) or not all(isinstance(key, str) for key in trainer_kwargs):
-        raise ParameterError(
-            f"trainer_kwargs must be None or a dict of Lightning Trainer options with str keys, got {describe(trainer_kwargs)}."
-        )
-    for key, value in trainer_kwargs.items():
-        if key in TRAINER_KWARGS_REFUSED:
-            raise ParameterError(
-                f"trainer_kwargs[{key!r}]={describe(value)}: lstmae sets {key!r} itself; use {TRAINER_KWARGS_REFUSED[key]} instead."
-            )
-        if key not in TRAINER_KWARGS_SUPPORTED:
-            raise ParameterError(
-                f"trainer_kwargs[{key!r}]={describe(value)} is not a Trainer option lstmae passes through; "
-                f"supported: {', '.join(TRAINER_KWARGS_SUPPORTED)}."
-            )
     callbacks = trainer_kwargs.get("callbacks")
     if callbacks is not None and not isinstance(callbacks, pl.Callback):
         if not isinstance(callbacks, (list, tuple)) or not all(isinstance(c, pl.Callback) for c in callbacks):
