@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from lstmae import inference
 from lstmae.config import ARCHITECTURES, NetworkConfig
@@ -425,7 +426,8 @@ class LSTMAutoencoder(OutlierMixin, BaseEstimator):
 
     def decision_function(self, X: Any) -> Any:
         """``threshold_ - anomaly_score(X)``: negative for anomalous timesteps (or samples), as IsolationForest."""
-        return self.threshold_ - self.anomaly_score(X)
+        scores = self.anomaly_score(X)  # first: it raises NotFittedError on an unfitted model
+        return self.threshold_ - scores
 
     def predict(self, X: Any) -> Any:
         """-1 for anomalous timesteps (or samples: score > ``threshold_``, as in `detect`), +1 for normal ones."""
@@ -475,7 +477,7 @@ class LSTMAutoencoder(OutlierMixin, BaseEstimator):
     # ------------------------------------------------------------ internals
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
-            raise NotFittedError(
+            raise _NotFitted(
                 "this LSTMAutoencoder is not fitted yet; call fit(X) first or load a model with LSTMAutoencoder.load(path)."
             )
 
@@ -507,6 +509,10 @@ class LSTMAutoencoder(OutlierMixin, BaseEstimator):
         from lstmae.io import load_estimator
 
         return load_estimator(cls, path, device)
+
+
+class _NotFitted(NotFittedError, SklearnNotFittedError):
+    """lstmae's NotFittedError that scikit-learn's tools (and users catching its error) also recognise."""
 
 
 # ---------------------------------------------------------------- training
@@ -649,7 +655,7 @@ def _resolve_timesteps(model: LSTMAutoencoder, data: Prepared) -> tuple[int, str
     if n < model.timesteps:
         raise DataError(
             f"the series has {n} timesteps, fewer than timesteps={model.timesteps}; "
-            f"use a longer series or timesteps <= {n}."
+            f"use a longer series or timesteps <= {n} (n_samples={n})."
         )
     return int(model.timesteps), f"timesteps={model.timesteps}: given"
 
@@ -701,9 +707,11 @@ def _check_input(model: LSTMAutoencoder, data: Prepared) -> None:
     names = getattr(model, "feature_names_in_", None)
     if data.n_features != model.n_features_in_:
         fitted_on = f" ({list(names)})" if names is not None else ""
+        reshape = f" Reshape your data: a 1-D array is one feature, pass shape (n_timesteps, {model.n_features_in_})." if data.input_ndim == 1 else ""
         raise FeatureMismatchError(
             f"X has {data.n_features} feature(s) but the model was fitted on {model.n_features_in_}{fitted_on}; "
-            "pass the same columns as during fit."
+            f"pass the same columns as during fit (X has {data.n_features} features, but {type(model).__name__} "
+            f"is expecting {model.n_features_in_} features as input).{reshape}"
         )
     named = data.columns is not None and data.input_ndim == 2
     if names is not None and named and list(names) != data.columns:
