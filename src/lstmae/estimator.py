@@ -20,10 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.base import BaseEstimator
 
 from lstmae import inference
 from lstmae.config import ARCHITECTURES, NetworkConfig
@@ -31,18 +29,17 @@ from lstmae.data.frames import Prepared, prepare
 from lstmae.data.period import auto_timesteps
 from lstmae.data.scaling import fit_scaler, inverse_transform, transform
 from lstmae.data.windows import n_windows, window_starts
-from lstmae.diagnostics import Diagnostics, diagnose
+from lstmae.detector import Detector, labelled
+from lstmae.diagnostics import diagnose
 from lstmae.errors import (
     DataError,
     DegenerateModelWarning,
-    FeatureMismatchError,
-    ModelFileError,
     NotFittedError,
     ParameterError,
 )
 from lstmae.nn import LSTMAutoencoder as _Network
-from lstmae.scoring import AGGREGATIONS, LATENT_WEIGHT, interval_table
-from lstmae.state import ScoringSettings, ScoringState, fit_state
+from lstmae.scoring import AGGREGATIONS, LATENT_WEIGHT
+from lstmae.state import ScoringSettings, fit_state, resolve_settings
 
 #: frame="auto": the longest window, in LSTM steps, before timesteps are framed together.
 MAX_LSTM_STEPS = 50
@@ -52,11 +49,9 @@ THRESHOLD_RULES = ("auto", "pot")
 SCORERS = ("auto", "reconstruction", "latent", "combined")
 #: Training windows the diagnostics look at (evenly spaced).
 DIAGNOSTIC_WINDOWS = 256
-#: score_stride="auto": about this many scored windows cover each timestep.
-SCORE_WINDOWS_PER_STEP = 8
 
 
-class LSTMAutoencoder(OutlierMixin, BaseEstimator):
+class LSTMAutoencoder(Detector, BaseEstimator):
     """LSTM sequence autoencoder for time series: train on normal data, score everything.
 
     Parameters
@@ -344,27 +339,7 @@ class LSTMAutoencoder(OutlierMixin, BaseEstimator):
 
     def _settings(self) -> ScoringSettings:
         """The scoring parameters in force now, "auto" resolved (they may change after fit, as in scikit-learn)."""
-        architecture = self.config_.architecture
-        scorer = self.scorer if self.scorer != "auto" else ("combined" if architecture == "repeat" else "reconstruction")
-        step = max(1, self.timesteps_ // SCORE_WINDOWS_PER_STEP) if self.score_stride == "auto" else self.score_stride
-        if not (_is_int(step) and 1 <= step <= self.timesteps_):
-            raise ParameterError(
-                f"score_stride must be 'auto' or an integer in [1, timesteps={self.timesteps_}], got {self.score_stride!r}."
-            )
-        return ScoringSettings(scorer, self.aggregation, int(step), self.timesteps_, bool(self.normalize_errors))
-
-    # ------------------------------------------------- fitted state, read-only
-    threshold_ = property(lambda self: self._state().threshold, doc="Score above which a timestep (or sample) is anomalous.")
-    scaler_mean_ = property(lambda self: self._state().scaler_mean, doc="Per-feature mean, (n_features,).")
-    scaler_scale_ = property(lambda self: self._state().scaler_scale, doc="Per-feature scale, (n_features,).")
-    feature_levels_ = property(lambda self: _present(self._state().feature_levels, "feature_levels_"))
-    latent_reference_ = property(lambda self: _present(self._state().latent_reference, "latent_reference_"))
-    score_levels_ = property(lambda self: _present(self._state().score_levels, "score_levels_"))
-
-    def _state(self) -> ScoringState:
-        if "scoring_state_" not in vars(self):
-            raise AttributeError("this LSTMAutoencoder is not fitted yet: it has no scoring state.")
-        return self.scoring_state_
+        return resolve_settings(self.scorer, self.config_.architecture, self.score_stride, self.aggregation, self.timesteps_, self.normalize_errors)
 
     # ------------------------------------------------------------ inference
     def encode(self, X: Any, *, stride: int | None = None) -> np.ndarray:
@@ -417,75 +392,16 @@ class LSTMAutoencoder(OutlierMixin, BaseEstimator):
             scored, first and last included. 3-D input: ``(samples,)`` (or ``(samples, n_features)``).
         """
         data = self._prepare_fitted(X)
-        scores, per = self._state().score(self.module_, data.values, data.is_panel, self._settings())
-        return _labelled(data, per if per_feature else scores)
+        scores, per = self._score_parts(data)
+        return labelled(data, per if per_feature else scores)
 
-    def score_samples(self, X: Any) -> Any:
-        """scikit-learn convention (higher = more normal): ``-anomaly_score(X)``."""
-        return -self.anomaly_score(X)
-
-    def decision_function(self, X: Any) -> Any:
-        """``threshold_ - anomaly_score(X)``: negative for anomalous timesteps (or samples), as IsolationForest."""
-        scores = self.anomaly_score(X)  # first: it raises NotFittedError on an unfitted model
-        return self.threshold_ - scores
-
-    def predict(self, X: Any) -> Any:
-        """-1 for anomalous timesteps (or samples: score > ``threshold_``, as in `detect`), +1 for normal ones."""
-        scores = self.anomaly_score(X)
-        labels = np.where(np.asarray(scores) > self.threshold_, -1, 1)
-        return pd.Series(labels, index=scores.index, name="score") if isinstance(scores, pd.Series) else labels
-
-    def detect(self, X: Any, *, threshold: float | None = None, min_gap: int | None = None) -> pd.DataFrame:
-        """Anomalous intervals: runs of scores above the threshold.
-
-        Parameters
-        ----------
-        X : series or 3-D panel
-        threshold : float, optional
-            Default: ``threshold_`` fitted during `fit`.
-        min_gap : int, optional
-            Runs separated by fewer than ``min_gap`` normal timesteps are merged.
-            Default: ``timesteps_`` for a long series (a window cannot localise
-            more finely), 1 (no merging) for samples of a panel.
-
-        Returns
-        -------
-        DataFrame
-            ``start``, ``end`` (inclusive positions: timesteps, or samples for
-            3-D input), ``start_time``/``end_time`` when ``X`` has a time index,
-            ``length``, ``peak_score``, ``mean_score``, ``severity`` (peak / threshold),
-            ``top_features`` (the features contributing most to the interval's
-            reconstruction error, with their share).
-        """
-        data = self._prepare_fitted(X)
-        scores, per_feature = self._state().score(self.module_, data.values, data.is_panel, self._settings())
-        limit = self.threshold_ if threshold is None else threshold
-        if not _is_number(limit) or not np.isfinite(limit) or limit < 0:
-            raise ParameterError(f"threshold must be a finite number >= 0, got {limit!r}.")
-        gap = (1 if data.is_panel else self.timesteps_) if min_gap is None else min_gap
-        _require_int("min_gap", gap, 1)
-        names = getattr(self, "feature_names_in_", None)
-        return interval_table(
-            scores, float(limit), gap, index=None if data.is_panel else data.index, feature_scores=per_feature,
-            feature_names=None if names is None else [str(n) for n in names],
-        )
+    def _score_parts(self, data: Prepared) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of prepared input."""
+        return self._state().score(self.module_, data.values, data.is_panel, self._settings())
 
     def explain(self, X: Any = None) -> str:
         """The shape walk: how ``X`` becomes windows and flows through each layer, in Keras terms."""
         return _explain(self, X)
-
-    # ------------------------------------------------------------ internals
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "module_"):
-            raise _NotFitted(
-                "this LSTMAutoencoder is not fitted yet; call fit(X) first or load a model with LSTMAutoencoder.load(path)."
-            )
-
-    def _prepare_fitted(self, X: Any) -> Prepared:
-        self._check_fitted()
-        data = prepare(X)
-        _check_input(self, data)
-        return data
 
     # --------------------------------------------------------------- files
     def save(self, path: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None) -> "os.PathLike":
@@ -509,10 +425,6 @@ class LSTMAutoencoder(OutlierMixin, BaseEstimator):
         from lstmae.io import load_estimator
 
         return load_estimator(cls, path, device)
-
-
-class _NotFitted(NotFittedError, SklearnNotFittedError):
-    """lstmae's NotFittedError that scikit-learn's tools (and users catching its error) also recognise."""
 
 
 # ---------------------------------------------------------------- training
@@ -699,55 +611,6 @@ def _explain(model: LSTMAutoencoder, X: Any) -> str:
         frame=model.config_.frame if fitted else _resolve_frame(model.frame, timesteps),
         **sizes,
     ).text
-
-
-# ------------------------------------------------------------ inputs and outputs
-def _check_input(model: LSTMAutoencoder, data: Prepared) -> None:
-    """Is ``data`` what the fitted model can score? Feature names are checked as scikit-learn does."""
-    names = getattr(model, "feature_names_in_", None)
-    if data.n_features != model.n_features_in_:
-        fitted_on = f" ({list(names)})" if names is not None else ""
-        reshape = f" Reshape your data: a 1-D array is one feature, pass shape (n_timesteps, {model.n_features_in_})." if data.input_ndim == 1 else ""
-        raise FeatureMismatchError(
-            f"X has {data.n_features} feature(s) but the model was fitted on {model.n_features_in_}{fitted_on}; "
-            f"pass the same columns as during fit (X has {data.n_features} features, but {type(model).__name__} "
-            f"is expecting {model.n_features_in_} features as input).{reshape}"
-        )
-    named = data.columns is not None and data.input_ndim == 2
-    if names is not None and named and list(names) != data.columns:
-        raise FeatureMismatchError(
-            f"X has columns {data.columns} but the model was fitted on {list(names)}; "
-            "pass the same columns, in the same order."
-        )
-    if names is not None and not named and data.input_ndim == 2:
-        warnings.warn(f"X does not have valid feature names, but {type(model).__name__} was fitted with feature names", UserWarning, stacklevel=3)
-    if names is None and named and model.input_kind_ == "series" and data.index is not None:
-        warnings.warn(f"X has feature names, but {type(model).__name__} was fitted without feature names", UserWarning, stacklevel=3)
-    if data.is_panel and data.values.shape[1] != model.timesteps_:
-        raise FeatureMismatchError(
-            f"3-D input has {data.values.shape[1]} timesteps per sample but the model was fitted with "
-            f"timesteps={model.timesteps_}; reshape the samples to {model.timesteps_} timesteps."
-        )
-    if not data.is_panel and data.values.shape[0] < model.timesteps_:
-        raise DataError(
-            f"the series has {data.values.shape[0]} timesteps, fewer than the model's timesteps={model.timesteps_}; "
-            "pass at least one full window."
-        )
-
-
-def _labelled(data: Prepared, values: np.ndarray) -> Any:
-    """Scores (n,) or per-feature scores (n, F) as the input came: pandas in -> pandas out (same index), else ndarray."""
-    if data.is_panel or data.index is None:
-        return values
-    if values.ndim == 1:
-        return pd.Series(values, index=data.index, name="score")
-    return pd.DataFrame(values, index=data.index, columns=data.columns)
-
-
-def _present(value: Any, name: str) -> Any:
-    if value is None:
-        raise AttributeError(f"this model has no {name} (fitted without it, or read from an older file).")
-    return value
 
 
 def resolve_device(device: str) -> torch.device:

@@ -33,6 +33,8 @@ FEATURE_LEVEL_FLOOR = 1e-3
 #: the embeddings of every timesteps_ // 8-th window (as scored) instead of every
 #: window lost up to 0.5 VUS-PR on narrow anomalies (bench/RESULTS.md, issue 4).
 LATENT_REFERENCE_MAX = 20_000
+#: score_stride="auto": about this many scored windows cover each timestep.
+SCORE_WINDOWS_PER_STEP = 8
 #: Smallest score level: keeps a perfectly reconstructed held-out part from dividing by 0.
 LEVEL_FLOOR = 1e-12
 
@@ -48,7 +50,20 @@ class ScoringSettings:
     normalize_errors: bool  # divide each feature's squared error by its training level
 
 
-@dataclass(frozen=True)
+def resolve_settings(
+    scorer: str, architecture: str, score_stride: int | str, aggregation: str, timesteps: int, normalize_errors: bool
+) -> ScoringSettings:
+    """Settings from an estimator's parameters: scorer "auto" is "combined" for the repeat design, else
+    "reconstruction"; score_stride "auto" is timesteps // SCORE_WINDOWS_PER_STEP (at least 1)."""
+    if scorer == "auto":
+        scorer = "combined" if architecture == "repeat" else "reconstruction"
+    step = max(1, timesteps // SCORE_WINDOWS_PER_STEP) if score_stride == "auto" else score_stride
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= timesteps:
+        raise ParameterError(f"score_stride must be 'auto' or an integer in [1, timesteps={timesteps}], got {score_stride!r}.")
+    return ScoringSettings(scorer, aggregation, int(step), timesteps, bool(normalize_errors))
+
+
+@dataclass(frozen=True, eq=False)
 class ScoringState:
     """The fitted scoring state of a model (everything but the network's weights).
 
