@@ -6,7 +6,13 @@ Layout of a model file (format version 1):
   other arrays the estimator keeps (``scaler.mean``, ``scaler.scale``, float64);
 * header metadata ``"lstmae"``: a JSON document with the format name and
   version, the versions of lstmae / torch / numpy that wrote it, the
-  estimator's parameters and fitted state, and a SHA-256 of the tensors.
+  estimator's parameters and fitted state, the user's ``metadata`` (a JSON
+  object, ``{}`` when none), and a SHA-256 of the tensors.
+
+The scoring state (`lstmae.state.ScoringState`) is written and read as one
+unit (``to_tensors`` / ``from_tensors``): ``scaler.*`` and ``scoring.*`` tensors
+plus its fields under ``fitted``; files written before it existed have the
+same names and load unchanged.
 
 Loading parses JSON and raw tensors only; it never executes code (no pickle).
 Files are written to a temporary name in the same directory, flushed to disk
