@@ -218,12 +218,12 @@ def _fitted_on_series(timesteps: int, units: int, score_stride) -> object:
 def worker_score(args: argparse.Namespace) -> dict:
     """anomaly_score (per timestep, every timestep) of long series, for each score_stride; first call warms up."""
     _threads(args.threads)
-    import lstmae.estimator as estimator
+    import lstmae.inference as inference
 
     if args.chunk_values:
-        estimator._INFERENCE_CHUNK_VALUES = args.chunk_values
+        inference.CHUNK_VALUES = args.chunk_values
     if args.variant == "serial_chunks":  # idea check: chunks one after another, torch's intra-op threads only
-        estimator.cpu_workers = lambda device: 1
+        inference.cpu_workers = lambda device: 1
     elif args.variant == "stored_gates":  # idea check: inference through the training recurrence (all gates kept)
         import lstmae.recurrence as recurrence
 

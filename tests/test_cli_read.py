@@ -138,7 +138,7 @@ def test_none_on_a_panel_model_is_refused(capsys, clicks, panel_model):
 
 def test_a_model_without_the_record_behaves_as_before(capsys, tmp_path, clicks, panel_model):
     old = tmp_path / "old.safetensors"
-    LSTMAutoencoder.load(panel_model).save(old)  # no metadata: as files written before item 7
+    LSTMAutoencoder.load(panel_model).save(old, metadata={})  # no metadata: as files written before item 7 (a re-save keeps metadata_ unless told)
     assert LSTMAutoencoder.load(old).metadata_ == {}
     code, _, err = run(capsys, "score", clicks, "-m", old)
     assert code == 2 and "pass --id-column as during fit" in err

@@ -24,6 +24,7 @@ from sklearn.base import clone
 
 import lstmae
 import lstmae.estimator as estimator_module
+import lstmae.inference as inference_module
 from lstmae import (
     DataError,
     FeatureMismatchError,
@@ -596,7 +597,7 @@ def test_merging_is_the_same_across_inference_chunks(fitted_frame, frame_2f, mon
     fitted_frame = per_timestep(fitted_frame)
     errors, recon = reference_series(fitted_frame, frame_2f)
     # 1200 values per chunk -> 1200 // (7 * 4 * 8 units) = 5 windows per chunk, 144 windows: 29 chunks, a ragged last one.
-    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 1200)
+    monkeypatch.setattr(inference_module, "CHUNK_VALUES", 1200)
     np.testing.assert_allclose(fitted_frame.anomaly_score(frame_2f, per_feature=True), errors, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(fitted_frame.reconstruct(frame_2f).to_numpy(), recon, rtol=1e-5, atol=1e-9)
 
@@ -606,7 +607,7 @@ def test_panel_scores_and_reconstruction_match_the_sample_loop(fitted_panel, pan
     np.testing.assert_allclose(fitted_panel.anomaly_score(panel), errors.mean(axis=1), rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(fitted_panel.anomaly_score(panel, per_feature=True), errors, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(fitted_panel.reconstruct(panel), recon, rtol=1e-5, atol=1e-9)
-    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 600)  # 600 // (8 * 4 * 6 units) = 3 samples per chunk
+    monkeypatch.setattr(inference_module, "CHUNK_VALUES", 600)  # 600 // (8 * 4 * 6 units) = 3 samples per chunk
     np.testing.assert_allclose(fitted_panel.anomaly_score(panel), errors.mean(axis=1), rtol=1e-5, atol=1e-12)
 
 
@@ -621,11 +622,11 @@ def test_strided_scores_match_the_strided_window_loop(fitted_frame, frame_2f, sc
     """Every timestep (first and last included) is the exact mean over the strided windows covering it."""
     model = per_timestep(copy.deepcopy(fitted_frame), score_stride)
     errors, recon = reference_series(model, frame_2f, stride=score_stride)
-    scores = model.anomaly_score(frame_2f, per_feature=True)
+    scores = model.anomaly_score(frame_2f, per_feature=True).to_numpy()  # a DataFrame for DataFrame input
     assert scores.shape == (150, 2) and np.isfinite(scores).all()
     np.testing.assert_allclose(scores, errors, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(model.reconstruct(frame_2f).to_numpy(), recon, rtol=1e-5, atol=1e-9)
-    monkeypatch.setattr(estimator_module, "_INFERENCE_CHUNK_VALUES", 1200)  # 5 windows per chunk
+    monkeypatch.setattr(inference_module, "CHUNK_VALUES", 1200)  # 5 windows per chunk
     np.testing.assert_allclose(model.anomaly_score(frame_2f, per_feature=True), errors, rtol=1e-5, atol=1e-12)
     # and the stride matters: stride 1 averages over other windows
     assert not np.allclose(scores, per_timestep(fitted_frame).anomaly_score(frame_2f, per_feature=True), rtol=1e-6, atol=0)

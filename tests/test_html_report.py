@@ -374,3 +374,24 @@ def test_demo_report_screenshot(browser, tmp_path):
         shutil.copyfile(shot, os.environ[SCREENSHOT_ENV])
     opened.check_clean()
     opened.close()
+
+
+def test_the_score_panel_is_the_score_the_threshold_judges():
+    """With the default (combined) scorer, the page's score is anomaly_score, not the reconstruction part alone:
+    detected intervals are where that score passes the threshold drawn beside it."""
+    from conftest import sine
+
+    from lstmae import LSTMAutoencoder
+
+    train = sine(600, 20, seed=7)
+    test = sine(400, 20, seed=8)
+    test[200:215] += 2.5  # a bump the model has not seen
+    model = LSTMAutoencoder(timesteps=20, units=6, epochs=2, random_state=0, verbose=0).fit(train)
+    assert model.get_params()["scorer"] == "auto"  # combined: reconstruction + latent
+    data = report_data(model, test)
+    scores = np.asarray(model.anomaly_score(test))
+    reconstruction_only = np.asarray(model.anomaly_score(test, per_feature=True)).mean(axis=1)
+    assert not np.allclose(scores, reconstruction_only)  # the two differ, so the check below can fail
+    assert np.array_equal(data.scores, scores)
+    for row in data.intervals.itertuples():
+        assert (data.scores[row.start : row.end + 1] > data.threshold).any()

@@ -347,3 +347,93 @@ def test_io_module_does_not_import_pickle_or_torch_load():
     source = Path(io.__file__).read_text()
     assert "pickle" not in source.replace("no pickle", "")
     assert "torch.load" not in source
+
+
+# ------------------------------------------------- estimator files: state as a unit, metadata, old files
+DATA = Path(__file__).parent / "data"
+
+
+def test_a_file_written_by_the_previous_code_loads_and_scores_as_it_did():
+    """model_format1_combined.safetensors and its expected outputs were written by lstmae before the
+    scoring state became one object (the commit before `lstmae.state`); loading must give the same bits."""
+    from lstmae import LSTMAutoencoder
+
+    model = LSTMAutoencoder.load(DATA / "model_format1_combined.safetensors", device="cpu")
+    expected = np.load(DATA / "model_format1_combined_expected.npz")
+    assert model.metadata_ == {}
+    assert model.threshold_ == float(expected["threshold"][0])
+    np.testing.assert_array_equal(model.anomaly_score(expected["test"]), expected["score"])
+    np.testing.assert_array_equal(model.encode(expected["test"]), expected["encode"])
+    np.testing.assert_array_equal(model.reconstruct(expected["test"]), expected["reconstruct"])
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    import warnings
+
+    from lstmae import LSTMAutoencoder
+
+    x = np.sin(np.arange(200) / 3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LSTMAutoencoder(timesteps=8, units=4, epochs=1, random_state=0, verbose=0).fit(x), x
+
+
+def test_metadata_is_stored_and_given_back_as_metadata_(small_model, tmp_path):
+    from lstmae import LSTMAutoencoder
+
+    model, x = small_model
+    metadata = {"id_column": "user", "time_column": "day", "nested": {"n": [1, 2.5, None, True]}, "name": "café"}
+    path = model.save(tmp_path / "m.safetensors", metadata=metadata)
+    assert json.loads(read_header(path)["__metadata__"][METADATA_KEY])["metadata"] == metadata
+    loaded = LSTMAutoencoder.load(path)
+    assert loaded.metadata_ == metadata and isinstance(loaded.metadata_, dict)
+    np.testing.assert_array_equal(loaded.anomaly_score(x), model.anomaly_score(x))
+    # saving a loaded model again keeps its metadata unless new metadata is given
+    assert LSTMAutoencoder.load(loaded.save(tmp_path / "again.safetensors")).metadata_ == metadata
+    assert LSTMAutoencoder.load(loaded.save(tmp_path / "new.safetensors", metadata={"k": 1})).metadata_ == {"k": 1}
+
+
+def test_no_metadata_gives_an_empty_dict(small_model, tmp_path):
+    from lstmae import LSTMAutoencoder
+
+    model, _ = small_model
+    assert model.metadata_ == {}
+    assert LSTMAutoencoder.load(model.save(tmp_path / "m.safetensors")).metadata_ == {}
+
+
+@pytest.mark.parametrize(
+    "metadata, match",
+    [
+        ({"when": object()}, r"metadata must be a mapping of JSON values, got .*; keep str, numbers"),
+        ({"x": float("nan")}, r"metadata must be a mapping of JSON values, got .*; keep str, numbers"),
+        ({1: "a"}, r"metadata must be a mapping with str keys"),
+        (["a"], r"metadata must be a mapping with str keys \(a dict\), got list"),
+    ],
+)
+def test_metadata_that_is_not_json_is_refused_before_writing(small_model, tmp_path, metadata, match):
+    from lstmae.errors import ParameterError
+
+    model, _ = small_model
+    with pytest.raises(ParameterError, match=match):
+        model.save(tmp_path / "m.safetensors", metadata=metadata)
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_the_scoring_state_round_trips_as_one_unit_and_scores_without_the_estimator(small_model, tmp_path):
+    """What a streaming scorer or a fleet worker does: the network and the ScoringState, no estimator."""
+    from lstmae import LSTMAutoencoder
+    from lstmae.state import ScoringState
+
+    model, x = small_model
+    state = model.scoring_state_
+    tensors, fields = state.to_tensors()
+    again = ScoringState.from_tensors(tensors, json.loads(json.dumps(fields)), state.settings)
+    assert again.settings == state.settings and again.threshold == state.threshold
+    assert again.score_levels == state.score_levels
+    for name in ("scaler_mean", "scaler_scale", "feature_levels"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(state, name))
+    assert torch.equal(again.latent_reference, state.latent_reference)
+    loaded = LSTMAutoencoder.load(model.save(tmp_path / "m.safetensors"))
+    scores, _ = loaded.scoring_state_.score(loaded.module_, x[:, None], is_panel=False)
+    np.testing.assert_array_equal(scores, model.anomaly_score(x))

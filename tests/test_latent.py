@@ -96,7 +96,7 @@ def test_latent_scorer_needs_the_repeat_design():
 def test_the_latent_reference_is_every_training_window_up_to_the_cap(monkeypatch, make_sine):
     """Every window of the fit part (the validation part held out) is encoded, whatever score_stride; above
     LATENT_REFERENCE_MAX windows, evenly spaced ones (and the last), as the loop over window starts gives."""
-    import lstmae.estimator as estimator
+    import lstmae.state as state
     from lstmae.data.windows import window_starts
 
     x = make_sine(400, 20)
@@ -109,7 +109,7 @@ def test_the_latent_reference_is_every_training_window_up_to_the_cap(monkeypatch
     expected = np.stack([model.encode(x[k : k + 20])[0] for k in (0, 7, fit_windows - 1)])
     np.testing.assert_allclose(reference[[0, 7, fit_windows - 1]].numpy(), expected, rtol=1e-5, atol=1e-6)
 
-    monkeypatch.setattr(estimator, "LATENT_REFERENCE_MAX", 50)
+    monkeypatch.setattr(state, "LATENT_REFERENCE_MAX", 50)
     capped = LSTMAutoencoder(**params).fit(x).latent_reference_
     step = -(-fit_windows // 50)
     starts = window_starts(fit_windows + 20 - 1, 20, step)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import lstmae.estimator as estimator
+import lstmae.inference as inference
 from lstmae import LSTMAutoencoder
 from lstmae.parallel import AHEAD_PER_WORKER, cpu_workers, ordered_map
 
@@ -93,7 +93,7 @@ def test_scores_embeddings_and_reconstructions_agree_across_thread_counts(thread
     series = make_sine(900, 30)
     model = LSTMAutoencoder(timesteps=30, units=6, epochs=1, random_state=0, verbose=0).fit(series[:500])
     # Small chunks, so that the series is many chunks and the workers all get some.
-    monkeypatch.setattr(estimator, "_INFERENCE_CHUNK_VALUES", 30 * 4 * 6 * 7)
+    monkeypatch.setattr(inference, "CHUNK_VALUES", 30 * 4 * 6 * 7)
     results = {}
     for count in (1, 3, 1, 3):
         threads(count)

@@ -353,8 +353,10 @@ def score(
     duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1."""
+    import numpy as np
+
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
-    scores = model.anomaly_score(loaded.data)
+    scores = np.asarray(model.anomaly_score(loaded.data))  # a Series for a frame: the table has its own index
     table = _position_frame(loaded, len(scores))
     table["score"] = scores
     table["anomaly"] = (scores > model.threshold_).astype(int)

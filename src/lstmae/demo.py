@@ -74,7 +74,7 @@ def run_demo(output_dir: str | Path, console: Console | None = None, verbose: in
         f"(1.25 x the highest score on the training months)."
     )
 
-    scores = model.anomaly_score(series)
+    scores = model.anomaly_score(series).to_numpy()  # a Series for a frame; the table below has its own index
     reconstruction = model.reconstruct(series)
     intervals = match_events(model.detect(series), NYC_TAXI_EVENTS)
     missed = missed_events(intervals, NYC_TAXI_EVENTS)

@@ -145,6 +145,7 @@ def report_data(model: "LSTMAutoencoder", X: Any, *, labels: Any = None, title: 
             "Report one sequence at a time (X[i]), or use `lstmae score` for a panel."
         )
     n, width = data.values.shape
+    scores = np.asarray(model.anomaly_score(X), dtype=np.float64).reshape(n)  # the score detect thresholds
     per_feature = np.asarray(model.anomaly_score(X, per_feature=True), dtype=np.float64).reshape(n, -1)
     reconstruction = np.asarray(model.reconstruct(X), dtype=np.float64).reshape(n, width)
     intervals = model.detect(X)
@@ -155,7 +156,7 @@ def report_data(model: "LSTMAutoencoder", X: Any, *, labels: Any = None, title: 
     x, is_time = _x_axis(data.index, n)
     diagnostics = getattr(model, "diagnostics_", None)
     summary = {
-        "params": model.get_params(),
+        "params": {key: value for key, value in model.get_params().items() if key != "trainer_kwargs"},  # Lightning objects
         "history": getattr(model, "history_", {}),
         "diagnostics": dict(diagnostics) if diagnostics else {},
         "explain": model.explain(X),
@@ -163,7 +164,7 @@ def report_data(model: "LSTMAutoencoder", X: Any, *, labels: Any = None, title: 
     }
     return ReportData(
         x=x, is_time=is_time, values=data.values, reconstruction=reconstruction, feature_scores=per_feature,
-        scores=per_feature.mean(axis=1), threshold=float(model.threshold_), intervals=intervals,
+        scores=scores, threshold=float(model.threshold_), intervals=intervals,
         labels=_labels(labels, n), feature_names=[str(name) for name in names], summary=summary,
         title=title or f"lstmae report: {n:,} timesteps, {width} feature(s)",
     )

@@ -6,7 +6,13 @@ Layout of a model file (format version 1):
   other arrays the estimator keeps (``scaler.mean``, ``scaler.scale``, float64);
 * header metadata ``"lstmae"``: a JSON document with the format name and
   version, the versions of lstmae / torch / numpy that wrote it, the
-  estimator's parameters and fitted state, and a SHA-256 of the tensors.
+  estimator's parameters and fitted state, the user's ``metadata`` (a JSON
+  object, ``{}`` when none), and a SHA-256 of the tensors.
+
+The scoring state (`lstmae.state.ScoringState`) is written and read as one
+unit (``to_tensors`` / ``from_tensors``): ``scaler.*`` and ``scoring.*`` tensors
+plus its fields under ``fitted``; files written before it existed have the
+same names and load unchanged.
 
 Loading parses JSON and raw tensors only; it never executes code (no pickle).
 Files are written to a temporary name in the same directory, flushed to disk
@@ -21,13 +27,14 @@ import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
 from lstmae._version import __version__
-from lstmae.errors import DataFileError, ModelFileError
+from lstmae.errors import DataFileError, ModelFileError, ParameterError, describe
 from lstmae.files import atomic_target
 
 FORMAT_NAME = "lstmae.model"
@@ -139,3 +146,81 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     if tensors_digest(tensors) != info.get("tensors_sha256"):
         raise ModelFileError(f"{name!r} is damaged: its weights do not match the checksum stored with them; train it again.")
     return tensors, info
+
+
+def model_document(model: Any, fields: dict[str, Any], metadata: Any) -> dict[str, Any]:
+    """The JSON document of a fitted `LSTMAutoencoder`: parameters, network config, fitted fields, user metadata.
+
+    ``fields`` are the scoring state's (`lstmae.state.ScoringState.to_tensors`);
+    ``metadata`` must be a mapping of str to JSON values (ParameterError otherwise).
+    """
+    from lstmae.estimator import _jsonable_params
+
+    if not (isinstance(metadata, Mapping) and all(isinstance(key, str) for key in metadata)):
+        raise ParameterError(f"metadata must be a mapping with str keys (a dict), got {type(metadata).__name__}: {metadata!r:.200}.")
+    try:
+        json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"metadata must be a mapping of JSON values, got {describe(metadata)} ({exc}); "
+            "keep str, numbers, bool, None, lists and dicts only."
+        ) from None
+    names = getattr(model, "feature_names_in_", None)
+    return {
+        "params": _jsonable_params(model.get_params()),
+        "tuple_params": [key for key, value in model.get_params().items() if isinstance(value, tuple)],
+        "network": model.config_.to_dict(),
+        "fitted": {
+            **fields,
+            "history_": model.history_,
+            "timesteps_reason_": model.timesteps_reason_,
+            "input_kind_": model.input_kind_,
+            "seed_": model.seed_,
+            "fit_seconds_": model.fit_seconds_,
+            "diagnostics_": getattr(model, "diagnostics_", None),
+            "feature_names_in_": None if names is None else [str(n) for n in names],
+        },
+        "metadata": dict(metadata),
+    }
+
+
+def load_estimator(cls: type, path: str | os.PathLike, device: str = "auto") -> Any:
+    """An `LSTMAutoencoder` (``cls``) from a file written by `save_model` with `model_document`; old files included."""
+    from lstmae.config import NetworkConfig
+    from lstmae.diagnostics import Diagnostics
+    from lstmae.estimator import resolve_device
+    from lstmae.nn import LSTMAutoencoder as Network
+    from lstmae.state import ScoringState
+
+    tensors, info = load_model(path)
+    try:
+        params = dict(info["params"])
+        params["device"] = device
+        for key in info.get("tuple_params", []):  # JSON has no tuples: give back what was given
+            params[key] = tuple(params[key])
+        model = cls(**params)
+        config = NetworkConfig.from_dict(info["network"])
+        network = Network(config)
+        network.load_state_dict({k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
+        fitted = info["fitted"]
+        model.config_, model.timesteps_, model.n_features_in_ = config, config.timesteps, config.n_features
+        state = ScoringState.from_tensors(tensors, fitted, model._settings())
+        metadata = info.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise TypeError(f"metadata is a {type(metadata).__name__}, not an object")
+    except (KeyError, TypeError, ValueError, RuntimeError, ParameterError) as exc:
+        raise ModelFileError(f"{str(path)!r} is an lstmae file with incomplete or inconsistent content ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
+    network.eval()
+    model.module_ = network.to(resolve_device(device))
+    model.scoring_state_ = state
+    model.metadata_ = metadata
+    model.history_ = {k: [float(x) for x in v] for k, v in fitted["history_"].items()}
+    model.timesteps_reason_ = fitted.get("timesteps_reason_", "")
+    model.input_kind_ = fitted.get("input_kind_", "series")
+    model.seed_ = fitted.get("seed_")
+    model.fit_seconds_ = fitted.get("fit_seconds_")
+    if fitted.get("diagnostics_") is not None:
+        model.diagnostics_ = Diagnostics.from_dict(fitted["diagnostics_"]).to_dict()
+    if fitted.get("feature_names_in_") is not None:
+        model.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+    return model

@@ -151,31 +151,12 @@ def auc_roc(y: object, score: object) -> float:
     Returns
     -------
     float in [0, 1]
-        Equal to ``sklearn.metrics.roc_auc_score(y, score)``.
+        ``sklearn.metrics.roc_auc_score(y, score)``, after lstmae's input checks.
     """
+    from sklearn.metrics import roc_auc_score
+
     labels, scores = _inputs(y, score, "auc_roc")
-    positives = int(labels.sum())
-    negatives = labels.size - positives
-    # Mann-Whitney with mid-ranks, which is the trapezoid area with ties.
-    order = np.argsort(scores, kind="stable")
-    sorted_scores = scores[order]
-    first = np.flatnonzero(np.concatenate(([True], sorted_scores[1:] != sorted_scores[:-1])))
-    last = np.concatenate((first[1:], [scores.size])) - 1
-    midrank = (first + last) / 2.0 + 1.0  # 1-based mid-rank of each tie group
-    counts = np.diff(np.concatenate((first, [scores.size])))
-    ranks = np.repeat(midrank, counts)
-    rank_sum = float(ranks[labels[order] == 1].sum())
-    return (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
-
-
-def _descending_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative (true positives, predicted positives) at each distinct score, highest first."""
-    order = np.argsort(-scores, kind="stable")
-    sorted_scores = scores[order]
-    # The last index of each group of equal scores: thresholds at the distinct values.
-    last = np.flatnonzero(np.concatenate((sorted_scores[1:] != sorted_scores[:-1], [True])))
-    true_positives = np.cumsum(labels[order], dtype=np.int64)[last]
-    return true_positives, last + 1
+    return float(roc_auc_score(labels, scores))
 
 
 def auc_pr(y: object, score: object) -> float:
@@ -191,14 +172,13 @@ def auc_pr(y: object, score: object) -> float:
     Returns
     -------
     float in [0, 1]
-        Equal to ``sklearn.metrics.average_precision_score(y, score)``
+        ``sklearn.metrics.average_precision_score(y, score)``, after lstmae's input checks
         (TSB-AD's AUC-PR): a step sum, not the trapezoid.
     """
+    from sklearn.metrics import average_precision_score
+
     labels, scores = _inputs(y, score, "auc_pr")
-    true_positives, predicted = _descending_counts(labels, scores)
-    recall = true_positives / true_positives[-1]
-    precision = true_positives / predicted
-    return float(np.sum(np.diff(np.concatenate(([0.0], recall))) * precision))
+    return float(average_precision_score(labels, scores))
 
 
 # ----------------------------------------------------------------- VUS

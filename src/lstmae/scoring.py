@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lstmae.errors import ParameterError
+from lstmae.params import n_train
 
 #: The default threshold rule ("auto"): the largest per-timestep score seen on
 #: the training data, times this margin. The training data is taken as normal,
@@ -275,3 +276,71 @@ def interval_table(
         table.insert(2, "start_time", index[table["start"].to_numpy()])
         table.insert(3, "end_time", index[table["end"].to_numpy()])
     return table
+
+
+#: scorer="combined": weight of the latent distance beside the reconstruction
+#: error, each over its held-out level. Measured on the dev benchmark (46 series,
+#: bench/RESULTS-quality.md): 0.25 / 0.5 / 1 gave mean VUS-PR 0.484 / 0.466 / 0.452
+#: univariate and 0.561 / 0.578 / 0.590 multivariate; reconstruction alone 0.427 / 0.495.
+LATENT_WEIGHT = 0.25
+#: threshold="pot" fits the held-out part when it has at least this many scores, else all training scores.
+POT_MIN_HELD_OUT = 200
+
+
+def aggregate(
+    errors: np.ndarray, distances: np.ndarray | None, is_panel: bool, aggregation: str, timesteps: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Merged errors (and latent distances) -> one score per timestep (series) or sample (panel).
+
+    Parameters
+    ----------
+    errors : ndarray of shape (n, F) (series, per timestep) or (S, T, F) (panel)
+    distances : ndarray of shape (n, 1) or (S, 1, 1), or None
+    aggregation : "window" (the centred mean over ``timesteps``) or "timestep"
+
+    Returns
+    -------
+    reconstruction : (n,) or (S,), the mean of ``per`` over features
+    latent : (n,) or (S,), or None without ``distances``
+    per : (n, F) or (S, F), per-feature reconstruction scores
+    """
+    if is_panel:
+        per = errors.mean(axis=1)  # (S, F)
+    elif aggregation == "window":
+        per = centred_mean(errors, timesteps)  # (n, F)
+    else:
+        per = errors  # (n, F)
+    reconstruction = per.mean(axis=1)
+    if distances is None:
+        return reconstruction, None, per
+    latent = distances.reshape(len(reconstruction))
+    if not is_panel and aggregation == "window":
+        latent = centred_mean(latent, timesteps)
+    return reconstruction, latent, per
+
+
+def combine(scorer: str, reconstruction: np.ndarray, latent: np.ndarray | None, levels: tuple[float, float] | None) -> np.ndarray:
+    """The score a scorer gives: reconstruction, latent, or reconstruction / level + LATENT_WEIGHT x latent / level."""
+    if latent is None or scorer == "reconstruction":
+        return reconstruction
+    if scorer == "latent":
+        return latent
+    return reconstruction / levels[0] + LATENT_WEIGHT * latent / levels[1]
+
+
+def fit_threshold(train_scores: np.ndarray, rule: float | str, contamination: float | None, validation_split: float) -> float:
+    """The threshold from the training scores by a rule: a contamination rate, "auto", "pot" or a number.
+
+    "pot" fits the held-out part (the last ``validation_split`` of the scores,
+    which the weights were not fitted on) when it has at least POT_MIN_HELD_OUT
+    scores, else all of them.
+    """
+    if contamination is not None:
+        return contamination_threshold(train_scores, contamination)
+    if rule == "auto":
+        return auto_threshold(train_scores)
+    if rule == "pot":
+        first = n_train(len(train_scores), validation_split)
+        held_out = train_scores[first:] if len(train_scores) - first >= POT_MIN_HELD_OUT else train_scores
+        return pot_threshold(held_out)
+    return float(rule)

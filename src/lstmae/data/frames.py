@@ -93,7 +93,7 @@ def prepare(X: Any, name: str = "X") -> Prepared:
     if isinstance(X, np.ndarray) and np.iscomplexobj(X):  # asarray would silently drop the imaginary part
         raise DataError(
             f"{name} must hold real numbers; got complex values {describe(X)}. "
-            "Pass a numeric array, a list of numbers or a DataFrame of numeric columns."
+            "Complex data not supported: pass a numeric array, a list of numbers or a DataFrame of numeric columns."
         )
     try:
         array = np.asarray(X, dtype=np.float64)
@@ -108,7 +108,8 @@ def prepare(X: Any, name: str = "X") -> Prepared:
             f"samples x timesteps x features); got shape {array.shape}."
         )
     if array.size == 0:
-        raise DataError(f"{name} is empty (shape {array.shape}); pass at least one full window of data.")
+        none = f" It has 0 feature(s) (shape={array.shape}) while a minimum of 1 is required." if array.shape[-1] == 0 else ""
+        raise DataError(f"{name} is empty (shape {array.shape}); pass at least one full window of data.{none}")
     _check_finite(array, name, columns=None)
     if array.ndim == 3:
         return Prepared(array, "panel", 3)

@@ -1,0 +1,263 @@
+"""What scoring needs after training, as one object, built in one pass over the training data.
+
+`ScoringState` holds the scaler, the per-feature error levels, the latent
+reference, the score levels, the threshold and the scoring settings resolved
+at fit. With a trained network it scores new data (`ScoringState.score`) without
+the estimator, so a streaming scorer or a fleet worker can reuse it; `save` and
+`load` write it as one unit (`to_tensors` / `from_tensors`).
+
+Data flows one way: scaled windows -> `lstmae.inference` -> merged errors and
+latent distances -> `lstmae.scoring.aggregate` -> `lstmae.scoring.combine` -> scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from lstmae import inference
+from lstmae.data.scaling import transform
+from lstmae.data.windows import n_windows, window_starts
+from lstmae.errors import ParameterError
+from lstmae.params import n_train
+from lstmae.scoring import aggregate, combine, fit_threshold
+
+#: normalize_errors: floor of a feature's error level, relative to the largest feature's.
+FEATURE_LEVEL_FLOOR = 1e-3
+#: Training embeddings kept for the latent distance: every training window up to
+#: this many, else evenly spaced ones. Denser is better: on the dev benchmark,
+#: the embeddings of every timesteps_ // 8-th window (as scored) instead of every
+#: window lost up to 0.5 VUS-PR on narrow anomalies (bench/RESULTS.md, issue 4).
+LATENT_REFERENCE_MAX = 20_000
+#: score_stride="auto": about this many scored windows cover each timestep.
+SCORE_WINDOWS_PER_STEP = 8
+#: Smallest score level: keeps a perfectly reconstructed held-out part from dividing by 0.
+LEVEL_FLOOR = 1e-12
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How scores are computed (the estimator's parameters, "auto" resolved)."""
+
+    scorer: str  # "reconstruction", "latent" or "combined"
+    aggregation: str  # "window" or "timestep"
+    score_stride: int  # step between scored windows of a series, in [1, timesteps]
+    timesteps: int  # window length T
+    normalize_errors: bool  # divide each feature's squared error by its training level
+
+
+def resolve_settings(
+    scorer: str, architecture: str, score_stride: int | str, aggregation: str, timesteps: int, normalize_errors: bool
+) -> ScoringSettings:
+    """Settings from an estimator's parameters: scorer "auto" is "combined" for the repeat design, else
+    "reconstruction"; score_stride "auto" is timesteps // SCORE_WINDOWS_PER_STEP (at least 1)."""
+    if scorer == "auto":
+        scorer = "combined" if architecture == "repeat" else "reconstruction"
+    step = max(1, timesteps // SCORE_WINDOWS_PER_STEP) if score_stride == "auto" else score_stride
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= timesteps:
+        raise ParameterError(f"score_stride must be 'auto' or an integer in [1, timesteps={timesteps}], got {score_stride!r}.")
+    return ScoringSettings(scorer, aggregation, int(step), timesteps, bool(normalize_errors))
+
+
+@dataclass(frozen=True, eq=False)
+class ScoringState:
+    """The fitted scoring state of a model (everything but the network's weights).
+
+    scaler_mean, scaler_scale : (F,) float64
+    feature_levels : (F,) float64, each feature's mean squared training error (floored), or None (old files)
+    latent_reference : (M, L) float32 training embeddings, or None (scorer "reconstruction")
+    score_levels : (reconstruction, latent) mean held-out scores, or None without a reference
+    threshold : float, the score above which a timestep (or sample) is anomalous
+    settings : the settings the state was fitted with
+    """
+
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
+    feature_levels: np.ndarray | None
+    latent_reference: torch.Tensor | None
+    score_levels: tuple[float, float] | None
+    threshold: float
+    settings: ScoringSettings
+
+    def scale(self, values: np.ndarray) -> torch.Tensor:
+        """Values (n, F) or (S, T, F) in the units the network was trained in, float32."""
+        return torch.from_numpy(transform(values, self.scaler_mean, self.scaler_scale))
+
+    def normalized(self, errors: np.ndarray, settings: ScoringSettings) -> np.ndarray:
+        """Squared errors (..., F) over each feature's level, when the settings ask for it."""
+        if settings.normalize_errors and self.feature_levels is not None:
+            return errors / self.feature_levels  # broadcast over the last axis (F)
+        return errors
+
+    def score(
+        self, network: torch.nn.Module, values: np.ndarray, is_panel: bool, settings: ScoringSettings | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of ``values`` (n, F) or (S, T, F)."""
+        settings = self.settings if settings is None else settings
+        reference = self.reference_for(settings.scorer)
+        passed = inference.merged(network, self.scale(values), is_panel, settings.score_stride, reference=reference)
+        return self.scores_of(passed, is_panel, settings)
+
+    def scores_of(self, passed: inference.Merged, is_panel: bool, settings: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
+        reconstruction, latent, per = aggregate(
+            self.normalized(passed.errors, settings), passed.distances, is_panel, settings.aggregation, settings.timesteps
+        )
+        return combine(settings.scorer, reconstruction, latent, self.score_levels), per
+
+    def reference_for(self, scorer: str) -> torch.Tensor | None:
+        if scorer == "reconstruction":
+            return None
+        if self.latent_reference is None:
+            raise ParameterError(
+                f"scorer={scorer!r} needs the training embeddings, which this model was fitted without "
+                "(scorer='reconstruction'); refit with that scorer or use scorer='reconstruction'."
+            )
+        return self.latent_reference
+
+    # ------------------------------------------------------------- files
+    def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(tensors, JSON-able fields) as stored in a model file; `from_tensors` reads them back."""
+        tensors = {
+            "scaler.mean": torch.from_numpy(np.asarray(self.scaler_mean, dtype=np.float64)),
+            "scaler.scale": torch.from_numpy(np.asarray(self.scaler_scale, dtype=np.float64)),
+        }
+        if self.latent_reference is not None:
+            tensors["scoring.latent_reference"] = self.latent_reference.contiguous()
+        if self.feature_levels is not None:
+            tensors["scoring.feature_levels"] = torch.from_numpy(np.asarray(self.feature_levels, dtype=np.float64))
+        fields = {
+            "threshold_": self.threshold,
+            "score_levels_": list(self.score_levels) if self.score_levels is not None else None,
+            "scoring_settings": dataclasses.asdict(self.settings),
+        }
+        return tensors, fields
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "ScoringState":
+        """The state from a model file's tensors and fitted fields; ``settings`` where the file has none (older files).
+
+        Raises KeyError, TypeError or ValueError on missing or inconsistent content.
+        """
+        reference = tensors.get("scoring.latent_reference")
+        if reference is not None and fields.get("score_levels_") is None:
+            raise ValueError("latent reference embeddings but no score levels")
+        levels = tensors.get("scoring.feature_levels")
+        stored = fields.get("scoring_settings")
+        return cls(
+            scaler_mean=tensors["scaler.mean"].numpy().astype(np.float64),
+            scaler_scale=tensors["scaler.scale"].numpy().astype(np.float64),
+            feature_levels=None if levels is None else levels.numpy().astype(np.float64),
+            latent_reference=None if reference is None else reference.float(),
+            score_levels=None if reference is None else tuple(float(v) for v in fields["score_levels_"]),
+            threshold=float(fields["threshold_"]),
+            settings=settings if stored is None else ScoringSettings(**stored),
+        )
+
+
+# ------------------------------------------------------ the post-training pass
+def fit_state(
+    network: torch.nn.Module,
+    values: np.ndarray,
+    is_panel: bool,
+    scaler: tuple[np.ndarray, np.ndarray],
+    settings: ScoringSettings,
+    validation_split: float,
+    threshold: float | str,
+    contamination: float | None,
+) -> ScoringState:
+    """The whole scoring state from the trained network and the training data, in one pass.
+
+    One `lstmae.inference.run` over the training data runs, in this order: the
+    encoder over the windows trained on (the latent reference: every window, or
+    LATENT_REFERENCE_MAX evenly spaced ones; skipped for the "reconstruction"
+    scorer), the whole network over the scored windows of all the training data
+    (feature levels and the threshold's scores) and over the scored windows of
+    the held-out part (the score levels). The chunks are the ones separate
+    passes would run, so the result is bit-identical to them.
+
+    Parameters
+    ----------
+    values : (n, F) or (S, T, F), the training data in its units
+    scaler : (mean, scale) fitted on ``values``
+    validation_split : the share held out during training (the last windows)
+    threshold, contamination : the threshold rule (`lstmae.scoring.fit_threshold`)
+    """
+    unfitted = ScoringState(*scaler, None, None, None, float("nan"), settings)
+    scaled = unfitted.scale(values)
+    timesteps = settings.timesteps
+    latent = settings.scorer != "reconstruction"
+    fit_rows, held_rows = _split(scaled.shape[0], is_panel, timesteps, validation_split)
+    reference_part = scaled[fit_rows] if latent else scaled[:0]
+    held_out = scaled[held_rows] if latent else scaled[:0]
+    reference_stride, positions, exclusion = _reference_windows(reference_part.shape[0], is_panel, timesteps)
+
+    def jobs() -> Iterator[tuple[torch.Tensor, torch.Tensor, bool]]:
+        if latent:
+            yield from ((where, batch, False) for where, batch in inference.batches(network, reference_part, is_panel, reference_stride))
+        yield from ((where, batch, True) for where, batch in inference.batches(network, scaled, is_panel, settings.score_stride))
+        if latent:
+            yield from ((where, batch, True) for where, batch in inference.batches(network, held_out, is_panel, settings.score_stride))
+
+    n_reference = _count(network, reference_part, is_panel, reference_stride) if latent else 0
+    n_training = _count(network, scaled, is_panel, settings.score_stride)
+    reference_chunks: list[torch.Tensor] = []
+    training = held = None
+    for number, chunk in enumerate(inference.run(network, jobs())):
+        if number < n_reference:
+            reference_chunks.append(chunk.embedding.float())
+            continue
+        if number == n_reference:  # the reference is complete: the training windows' distances skip their neighbours
+            reference = torch.cat(reference_chunks) if latent else None  # (M, L)
+            training = inference.PassMerger(tuple(scaled.shape), is_panel, False, reference, (positions, exclusion))
+        if number == n_reference + n_training:
+            held = inference.PassMerger(tuple(held_out.shape), is_panel, False, reference)
+        (training if held is None else held).add(chunk)
+
+    training_pass = training.result()
+    per_feature = training_pass.errors.reshape(-1, training_pass.errors.shape[-1]).mean(axis=0)  # (F,)
+    feature_levels = per_feature + FEATURE_LEVEL_FLOOR * float(per_feature.max()) + 1e-12
+    state = dataclasses.replace(unfitted, feature_levels=feature_levels, latent_reference=reference)
+    if latent:
+        held_reconstruction, held_latent, _ = aggregate(
+            state.normalized(held.result().errors, settings), held.result().distances, is_panel, settings.aggregation, timesteps
+        )
+        levels = (max(float(held_reconstruction.mean()), LEVEL_FLOOR), max(float(held_latent.mean()), LEVEL_FLOOR))
+        state = dataclasses.replace(state, score_levels=levels)
+    train_scores, _ = state.scores_of(training_pass, is_panel, settings)
+    return dataclasses.replace(state, threshold=fit_threshold(train_scores, threshold, contamination, validation_split))
+
+
+def _split(n: int, is_panel: bool, timesteps: int, validation_split: float) -> tuple[slice, slice]:
+    """(rows trained on, rows held out) of the training data, as training split them (the last windows held out).
+
+    Each part falls back to all rows when too short for one window (or sample).
+    """
+    if is_panel:
+        cut = n_train(n, validation_split)
+        fit_rows, held_rows = slice(0, cut), slice(cut, n)
+    else:
+        cut = n_train(n - timesteps + 1, validation_split)  # the first validation window
+        fit_rows, held_rows = slice(0, cut + timesteps - 1), slice(cut, n)
+    minimum = 1 if is_panel else timesteps
+    length = lambda rows: len(range(*rows.indices(n)))  # noqa: E731
+    return (fit_rows if length(fit_rows) >= minimum else slice(0, n)), (held_rows if length(held_rows) >= minimum else slice(0, n))
+
+
+def _reference_windows(n: int, is_panel: bool, timesteps: int) -> tuple[int, torch.Tensor, int]:
+    """(stride of the reference windows, their positions: window starts or sample indices, the exclusion radius)."""
+    if is_panel:
+        return 1, torch.arange(n), 1  # every sample
+    if n < timesteps:
+        return 1, torch.zeros(0, dtype=torch.long), timesteps  # no reference (the reconstruction scorer)
+    stride = max(1, -(-n_windows(n, timesteps, 1) // LATENT_REFERENCE_MAX))
+    return stride, torch.from_numpy(window_starts(n, timesteps, stride)), timesteps
+
+
+def _count(network: torch.nn.Module, scaled: torch.Tensor, is_panel: bool, stride: int) -> int:
+    """Chunks `lstmae.inference.batches` gives for these windows."""
+    return sum(1 for _ in inference.batches(network, scaled, is_panel, stride))

@@ -1,0 +1,82 @@
+"""Tests for lstmae.state: the scoring state built in one pass equals separate, obvious passes.
+
+The reference below runs each quantity through `lstmae.inference` on its own,
+the way the estimator did before the one-pass state (feature levels, latent
+reference, held-out levels, threshold scores): the one pass must give the same bits.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from lstmae import LSTMAutoencoder, inference
+from lstmae.data.scaling import transform
+from lstmae.errors import ParameterError
+from lstmae.scoring import aggregate, auto_threshold, combine
+from lstmae.state import FEATURE_LEVEL_FLOOR, ScoringSettings, fit_state
+
+
+def separate_passes(network, values, is_panel, scaler, settings, validation_split):
+    """(feature levels, reference, score levels, threshold) of the "auto" rule, one quantity per pass."""
+    scaled = torch.from_numpy(transform(values, *scaler))
+    T, n = settings.timesteps, scaled.shape[0]
+    raw = inference.merged(network, scaled, is_panel, settings.score_stride).errors
+    per = raw.reshape(-1, raw.shape[-1]).mean(axis=0)
+    levels = per + FEATURE_LEVEL_FLOOR * per.max() + 1e-12
+    if is_panel:
+        cut = int(n * (1 - validation_split))
+        fit_part, held, positions, radius = scaled[:cut], scaled[cut:], torch.arange(cut), 1
+    else:
+        cut = int((n - T + 1) * (1 - validation_split))
+        fit_part, held = scaled[: cut + T - 1], scaled[cut:]
+        positions, radius = torch.arange(fit_part.shape[0] - T + 1), T  # every window: below the cap here
+    reference = inference.embeddings(network, fit_part, is_panel, 1)
+    norm = lambda errors: errors / levels if settings.normalize_errors else errors  # noqa: E731
+    held_pass = inference.merged(network, held, is_panel, settings.score_stride, reference=reference)
+    r, lat, _ = aggregate(norm(held_pass.errors), held_pass.distances, is_panel, settings.aggregation, T)
+    score_levels = (max(float(r.mean()), 1e-12), max(float(lat.mean()), 1e-12))
+    train = inference.merged(network, scaled, is_panel, settings.score_stride, reference=reference, exclude=(positions, radius))
+    r, lat, _ = aggregate(norm(train.errors), train.distances, is_panel, settings.aggregation, T)
+    return levels, reference, score_levels, auto_threshold(combine(settings.scorer, r, lat, score_levels))
+
+
+@pytest.mark.parametrize("is_panel", [False, True])
+@pytest.mark.parametrize("scorer, aggregation", [("combined", "window"), ("latent", "timestep")])
+def test_one_pass_equals_separate_passes(is_panel, scorer, aggregation, make_sine, monkeypatch):
+    rng = np.random.default_rng(0)
+    if is_panel:
+        values = np.sin(np.arange(10)[None, :, None] / 2 + rng.uniform(0, 6, (60, 1, 1))) + 0.05 * rng.standard_normal((60, 10, 2))
+    else:
+        values = np.stack([make_sine(300, 15), np.cos(np.arange(300) / 4)], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, random_state=0, verbose=0).fit(values)
+    monkeypatch.setattr(inference, "CHUNK_VALUES", 10 * 16 * 7)  # 7 windows a chunk: many chunks, a ragged last one
+    settings = ScoringSettings(scorer, aggregation, 3, 10, True)
+    scaler = (model.scaler_mean_, model.scaler_scale_)
+    calls = []
+    run = inference.run
+    monkeypatch.setattr(inference, "run", lambda *a: calls.append(1) or run(*a))
+    state = fit_state(model.module_, values, is_panel, scaler, settings, 0.2, "auto", None)
+    assert len(calls) == 1  # one pass over the training data
+    levels, reference, score_levels, threshold = separate_passes(model.module_, values, is_panel, scaler, settings, 0.2)
+    np.testing.assert_array_equal(state.feature_levels, levels)
+    assert torch.equal(state.latent_reference, reference)
+    assert state.score_levels == score_levels
+    assert state.threshold == threshold
+    assert state.settings == settings
+
+
+def test_reconstruction_scorer_keeps_no_reference(make_sine):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, scorer="reconstruction", random_state=0, verbose=0)
+        model.fit(make_sine(200, 10))
+    assert model.scoring_state_.latent_reference is None and model.scoring_state_.score_levels is None
+    assert not hasattr(model, "latent_reference_") and not hasattr(model, "score_levels_")
+    with pytest.raises(ParameterError, match=r"scorer='latent' needs the training embeddings"):
+        model.set_params(scorer="latent").anomaly_score(make_sine(200, 10))
