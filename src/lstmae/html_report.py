@@ -156,7 +156,8 @@ def report_data(model: "LSTMAutoencoder", X: Any, *, labels: Any = None, title: 
     x, is_time = _x_axis(data.index, n)
     diagnostics = getattr(model, "diagnostics_", None)
     summary = {
-        "params": {key: value for key, value in model.get_params().items() if key != "trainer_kwargs"},  # Lightning objects
+        # trainer_kwargs may hold Lightning objects (loggers, callbacks): shown as their repr
+        "params": {key: repr(value) if key == "trainer_kwargs" and value is not None else value for key, value in model.get_params().items()},
         "history": getattr(model, "history_", {}),
         "diagnostics": dict(diagnostics) if diagnostics else {},
         "explain": model.explain(X),
