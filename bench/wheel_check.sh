@@ -18,6 +18,7 @@ DEV_PY=${DEV_PYTHON:-.venv/bin/python}
 VENV=${WHEEL_VENV:-/tmp/whl-venv}
 ROUNDS=${ROUNDS:-2}
 BATCH=${BATCH:-32}
+THREADS=${THREADS:-2}
 
 rm -rf dist
 "$PY" -m pip wheel . -w dist --no-deps -q
@@ -44,11 +45,11 @@ grep -q "$VENV" <<<"$info" || { echo "wheel_check: error: lstmae was not importe
 
 perf=$(pwd)/bench/perf.py
 for round in $(seq "$ROUNDS"); do
-  wheel_fit=$(isolated "$VENV/bin/python" "$perf" --worker fit --batch "$BATCH" --threads 2 --epochs 3 | tail -1)
-  dev_fit=$(PYTHONPATH=src "$DEV_PY" "$perf" --worker fit --batch "$BATCH" --threads 2 --epochs 3 | tail -1)
-  slow_fit=$(PYTHONPATH=src "$DEV_PY" "$perf" --worker fit --batch "$BATCH" --threads 2 --epochs 3 --variant nn_lstm | tail -1)
+  wheel_fit=$(isolated "$VENV/bin/python" "$perf" --worker fit --batch "$BATCH" --threads "$THREADS" --epochs 3 | tail -1)
+  dev_fit=$(PYTHONPATH=src "$DEV_PY" "$perf" --worker fit --batch "$BATCH" --threads "$THREADS" --epochs 3 | tail -1)
+  slow_fit=$(PYTHONPATH=src "$DEV_PY" "$perf" --worker fit --batch "$BATCH" --threads "$THREADS" --epochs 3 --variant nn_lstm | tail -1)
   rate() { "$PY" -c 'import json, sys; print(format(json.loads(sys.argv[1])["windows_per_s"], ",.0f"))' "$1"; }
-  echo "round $round, seed fit batch $BATCH, 2 threads, windows/s: wheel venv (CC=false, read-only HOME) $(rate "$wheel_fit")," \
+  echo "round $round, seed fit batch $BATCH, $THREADS thread(s), windows/s: wheel venv (CC=false, read-only HOME) $(rate "$wheel_fit")," \
        "dev checkout $(rate "$dev_fit"), dev checkout through nn.LSTM (the fallback) $(rate "$slow_fit")"
 done
 rmdir "$home"  # fails (set -e) if anything was written there
