@@ -39,7 +39,7 @@ TENSORFLOW = "tensorflow-cpu==2.18.0"
 SAMPLES, TIMESTEPS, UNITS = 2000, 40, 100  # the seed configuration
 START, END = "<!-- perf:start -->", "<!-- perf:end -->"
 #: fit with one idea switched off (worker_fit --variant), for the ideas table
-FIT_VARIANTS = ("layers", "pure_torch", "step_kernels", "adam_loop")
+FIT_VARIANTS = ("nn_lstm", "adam_loop")
 
 
 # ----------------------------------------------------------------------------- data
@@ -102,25 +102,17 @@ def worker_matmul(args: argparse.Namespace) -> dict:
 def worker_fit(args: argparse.Namespace) -> dict:
     """lstmae through the real LSTMAutoencoder.fit; per-epoch wall times from a timing callback.
 
-    ``--variant`` switches one idea off: layers (each layer's own C loops with torch operations
-    around them instead of the whole pass in C, lstmae.fused), pure_torch (no C kernels),
-    step_kernels (a torch product and a C call per step instead of whole loops in C; the fused
-    pass needs the whole loops, so it is off too), adam_loop (Adam without fused=True).
+    ``--variant`` switches one idea off: nn_lstm (LSTMAE_KERNELS=0: torch's nn.LSTM, the path
+    GPUs and machines without the kernels take, instead of the C path), adam_loop (Adam without
+    fused=True).
     """
-    if args.variant == "pure_torch":
+    if args.variant == "nn_lstm":
         os.environ["LSTMAE_KERNELS"] = "0"
     _threads(args.threads)
     import lstmae
-    import lstmae.recurrence as recurrence
     import lstmae.training as training
 
-    if args.variant == "layers":
-        import lstmae.fused
-
-        lstmae.fused.ENABLED = False
-    if args.variant == "step_kernels":
-        recurrence.WHOLE_LOOPS = False
-    elif args.variant == "adam_loop":
+    if args.variant == "adam_loop":
         training.AutoencoderTask.configure_optimizers = lambda self: __import__("torch").optim.Adam(self.parameters(), lr=self.learning_rate)
 
     seconds: list[float] = []
@@ -224,11 +216,8 @@ def worker_score(args: argparse.Namespace) -> dict:
         inference.CHUNK_VALUES = args.chunk_values
     if args.variant == "serial_chunks":  # idea check: chunks one after another, torch's intra-op threads only
         inference.cpu_workers = lambda device: 1
-    elif args.variant == "stored_gates":  # idea check: inference through the training recurrence (all gates kept)
-        import lstmae.recurrence as recurrence
-
-        recurrence._inference = recurrence._Recurrence.apply
-        recurrence._fused_inference = recurrence._FusedRecurrence.apply
+    elif args.variant == "nn_lstm":  # idea check: inference through torch's nn.LSTM instead of the C loop
+        os.environ["LSTMAE_KERNELS"] = "0"
     model = _fitted_on_series(TIMESTEPS, UNITS, 1)
     model.anomaly_score(long_series(2000))
     out = {}
@@ -410,7 +399,7 @@ def main() -> None:
     parser.add_argument("--strides", nargs="+", default=["1"])
     parser.add_argument("--units", type=int, default=UNITS)
     parser.add_argument("--chunk-values", type=int, default=0)
-    parser.add_argument("--variant", default="", choices=["", "serial_chunks", "stored_gates", *FIT_VARIANTS])
+    parser.add_argument("--variant", default="", choices=["", "serial_chunks", *FIT_VARIANTS])
     args = parser.parse_args()
     if args.worker:
         args.threads = args.threads[0]
@@ -460,7 +449,7 @@ def main() -> None:
             res["ideas"]["old_chunks"] = child("score", threads=min(args.threads), lengths=score_lengths[:1], strides=["1"],
                                                chunk_values=old_chunk)
             log(f"scoring with the old chunk size: {res['ideas']['old_chunks']}")
-            for variant in ("serial_chunks", "stored_gates"):
+            for variant in ("serial_chunks", "nn_lstm"):
                 res["ideas"][variant] = child("score", threads=max(args.threads), lengths=score_lengths[:1], strides=["auto"], variant=variant)
                 log(f"scoring, {variant}, {max(args.threads)} threads: {res['ideas'][variant]}")
 
@@ -597,9 +586,7 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
         if fit and b:
             lines.append(f"| Lightning loop (fit) vs a plain loop, same network | batch {batch}, {min(args.threads)} thread | plain {fmt(b)} vs fit {fmt(fit)} windows/s (fit costs {100 * (1 - fit / b):.0f}%, incl. gradient clipping and per-epoch metrics) | Lightning kept (foundation) |")
     described = {
-        "layers": ("the whole training pass in C, one call forward and one backward (lstmae.fused: every layer, the output layer and every weight gradient; rows split over threads, then weight gradients split by output rows) vs each layer's C loops with torch operations and autograd around them", "yes; the layers stay for inference, float64, GPUs and CPUs without AVX2"),
-        "pure_torch": ("fused C kernels (kernels.c: a step's element-wise work in one pass, whole loops in C with their own AVX2 product, rows split over torch's OpenMP threads) vs the pure-torch recurrence", "yes; pure torch stays for float64, GPUs and machines without a C compiler"),
-        "step_kernels": ("whole forward/backward loops in C (and the whole pass, which needs them) vs a torch product and one C call per step", "yes; per-step calls stay for CPUs without AVX2"),
+        "nn_lstm": ("the CPU C path (training: the whole pass in C, lstmae.fused; inference: the C loop, lstmae.recurrence) vs torch's nn.LSTM (oneDNN), the other path", "yes; nn.LSTM runs on GPUs (cuDNN), in float64 and without the kernels"),
         "adam_loop": ("Adam(fused=True) vs Adam's per-parameter loop", "yes"),
     }
     for variant, (text, kept) in described.items():
@@ -622,13 +609,13 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
         lines.append(f"| score_stride=\"auto\" (T/8) with an exact per-timestep merge | score {score_lengths[0]:,} points | {s1:.2f} s -> {sa:.2f} s ({s1 / sa:.1f}x) | default: the dev-benchmark quality (bench/RESULTS-quality.md) was measured with it |")
     best = res["score"].get(max(args.threads), {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
     serial = res["ideas"].get("serial_chunks", {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
-    stored = res["ideas"].get("stored_gates", {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
+    torch_lstm = res["ideas"].get("nn_lstm", {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
     if best and serial:
         lines.append(f"| inference chunks on every core (`lstmae.parallel`: one chunk per worker thread, torch single-threaded in each) vs chunks one after another on torch's intra-op threads | score {score_lengths[0]:,} points, stride auto, {max(args.threads)} threads | {serial:.2f} s -> {best:.2f} s ({serial / best:.2f}x) | yes |")
-    if best and stored:
-        lines.append(f"| no-gradient recurrence reusing one per-step gate buffer (cache-resident) vs keeping every step's gates as training does | score {score_lengths[0]:,} points, stride auto, {max(args.threads)} threads | {stored:.2f} s -> {best:.2f} s ({stored / best:.2f}x) | yes |")
+    if best and torch_lstm:
+        lines.append(f"| the C inference loop (one reused gate buffer, cache-resident) vs torch's nn.LSTM (oneDNN) | score {score_lengths[0]:,} points, stride auto, {max(args.threads)} threads | {torch_lstm:.2f} s -> {best:.2f} s ({torch_lstm / best:.2f}x) | yes |")
     lines += [
-        "| pure-torch path (session 3; now used only without the C kernels): sigmoids only: tanh(x) = 2·sigmoid(2x) - 1 with the cell-gate rows of W_ih, b and W_hh doubled once per call and the cell kept doubled (tanh costs ~3.5x a sigmoid per element in this torch build); backward factors in half the element-wise passes | recurrence fwd+bwd, 40 steps x 100 units, interleaved A/B, min of 10-20 rounds (session 3) | batch 256: 1.15x (1 thread), 1.20x (2 threads); batch 32: 1.18x (1 thread), 1.09x (2 threads) | yes |",
+        "| pure-torch path (session 3; removed in session 7, nn.LSTM is the fallback): sigmoids only: tanh(x) = 2·sigmoid(2x) - 1 with the cell-gate rows of W_ih, b and W_hh doubled once per call and the cell kept doubled (tanh costs ~3.5x a sigmoid per element in this torch build); backward factors in half the element-wise passes | recurrence fwd+bwd, 40 steps x 100 units, interleaved A/B, min of 10-20 rounds (session 3) | batch 256: 1.15x (1 thread), 1.20x (2 threads); batch 32: 1.18x (1 thread), 1.09x (2 threads) | yes |",
         "| the same tanh identity as extra per-step ops (session 2, without doubled rows) | forward recurrence, interleaved A/B | 1.08x slower at batch 32, 1.03x slower at 256 | no (superseded by the row above) |",
         "| latent reference from every training window (up to 20,000) instead of every score_stride-th | dev benchmark, seed 0, 46 series, stride auto vs stride 1, same weights | before: auto 0.013 below stride 1 (mean VUS-PR, p = 0.24); after: 0.0004 below (p = 0.96); UCR 121: 0.23 -> 0.77 | yes |",
         "| nearest training embedding: rank by one matrix product, exact distance to the 16 best (centred) vs cdist's exact loop | 262 queries x 2,000 references x 100 units, 1 thread | 35.9 ms -> 6.4 ms per chunk (5.6x); equal to cdist except within rounding beside > 16 near-ties (tests/test_latent.py) | yes |",
@@ -649,6 +636,8 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
         "| Adam(foreach=True) | optimizer step alone (session 3) | 0.69 -> 0.54 ms per step | no (fused=True, above, is faster: clip + step 1.21 -> 0.67 ms) |",
         "| a few input features' weight and bias gradients in one pass over the dgates (no packed product 1-4 columns wide), and the output layer's few-row weight gradient split by columns between threads (kernels.c narrow_grad, few_rows_grad) vs the packed product (gemm_tn) for both | C pass fwd+bwd alone, 2 threads (and 1), the two builds alternating in one process, 12 rounds, 4 runs (session 6) | batch 32: 0.95-0.99x the time; batch 256: 0.94-0.98x; 1 thread 0.97x / 0.96x | yes (the same bits: each element summed in the same order) |",
         "| transparent huge pages for torch's large tensors (`THP_MEM_ALLOC_ENABLE=1`: the fused pass's workspaces and gradients on 2 MB pages) | C pass alone, batch 32 / 256, 2 threads, 3 alternating pairs of processes (session 6) | batch 256 forward 14.2-14.5 ms without, 14.6-16.8 with; batch 32 within noise | no |",
+        "| the LSTM paths for training, session 7 (issue 13: one path per device): the whole-autoencoder C pass (kept) vs each layer's whole C loops with torch around them / per-step C calls between torch products / nn.LSTM (oneDNN) | fwd+bwd per batch, seed configuration, the four alternating in one process, 5-8 rounds, the pre-change code; 2-core VM shared with other jobs (load 3-11: absolute times meaningless) | batch 32, 2 threads: 4.52x / 8.43x / 9.06x the time of the C pass (an earlier run: 2.52x / 6.09x / 19.1x); batch 256, 2 threads: 1.40x / 2.16x / 3.03x; 1 thread: batch 32 1.36x / 1.45x / 2.24x, batch 256 1.14x / 0.98x / 1.98x | C pass kept; layer loops (lstmae_backward) and per-step calls removed; nn.LSTM is the other path (GPUs, float64, no kernels, CPUs without AVX2) |",
+        "| the LSTM paths for inference, session 7: the whole C forward loop (kept) vs per-step C calls / nn.LSTM (oneDNN) | 1,024 windows, seed configuration, alternating in one process, 5-8 rounds, same VM and load | 2 threads: 1.49x / 1.93x the time; 1 thread: 0.81x / 1.29x | whole loop kept (the default scores' bits come from it); per-step calls removed: CPUs without AVX2 + FMA, the only ones that needed them, now run nn.LSTM, about 1.3-2x slower there than the per-step calls measured here |",
         "| TorchScript for the per-step loop | forward recurrence, batch 32/256 | no gain (op costs, not Python, dominate) | no |",
         "",
     ]

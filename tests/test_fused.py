@@ -1,4 +1,4 @@
-"""Tests for lstmae.fused: the whole autoencoder's training pass in C equals the module's own layers."""
+"""Tests for lstmae.fused: the whole autoencoder's training pass in C equals the nn.LSTM path (values and gradients)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,16 @@ from lstmae.nn import LSTMAutoencoder
 
 @pytest.fixture(autouse=True)
 def _needs_the_pass():
-    lib = kernels.library()
-    if lib is None or not lib.lstmae_kernels_vectorised():
-        pytest.skip("the fused pass needs the C kernels on an AVX2 CPU")
+    if kernels.library() is None:
+        pytest.skip("the fused pass needs the C kernels (built at install) on an AVX2 CPU")
+
+
+def torch_path(monkeypatch, on: bool = True) -> None:
+    """Route the module through torch's nn.LSTM (path a) instead of the C path."""
+    if on:
+        monkeypatch.setenv("LSTMAE_KERNELS", "0")
+    else:
+        monkeypatch.delenv("LSTMAE_KERNELS", raising=False)
 
 
 def weighted(output: torch.Tensor) -> torch.Tensor:
@@ -69,12 +76,12 @@ def test_fused_pass_equals_float64_reference_like_the_layers_do(features, timest
 
 
 @pytest.mark.parametrize(("features", "timesteps", "units", "architecture", "frame", "batch"), CASES[1:4])
-def test_fused_and_layer_paths_agree_and_differ_only_in_rounding(monkeypatch, features, timesteps, units, architecture, frame, batch):
+def test_fused_and_nn_lstm_paths_agree_and_differ_only_in_rounding(monkeypatch, features, timesteps, units, architecture, frame, batch):
     torch.manual_seed(4)
     model = LSTMAutoencoder(NetworkConfig(features, timesteps, units, architecture, frame=frame))
     x = torch.randn(batch, timesteps, features)
     y_fused, g_fused = forward_backward(model, x)
-    monkeypatch.setattr(fused, "ENABLED", False)
+    torch_path(monkeypatch)
     assert not taken(model(x))
     y_layers, g_layers = forward_backward(model, x)
     torch.testing.assert_close(y_fused, y_layers, rtol=1e-5, atol=1e-6)
@@ -89,9 +96,9 @@ def test_windows_longer_than_the_configured_timesteps(monkeypatch):
     for timesteps in (8, 14):
         x = torch.randn(3, timesteps, 2)
         y_fused, g_fused = forward_backward(model, x)
-        monkeypatch.setattr(fused, "ENABLED", False)
+        torch_path(monkeypatch)
         y_layers, g_layers = forward_backward(model, x)
-        monkeypatch.setattr(fused, "ENABLED", True)
+        torch_path(monkeypatch, on=False)
         assert y_fused.shape == (3, timesteps, 2)
         torch.testing.assert_close(y_fused, y_layers, rtol=1e-5, atol=1e-6)
         for a, b in zip(g_fused, g_layers):
@@ -187,15 +194,15 @@ def test_pooled_buffers_are_released():
 
 
 @pytest.mark.filterwarnings("ignore:mean-collapse")
-def test_fit_with_and_without_the_fused_pass_learns_the_same(monkeypatch):
+def test_fit_through_the_fused_pass_and_through_nn_lstm_learns_the_same(monkeypatch):
     """Two epochs of the estimator's training: the same losses to float32 rounding grown over 2 epochs."""
     import lstmae
 
     rng = np.random.default_rng(0)
     series = np.sin(np.arange(600) / 5.0) + 0.05 * rng.standard_normal(600)
     histories = []
-    for enabled in (True, False):
-        monkeypatch.setattr(fused, "ENABLED", enabled)
+    for kernels_on in (True, False):
+        torch_path(monkeypatch, on=not kernels_on)
         model = lstmae.LSTMAutoencoder(timesteps=20, units=8, epochs=2, batch_size=16, random_state=0, verbose=0)
         histories.append(model.fit(series).history_["loss"])
     assert np.allclose(histories[0], histories[1], rtol=1e-3)

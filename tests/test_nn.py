@@ -164,3 +164,72 @@ def test_frame_k_is_the_plain_network_on_k_timesteps_per_step(architecture):
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     z = framed.encode(x)
     assert z.shape == ((7, 3) if architecture == "repeat" else (7, 4, 3))
+
+
+def _record_paths(monkeypatch) -> list[str]:
+    """Which LSTM code runs: "nn.LSTM" per nn.LSTM call, "fused" per C training pass, "c_loop" per C inference loop."""
+    import lstmae.nn as lstmae_nn
+    from lstmae import fused
+
+    calls: list[str] = []
+    real_lstm, real_fused, real_loop = torch.nn.LSTM.forward, fused.reconstruct, lstmae_nn.lstm_inference
+
+    def lstm(self, *args, **kwargs):
+        calls.append("nn.LSTM")
+        return real_lstm(self, *args, **kwargs)
+
+    def fused_pass(*args):
+        calls.append("fused")
+        return real_fused(*args)
+
+    def c_loop(*args):
+        calls.append("c_loop")
+        return real_loop(*args)
+
+    monkeypatch.setattr(torch.nn.LSTM, "forward", lstm)
+    monkeypatch.setattr(fused, "reconstruct", fused_pass)
+    monkeypatch.setattr(lstmae_nn, "lstm_inference", c_loop)
+    return calls
+
+
+def _train_and_infer(model: LSTMAutoencoder, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    y = model(x)
+    y.sum().backward()
+    with torch.no_grad():
+        return y.detach(), model(x)
+
+
+def test_cuda_runs_nn_lstm_for_training_and_inference(monkeypatch):
+    """On CUDA (a monkeypatched device check on CPU tensors) every LSTM is torch's nn.LSTM (cuDNN there)."""
+    import lstmae.nn as lstmae_nn
+
+    calls = _record_paths(monkeypatch)
+    seen: list[str] = []
+    monkeypatch.setattr(lstmae_nn, "device_type", lambda tensor: seen.append(tensor.device.type) or "cuda")
+    model = net((6, 3), "repeat")
+    x = torch.randn(B, T, F)
+    trained, inferred = _train_and_infer(model, x)
+    assert seen and set(calls) == {"nn.LSTM"}
+    assert len(calls) == 2 * 4  # 2 encoder + 2 decoder layers, training and inference
+    expected = naive.autoencoder_forward(model, x)  # nn.LSTM called layer by layer, z repeated T times
+    with torch.no_grad():  # oneDNN's inference kernel: not bit-equal to its training one
+        expected_inferred = naive.autoencoder_forward(model, x)
+    assert torch.equal(trained, expected) and torch.equal(inferred, expected_inferred)
+
+
+def test_cpu_float32_runs_the_c_path_and_float64_nn_lstm(monkeypatch):
+    from lstmae import kernels
+
+    if kernels.library() is None:
+        pytest.skip(f"the C kernels are not usable here ({kernels.status()['detail']}): the CPU runs nn.LSTM")
+    calls = _record_paths(monkeypatch)
+    model = net((6, 3), "sequence")
+    _train_and_infer(model, torch.randn(B, T, F))
+    assert calls == ["fused", "c_loop", "c_loop", "c_loop", "c_loop"]  # one training pass; 4 layers' inference loops
+    calls.clear()
+    _train_and_infer(model.double(), torch.randn(B, T, F, dtype=torch.float64))
+    assert set(calls) == {"nn.LSTM"}
+    calls.clear()
+    monkeypatch.setenv("LSTMAE_KERNELS", "0")  # switched off: nn.LSTM on the CPU too
+    _train_and_infer(model.float(), torch.randn(B, T, F))
+    assert set(calls) == {"nn.LSTM"}

@@ -27,15 +27,18 @@ from lstmae.errors import (
 if TYPE_CHECKING:
     from lstmae.data.windows import window_starts
     from lstmae.estimator import LSTMAutoencoder
+    from lstmae.versions import show_versions
 
 _LAZY = {
     "LSTMAutoencoder": "lstmae.estimator",
     "window_starts": "lstmae.data.windows",
+    "show_versions": "lstmae.versions",
 }
 
 __all__ = [
     "LSTMAutoencoder",
     "window_starts",
+    "show_versions",
     "LstmaeError",
     "ParameterError",
     "DataError",

@@ -643,6 +643,22 @@ def _root(
     """LSTM autoencoders for time series."""
 
 
+@app.command()
+def info(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of lines.")] = False,
+) -> None:
+    """Versions, the C kernels' state (built at install / unavailable / off), threads and CUDA devices."""
+    from lstmae.versions import format_versions, versions
+
+    found = versions()
+    if as_json:
+        import json
+
+        out.print(json.dumps(found, indent=2), markup=False, highlight=False, soft_wrap=True)
+    else:
+        out.print("\n".join(format_versions(found)), markup=False, highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every error into one line and an exit code.
 

@@ -1,20 +1,21 @@
 """The whole autoencoder's training pass in C: one call forward, one call backward.
 
-`lstmae.recurrence` makes each LSTM layer's loop fast, but a training step still
-runs a few dozen torch operations and autograd nodes around those loops (input
-projections, the output layer, packing the weights, the weight gradients), and at
-batch 32 they cost as much as the loops themselves. Here `reconstruct` runs
+A training step through ``nn.LSTM`` on the CPU runs oneDNN's LSTM (slow for small
+hidden sizes) and a few dozen torch operations and autograd nodes around it
+(input projections, the output layer, the weight gradients); even with each
+layer's loop in C those operations cost as much as the loops at batch 32. Here `reconstruct` runs
 ``LSTMAutoencoder.forward`` as one autograd Function whose forward and backward
 are each a single C call (``lstmae_ae_forward`` / ``lstmae_ae_backward`` in
 kernels.c): all layers, the repeat decoder's input projected once, the output
 Linear, and every weight gradient, the batch's rows split between torch's threads.
 
-It computes the same function as the module's own layers (tests/test_fused.py
-checks values and gradients against them and against float64 ``nn.LSTM``), and
-it applies only where those C loops run: float32 CPU tensors, an AVX2 CPU, the
-kernels built, gradients wanted. Everything else (float64, GPUs, inference,
-encoding) takes the module's layers. Results are bit-identical for any number
-of threads.
+It computes the same function as ``nn.LSTM`` (tests/test_fused.py checks values
+and gradients against the float32 and float64 ``nn.LSTM`` path), and
+it applies only where the C path runs: float32 CPU tensors, the kernels built
+and usable (an AVX2 + FMA CPU), gradients wanted for the parameters and not for
+the input. Inference takes `lstmae.recurrence`; everything else (float64, GPUs, a
+gradient wrt the input) takes ``nn.LSTM`` (`lstmae.nn` chooses). Results are
+bit-identical for any number of threads.
 
 Shapes: B = batch, S = LSTM steps (timesteps / frame), G = 4H.
 """
@@ -29,8 +30,6 @@ import torch
 
 from lstmae import kernels, recurrence
 
-#: Route training through the fused pass when it applies (tests and bench/perf.py switch it off).
-ENABLED = True
 _PANEL = recurrence.PANEL
 _FLOAT = 4  # bytes
 
@@ -56,14 +55,6 @@ class _Model(ctypes.Structure):  # ae_model in kernels.c
     ]
 
 
-def _library():
-    """The kernels when their whole-autoencoder pass runs on this CPU, else None."""
-    lib = kernels.library()
-    if lib is None or not recurrence.WHOLE_LOOPS or not lib.lstmae_kernels_vectorised():
-        return None
-    return lib
-
-
 def _parameters(net) -> list[torch.Tensor]:
     """Per LSTM layer (encoder first) weight_ih, weight_hh, bias_ih, bias_hh; then the output layer's weight and bias."""
     params = []
@@ -74,14 +65,14 @@ def _parameters(net) -> list[torch.Tensor]:
 
 def applies(net: torch.nn.Module, x: torch.Tensor) -> bool:
     """True when ``net(x)`` should take the fused pass: training (gradients wanted) on float32 CPU tensors."""
-    if not (ENABLED and torch.is_grad_enabled()) or x.requires_grad:
+    if not torch.is_grad_enabled() or x.requires_grad:
         return False
     if x.dtype != torch.float32 or x.device.type != "cpu" or x.dim() != 3:
         return False
     params = _parameters(net)
     if not all(p.dtype == torch.float32 and p.device.type == "cpu" and p.is_contiguous() for p in params):
         return False
-    return any(p.requires_grad for p in params) and _library() is not None
+    return any(p.requires_grad for p in params) and kernels.library() is not None
 
 
 def _round(count: int) -> int:
@@ -167,7 +158,7 @@ class _Layout:
 
 @functools.lru_cache(maxsize=16)
 def _layout(config, batch: int, steps: int, threads: int) -> _Layout:
-    return _Layout(config, batch, steps, threads, _library())
+    return _Layout(config, batch, steps, threads, kernels.library())
 
 
 # Freed workspaces by size, reused by the next pass: a fresh tensor of tens of MB is a fresh
@@ -199,17 +190,13 @@ def release() -> None:
         _pool.clear()
 
 
-def _threads(lib) -> int:
-    return torch.get_num_threads() if lib.lstmae_kernels_threaded() else 1
-
-
 class _Pass(torch.autograd.Function):
     """reconstruction (B, S, k*F) of framed x (B, S, k*F); the parameters in `_parameters` order."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, config, *params: torch.Tensor) -> torch.Tensor:
-        lib = _library()
-        threads = _threads(lib)
+        lib = kernels.library()
+        threads = kernels.threads(lib)
         layout = _layout(config, x.shape[0], x.shape[1], threads)
         x = x.contiguous()
         y = torch.empty(x.shape)  # (B, S, k*F)

@@ -1,31 +1,29 @@
-/* lstmae's C kernels, three levels of one LSTM recurrence:
- * - the element-wise work of one step, fused (lstmae_forward_step / _backward_step):
- *   src/lstmae/recurrence.py calls these between per-step torch products on CPUs
- *   without AVX2;
- * - whole forward and backward loops over the steps with their own matrix product
- *   (lstmae_forward / lstmae_backward): the recurrence on AVX2 CPUs (inference, and
- *   training when a layer runs alone);
+/* lstmae's C kernels: the LSTM of lstmae's autoencoder on float32 CPU tensors.
  * - the whole autoencoder's training pass (lstmae_ae_forward / lstmae_ae_backward):
- *   src/lstmae/fused.py, every layer and every weight gradient in one call each.
+ *   src/lstmae/fused.py, every layer and every weight gradient in one call each;
+ * - the forward loop over the steps with its own matrix product (lstmae_forward):
+ *   src/lstmae/recurrence.py, inference (scoring, encoding, validation loss).
+ * Everything else (float64, GPUs, a gradient wrt the input, CPUs without AVX2 + FMA)
+ * runs torch's nn.LSTM; bench/RESULTS.md has the measurements that kept these two.
  *
  * Why: torch runs each element-wise operation as its own pass with a few
  * microseconds of dispatch, and its CPU sigmoid and tanh are slow; one LSTM step
- * needs about ten such operations. Here one call does them all in one pass over
- * the step's gates (bench/RESULTS.md has the measurement).
+ * needs about ten such operations, and oneDNN's fused LSTM is slow for the small
+ * hidden sizes of time-series autoencoders. Here one pass does a step's work.
  *
  * Layout (row-major, float32, contiguous): gates (B, 4H) in the order
  * input, forget, cell, output, as torch's nn.LSTM; every other array (B, H).
  *
- * Compiled at first use by lstmae/kernels.py with the system C compiler and no
- * machine-specific flags: the AVX2 + FMA loops are chosen at run time when the
- * CPU has them, the plain loops otherwise. NaN inputs give NaN outputs, as in torch.
+ * Compiled when the package is built (setup.py, an optional extension loaded with
+ * ctypes by src/lstmae/kernels.py), with no machine-specific flags: the AVX2 + FMA
+ * loops are chosen at load time when the running CPU has them; without them the
+ * entry points return -1 and lstmae runs nn.LSTM. NaN inputs give NaN outputs, as in torch.
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-/* -DLSTMAE_PLAIN builds only the plain loops, as on other CPUs (tests use it). */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LSTMAE_PLAIN)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define LSTMAE_X86 1
 #endif
@@ -34,7 +32,7 @@
 #include <omp.h>
 #endif
 
-#define LSTMAE_KERNELS_ABI 3
+#define LSTMAE_KERNELS_ABI 4
 
 /* exp(x) = 2^k e^r with k = round(x / ln 2) and |r| <= ln2 / 2; e^r by its Taylor
  * polynomial to r^7, whose remainder (< 0.35^8 / 8! = 5e-9) is below float32's
@@ -135,14 +133,6 @@ AVX2 static inline __m256 tanh_v(__m256 x) {
     const float *cp = c_prev + b * hidden;                                                    \
     float *cb = c + b * hidden, *tb = tanh_c + b * hidden, *hb = h + b * hidden
 
-static void forward_plain(int64_t batch, int64_t hidden, float *gates, const float *c_prev, float *c,
-                          float *tanh_c, float *h) {
-    for (int64_t b = 0; b < batch; b++) {
-        FORWARD_ROW_POINTERS;
-        for (int64_t j = 0; j < hidden; j++) FORWARD_ONE(j);
-    }
-}
-
 #ifdef LSTMAE_X86
 AVX2 static void forward_avx2(int64_t batch, int64_t hidden, float *gates, const float *c_prev, float *c,
                               float *tanh_c, float *h) {
@@ -188,14 +178,6 @@ AVX2 static void forward_avx2(int64_t batch, int64_t hidden, float *gates, const
     const float *cp = c_prev + b * hidden, *tc = tanh_c + b * hidden, *dhb = dh + b * hidden; \
     float *dcb = dc + b * hidden;                                                             \
     float *di = dgates + b * 4 * hidden, *df = di + hidden, *dg = df + hidden, *dout = dg + hidden
-
-static void backward_plain(int64_t batch, int64_t hidden, const float *acts, const float *c_prev,
-                           const float *tanh_c, const float *dh, float *dc, float *dgates) {
-    for (int64_t b = 0; b < batch; b++) {
-        BACKWARD_ROW_POINTERS;
-        for (int64_t j = 0; j < hidden; j++) BACKWARD_ONE(j);
-    }
-}
 
 #ifdef LSTMAE_X86
 AVX2 static void backward_avx2(int64_t batch, int64_t hidden, const float *acts, const float *c_prev,
@@ -306,30 +288,8 @@ static int use_avx2(void) {
 
 int lstmae_kernels_abi(void) { return LSTMAE_KERNELS_ABI; }
 
-/* 1 when the AVX2 + FMA loops run on this CPU, 0 for the plain loops. */
+/* 1 when the AVX2 + FMA loops run on this CPU (the entry points work), 0 otherwise. */
 int lstmae_kernels_vectorised(void) { return use_avx2(); }
-
-void lstmae_forward_step(int64_t batch, int64_t hidden, float *gates, const float *c_prev, float *c,
-                         float *tanh_c, float *h) {
-#ifdef LSTMAE_X86
-    if (use_avx2()) {
-        forward_avx2(batch, hidden, gates, c_prev, c, tanh_c, h);
-        return;
-    }
-#endif
-    forward_plain(batch, hidden, gates, c_prev, c, tanh_c, h);
-}
-
-void lstmae_backward_step(int64_t batch, int64_t hidden, const float *acts, const float *c_prev,
-                          const float *tanh_c, const float *dh, float *dc, float *dgates) {
-#ifdef LSTMAE_X86
-    if (use_avx2()) {
-        backward_avx2(batch, hidden, acts, c_prev, tanh_c, dh, dc, dgates);
-        return;
-    }
-#endif
-    backward_plain(batch, hidden, acts, c_prev, tanh_c, dh, dc, dgates);
-}
 
 typedef struct {
     int64_t steps, batch, hidden;
@@ -373,7 +333,7 @@ static void forward_part(const void *arguments, int64_t r0, int64_t r1) {
 #endif
 }
 
-/* The backward loop for rows r0 .. r1 - 1 (see lstmae_backward). */
+/* The backward loop for rows r0 .. r1 - 1 (the autoencoder's backward pass, ae_backward_rows). */
 #ifdef LSTMAE_X86
 AVX2
 #endif
@@ -423,7 +383,7 @@ static void split_rows(int64_t batch, int64_t threads, void (*part)(const void *
  * (H x 4H) packed (ceil(4H / 16), H, 16). acts, tanh_c: (T, batch, 4H) and
  * (T, batch, H); cells, outputs: (T + 1, batch, H) with step 0 zero (c_{-1}, h_{-1}).
  * Step strides of 0 for acts, tanh_c and cells reuse one (batch, ...) block
- * (inference). Returns 0, or -1 without AVX2 (the caller then runs its per-step loop). */
+ * (inference). Returns 0, or -1 without AVX2 + FMA (the caller runs nn.LSTM instead). */
 int lstmae_forward(int64_t steps, int64_t batch, int64_t hidden, int64_t threads, const float *gx, int64_t gx_step,
                    int64_t gx_row, const float *w_packed, float *acts, int64_t acts_step, float *cells, int64_t cells_step,
                    float *tanh_c, int64_t tanh_step, float *outputs) {
@@ -431,18 +391,6 @@ int lstmae_forward(int64_t steps, int64_t batch, int64_t hidden, int64_t threads
     forward_args a = {steps, batch, hidden, gx, gx_step, gx_row, w_packed, acts, acts_step,
                       cells, cells_step, tanh_c, tanh_step, outputs};
     split_rows(batch, threads, forward_part, &a);
-    return 0;
-}
-
-/* The backward loop, every step in C: dgates (T, batch, 4H) from the forward's acts,
- * cells, tanh_c and grad_outputs (T, batch, H). w_packed: W_hh (4H x H) packed
- * (ceil(H / 16), 4H, 16). dh, dc: (batch, H) scratch, dc zeroed. */
-int lstmae_backward(int64_t steps, int64_t batch, int64_t hidden, int64_t threads, const float *acts, const float *cells,
-                    const float *tanh_c, const float *grad_outputs, const float *w_packed, float *dh, float *dc,
-                    float *dgates) {
-    if (!use_avx2()) return -1;
-    backward_args a = {steps, batch, hidden, acts, cells, tanh_c, grad_outputs, w_packed, dh, dc, dgates};
-    split_rows(batch, threads, backward_part, &a);
     return 0;
 }
 

@@ -1,54 +1,43 @@
-"""The LSTM recurrence's C kernels (kernels.c): compiled at first use, loaded with ctypes.
+"""The LSTM's C kernels (kernels.c): compiled when the package is built, loaded with ctypes.
 
-`library()` returns the loaded kernels, or None when they cannot be had; the
-recurrence then runs its pure-torch loops, which compute the same function
-(tests/test_recurrence.py checks every path against nn.LSTM). Nothing else changes.
+`library()` returns the loaded kernels when lstmae's CPU path can use them, else
+None; the network then runs torch's own ``nn.LSTM`` (`lstmae.nn`), which computes
+the same function (tests/test_nn.py and test_fused.py compare the two).
 
-The C source ships with the package and is compiled once per machine with the
-system C compiler (``$CC``, else the first found of Python's configured
-compiler, cc, gcc and clang; about a second) into a cache folder:
-``$LSTMAE_CACHE_DIR``, else ``$XDG_CACHE_HOME/lstmae``, else ``~/.cache/lstmae``.
-The file name carries a hash of the source, the compiler command and the flags,
-so an upgraded lstmae never loads a stale build; it is written to a temporary
-name and renamed, so concurrent processes never load a half-written file. No
-machine-specific flags are used (a cache shared between machines stays valid):
-the AVX2 loops are chosen inside the library at run time. With OpenMP (tried
-first) the whole loops split rows between torch's threads, in the OpenMP runtime
-torch has loaded.
+setup.py builds kernels.c into ``lstmae/_kernels<EXT_SUFFIX>`` next to this file,
+as an optional extension: a wheel carries it, an editable install or
+``python setup.py build_ext --inplace`` puts it in src/lstmae/. It is a plain C
+library (no Python module init), loaded by path from the package itself, never
+from a cache or the home folder, and nothing is compiled at run time. Its ABI
+number is checked on load. No machine-specific flags are used at build time: the
+library reports whether the running CPU has AVX2 + FMA (the vector width its loops
+use); without them, or without the library, lstmae runs nn.LSTM. Built with OpenMP
+(setup.py tries it first), the loops split rows between torch's threads, in the
+libgomp torch has loaded.
 
-``LSTMAE_KERNELS=0`` turns the kernels off (the pure-torch path, e.g. to compare).
-A missing compiler is not an error: lstmae logs one warning and runs the
-pure-torch path.
+``LSTMAE_KERNELS=0`` turns the kernels off (nn.LSTM everywhere, e.g. to compare).
+A missing library is not an error: lstmae logs one ``lstmae: warning:`` line at
+first use and runs nn.LSTM.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
+import importlib.machinery
 import logging
 import os
-import shlex
-import shutil
-import subprocess
-import sys
-import sysconfig
-import tempfile
 import threading
 from pathlib import Path
 
+import torch
+
 logger = logging.getLogger("lstmae")
 
-SOURCE = Path(__file__).with_name("kernels.c")
 #: The ABI the Python side expects (LSTMAE_KERNELS_ABI in kernels.c).
-ABI = 3
-FLAGS = ("-O2", "-fPIC", "-shared", "-std=gnu99")
-#: Tried first: OpenMP lets the whole loops split rows between torch's threads (the
-#: library then uses the libgomp torch has loaded); without it they run on one thread.
-OPENMP = ("-fopenmp",)
-COMPILE_TIMEOUT_S = 120
+ABI = 4
 
 _lock = threading.Lock()
-_loaded: dict[str, object] = {}  # "library": the CDLL or None once decided
+_loaded: dict[str, object] = {}  # "library": the CDLL or None; "state", "detail": what `status` reports
 
 
 def enabled() -> bool:
@@ -56,8 +45,18 @@ def enabled() -> bool:
     return os.environ.get("LSTMAE_KERNELS", "1").strip().lower() not in {"0", "off", "false", "no"}
 
 
+def library_file() -> Path | None:
+    """The compiled library inside the package (``_kernels`` + this Python's extension suffix), if built."""
+    here = Path(__file__).parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = here / f"_kernels{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def library() -> ctypes.CDLL | None:
-    """The loaded kernels, compiling them on first use; None when turned off or unavailable."""
+    """The loaded kernels when the CPU path can use them; None when turned off, not built or not usable here."""
     if not enabled():
         return None
     if "library" not in _loaded:
@@ -73,81 +72,57 @@ def reset() -> None:
         _loaded.clear()
 
 
-def compiler() -> list[str]:
-    """The C compiler command: ``$CC`` if set, else the first found of the one Python was built with, cc, gcc, clang."""
-    if os.environ.get("CC"):
-        return shlex.split(os.environ["CC"])
-    for candidate in (sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
-        command = shlex.split(candidate or "")
-        if command and shutil.which(command[0]):
-            return command
-    return ["cc"]
+def threads(lib: ctypes.CDLL) -> int:
+    """Threads for a C pass: torch's intra-op count (1 inside `parallel.ordered_map`'s workers) with OpenMP, else 1."""
+    return torch.get_num_threads() if lib.lstmae_kernels_threaded() else 1
 
 
-def cache_dir() -> Path:
-    if os.environ.get("LSTMAE_CACHE_DIR"):
-        return Path(os.environ["LSTMAE_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lstmae"
-
-
-def _library_path(command: list[str], flags: tuple[str, ...]) -> Path:
-    key = hashlib.sha256()
-    key.update(SOURCE.read_bytes())
-    key.update(repr((command, flags, sys.platform)).encode())
-    suffix = ".dll" if sys.platform == "win32" else ".so"
-    return cache_dir() / f"kernels-{key.hexdigest()[:20]}{suffix}"
-
-
-def _compile(command: list[str], flags: tuple[str, ...], target: Path) -> None:
-    """Compile kernels.c into ``target``, atomically; raises OSError or SubprocessError."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".kernels-", suffix=target.suffix)
-    os.close(handle)
-    try:
-        subprocess.run(
-            [*command, *flags, str(SOURCE), "-o", temporary, "-lm"],
-            check=True, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
-        )
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+def status() -> dict[str, object]:
+    """What `lstmae info` reports: state ("built at install", "unavailable" or "off"), the
+    vector width in use ("avx2", "plain" or None), OpenMP threads, the library file and why."""
+    if not enabled():
+        return {"state": "off", "vector_width": None, "openmp_threads": None, "file": None,
+                "detail": "LSTMAE_KERNELS=0: torch's nn.LSTM everywhere"}
+    lib = library()
+    state = {key: _loaded[key] for key in ("state", "detail", "file", "vector_width", "openmp")}
+    state["openmp_threads"] = threads(lib) if lib is not None else (torch.get_num_threads() if state["openmp"] else None)
+    del state["openmp"]
+    return state
 
 
 def _load() -> ctypes.CDLL | None:
-    """The first build that compiles and loads: with OpenMP, else without (a compiler
-    without OpenMP, or an OpenMP runtime that cannot be loaded: single-threaded loops)."""
-    command = compiler()
-    failure: BaseException | None = None
-    for flags in ((*FLAGS, *OPENMP), FLAGS):
-        try:
-            path = _library_path(command, flags)
-            if not path.exists():
-                _compile(command, flags, path)
-            lib = ctypes.CDLL(str(path))
-            if lib.lstmae_kernels_abi() != ABI:
-                raise OSError(f"{path} has ABI {lib.lstmae_kernels_abi()}, expected {ABI}")
-            break
-        except (OSError, subprocess.SubprocessError) as error:
-            failure = error
-    else:
-        detail = str(getattr(failure, "stderr", None) or failure).strip()
+    """Load the package's library and check it; record what `status` reports; warn once when it is missing."""
+    _loaded.update(state="unavailable", file=None, vector_width=None, openmp=False)
+    path = library_file()
+    if path is None:
+        _loaded["detail"] = "not built: the package was installed without a C compiler"
         logger.warning(
-            "lstmae: could not build its C kernels with %r (%s); training and scoring use the "
-            "slower pure-torch recurrence. Install a C compiler or set CC; LSTMAE_KERNELS=0 silences this.",
-            " ".join(command), detail.splitlines()[-1] if detail else type(failure).__name__,
+            "lstmae: warning: its C kernels were not built when lstmae was installed (no C compiler?); training "
+            "and scoring on the CPU run torch's nn.LSTM, 1.5-2x slower. Reinstall with a C compiler, or from a "
+            "wheel; LSTMAE_KERNELS=0 silences this."
         )
         return None
+    _loaded["file"] = str(path)
+    try:
+        lib = ctypes.CDLL(str(path))
+        abi = lib.lstmae_kernels_abi()
+    except (OSError, AttributeError) as error:
+        _loaded["detail"] = f"cannot load {path}: {error}"
+        logger.warning("lstmae: warning: cannot load its C kernels (%s); the CPU runs torch's nn.LSTM.", error)
+        return None
+    if abi != ABI:
+        _loaded["detail"] = f"{path} has ABI {abi}, this lstmae expects {ABI}: a stale build"
+        logger.warning("lstmae: warning: %s; rebuild lstmae (pip install .). The CPU runs torch's nn.LSTM.", _loaded["detail"])
+        return None
+    vectorised = bool(lib.lstmae_kernels_vectorised())
+    _loaded.update(vector_width="avx2" if vectorised else "plain", openmp=bool(lib.lstmae_kernels_threaded()))
+    if not vectorised:  # an expected case (an older or non-x86 CPU), not worth a warning
+        _loaded["detail"] = "built, but this CPU lacks AVX2 + FMA, which the C path needs: torch's nn.LSTM runs"
+        return None
+    _loaded.update(state="built at install", detail=f"loaded from {path}")
     size, pointer = ctypes.c_int64, ctypes.c_void_p
-    lib.lstmae_forward_step.argtypes = [size, size, pointer, pointer, pointer, pointer, pointer]
-    lib.lstmae_forward_step.restype = None
-    lib.lstmae_backward_step.argtypes = [size, size, pointer, pointer, pointer, pointer, pointer, pointer]
-    lib.lstmae_backward_step.restype = None
     lib.lstmae_forward.argtypes = [size] * 4 + [pointer, size, size, pointer, pointer, size, pointer, size, pointer, size, pointer]
     lib.lstmae_forward.restype = ctypes.c_int
-    lib.lstmae_backward.argtypes = [size] * 4 + [pointer] * 8
-    lib.lstmae_backward.restype = ctypes.c_int
     lib.lstmae_ae_forward.argtypes = [pointer, size]  # (const ae_model *, threads): see lstmae.fused
     lib.lstmae_ae_forward.restype = ctypes.c_int
     lib.lstmae_ae_backward.argtypes = [pointer, size]

@@ -26,9 +26,27 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lstmae import fused
+from lstmae import fused, kernels
 from lstmae.config import NetworkConfig
-from lstmae.recurrence import input_projection, lstm_recurrence
+from lstmae.recurrence import input_projection, lstm_inference
+
+
+def device_type(tensor: torch.Tensor) -> str:
+    """The tensor's device type ("cpu", "cuda", ...); the one device check the path choice reads."""
+    return tensor.device.type
+
+
+def uses_kernels(x: torch.Tensor, parameters: list[torch.Tensor]) -> bool:
+    """True when the LSTMs run lstmae's C path: float32 CPU tensors and the kernels usable.
+
+    The other path is torch's ``nn.LSTM``: cuDNN on CUDA, and float64, any other
+    device, or a CPU without the kernels.
+    """
+    if device_type(x) != "cpu" or x.dtype != torch.float32:
+        return False
+    if not all(p.dtype == torch.float32 and p.device.type == "cpu" for p in parameters):
+        return False
+    return kernels.library() is not None
 
 
 class LSTMStack(nn.Module):
@@ -36,8 +54,9 @@ class LSTMStack(nn.Module):
 
     Keras users stack ``LSTM(64, return_sequences=True), LSTM(16)``; torch's
     ``num_layers`` needs one size for all layers, so each layer is its own module.
-    The modules hold the parameters (and name them in saved files); the forward
-    pass runs `lstmae.recurrence`, which computes the same function faster on a CPU.
+    The modules hold the parameters (and name them in saved files). Inference on a
+    CPU runs `lstmae.recurrence` (the same function, faster); everything else runs
+    the ``nn.LSTM`` modules themselves.
     """
 
     def __init__(self, input_size: int, hidden_sizes: tuple[int, ...]) -> None:
@@ -56,13 +75,20 @@ class LSTMStack(nn.Module):
         first, *rest = self.layers
         if x.shape[-1] != first.input_size:  # the message nn.LSTM gives
             raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {first.input_size}, got {x.shape[-1]}")
+        differentiated = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
+        if differentiated or not uses_kernels(x, list(self.parameters())):
+            if timesteps is not None:
+                x = x.unsqueeze(1).expand(-1, timesteps, -1)  # (B, in) -> (B, T, in), RepeatVector
+            for layer in self.layers:
+                x, _ = layer(x)  # (B, T, H_i)
+            return x, x[:, -1]
         if timesteps is None:
             gates = input_projection(first, x.transpose(0, 1))  # (T, B, 4H_0)
         else:
             gates = input_projection(first, x).expand(timesteps, -1, -1)  # (B, 4H_0) -> (T, B, 4H_0), no copy
-        steps = lstm_recurrence(gates, first.weight_hh_l0)  # (T, B, H_0)
+        steps = lstm_inference(gates, first.weight_hh_l0)  # (T, B, H_0)
         for layer in rest:
-            steps = lstm_recurrence(input_projection(layer, steps), layer.weight_hh_l0)  # (T, B, H_i)
+            steps = lstm_inference(input_projection(layer, steps), layer.weight_hh_l0)  # (T, B, H_i)
         return steps.transpose(0, 1), steps[-1]
 
 
@@ -97,10 +123,12 @@ class LSTMAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, F) -> reconstruction (B, T, F).
 
-        Training on a CPU (float32, gradients wanted) runs the same function as one
-        C pass forward and one backward (`lstmae.fused`); otherwise the layers above.
+        Two paths compute the same function (`uses_kernels` chooses): on a CPU with
+        float32 tensors and the kernels, training runs one C pass forward and one
+        backward (`lstmae.fused`) and inference the C loops (`lstmae.recurrence`);
+        otherwise (CUDA: cuDNN; float64; other devices) torch's ``nn.LSTM``.
         """
-        if fused.applies(self, x):
+        if uses_kernels(x, list(self.parameters())) and fused.applies(self, x):
             return fused.reconstruct(self, x)
         return self.decode(self.encode(x), x.shape[1])
 
