@@ -229,7 +229,7 @@ def worker_score(args: argparse.Namespace) -> dict:
             scores = model.anomaly_score(series)
             elapsed = time.perf_counter() - start
             assert scores.shape == (n,) and np.isfinite(scores).all()
-            out[f"{n}/{stride}"] = {"seconds": elapsed, "windows": int(lstmae_windows(n, TIMESTEPS, model._score_stride()))}
+            out[f"{n}/{stride}"] = {"seconds": elapsed, "windows": int(lstmae_windows(n, TIMESTEPS, model._settings().score_stride))}
     return out
 
 
@@ -254,7 +254,7 @@ def worker_memory(args: argparse.Namespace) -> dict:
     elapsed = time.perf_counter() - start
     assert scores.shape == series.shape
     return {"peak_rss_mb": _peak_rss_mb(), "peak_before_scoring_mb": before, "seconds": elapsed,
-            "score_stride": model._score_stride(), "units": args.units, "n": len(series)}
+            "score_stride": model._settings().score_stride, "units": args.units, "n": len(series)}
 
 
 WORKERS = {"matmul": worker_matmul, "fit": worker_fit, "loop": worker_loop, "score": worker_score, "memory": worker_memory}

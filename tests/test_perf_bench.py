@@ -54,3 +54,16 @@ def test_a_failed_run_drops_its_round_not_the_comparison(perf, monkeypatch):
     monkeypatch.setattr(perf, "child", lambda worker, **options: {"epoch_seconds": [1.0, 0.5, 0.5]})
     out = perf.paired_training(Path("python"), rounds=2, epochs=3, threads=2, log=lambda message: None)
     assert out[32]["ratios"] == [] and out[32]["keras_windows_per_s"] is None and out[32]["lstmae_windows_per_s"] is None
+
+
+def test_the_scoring_and_memory_workers_run_on_the_current_estimator(perf):
+    """The workers reach into the fitted model (its resolved score stride): a refactor must not break them silently."""
+    import argparse
+
+    args = argparse.Namespace(threads=1, lengths=[3_000], strides=["auto", "1"], chunk_values=0, variant="", units=8)
+    scored = perf.worker_score(args)
+    assert set(scored) == {"3000/auto", "3000/1"}
+    assert scored["3000/1"]["windows"] == 3_000 - perf.TIMESTEPS + 1
+    assert scored["3000/auto"]["windows"] == perf.lstmae_windows(3_000, perf.TIMESTEPS, perf.TIMESTEPS // 8)
+    memory = perf.worker_memory(argparse.Namespace(threads=1, lengths=[5_000], strides=["auto"], units=8))
+    assert memory["score_stride"] == 100 // 8 and memory["n"] == 5_000 and memory["peak_rss_mb"] > 0
