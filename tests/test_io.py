@@ -437,3 +437,18 @@ def test_the_scoring_state_round_trips_as_one_unit_and_scores_without_the_estima
     loaded = LSTMAutoencoder.load(model.save(tmp_path / "m.safetensors"))
     scores, _ = loaded.scoring_state_.score(loaded.module_, x[:, None], is_panel=False)
     np.testing.assert_array_equal(scores, model.anomaly_score(x))
+
+
+def test_a_saved_model_has_the_permissions_of_any_file_the_user_writes(fitted_1d, tmp_path):
+    """The umask decides, as for a CSV written next to it (safetensors alone leaves 0o600)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        fitted_1d.save(tmp_path / "m.safetensors")
+        (tmp_path / "t.csv").write_text("x\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == stat.S_IMODE((tmp_path / "t.csv").stat().st_mode)

@@ -88,7 +88,9 @@ def write_document(target: Path, tensors: dict[str, torch.Tensor], document: dic
     metadata = {METADATA_KEY: json.dumps(document, allow_nan=True)}
     try:
         with atomic_target(target, what) as temporary:
+            mode = temporary.stat().st_mode  # 0o666 less the umask, as atomic_target created it
             save_file(tensors, temporary, metadata=metadata)
+            os.chmod(temporary, mode)  # safetensors re-creates the file as 0o600: unreadable to the user's group
     except DataFileError as exc:
         raise ModelFileError(str(exc)) from None
 
