@@ -939,3 +939,9 @@ def test_auto_timesteps_finds_the_period_of_a_sine(make_sine):
     found = re.search(r"period of the data is (\d+)", model.timesteps_reason_)
     assert found, model.timesteps_reason_
     assert abs(int(found.group(1)) - 48) <= 2
+
+
+@pytest.mark.parametrize("gap, shown", [(0, "0"), (1.5, "1.5"), (True, "True")])
+def test_detect_refuses_a_bad_min_gap_with_the_tables_message(fitted_1d, series_1d, gap, shown):
+    with pytest.raises(ParameterError, match=rf"^min_gap must be an integer >= 1, got {re.escape(shown)}\.$"):
+        fitted_1d.detect(series_1d, min_gap=gap)

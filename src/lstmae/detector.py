@@ -23,6 +23,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from lstmae.data.frames import Prepared, prepare
 from lstmae.errors import DataError, FeatureMismatchError, NotFittedError, ParameterError
+from lstmae.params import check_integer
 from lstmae.scoring import interval_table
 from lstmae.state import ScoringState
 
@@ -93,8 +94,7 @@ class Detector(OutlierMixin):
         if isinstance(limit, bool) or not isinstance(limit, numbers.Real) or not np.isfinite(limit) or limit < 0:
             raise ParameterError(f"threshold must be a finite number >= 0, got {limit!r}.")
         gap = (1 if data.is_panel else self.timesteps_) if min_gap is None else min_gap
-        if isinstance(gap, bool) or not isinstance(gap, numbers.Integral) or gap < 1:
-            raise ParameterError(f"min_gap must be an integer >= 1, got {gap!r}.")
+        gap = check_integer("min_gap", gap, 1)
         names = getattr(self, "feature_names_in_", None)
         return interval_table(
             scores, float(limit), gap, index=None if data.is_panel else data.index, feature_scores=per_feature,
