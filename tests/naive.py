@@ -273,6 +273,36 @@ def centred_mean_loop(values, width: int) -> list[float]:
     return out
 
 
+def znormalise_loop(window, std_floor: float) -> list[list[float]]:
+    """``window[t][f]`` with each feature's mean removed and divided by max(its population std, std_floor)."""
+    steps, features = len(window), len(window[0])
+    out = [[0.0] * features for _ in range(steps)]
+    for f in range(features):
+        column = [float(window[t][f]) for t in range(steps)]
+        mean = math.fsum(column) / steps
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in column) / steps)
+        for t in range(steps):
+            out[t][f] = (column[t] - mean) / max(std, std_floor)
+    return out
+
+
+def nearest_window_loop(series, query_starts, reference_starts, timesteps: int, std_floor: float,
+                        exclusion: int | None = None, reference_series=None) -> list[float]:
+    """For each query window of ``series``: min over the reference windows (of ``reference_series``, default the same
+    series) of sqrt(sum of squared differences of the z-normalised windows / (T * F)); reference windows starting
+    within ``exclusion`` of the query's start are skipped unless none would be left."""
+    reference_series = series if reference_series is None else reference_series
+    references = [(r, znormalise_loop(gather_windows(reference_series, [r], timesteps)[0], std_floor)) for r in reference_starts]
+    out = []
+    for q in query_starts:
+        z = znormalise_loop(gather_windows(series, [q], timesteps)[0], std_floor)
+        size = timesteps * len(z[0])
+        kept = [w for r, w in references if exclusion is None or abs(q - r) >= exclusion] or [w for _, w in references]
+        best = min(math.fsum((a - b) ** 2 for row_a, row_b in zip(z, w) for a, b in zip(row_a, row_b)) for w in kept)
+        out.append(math.sqrt(best / size))
+    return out
+
+
 def autoencoder_forward(model, x):
     """The unoptimised path: each ``nn.LSTM`` module called on its whole input, z repeated T times.
 

@@ -15,6 +15,7 @@ import lstmae.latent as latent_module
 from lstmae import LSTMAutoencoder
 from lstmae.errors import ParameterError
 from lstmae.latent import nearest_distances
+from lstmae.scoring import NEIGHBOUR_WEIGHT
 
 
 def nearest_loop(queries, reference) -> list[float]:
@@ -79,9 +80,15 @@ def test_combined_score_is_the_sum_of_the_parts_over_their_levels(plateau_series
     combined = model.anomaly_score(x)
     recon = model.set_params(scorer="reconstruction").anomaly_score(x)
     latent = model.set_params(scorer="latent").anomaly_score(x)
+    neighbours = model.set_params(scorer="neighbours").anomaly_score(x)
     model.set_params(scorer="combined")
     weight = estimator_module.LATENT_WEIGHT
-    np.testing.assert_allclose(combined, recon / model.score_levels_[0] + weight * latent / model.score_levels_[1], rtol=1e-9)
+    level = model.scoring_state_.neighbour_level
+    np.testing.assert_allclose(
+        combined,
+        recon / model.score_levels_[0] + weight * latent / model.score_levels_[1] + NEIGHBOUR_WEIGHT * neighbours / level,
+        rtol=1e-9,
+    )
     # the reference embeddings and levels are saved with the model
     model.save(tmp_path / "m.safetensors")
     loaded = LSTMAutoencoder.load(tmp_path / "m.safetensors")

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+import naive
 from lstmae import LSTMAutoencoder, inference
 from lstmae.data.scaling import transform
 from lstmae.errors import ParameterError
+from lstmae.neighbours import STD_FLOOR
 from lstmae.scoring import aggregate, auto_threshold, combine
 from lstmae.state import FEATURE_LEVEL_FLOOR, ScoringSettings, fit_state
 
@@ -36,12 +38,23 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
         positions, radius = torch.arange(fit_part.shape[0] - T + 1), T  # every window: below the cap here
     reference = inference.embeddings(network, fit_part, is_panel, 1)
     norm = lambda errors: errors / levels if settings.normalize_errors else errors  # noqa: E731
+    near = not is_panel and settings.scorer == "combined"
+
+    def neighbour_loop(part, exclusion):  # the merged nearest-window distances of a part's scored windows, by loops
+        starts = naive.window_starts(part.shape[0], T, settings.score_stride)
+        d = naive.nearest_window_loop(part.tolist(), starts, positions.tolist(), T, STD_FLOOR, exclusion,
+                                      reference_series=fit_part.tolist())
+        return np.asarray(naive.timestep_means(part.shape[0], starts, [[[v]] * T for v in d]))  # (n, 1)
+
     held_pass = inference.merged(network, held, is_panel, settings.score_stride, reference=reference)
-    r, lat, _ = aggregate(norm(held_pass.errors), held_pass.distances, is_panel, settings.aggregation, T)
-    score_levels = (max(float(r.mean()), 1e-12), max(float(lat.mean()), 1e-12))
+    parts = aggregate(norm(held_pass.errors), held_pass.distances, is_panel, settings.aggregation, T,
+                      neighbour_loop(held, None) if near else None)
+    score_levels = (max(float(parts.reconstruction.mean()), 1e-12), max(float(parts.latent.mean()), 1e-12))
+    neighbour_level = max(float(parts.neighbours.mean()), 1e-12) if near else None
     train = inference.merged(network, scaled, is_panel, settings.score_stride, reference=reference, exclude=(positions, radius))
-    r, lat, _ = aggregate(norm(train.errors), train.distances, is_panel, settings.aggregation, T)
-    return levels, reference, score_levels, auto_threshold(combine(settings.scorer, r, lat, score_levels))
+    parts = aggregate(norm(train.errors), train.distances, is_panel, settings.aggregation, T,
+                      neighbour_loop(scaled, radius) if near else None)
+    return levels, reference, score_levels, auto_threshold(combine(settings.scorer, parts, score_levels, neighbour_level))
 
 
 @pytest.mark.parametrize("is_panel", [False, True])
@@ -67,7 +80,11 @@ def test_one_pass_equals_separate_passes(is_panel, scorer, aggregation, make_sin
     np.testing.assert_array_equal(state.feature_levels, levels)
     assert torch.equal(state.latent_reference, reference)
     assert state.score_levels == score_levels
-    assert state.threshold == threshold
+    if is_panel or scorer != "combined":
+        assert state.threshold == threshold
+    else:  # with the nearest-window part, computed in float32, against a loop in float64
+        assert state.threshold == pytest.approx(threshold, rel=1e-6)
+        assert state.neighbour_level > 0 and state.neighbour_reference.shape == (int((300 - 10 + 1) * 0.8) + 10 - 1, 2)
     assert state.settings == settings
 
 

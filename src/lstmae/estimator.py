@@ -99,14 +99,20 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         timestep stays covered and its errors are averaged over the windows
         that cover it (exact merge). "auto": timesteps // 8, so each timestep is
         seen by about 8 windows. 1 scores every stride-1 window.
-    scorer : {"auto", "reconstruction", "latent", "combined"}, default="auto"
+    scorer : {"auto", "reconstruction", "latent", "neighbours", "combined"}, default="auto"
         What a score measures. "reconstruction": the reconstruction error.
         "latent": the distance from the window's embedding to the nearest
         training window's (`lstmae.latent`; "has the encoder seen a window like
-        this?"). "combined": reconstruction over its held-out level plus 0.25 x
-        latent over its held-out level. "auto": "combined" for the "repeat"
-        design, "reconstruction" for "sequence" (which has no window
-        embedding). Measured on the dev benchmark, see bench/RESULTS-quality.md.
+        this?"). "neighbours" (series only): the distance from the z-normalised
+        window to the nearest z-normalised training window (`lstmae.neighbours`,
+        the matrix profile's discord distance against the training data; it
+        finds a single odd cycle that the network rebuilds well). "combined":
+        reconstruction over its held-out level plus LATENT_WEIGHT x latent over
+        its held-out level, plus, for a series, NEIGHBOUR_WEIGHT x neighbours
+        over its held-out level (`lstmae.scoring`). "auto": "combined" for the
+        "repeat" design, "reconstruction" for "sequence" (which has no window
+        embedding). Selected by cross-validation over source families on the
+        dev benchmark, see bench/RESULTS-quality.md.
     normalize_errors : bool, default=True
         Divide each feature's squared error by its mean on the training data,
         so every feature's error is in units of its own typical error and no

@@ -2,8 +2,8 @@
 
 One pass runs each chunk of windows through the network once and yields what
 is asked: per-timestep merged squared errors, reconstructions, embeddings,
-latent distances. The estimator, `lstmae.state` (the post-training pass) and
-any scorer that holds a network and a `lstmae.state.ScoringState` use it.
+latent distances, input-space nearest-neighbour distances. The estimator,
+`lstmae.state` (the post-training pass) and any scorer that holds a network and a `lstmae.state.ScoringState` use it.
 
 Shapes: B = windows in a chunk, T = timesteps, F = features, L = latent size,
 n = timesteps of a series, S = samples of a panel.
@@ -19,6 +19,7 @@ import torch
 
 from lstmae.data.windows import TimestepAccumulator, window_starts
 from lstmae.latent import nearest_distances
+from lstmae.neighbours import nearest_window_distances
 from lstmae.parallel import cpu_workers, ordered_map
 
 # Numbers (windows x timesteps x the wider of features and 4 x units, the size of
@@ -62,12 +63,14 @@ class Chunk:
     squared : (B, T, F) float64 squared errors in scaled units, or None (encode only)
     output : (B, T, F) float32 reconstruction, or None
     embedding : (B, L) or (B, T/k, L) float32 encoder output, on the CPU
+    windows : (B, T, F) the scaled input windows (for the nearest-neighbour distance), or None
     """
 
     where: torch.Tensor
     squared: np.ndarray | None
     output: torch.Tensor | None
     embedding: torch.Tensor
+    windows: torch.Tensor | None = None
 
 
 def run(network: torch.nn.Module, jobs: Iterable[tuple[torch.Tensor, torch.Tensor, bool]]) -> Iterator[Chunk]:
@@ -83,7 +86,7 @@ def run(network: torch.nn.Module, jobs: Iterable[tuple[torch.Tensor, torch.Tenso
         if not decode:
             return Chunk(where, None, None, z.cpu())
         output = network.decode(z, batch.shape[1]).cpu()  # (B, T, F)
-        return Chunk(where, (output - batch).pow(2).double().numpy(), output, z.cpu())
+        return Chunk(where, (output - batch).pow(2).double().numpy(), output, z.cpu(), batch)
 
     with torch.inference_mode():
         yield from ordered_map(forward, jobs, cpu_workers(device))
@@ -122,6 +125,17 @@ def distances(chunk: Chunk, reference: torch.Tensor, exclude: tuple[torch.Tensor
     return distance[:, None, None].expand(-1, 1 if is_panel else chunk.squared.shape[1], 1).double().numpy()
 
 
+def neighbour_distances(chunk: Chunk, reference: torch.Tensor, exclude: tuple[torch.Tensor, int] | None) -> np.ndarray:
+    """Each series window's distance to its nearest z-normalised training window, spread over its steps: (B, T, 1).
+
+    ``reference``: `lstmae.neighbours.reference_windows` of the training series;
+    ``exclude``: (their starts (M,), radius). Call it in the consuming thread, as `distances`.
+    """
+    at = None if exclude is None else (torch.from_numpy(np.asarray(chunk.where)), *exclude)
+    distance = nearest_window_distances(chunk.windows, reference, at).double()  # (B,)
+    return distance[:, None, None].expand(-1, chunk.windows.shape[1], 1).numpy()
+
+
 @dataclass
 class Merged:
     """A pass's per-timestep (series) or per-sample (panel) results.
@@ -129,23 +143,27 @@ class Merged:
     errors : (n, F) or (S, T, F), squared errors in scaled units, not normalised
     reconstruction : same shape, or None
     distances : (n, 1) or (S, 1, 1) latent distances, or None
+    neighbours : (n, 1) nearest-neighbour window distances (series), or None
     """
 
     errors: np.ndarray
     reconstruction: np.ndarray | None = None
     distances: np.ndarray | None = None
+    neighbours: np.ndarray | None = None
 
 
 class PassMerger:
     """Merges the decoded chunks of one pass over a series or panel (see `merged`)."""
 
     def __init__(self, shape: tuple[int, ...], is_panel: bool, reconstruction: bool, reference: torch.Tensor | None,
-                 exclude: tuple[torch.Tensor, int] | None = None) -> None:
+                 exclude: tuple[torch.Tensor, int] | None = None,
+                 neighbours: tuple[torch.Tensor, tuple[torch.Tensor, int] | None] | None = None) -> None:
         length, timesteps, features = shape[0], shape[1] if is_panel else 1, shape[-1]
-        self.is_panel, self.reference, self.exclude = is_panel, reference, exclude
+        self.is_panel, self.reference, self.exclude, self.neighbours = is_panel, reference, exclude, neighbours
         self.errors = Merge(length, timesteps, features, is_panel)
         self.reconstruction = Merge(length, timesteps, features, is_panel) if reconstruction else None
         self.distances = Merge(length, 1, 1, is_panel) if reference is not None else None
+        self.neighbour_distances = Merge(length, 1, 1, False) if neighbours is not None and not is_panel else None
 
     def add(self, chunk: Chunk) -> None:
         self.errors.add(chunk.where, chunk.squared)
@@ -153,12 +171,15 @@ class PassMerger:
             self.reconstruction.add(chunk.where, chunk.output.double().numpy())
         if self.distances is not None:
             self.distances.add(chunk.where, distances(chunk, self.reference, self.exclude, self.is_panel))
+        if self.neighbour_distances is not None:
+            self.neighbour_distances.add(chunk.where, neighbour_distances(chunk, *self.neighbours))
 
     def result(self) -> Merged:
         return Merged(
             self.errors.result(),
             None if self.reconstruction is None else self.reconstruction.result(),
             None if self.distances is None else self.distances.result(),
+            None if self.neighbour_distances is None else self.neighbour_distances.result(),
         )
 
 
@@ -171,6 +192,7 @@ def merged(
     reconstruction: bool = False,
     reference: torch.Tensor | None = None,
     exclude: tuple[torch.Tensor, int] | None = None,
+    neighbours: torch.Tensor | None = None,
 ) -> Merged:
     """One pass over a series (n, F) or panel (S, T, F): errors, and reconstructions and/or latent distances.
 
@@ -178,8 +200,11 @@ def merged(
     are averaged over the windows that cover it. ``reference`` (M, L): the
     training embeddings to measure latent distances to; ``exclude``: (their
     positions (M,), radius), skipping the reference rows near each window.
+    ``neighbours`` (M', T * F): the z-normalised training windows to measure
+    input-space nearest-neighbour distances to (series only; no exclusion).
     """
-    merger = PassMerger(tuple(scaled.shape), is_panel, reconstruction, reference, exclude)
+    merger = PassMerger(tuple(scaled.shape), is_panel, reconstruction, reference, exclude,
+                        None if neighbours is None else (neighbours, None))
     for chunk in run(network, ((where, batch, True) for where, batch in batches(network, scaled, is_panel, stride))):
         merger.add(chunk)
     return merger.result()

@@ -50,8 +50,9 @@ MAX_UNITS = 4096
 #: threshold rules other than a number (see `lstmae.scoring`).
 THRESHOLD_RULES: tuple[str, ...] = ("auto", "pot")
 #: What a score measures: reconstruction error, latent novelty (distance to the
-#: nearest training embedding), or both, each over its held-out level.
-SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "combined")
+#: nearest training embedding), input-space novelty of a series window (distance
+#: to the nearest z-normalised training window), or all of them, each over its held-out level.
+SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "neighbours", "combined")
 #: From per-window errors to per-timestep scores (`lstmae.scoring.AGGREGATIONS`,
 #: repeated here so that the command line need not import pandas to check an option).
 AGGREGATIONS: tuple[str, ...] = ("window", "timestep")

@@ -1,13 +1,17 @@
 """Errors -> per-timestep scores -> a threshold -> anomalous intervals.
 
 Scores are always "higher = more anomalous". For a long series a timestep's
-score is the mean, over the windows that cover it, of that window's squared
-reconstruction error at that step, averaged over features (in the scaled units
-the model was trained in). For a panel, a sample's score is the mean squared
-error over its timesteps and features.
+reconstruction score is the mean, over the windows that cover it, of that
+window's squared reconstruction error at that step, averaged over features (in
+the scaled units the model was trained in). For a panel, a sample's score is
+the mean squared error over its timesteps and features. The "combined" scorer
+adds the latent distance (`lstmae.latent`) and, for a series, the input-space
+nearest-neighbour distance (`lstmae.neighbours`), each over its held-out level.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -279,30 +283,50 @@ def interval_table(
 
 
 #: scorer="combined": weight of the latent distance beside the reconstruction
-#: error, each over its held-out level. Measured on the dev benchmark (46 series,
-#: bench/RESULTS-quality.md): 0.25 / 0.5 / 1 gave mean VUS-PR 0.484 / 0.466 / 0.452
-#: univariate and 0.561 / 0.578 / 0.590 multivariate; reconstruction alone 0.427 / 0.495.
+#: error, each over its held-out level. Chosen with NEIGHBOUR_WEIGHT by
+#: cross-validation over source families (bench/quality.py --cv, bench/RESULTS-quality.md).
 LATENT_WEIGHT = 0.25
+#: scorer="combined" on a series: weight of the input-space nearest-neighbour
+#: distance (`lstmae.neighbours`) over its held-out level. Panels have no such part.
+NEIGHBOUR_WEIGHT = 2.0
 #: threshold="pot" fits the held-out part when it has at least this many scores, else all training scores.
 POT_MIN_HELD_OUT = 200
 
 
+@dataclass(frozen=True)
+class Parts:
+    """The parts of a score, one value per timestep (series) or sample (panel).
+
+    reconstruction : (n,) or (S,), the mean of ``per`` over features
+    latent : (n,) or (S,) latent distances, or None
+    neighbours : (n,) input-space nearest-neighbour distances (series only), or None
+    per : (n, F) or (S, F), per-feature reconstruction scores
+    """
+
+    reconstruction: np.ndarray
+    latent: np.ndarray | None
+    neighbours: np.ndarray | None
+    per: np.ndarray
+
+
 def aggregate(
-    errors: np.ndarray, distances: np.ndarray | None, is_panel: bool, aggregation: str, timesteps: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Merged errors (and latent distances) -> one score per timestep (series) or sample (panel).
+    errors: np.ndarray,
+    distances: np.ndarray | None,
+    is_panel: bool,
+    aggregation: str,
+    timesteps: int,
+    neighbours: np.ndarray | None = None,
+) -> Parts:
+    """Merged errors (and distances) -> the parts of a score per timestep (series) or sample (panel).
 
     Parameters
     ----------
     errors : ndarray of shape (n, F) (series, per timestep) or (S, T, F) (panel)
     distances : ndarray of shape (n, 1) or (S, 1, 1), or None
+        Latent distances, merged onto timesteps (or samples).
     aggregation : "window" (the centred mean over ``timesteps``) or "timestep"
-
-    Returns
-    -------
-    reconstruction : (n,) or (S,), the mean of ``per`` over features
-    latent : (n,) or (S,), or None without ``distances``
-    per : (n, F) or (S, F), per-feature reconstruction scores
+    neighbours : ndarray of shape (n, 1), or None
+        Nearest-neighbour window distances merged onto timesteps (series only).
     """
     if is_panel:
         per = errors.mean(axis=1)  # (S, F)
@@ -311,21 +335,34 @@ def aggregate(
     else:
         per = errors  # (n, F)
     reconstruction = per.mean(axis=1)
-    if distances is None:
-        return reconstruction, None, per
-    latent = distances.reshape(len(reconstruction))
-    if not is_panel and aggregation == "window":
-        latent = centred_mean(latent, timesteps)
-    return reconstruction, latent, per
+
+    def spread(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None:
+            return None
+        flat = values.reshape(len(reconstruction))
+        return centred_mean(flat, timesteps) if not is_panel and aggregation == "window" else flat
+
+    return Parts(reconstruction, spread(distances), None if is_panel else spread(neighbours), per)
 
 
-def combine(scorer: str, reconstruction: np.ndarray, latent: np.ndarray | None, levels: tuple[float, float] | None) -> np.ndarray:
-    """The score a scorer gives: reconstruction, latent, or reconstruction / level + LATENT_WEIGHT x latent / level."""
-    if latent is None or scorer == "reconstruction":
-        return reconstruction
+def combine(scorer: str, parts: Parts, levels: tuple[float, float] | None, neighbour_level: float | None = None) -> np.ndarray:
+    """The score a scorer gives from the parts.
+
+    "reconstruction", "latent", "neighbours": that part alone. "combined":
+    reconstruction / level + LATENT_WEIGHT x latent / level, plus
+    NEIGHBOUR_WEIGHT x neighbours / level where there is a neighbour part
+    (a series scored by a model that has the reference).
+    """
+    if scorer == "reconstruction" or (parts.latent is None and parts.neighbours is None):
+        return parts.reconstruction
     if scorer == "latent":
-        return latent
-    return reconstruction / levels[0] + LATENT_WEIGHT * latent / levels[1]
+        return parts.latent
+    if scorer == "neighbours":
+        return parts.neighbours
+    score = parts.reconstruction / levels[0] + LATENT_WEIGHT * parts.latent / levels[1]
+    if parts.neighbours is not None and neighbour_level is not None:
+        score = score + NEIGHBOUR_WEIGHT * parts.neighbours / neighbour_level
+    return score
 
 
 def fit_threshold(train_scores: np.ndarray, rule: float | str, contamination: float | None, validation_split: float) -> float:

@@ -6,13 +6,16 @@ at fit. With a trained network it scores new data (`ScoringState.score`) without
 the estimator, so a streaming scorer or a fleet worker can reuse it; `save` and
 `load` write it as one unit (`to_tensors` / `from_tensors`).
 
-Data flows one way: scaled windows -> `lstmae.inference` -> merged errors and
-latent distances -> `lstmae.scoring.aggregate` -> `lstmae.scoring.combine` -> scores.
+Data flows one way: scaled windows -> `lstmae.inference` -> merged errors,
+latent and nearest-neighbour distances -> `lstmae.scoring.aggregate` ->
+`lstmae.scoring.combine` -> scores. Every part is computed per window from that
+window and this state alone, so a stream can score window by window.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,7 @@ from lstmae import inference
 from lstmae.data.scaling import transform
 from lstmae.data.windows import n_windows, window_starts
 from lstmae.errors import ParameterError
+from lstmae.neighbours import reference_windows
 from lstmae.params import n_train
 from lstmae.scoring import aggregate, combine, fit_threshold
 
@@ -44,7 +48,7 @@ LEVEL_FLOOR = 1e-12
 class ScoringSettings:
     """How scores are computed (the estimator's parameters, "auto" resolved)."""
 
-    scorer: str  # "reconstruction", "latent" or "combined"
+    scorer: str  # "reconstruction", "latent", "neighbours" or "combined"
     aggregation: str  # "window" or "timestep"
     score_stride: int  # step between scored windows of a series, in [1, timesteps]
     timesteps: int  # window length T
@@ -74,6 +78,9 @@ class ScoringState:
     score_levels : (reconstruction, latent) mean held-out scores, or None without a reference
     threshold : float, the score above which a timestep (or sample) is anomalous
     settings : the settings the state was fitted with
+    neighbour_reference : (m, F) float32, the scaled training series whose windows the
+        nearest-neighbour part compares with, or None (panels, scorers without it, older files)
+    neighbour_level : float, the mean held-out nearest-neighbour part, or None
     """
 
     scaler_mean: np.ndarray
@@ -83,6 +90,8 @@ class ScoringState:
     score_levels: tuple[float, float] | None
     threshold: float
     settings: ScoringSettings
+    neighbour_reference: torch.Tensor | None = None
+    neighbour_level: float | None = None
 
     def scale(self, values: np.ndarray) -> torch.Tensor:
         """Values (n, F) or (S, T, F) in the units the network was trained in, float32."""
@@ -100,17 +109,35 @@ class ScoringState:
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of ``values`` (n, F) or (S, T, F)."""
         settings = self.settings if settings is None else settings
         reference = self.reference_for(settings.scorer)
-        passed = inference.merged(network, self.scale(values), is_panel, settings.score_stride, reference=reference)
+        neighbours = None if is_panel else self.neighbours_for(settings.scorer)
+        passed = inference.merged(network, self.scale(values), is_panel, settings.score_stride, reference=reference,
+                                  neighbours=neighbours)
         return self.scores_of(passed, is_panel, settings)
 
     def scores_of(self, passed: inference.Merged, is_panel: bool, settings: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
-        reconstruction, latent, per = aggregate(
-            self.normalized(passed.errors, settings), passed.distances, is_panel, settings.aggregation, settings.timesteps
-        )
-        return combine(settings.scorer, reconstruction, latent, self.score_levels), per
+        parts = aggregate(self.normalized(passed.errors, settings), passed.distances, is_panel, settings.aggregation,
+                          settings.timesteps, passed.neighbours)
+        return combine(settings.scorer, parts, self.score_levels, self.neighbour_level), parts.per
+
+    @functools.cached_property
+    def neighbour_windows(self) -> torch.Tensor | None:
+        """(M, T * F) the z-normalised training windows of the nearest-neighbour part (`lstmae.neighbours.reference_windows`)."""
+        if self.neighbour_reference is None:
+            return None
+        stride, _, _ = _reference_windows(self.neighbour_reference.shape[0], False, self.settings.timesteps)
+        return reference_windows(self.neighbour_reference, self.settings.timesteps, stride)
+
+    def neighbours_for(self, scorer: str) -> torch.Tensor | None:
+        """The reference windows a scorer needs for its nearest-neighbour part (series), or None."""
+        if scorer == "neighbours" and self.neighbour_reference is None:
+            raise ParameterError(
+                "scorer='neighbours' needs the training windows, which this model was fitted without "
+                "(a panel, or another scorer); refit with scorer='neighbours' or 'combined'."
+            )
+        return self.neighbour_windows if scorer in ("neighbours", "combined") else None
 
     def reference_for(self, scorer: str) -> torch.Tensor | None:
-        if scorer == "reconstruction":
+        if scorer in ("reconstruction", "neighbours"):
             return None
         if self.latent_reference is None:
             raise ParameterError(
@@ -130,9 +157,12 @@ class ScoringState:
             tensors["scoring.latent_reference"] = self.latent_reference.contiguous()
         if self.feature_levels is not None:
             tensors["scoring.feature_levels"] = torch.from_numpy(np.asarray(self.feature_levels, dtype=np.float64))
+        if self.neighbour_reference is not None:
+            tensors["scoring.neighbour_reference"] = self.neighbour_reference.contiguous()
         fields = {
             "threshold_": self.threshold,
             "score_levels_": list(self.score_levels) if self.score_levels is not None else None,
+            "neighbour_level_": self.neighbour_level,
             "scoring_settings": dataclasses.asdict(self.settings),
         }
         return tensors, fields
@@ -147,6 +177,9 @@ class ScoringState:
         if reference is not None and fields.get("score_levels_") is None:
             raise ValueError("latent reference embeddings but no score levels")
         levels = tensors.get("scoring.feature_levels")
+        neighbours = tensors.get("scoring.neighbour_reference")
+        if neighbours is not None and fields.get("neighbour_level_") is None:
+            raise ValueError("nearest-neighbour reference but no neighbour level")
         stored = fields.get("scoring_settings")
         return cls(
             scaler_mean=tensors["scaler.mean"].numpy().astype(np.float64),
@@ -156,6 +189,8 @@ class ScoringState:
             score_levels=None if reference is None else tuple(float(v) for v in fields["score_levels_"]),
             threshold=float(fields["threshold_"]),
             settings=settings if stored is None else ScoringSettings(**stored),
+            neighbour_reference=None if neighbours is None else neighbours.float(),
+            neighbour_level=None if neighbours is None else float(fields["neighbour_level_"]),
         )
 
 
@@ -174,10 +209,13 @@ def fit_state(
 
     One `lstmae.inference.run` over the training data runs, in this order: the
     encoder over the windows trained on (the latent reference: every window, or
-    LATENT_REFERENCE_MAX evenly spaced ones; skipped for the "reconstruction"
-    scorer), the whole network over the scored windows of all the training data
-    (feature levels and the threshold's scores) and over the scored windows of
-    the held-out part (the score levels). The chunks are the ones separate
+    LATENT_REFERENCE_MAX evenly spaced ones; only for the "latent" and
+    "combined" scorers), the whole network over the scored windows of all the
+    training data (feature levels and the threshold's scores) and over the
+    scored windows of the held-out part (the score levels). The nearest-neighbour
+    part of a series ("neighbours" and "combined") compares the same windows
+    with the z-normalised windows trained on (the same ones as the latent
+    reference), skipping overlapping ones for the training data's own windows. The chunks are the ones separate
     passes would run, so the result is bit-identical to them.
 
     Parameters
@@ -187,47 +225,62 @@ def fit_state(
     validation_split : the share held out during training (the last windows)
     threshold, contamination : the threshold rule (`lstmae.scoring.fit_threshold`)
     """
+    if is_panel and settings.scorer == "neighbours":
+        raise ParameterError(
+            "scorer='neighbours' compares windows of a series with the training windows; 3-D input (samples) has none: "
+            "use scorer='combined' or 'latent', which compare each sample with the training samples."
+        )
     unfitted = ScoringState(*scaler, None, None, None, float("nan"), settings)
     scaled = unfitted.scale(values)
     timesteps = settings.timesteps
-    latent = settings.scorer != "reconstruction"
+    latent = settings.scorer in ("latent", "combined")
+    near = settings.scorer in ("neighbours", "combined") and not is_panel
     fit_rows, held_rows = _split(scaled.shape[0], is_panel, timesteps, validation_split)
     reference_part = scaled[fit_rows] if latent else scaled[:0]
-    held_out = scaled[held_rows] if latent else scaled[:0]
-    reference_stride, positions, exclusion = _reference_windows(reference_part.shape[0], is_panel, timesteps)
+    held_out = scaled[held_rows] if latent or near else scaled[:0]
+    reference_stride, positions, exclusion = _reference_windows(scaled[fit_rows].shape[0], is_panel, timesteps)
+    if near:
+        unfitted = dataclasses.replace(unfitted, neighbour_reference=scaled[fit_rows].contiguous())
+    windows = unfitted.neighbour_windows  # (M, T * F), or None
 
     def jobs() -> Iterator[tuple[torch.Tensor, torch.Tensor, bool]]:
         if latent:
             yield from ((where, batch, False) for where, batch in inference.batches(network, reference_part, is_panel, reference_stride))
         yield from ((where, batch, True) for where, batch in inference.batches(network, scaled, is_panel, settings.score_stride))
-        if latent:
+        if latent or near:
             yield from ((where, batch, True) for where, batch in inference.batches(network, held_out, is_panel, settings.score_stride))
 
     n_reference = _count(network, reference_part, is_panel, reference_stride) if latent else 0
     n_training = _count(network, scaled, is_panel, settings.score_stride)
     reference_chunks: list[torch.Tensor] = []
-    training = held = None
+    reference = training = held = None
     for number, chunk in enumerate(inference.run(network, jobs())):
         if number < n_reference:
             reference_chunks.append(chunk.embedding.float())
             continue
         if number == n_reference:  # the reference is complete: the training windows' distances skip their neighbours
             reference = torch.cat(reference_chunks) if latent else None  # (M, L)
-            training = inference.PassMerger(tuple(scaled.shape), is_panel, False, reference, (positions, exclusion))
+            training = inference.PassMerger(tuple(scaled.shape), is_panel, False, reference, (positions, exclusion),
+                                            None if windows is None else (windows, (positions, exclusion)))
         if number == n_reference + n_training:
-            held = inference.PassMerger(tuple(held_out.shape), is_panel, False, reference)
+            held = inference.PassMerger(tuple(held_out.shape), is_panel, False, reference, None,
+                                        None if windows is None else (windows, None))
         (training if held is None else held).add(chunk)
 
     training_pass = training.result()
     per_feature = training_pass.errors.reshape(-1, training_pass.errors.shape[-1]).mean(axis=0)  # (F,)
     feature_levels = per_feature + FEATURE_LEVEL_FLOOR * float(per_feature.max()) + 1e-12
     state = dataclasses.replace(unfitted, feature_levels=feature_levels, latent_reference=reference)
-    if latent:
-        held_reconstruction, held_latent, _ = aggregate(
-            state.normalized(held.result().errors, settings), held.result().distances, is_panel, settings.aggregation, timesteps
+    if latent or near:
+        held_pass = held.result()
+        parts = aggregate(state.normalized(held_pass.errors, settings), held_pass.distances, is_panel, settings.aggregation,
+                          timesteps, held_pass.neighbours)
+        level = lambda part: max(float(part.mean()), LEVEL_FLOOR)  # noqa: E731
+        state = dataclasses.replace(
+            state,
+            score_levels=(level(parts.reconstruction), level(parts.latent)) if latent else None,
+            neighbour_level=level(parts.neighbours) if near else None,
         )
-        levels = (max(float(held_reconstruction.mean()), LEVEL_FLOOR), max(float(held_latent.mean()), LEVEL_FLOOR))
-        state = dataclasses.replace(state, score_levels=levels)
     train_scores, _ = state.scores_of(training_pass, is_panel, settings)
     return dataclasses.replace(state, threshold=fit_threshold(train_scores, threshold, contamination, validation_split))
 

@@ -1,0 +1,95 @@
+"""Novelty in the input: distance from a window to the nearest training window, both z-normalised.
+
+The reconstruction error asks "can the decoder rebuild this window?", the
+latent distance "has the encoder seen a window like it?". Both miss a single
+abnormal cycle in a periodic signal when the network rebuilds it about as well
+as a normal one. The nearest-neighbour (discord) distance of the matrix
+profile (Yeh et al., ICDM 2016) finds it: each window, z-normalised, is
+compared with every z-normalised window of the training data, and its
+Euclidean distance to the nearest one is its score. Unlike the matrix profile's
+self-join, the reference here is only the training data, so each window is
+scored from itself and the fitted reference alone (a stream can do the same).
+
+Each feature of a window is z-normalised on its own, with its standard
+deviation floored at `STD_FLOOR` (in the training-scaled units, where each
+feature's training standard deviation is 1): a flat stretch is compared as
+flat instead of having its noise blown up to unit variance. The distance over
+features is the root of the mean squared per-feature distance, divided by the
+root of the window length, so it lies in [0, 2] whatever T and F.
+
+Torch only, no numpy or files.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: Floor of a window's per-feature standard deviation, in training-scaled units.
+STD_FLOOR = 0.05
+#: Query windows per distance block: bounds memory to CHUNK x n_reference floats.
+CHUNK = 1024
+#: Nearest candidates per window by the fast matrix-product distance, whose exact
+#: distances are then computed (the product form only ranks: it loses precision
+#: for near-equal windows, and a window's distance to itself must be 0), as in `lstmae.latent`.
+CANDIDATES = 8
+
+
+def znormalised(windows: torch.Tensor) -> torch.Tensor:
+    """Windows (B, T, F) with each feature's mean removed and its (floored) std divided out, float32."""
+    x = windows.float()
+    centred = x - x.mean(dim=1, keepdim=True)
+    std = centred.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(STD_FLOOR)
+    return centred / std
+
+
+def reference_windows(series: torch.Tensor, timesteps: int, stride: int = 1) -> torch.Tensor:
+    """The z-normalised windows of a training series (n, F): every ``stride``-th start, flattened to (M, T*F)."""
+    view = series.unfold(0, timesteps, 1)[::stride].transpose(1, 2)  # (M, T, F)
+    return znormalised(view).reshape(view.shape[0], -1)
+
+
+def nearest_window_distances(
+    windows: torch.Tensor,
+    reference: torch.Tensor,
+    positions: tuple[torch.Tensor, torch.Tensor, int] | None = None,
+) -> torch.Tensor:
+    """Distance from each window to its nearest reference window, both z-normalised.
+
+    Parameters
+    ----------
+    windows : Tensor of shape (B, T, F)
+        Windows in training-scaled units.
+    reference : Tensor of shape (M, T * F), M >= 1
+        `reference_windows` of the training series.
+    positions : (window starts (B,), reference starts (M,), exclusion), optional
+        Skip the reference windows starting within ``exclusion`` of the window's
+        start (the trivial matches of a training window with itself and its
+        overlapping neighbours). A window with none left gets its plain nearest distance.
+
+    Returns
+    -------
+    Tensor of shape (B,), float32: ``sqrt(min_r |z - r|^2 / (T * F))``, exact unless more than
+    `CANDIDATES` reference windows tie with the nearest within the ranking's rounding.
+    """
+    size = windows.shape[1] * windows.shape[2]
+    queries = znormalised(windows).reshape(windows.shape[0], -1)  # (B, T*F)
+    reference = reference.float()
+    squared_norms = reference.pow(2).sum(dim=1)  # (M,)
+    count = min(CANDIDATES, reference.shape[0])
+    parts = []
+    for first in range(0, queries.shape[0], CHUNK):
+        block = queries[first : first + CHUNK]  # (C, T*F)
+        ranking = torch.addmm(squared_norms, block, reference.t(), alpha=-2)  # (C, M): |q - r|^2 - |q|^2
+        if positions is not None:
+            starts, reference_starts, exclusion = positions
+            excluded = (starts[first : first + CHUNK, None] - reference_starts[None, :]).abs() < exclusion  # (C, M)
+            excluded &= ~excluded.all(dim=1, keepdim=True)  # nothing left: compare with every window
+            ranking.masked_fill_(excluded, float("inf"))
+        candidates = ranking.topk(count, dim=1, largest=False).indices  # (C, k)
+        exact = (block[:, None, :] - reference[candidates]).pow(2).sum(dim=2)  # (C, k)
+        if positions is not None:
+            exact.masked_fill_(excluded.gather(1, candidates), float("inf"))  # fewer than k windows left
+        parts.append(exact.min(dim=1).values.div(size).sqrt())
+    if not parts:
+        return torch.zeros(0)
+    return torch.cat(parts)

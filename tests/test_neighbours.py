@@ -1,0 +1,128 @@
+"""Input-space nearest-neighbour distances against loops, and the "neighbours" part of the estimator's score."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lstmae.neighbours as neighbours_module
+from lstmae import LSTMAutoencoder
+from lstmae.errors import ParameterError
+from lstmae.neighbours import STD_FLOOR, nearest_window_distances, reference_windows, znormalised
+from naive import centred_mean_loop, nearest_window_loop, timestep_means, window_starts
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(2, 6),  # T
+    st.integers(1, 3),  # F
+    st.integers(0, 10_000),  # seed
+    st.booleans(),  # exclusion
+    st.integers(1, 3),  # reference stride
+)
+def test_nearest_window_distances_match_the_loop(timesteps, features, seed, exclude, stride):
+    rng = np.random.default_rng(seed)
+    series = rng.normal(size=(30, features)).astype(np.float32)
+    series[5:12, 0] = 0.3  # a flat stretch: the std floor, not a blown-up noise
+    series[14:20] += np.linspace(0, 0.01, 6, dtype=np.float32)[:, None]  # nearly flat
+    reference_part = torch.from_numpy(series[:20])
+    reference = reference_windows(reference_part, timesteps, stride)
+    reference_starts = list(range(0, 20 - timesteps + 1, stride))
+    assert reference.shape == (len(reference_starts), timesteps * features)
+    query_starts = window_starts(30, timesteps, 2)
+    windows = torch.from_numpy(series).unfold(0, timesteps, 1)[query_starts].transpose(1, 2)
+    positions = (torch.tensor(query_starts), torch.tensor(reference_starts), timesteps) if exclude else None
+    got = nearest_window_distances(windows, reference, positions)
+    expected = nearest_window_loop(series.tolist(), query_starts, reference_starts, timesteps, STD_FLOOR,
+                                   timesteps if exclude else None)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=2e-3)
+
+
+def test_distances_do_not_depend_on_the_chunk_and_are_zero_for_a_training_window(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    series = torch.randn(200, 2, generator=g)
+    reference = reference_windows(series[:120], 8)
+    windows = series.unfold(0, 8, 1).transpose(1, 2)  # (193, 8, 2)
+    whole = nearest_window_distances(windows, reference)
+    monkeypatch.setattr(neighbours_module, "CHUNK", 7)
+    torch.testing.assert_close(nearest_window_distances(windows, reference), whole)
+    assert float(whole[:113].max()) < 1e-3  # each training window is its own nearest neighbour
+    assert float(whole[150:].min()) > 0.1
+
+
+def test_znormalised_windows_have_zero_mean_and_unit_std_unless_flat():
+    g = torch.Generator().manual_seed(1)
+    windows = torch.randn(5, 12, 3, generator=g)
+    windows[0, :, 1] = 7.0  # flat: all zeros after normalising
+    windows[1, :, 2] = 2.0 + 0.01 * torch.arange(12)  # std 0.035, under the floor: divided by the floor
+    z = znormalised(windows)
+    torch.testing.assert_close(z.mean(dim=1), torch.zeros(5, 3), atol=1e-5, rtol=0)
+    assert float(z[0, :, 1].abs().max()) == 0.0
+    std = windows[1, :, 2].std(unbiased=False)
+    torch.testing.assert_close(z[1, :, 2], (windows[1, :, 2] - windows[1, :, 2].mean()) / STD_FLOOR)
+    assert std < STD_FLOOR
+    others = z.pow(2).mean(dim=1)
+    others[0, 1] = others[1, 2] = 1.0
+    torch.testing.assert_close(others, torch.ones(5, 3), atol=1e-4, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def odd_cycle() -> tuple[np.ndarray, int]:
+    """A noisy sine of period 25 with one cycle, in the test part, at 1.5x the frequency (the same amplitude)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(2000, dtype=np.float64)
+    x = np.sin(2 * np.pi * t / 25)
+    x[1500:1525] = np.sin(2 * np.pi * np.arange(25) / 25 * 1.5)
+    return x + 0.02 * rng.normal(size=t.size), 1000
+
+
+def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle):
+    """anomaly_score with scorer="neighbours" = the centred mean over T of the mean, over the scored windows
+    covering each step, of the loop's nearest distance to the fit part's windows (not excluding anything)."""
+    x, train_end = odd_cycle
+    x = x[:1200]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, score_stride=3, scorer="neighbours", random_state=0,
+                                verbose=0).fit(x[:train_end])
+    scores = model.anomaly_score(x)
+    scaled = ((x - model.scaler_mean_[0]) / model.scaler_scale_[0])[:, None].tolist()
+    fit_part = int((train_end - 10 + 1) * 0.9) + 10 - 1  # the windows before the validation split
+    reference_starts = list(range(fit_part - 10 + 1))
+    starts = window_starts(len(x), 10, 3)
+    distances = nearest_window_loop(scaled, starts, reference_starts, 10, STD_FLOOR,
+                                    reference_series=scaled[:fit_part])
+    merged = timestep_means(len(x), starts, [[[d]] * 10 for d in distances])
+    expected = centred_mean_loop([m[0] for m in merged], 10)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_default_score_finds_one_odd_cycle(odd_cycle):
+    x, train_end = odd_cycle
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LSTMAutoencoder(timesteps=25, units=8, epochs=3, random_state=0, verbose=0).fit(x[:train_end])
+    assert model.scoring_state_.neighbour_reference is not None and model.scoring_state_.neighbour_level > 0
+    scores = model.anomaly_score(x)
+    test = scores[train_end:]
+    assert 1500 - 25 <= train_end + int(np.argmax(test)) < 1525 + 25
+    near = model.set_params(scorer="neighbours").anomaly_score(x)[train_end:]
+    outside = np.r_[near[: 1500 - 50 - train_end], near[1525 + 50 - train_end :]]
+    assert near[1500 - train_end : 1525 - train_end].mean() > 3 * outside.max()
+
+
+def test_neighbours_scorer_refuses_a_panel_and_needs_its_reference(make_sine):
+    panel = np.sin(np.arange(10)[None, :, None] / 2 + np.linspace(0, 6, 40)[:, None, None])
+    with pytest.raises(ParameterError, match=r"scorer='neighbours' compares windows of a series .* 3-D input"):
+        LSTMAutoencoder(units=4, epochs=1, scorer="neighbours", verbose=0).fit(panel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, scorer="latent", verbose=0).fit(make_sine(200, 10))
+    assert model.scoring_state_.neighbour_reference is None
+    with pytest.raises(ParameterError, match=r"scorer='neighbours' needs the training windows"):
+        model.set_params(scorer="neighbours").anomaly_score(make_sine(200, 10))
