@@ -16,11 +16,18 @@ again unless ``--fresh``. Variants get their own cache and report via ``--tag``:
     PYTHONPATH=src python bench/quality.py --only ucr --limit 5
     PYTHONPATH=src python bench/quality.py --params '{"epochs": 5}' --tag epochs5
     PYTHONPATH=src python bench/quality.py --all                # every series in the data folder
+    PYTHONPATH=src python bench/quality.py --cv --seeds 0 1 2   # selection by cross-validation over source families
+
+``--cv`` (see ``bench/quality_cv.py``) fits each series once per seed, caches
+the score parts under ``bench/.cache/cv/``, scores every candidate weighting
+of the "combined" scorer from them, selects by leave-one-family-out and
+writes the out-of-fold numbers to ``bench/RESULTS-quality.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -228,10 +235,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fresh", action="store_true", help="discard the cache of this tag and run everything again")
     parser.add_argument("--cache", type=Path, help="cache CSV (default: bench/cache/quality-<tag>.csv)")
     parser.add_argument("--report", type=Path, help="report path (default: bench/RESULTS-quality.md, or -<tag>.md for a tag)")
+    parser.add_argument("--cv", action="store_true",
+                        help="select the score by cross-validation over source families (bench/quality_cv.py)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--cv: random_state of the fits (default: 0 1 2)")
+    parser.add_argument("--check", type=int, default=4,
+                        help="--cv: series run end to end through evaluate_series to check the composed default (default: 4)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.cv:
+        return run_cv(args)
     try:
         results, peers = run(args)
     except LstmaeError as exc:
@@ -239,6 +253,61 @@ def main(argv: list[str] | None = None) -> None:
     path = args.report or BENCH / ("RESULTS-quality.md" if args.tag == "default" else f"RESULTS-quality-{args.tag}.md")
     with atomic_target(path, "the report") as temporary:
         temporary.write_text(report(results, peers, args))
+    print(f"wrote {path}")
+
+
+def run_cv(args) -> None:
+    """--cv: the cached parts of every series and seed, every candidate's metrics, the selection and its report."""
+    import hashlib
+
+    import quality_cv as cv
+
+    params = parse_params(args.params)
+    params_json = json.dumps(params, sort_keys=True)
+    peers = pd.read_csv(args.data / PEER_FILE) if (args.data / PEER_FILE).is_file() else None
+    entries = available(args.data)
+    names = wanted(args, entries, peers)
+    folder = BENCH / ".cache" / "cv"  # the defaults' parts; other params in a folder of their own
+    if params:
+        folder = folder / hashlib.sha256(params_json.encode()).hexdigest()[:12]
+    log = lambda text: print(text, flush=True)  # noqa: E731
+    metrics_path = folder / "metrics.csv"
+    done = pd.read_csv(metrics_path) if metrics_path.is_file() and not args.fresh else None
+    wanted_candidates = {c.name for c in cv.CANDIDATES}
+    rows = []
+    for number, name in enumerate(names, start=1):
+        have = pd.DataFrame()
+        if done is not None:
+            have = done[(done["name"] == name) & done["seed"].isin(args.seeds) & done["candidate"].isin(wanted_candidates)]
+            if len(have) == len(args.seeds) * len(wanted_candidates):
+                rows.append(have)
+                continue
+        parts, nn = cv.cached_parts(name, entries[name], params, args.seeds, folder, log)
+        skip = set(zip(have["seed"], have["candidate"])) if len(have) else set()
+        rows.append(pd.concat([have, pd.DataFrame(cv.metric_rows(name, parts, nn, skip))], ignore_index=True))
+        table = pd.concat(rows, ignore_index=True)
+        merged = table if done is None else pd.concat([done[~done["name"].isin(table["name"])], table], ignore_index=True)
+        write_table(merged, metrics_path)
+        log(f"[{number}/{len(names)}] {name}: best VUS-PR {rows[-1]['vus_pr'].max():.3f}")
+    table = pd.concat(rows, ignore_index=True)
+    check = []
+    by_group: dict[str, list[str]] = {}
+    for n in names:
+        by_group.setdefault(n.split("/")[0], []).append(n)
+    picks = [n for column in itertools.zip_longest(*by_group.values()) for n in column if n][: args.check]  # round robin
+    for name in picks:
+        row = evaluate_series(entries[name](), {**params, "random_state": args.seeds[0]})
+        library = cv.library_candidate(cv.kind_of(name.split("/")[0]))
+        composed = table[(table["name"] == name) & (table["seed"] == args.seeds[0]) & (table["candidate"] == library.name)]
+        check.append({"name": name, "library": row["vus_pr"], "composed": float(composed["vus_pr"].iloc[0]) if len(composed) else math.nan,
+                      "seconds": row["seconds"]})
+        log(f"check {name}: evaluate_series {row['vus_pr']:.6f}, composed {check[-1]['composed']:.6f}")
+    machine = (f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}), torch threads {args.threads}, shared with "
+               "other jobs while it ran (seconds are wall time under that load). "
+               f"Versions: lstmae {__version__}, Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}.")
+    path = args.report or BENCH / ("RESULTS-quality.md" if args.tag == "default" else f"RESULTS-quality-{args.tag}.md")
+    with atomic_target(path, "the report") as temporary:
+        temporary.write_text(cv.report(table, peers, args.seeds, params, check, machine))
     print(f"wrote {path}")
 
 

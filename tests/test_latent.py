@@ -10,12 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import lstmae.estimator as estimator_module
 import lstmae.latent as latent_module
 from lstmae import LSTMAutoencoder
 from lstmae.errors import ParameterError
 from lstmae.latent import nearest_distances
-from lstmae.scoring import NEIGHBOUR_WEIGHT
+from lstmae.scoring import SERIES_WEIGHTS
 
 
 def nearest_loop(queries, reference) -> list[float]:
@@ -82,11 +81,11 @@ def test_combined_score_is_the_sum_of_the_parts_over_their_levels(plateau_series
     latent = model.set_params(scorer="latent").anomaly_score(x)
     neighbours = model.set_params(scorer="neighbours").anomaly_score(x)
     model.set_params(scorer="combined")
-    weight = estimator_module.LATENT_WEIGHT
+    weight, neighbour_weight = SERIES_WEIGHTS["univariate"]
     level = model.scoring_state_.neighbour_level
     np.testing.assert_allclose(
         combined,
-        recon / model.score_levels_[0] + weight * latent / model.score_levels_[1] + NEIGHBOUR_WEIGHT * neighbours / level,
+        recon / model.score_levels_[0] + weight * latent / model.score_levels_[1] + neighbour_weight * neighbours / level,
         rtol=1e-9,
     )
     # the reference embeddings and levels are saved with the model

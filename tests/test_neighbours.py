@@ -32,7 +32,7 @@ def test_nearest_window_distances_match_the_loop(timesteps, features, seed, excl
     series[14:20] += np.linspace(0, 0.01, 6, dtype=np.float32)[:, None]  # nearly flat
     reference_part = torch.from_numpy(series[:20])
     reference = reference_windows(reference_part, timesteps, stride)
-    reference_starts = list(range(0, 20 - timesteps + 1, stride))
+    reference_starts = window_starts(20, timesteps, stride)  # every stride-th and the last
     assert reference.shape == (len(reference_starts), timesteps * features)
     query_starts = window_starts(30, timesteps, 2)
     windows = torch.from_numpy(series).unfold(0, timesteps, 1)[query_starts].transpose(1, 2)

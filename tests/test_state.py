@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import naive
-from lstmae import LSTMAutoencoder, inference
+from lstmae import LSTMAutoencoder, inference, scoring
 from lstmae.data.scaling import transform
 from lstmae.errors import ParameterError
 from lstmae.neighbours import STD_FLOOR
@@ -69,6 +69,7 @@ def test_one_pass_equals_separate_passes(is_panel, scorer, aggregation, make_sin
         warnings.simplefilter("ignore")
         model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, random_state=0, verbose=0).fit(values)
     monkeypatch.setattr(inference, "CHUNK_VALUES", 10 * 16 * 7)  # 7 windows a chunk: many chunks, a ragged last one
+    monkeypatch.setitem(scoring.SERIES_WEIGHTS, "multivariate", (2.0, 1.0))  # this 2-feature series: a neighbour part too
     settings = ScoringSettings(scorer, aggregation, 3, 10, True)
     scaler = (model.scaler_mean_, model.scaler_scale_)
     calls = []

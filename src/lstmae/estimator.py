@@ -107,9 +107,10 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         window to the nearest z-normalised training window (`lstmae.neighbours`,
         the matrix profile's discord distance against the training data; it
         finds a single odd cycle that the network rebuilds well). "combined":
-        reconstruction over its held-out level plus LATENT_WEIGHT x latent over
-        its held-out level, plus, for a series, NEIGHBOUR_WEIGHT x neighbours
-        over its held-out level (`lstmae.scoring`). "auto": "combined" for the
+        reconstruction over its held-out level plus a weight x latent over its
+        held-out level, plus, for a series, a weight x neighbours over its
+        held-out level (`lstmae.scoring.SERIES_WEIGHTS`: 0.25 and 4 for one
+        feature, 2 and 0 for several; `LATENT_WEIGHT`, 0.25, for a panel). "auto": "combined" for the
         "repeat" design, "reconstruction" for "sequence" (which has no window
         embedding). Selected by cross-validation over source families on the
         dev benchmark, see bench/RESULTS-quality.md.

@@ -43,8 +43,16 @@ def znormalised(windows: torch.Tensor) -> torch.Tensor:
 
 
 def reference_windows(series: torch.Tensor, timesteps: int, stride: int = 1) -> torch.Tensor:
-    """The z-normalised windows of a training series (n, F): every ``stride``-th start, flattened to (M, T*F)."""
-    view = series.unfold(0, timesteps, 1)[::stride].transpose(1, 2)  # (M, T, F)
+    """The z-normalised windows of a training series (n, F), flattened to (M, T*F).
+
+    Windows start every ``stride`` steps, and the last window (ending at n-1)
+    is always one, as `lstmae.data.windows.window_starts` places them.
+    """
+    last = series.shape[0] - timesteps
+    starts = torch.arange(0, last + 1, stride)
+    if starts[-1] != last:
+        starts = torch.cat([starts, torch.tensor([last])])
+    view = series.unfold(0, timesteps, 1)[starts].transpose(1, 2)  # (M, T, F)
     return znormalised(view).reshape(view.shape[0], -1)
 
 

@@ -282,13 +282,25 @@ def interval_table(
     return table
 
 
-#: scorer="combined": weight of the latent distance beside the reconstruction
-#: error, each over its held-out level. Chosen with NEIGHBOUR_WEIGHT by
-#: cross-validation over source families (bench/quality.py --cv, bench/RESULTS-quality.md).
+#: scorer="combined" on a panel: weight of the latent distance (sample to nearest
+#: training sample embedding) beside the reconstruction error, each over its held-out level.
 LATENT_WEIGHT = 0.25
-#: scorer="combined" on a series: weight of the input-space nearest-neighbour
-#: distance (`lstmae.neighbours`) over its held-out level. Panels have no such part.
-NEIGHBOUR_WEIGHT = 2.0
+#: scorer="combined" on a series: (latent weight, nearest-neighbour weight) beside
+#: the reconstruction error, each part over its held-out level, for a series of
+#: one feature and of several. Selected by cross-validation over source families
+#: (leave one family out, 3 seeds; bench/quality.py --cv, bench/RESULTS-quality.md):
+#: on one feature the nearest z-normalised training window finds the odd cycles
+#: the network rebuilds well; on several (SMAP/MSL: one telemetry channel beside
+#: mostly-flat command flags) the embedding distance did better and the
+#: nearest-window part did not help, so it is off there.
+SERIES_WEIGHTS = {"univariate": (0.25, 4.0), "multivariate": (2.0, 0.0)}
+
+
+def combined_weights(n_features: int) -> tuple[float, float]:
+    """(latent weight, nearest-neighbour weight) of scorer="combined" on a series of ``n_features`` features."""
+    return SERIES_WEIGHTS["univariate" if n_features == 1 else "multivariate"]
+
+
 #: threshold="pot" fits the held-out part when it has at least this many scores, else all training scores.
 POT_MIN_HELD_OUT = 200
 
@@ -307,6 +319,7 @@ class Parts:
     latent: np.ndarray | None
     neighbours: np.ndarray | None
     per: np.ndarray
+    is_panel: bool = False
 
 
 def aggregate(
@@ -342,16 +355,16 @@ def aggregate(
         flat = values.reshape(len(reconstruction))
         return centred_mean(flat, timesteps) if not is_panel and aggregation == "window" else flat
 
-    return Parts(reconstruction, spread(distances), None if is_panel else spread(neighbours), per)
+    return Parts(reconstruction, spread(distances), None if is_panel else spread(neighbours), per, is_panel)
 
 
 def combine(scorer: str, parts: Parts, levels: tuple[float, float] | None, neighbour_level: float | None = None) -> np.ndarray:
     """The score a scorer gives from the parts.
 
     "reconstruction", "latent", "neighbours": that part alone. "combined":
-    reconstruction / level + LATENT_WEIGHT x latent / level, plus
-    NEIGHBOUR_WEIGHT x neighbours / level where there is a neighbour part
-    (a series scored by a model that has the reference).
+    reconstruction / level + w_latent x latent / level (+ w_neighbours x
+    neighbours / level when there is a neighbour part): LATENT_WEIGHT for a
+    panel, `combined_weights` (by the number of features) for a series.
     """
     if scorer == "reconstruction" or (parts.latent is None and parts.neighbours is None):
         return parts.reconstruction
@@ -359,9 +372,12 @@ def combine(scorer: str, parts: Parts, levels: tuple[float, float] | None, neigh
         return parts.latent
     if scorer == "neighbours":
         return parts.neighbours
-    score = parts.reconstruction / levels[0] + LATENT_WEIGHT * parts.latent / levels[1]
-    if parts.neighbours is not None and neighbour_level is not None:
-        score = score + NEIGHBOUR_WEIGHT * parts.neighbours / neighbour_level
+    if parts.is_panel:
+        return parts.reconstruction / levels[0] + LATENT_WEIGHT * parts.latent / levels[1]
+    latent_weight, neighbour_weight = combined_weights(parts.per.shape[1])
+    score = parts.reconstruction / levels[0] + latent_weight * parts.latent / levels[1]
+    if neighbour_weight and parts.neighbours is not None and neighbour_level is not None:
+        score = score + neighbour_weight * parts.neighbours / neighbour_level
     return score
 
 

@@ -29,7 +29,7 @@ from lstmae.data.windows import n_windows, window_starts
 from lstmae.errors import ParameterError
 from lstmae.neighbours import reference_windows
 from lstmae.params import n_train
-from lstmae.scoring import aggregate, combine, fit_threshold
+from lstmae.scoring import aggregate, combine, combined_weights, fit_threshold
 
 #: normalize_errors: floor of a feature's error level, relative to the largest feature's.
 FEATURE_LEVEL_FLOOR = 1e-3
@@ -234,7 +234,8 @@ def fit_state(
     scaled = unfitted.scale(values)
     timesteps = settings.timesteps
     latent = settings.scorer in ("latent", "combined")
-    near = settings.scorer in ("neighbours", "combined") and not is_panel
+    near = not is_panel and (settings.scorer == "neighbours"
+                             or (settings.scorer == "combined" and combined_weights(scaled.shape[-1])[1] > 0))
     fit_rows, held_rows = _split(scaled.shape[0], is_panel, timesteps, validation_split)
     reference_part = scaled[fit_rows] if latent else scaled[:0]
     held_out = scaled[held_rows] if latent or near else scaled[:0]

@@ -1,0 +1,353 @@
+"""Cross-validated selection of the score over source families: the engine of ``bench/quality.py --cv``.
+
+Each series is fitted once per seed (``LSTMAutoencoder(random_state=seed)``
+with the given params); the per-timestep score *components* of that one fit
+are cached on disk (``bench/.cache/cv/``): the reconstruction and latent parts
+and their held-out levels, exactly as `lstmae.state.ScoringState` computes
+them, and the input-space nearest-neighbour part (`lstmae.neighbours`) at
+several window scales. Every candidate score (`CANDIDATES`: which parts, with
+which weights) is then a cheap post-hoc combination of the same arrays, and
+its VUS-PR per series and seed is cached too.
+
+Selection: the dev series are grouped into folds by source family
+(`family`). For each fold, the candidate with the best mean over the OTHER
+folds (the mean of the univariate and the multivariate means, over seeds) is
+chosen and evaluated on the held-out fold. The out-of-fold numbers are what
+the report gives as lstmae's; labels are used only in the metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lstmae import inference, metrics
+from lstmae.data.windows import window_starts
+from lstmae.scoring import aggregate
+from lstmae.state import LEVEL_FLOOR, SCORE_WINDOWS_PER_STEP, _split
+
+#: UCR series name -> family (the recording's domain); the dev UCR names, grouped by what they measure.
+UCR_FAMILIES = {
+    "ecg": ("ECG", "apneaecg", "ltstdbs", "mit14134", "CHARIS"),
+    "bleeding": ("InternalBleeding",),
+    "epg": ("insectEPG", "EPG"),
+    "mars": ("MARS",),
+    "other": ("CIMIS", "GP711", "PowerDemand"),
+}
+
+
+def family(name: str) -> str:
+    """The fold of a series: its UCR domain, its NAB folder, or its SMAP/MSL channel letter."""
+    group, rest = name.split("/", 1)
+    if group == "ucr":
+        domain = rest.split("_")[3]
+        for fam, keys in UCR_FAMILIES.items():
+            if any(k in domain for k in keys):
+                return f"ucr:{fam}"
+        return f"ucr:{domain}"
+    if group == "nab":
+        folder = rest.split("/")[0]
+        return "nab:artificial" if folder.startswith("artificial") else f"nab:{folder}"
+    return f"{group}:{rest[0]}"
+
+
+# ------------------------------------------------------------ components
+def components(series, params: dict, seed: int) -> dict[str, np.ndarray]:
+    """Fit once, and every score part the candidates combine, per timestep (n,), with levels and seconds."""
+    from lstmae.estimator import LSTMAutoencoder
+
+    began = time.perf_counter()
+    model = LSTMAutoencoder(**{"verbose": 0, **params, "random_state": seed}).fit(series.values[: series.train_end])
+    fitted = time.perf_counter()
+    state, network = model.scoring_state_, model.module_
+    settings = state.settings
+    scaled = state.scale(series.values)
+    passed = inference.merged(network, scaled, False, settings.score_stride, reference=state.latent_reference)
+    parts = aggregate(state.normalized(passed.errors, settings), passed.distances, False, settings.aggregation,
+                      settings.timesteps)
+    scored = time.perf_counter()
+    return {
+        "reconstruction": parts.reconstruction, "latent": parts.latent, "levels": np.asarray(state.score_levels),
+        "timesteps": np.asarray(settings.timesteps), "fit_seconds": np.asarray(fitted - began),
+        "score_seconds": np.asarray(scored - fitted),
+    }
+
+
+def neighbour_part(series, timesteps: int, validation_split: float) -> dict[str, np.ndarray]:
+    """The library's nearest-neighbour part of a series (per timestep (n,), not over its level), its level, seconds.
+
+    What `lstmae.state.fit_state` and `ScoringState.score` compute for it, from
+    the data and the model's timesteps alone (it does not depend on the
+    network, so not on the seed): the training data's scaler, the windows
+    trained on as the reference, the held-out part's mean as the level.
+    """
+    from lstmae.data.scaling import fit_scaler
+    from lstmae.state import ScoringSettings, ScoringState
+
+    began = time.perf_counter()
+    train = series.values[: series.train_end]
+    settings = ScoringSettings("neighbours", "window", max(1, timesteps // SCORE_WINDOWS_PER_STEP), timesteps, True)
+    bare = ScoringState(*fit_scaler(train), None, None, None, math.nan, settings)
+    fit_rows, held_rows = _split(train.shape[0], False, timesteps, validation_split)
+    state = dataclasses.replace(bare, neighbour_reference=bare.scale(train)[fit_rows].contiguous())
+
+    def merged(values: np.ndarray) -> np.ndarray:
+        scaled = state.scale(values)
+        merger = inference.Merge(scaled.shape[0], 1, 1, False)
+        view = scaled.unfold(0, timesteps, 1)
+        starts = torch.from_numpy(window_starts(scaled.shape[0], timesteps, settings.score_stride))
+        for first in range(0, len(starts), 512):
+            where = starts[first : first + 512]
+            chunk = inference.Chunk(where, None, None, torch.zeros(0), view[where].transpose(1, 2))
+            merger.add(where, inference.neighbour_distances(chunk, state.neighbour_windows, None))
+        return aggregate(np.zeros((scaled.shape[0], 1)), None, False, "window", timesteps, merger.result()).neighbours
+
+    level = max(float(merged(train[held_rows]).mean()), LEVEL_FLOOR)
+    return {"neighbours": merged(series.values), "neighbour_level": np.asarray(level),
+            "neighbour_seconds": np.asarray(time.perf_counter() - began)}
+
+
+# ------------------------------------------------------------ candidates
+@dataclass(frozen=True)
+class Candidate:
+    """A score: reconstruction / level + latent_weight x latent / level + neighbour_weight x neighbours / level."""
+
+    latent_weight: float
+    neighbour_weight: float
+
+    @property
+    def name(self) -> str:
+        return f"latent {self.latent_weight:g}, neighbours {self.neighbour_weight:g}"
+
+
+#: The candidate scores: the "combined" scorer's two weights on a grid (0.25 / 0: the score before this round).
+CANDIDATES = tuple(Candidate(lw, nw) for lw in (0.25, 0.5, 1.0, 2.0) for nw in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0))
+
+
+def compose(candidate: Candidate, parts: dict, nn: dict) -> np.ndarray:
+    """The candidate's score per timestep, as `lstmae.scoring.combine` computes it with these weights."""
+    levels = parts["levels"]
+    score = parts["reconstruction"] / levels[0] + candidate.latent_weight * parts["latent"] / levels[1]
+    if candidate.neighbour_weight:
+        score = score + candidate.neighbour_weight * nn["neighbours"] / float(nn["neighbour_level"])
+    return score
+
+
+# ------------------------------------------------------------ the run
+UNIVARIATE, MULTIVARIATE = ("ucr", "nab"), ("smap", "msl")
+
+
+def safe(name: str) -> str:
+    return name.replace("/", "__")
+
+
+def cached_parts(name: str, load, params: dict, seeds: list[int], folder: Path, log) -> tuple[dict, dict]:
+    """({seed: components}, neighbour part) of a series, from ``folder`` or computed (and saved) now."""
+    folder.mkdir(parents=True, exist_ok=True)
+    series, parts = None, {}
+    for seed in seeds:
+        path = folder / f"{safe(name)}-s{seed}.npz"
+        if not path.is_file():
+            series = series or load()
+            found = components(series, params, seed)
+            _save(path, found)
+            log(f"{name} seed {seed}: timesteps {int(found['timesteps'])}, fit {float(found['fit_seconds']):.1f} s, "
+                f"score {float(found['score_seconds']):.1f} s")
+        parts[seed] = dict(np.load(path))
+    path = folder / f"{safe(name)}-neighbours.npz"
+    if not path.is_file():
+        series = series or load()
+        timesteps = int(parts[seeds[0]]["timesteps"])
+        found = neighbour_part(series, timesteps, params.get("validation_split", 0.1))
+        found.update(labels=series.labels, train_end=np.asarray(series.train_end),
+                     window=np.asarray(metrics.sliding_window(series.values)))
+        _save(path, found)
+    return parts, dict(np.load(path))
+
+
+def _save(path: Path, arrays: dict) -> None:
+    from lstmae.files import atomic_target
+
+    with atomic_target(path, "a cache file") as temporary:
+        with open(temporary, "wb") as stream:
+            np.savez(stream, **arrays)
+
+
+def metric_rows(name: str, parts: dict, nn: dict, skip: set = frozenset(), candidates=CANDIDATES) -> list[dict]:
+    """VUS-PR and UCR top-1 of every candidate on every seed of one series, but the (seed, candidate name) in ``skip``."""
+    labels, window, train_end = nn["labels"], int(nn["window"]), int(nn["train_end"])
+    group = name.split("/")[0]
+    rows = []
+    for seed, found in parts.items():
+        seconds = float(found["fit_seconds"] + found["score_seconds"] + nn["neighbour_seconds"])
+        for candidate in candidates:
+            if (seed, candidate.name) in skip:
+                continue
+            score = compose(candidate, found, nn)
+            rows.append({
+                "name": name, "group": group, "family": family(name), "seed": seed, "candidate": candidate.name,
+                "vus_pr": metrics.vus_pr(labels, score, window),
+                "ucr_top1": metrics.ucr_top1(labels, score, train_end) if group == "ucr" else math.nan,
+                "seconds": seconds,
+            })
+    return rows
+
+
+KINDS = {"univariate": UNIVARIATE, "multivariate": MULTIVARIATE}
+
+
+def kind_of(group: str) -> str:
+    """The weights' kind of a series group: one feature (UCR, NAB) or several (SMAP, MSL), as `lstmae.scoring.combined_weights`."""
+    return "univariate" if group in UNIVARIATE else "multivariate"
+
+
+def library_candidate(kind: str) -> Candidate:
+    """The library's default weights for that kind of series (`lstmae.scoring.SERIES_WEIGHTS`)."""
+    from lstmae.scoring import SERIES_WEIGHTS
+
+    return Candidate(*SERIES_WEIGHTS[kind])
+
+
+def _best(table) -> str:
+    """The candidate with the best mean over seeds of the mean VUS-PR over ``table``'s series (ties: the earlier candidate)."""
+    order = {c.name: i for i, c in enumerate(CANDIDATES)}
+    scores = table.groupby(["candidate", "seed"])["vus_pr"].mean().groupby("candidate").mean()
+    return max(scores.index, key=lambda c: (round(scores[c], 12), -order[c]))
+
+
+def cross_validate(table):
+    """(out-of-fold rows, {fold: chosen candidate}): each fold's series scored by the candidate best on the
+    other folds of the same kind (one feature or several: the weights are chosen per kind)."""
+    import pandas as pd
+
+    chosen, rows = {}, []
+    kinds = table["group"].map(kind_of)
+    for fold in sorted(table["family"].unique()):
+        kind = kind_of(table.loc[table["family"] == fold, "group"].iloc[0])
+        others = table[(table["family"] != fold) & (kinds == kind)]
+        if others.empty:  # a kind with one fold only: nothing to choose from
+            continue
+        chosen[fold] = _best(others)
+        rows.append(table[(table["family"] == fold) & (table["candidate"] == chosen[fold])])
+    return pd.concat(rows, ignore_index=True), chosen
+
+
+def best_overall(table) -> dict[str, str]:
+    """{kind: the candidate best on all its folds together}: what the library's defaults should be."""
+    kinds = table["group"].map(kind_of)
+    return {kind: _best(table[kinds == kind]) for kind in KINDS if (kinds == kind).any()}
+
+
+# ------------------------------------------------------------ the report
+def _fmt(value, digits: int = 3) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def group_lines(title: str, groups: tuple[str, ...], oof, table, default: str, before: str, peers) -> list[str]:
+    """One row of the summary table: out-of-fold means (over seeds, with the seed range) beside the best peer."""
+    mine = oof[oof["group"].isin(groups)]
+    if mine.empty:
+        return []
+    per_seed = mine.groupby("seed")["vus_pr"].mean()
+    top1 = mine.groupby("seed")["ucr_top1"].mean() if "ucr" in groups else None  # out of fold too
+    names = sorted(mine["name"].unique())
+
+    def in_sample(candidate: str) -> float:
+        part = table[table["group"].isin(groups) & (table["candidate"] == candidate)]
+        return float(part.groupby("seed")["vus_pr"].mean().mean())
+
+    best = ("–", math.nan)
+    if peers is not None:
+        theirs = peers[peers["series"].isin(names) & (peers["status"] == "ok")]
+        for method, rows in theirs.groupby("method"):
+            if len(rows) == len(names) and rows["vus_pr"].mean() > (best[1] if not math.isnan(best[1]) else -1):
+                best = (method, float(rows["vus_pr"].mean()))
+    mean = float(per_seed.mean())
+    return [f"| {title} | {len(names)} | **{_fmt(mean)}** ({_fmt(per_seed.min())}–{_fmt(per_seed.max())}) | "
+            f"{_fmt(float(top1.mean()), 2) if top1 is not None else '–'} | {_fmt(in_sample(default))} | {_fmt(in_sample(before))} | "
+            f"{best[0]} {_fmt(best[1])} | {mean - best[1]:+.3f} |"]
+
+
+def report(table, peers, seeds: list[int], params: dict, check: list[dict], machine: str) -> str:
+    import json
+    from datetime import datetime, timezone
+
+    oof, chosen = cross_validate(table)
+    overall = best_overall(table)
+    library = {kind: library_candidate(kind).name for kind in overall}
+    before = Candidate(0.25, 0.0).name
+    seconds = table.drop_duplicates(["name", "seed"]).groupby("name")["seconds"].mean()
+    lines = [
+        "# Detection quality of lstmae on the dev benchmark, by cross-validation over source families",
+        "",
+        f"Written by `bench/quality.py --cv` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; estimator params "
+        f"`{json.dumps(params, sort_keys=True)}` (empty = the defaults), seeds {', '.join(map(str, seeds))}. {machine}",
+        "",
+        "Protocol: as `bench/quality.py` (fit on `values[:train_end]`, score all points, TSB-AD's VUS-PR), on the 46 dev series. "
+        "Each series is fitted once per seed; the score candidates are the \"combined\" scorer's two weights "
+        f"(latent in {{{', '.join(sorted({f'{c.latent_weight:g}' for c in CANDIDATES}))}}}, nearest-neighbour in "
+        f"{{{', '.join(sorted({f'{c.neighbour_weight:g}' for c in CANDIDATES}, key=float))}}}), computed from the same fit. "
+        "The weights are chosen separately for series of one feature (UCR, NAB) and of several (SMAP, MSL), as "
+        "`lstmae.scoring.combined_weights` applies them. Folds are source families (UCR domains, NAB folders, SMAP/MSL "
+        "channel letters). For each fold the candidate with the best mean VUS-PR (mean over seeds) over the OTHER folds "
+        "of its kind is chosen and scored on the held-out fold: lstmae's numbers below are these out-of-fold numbers. "
+        "Labels are used only in the metrics and in this selection.",
+        "",
+        "**The defaults** (`lstmae.scoring.SERIES_WEIGHTS`): "
+        + "; ".join(f"{kind} **{library[kind]}** (best on all its folds together: {overall[kind]}"
+                    + ("" if library[kind] == overall[kind] else ", **not** the library's default") + ")" for kind in overall)
+        + f". The score before this round was {before} for every series.",
+        "",
+        "| group | series | lstmae out-of-fold VUS-PR, mean of seeds (seed range) | UCR top-1 | default (in-sample) | "
+        "before (in-sample) | best peer | out-of-fold minus best peer |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for title, groups in [("univariate (UCR + NAB)", UNIVARIATE), ("multivariate (SMAP + MSL)", MULTIVARIATE),
+                          ("UCR", ("ucr",)), ("NAB", ("nab",)), ("SMAP", ("smap",)), ("MSL", ("msl",))]:
+        lines += group_lines(title, groups, oof, table, library[kind_of(groups[0])], before, peers)
+    lines += [
+        "",
+        f"Seconds per series (fit + score, incl. the nearest-neighbour part; mean over seeds): median {seconds.median():.1f}, "
+        f"max {seconds.max():.1f}.",
+        "",
+        "### Folds",
+        "",
+        "| fold | series | candidate chosen on the other folds | out-of-fold VUS-PR (mean of seeds) | range over seeds | "
+        "best peer on this fold |",
+        "|---|---:|---|---:|---:|---|",
+    ]
+    for fold, candidate in chosen.items():
+        rows = oof[oof["family"] == fold]
+        per_seed = rows.groupby("seed")["vus_pr"].mean()
+        names = rows["name"].unique()
+        peer = "–"
+        if peers is not None:
+            theirs = peers[peers["series"].isin(names) & (peers["status"] == "ok")].groupby("method")["vus_pr"].mean()
+            if len(theirs):
+                peer = f"{theirs.idxmax()} {theirs.max():.3f}"
+        lines.append(f"| {fold} | {len(names)} | {candidate} | {per_seed.mean():.3f} | {per_seed.min():.3f}–{per_seed.max():.3f} | {peer} |")
+    if check:
+        lines += ["", "### Check: the library's default end to end", "",
+                  "`lstmae.evaluation.evaluate_series` (what `lstmae evaluate` runs) with `random_state=0`, against the "
+                  "VUS-PR composed here from the cached parts for the library's default candidate:", "",
+                  "| series | evaluate_series VUS-PR | composed VUS-PR | seconds |", "|---|---:|---:|---:|"]
+        lines += [f"| {c['name']} | {c['library']:.6f} | {c['composed']:.6f} | {c['seconds']:.1f} |" for c in check]
+    lines += ["", "### Candidates on all folds (in-sample, mean over seeds)", "",
+              "| candidate | univariate | multivariate | UCR | NAB | SMAP | MSL | UCR top-1 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for candidate in CANDIDATES:
+        rows = table[table["candidate"] == candidate.name]
+        mean = lambda groups: float(rows[rows["group"].isin(groups)].groupby("seed")["vus_pr"].mean().mean())  # noqa: E731
+        top = float(rows[rows["group"] == "ucr"].groupby("seed")["ucr_top1"].mean().mean())
+        lines.append(f"| {candidate.name} | {mean(UNIVARIATE):.3f} | {mean(MULTIVARIATE):.3f} | {mean(('ucr',)):.3f} | "
+                     f"{mean(('nab',)):.3f} | {mean(('smap',)):.3f} | {mean(('msl',)):.3f} | {top:.2f} |")
+    lines += ["", "### Per series (out-of-fold, mean over seeds)", "", "| series | fold | VUS-PR | seed range | top-1 |", "|---|---|---:|---:|---:|"]
+    for name, rows in oof.groupby("name"):
+        lines.append(f"| {name} | {rows['family'].iloc[0]} | {rows['vus_pr'].mean():.3f} | {rows['vus_pr'].min():.3f}–"
+                     f"{rows['vus_pr'].max():.3f} | {_fmt(float(rows['ucr_top1'].mean()), 2)} |")
+    return "\n".join(lines) + "\n"
