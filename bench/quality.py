@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: the peers' seconds are single-thread)")
     parser.add_argument("--fresh", action="store_true", help="discard the cache of this tag and run everything again")
-    parser.add_argument("--cache", type=Path, help="cache CSV (default: bench/cache/quality-<tag>.csv)")
+    parser.add_argument("--cache", type=Path,
+                        help="cache CSV (default: bench/cache/quality-<tag>.csv); with --cv the parts folder (default: bench/.cache/cv)")
     parser.add_argument("--report", type=Path, help="report path (default: bench/RESULTS-quality.md, or -<tag>.md for a tag)")
     parser.add_argument("--cv", action="store_true",
                         help="select the score by cross-validation over source families (bench/quality_cv.py)")
@@ -260,6 +261,8 @@ def run_cv(args) -> None:
     """--cv: the cached parts of every series and seed, every candidate's metrics, the selection and its report."""
     import hashlib
 
+    if str(BENCH) not in sys.path:  # loaded from elsewhere (the tests): its sibling module
+        sys.path.insert(0, str(BENCH))
     import quality_cv as cv
 
     params = parse_params(args.params)
@@ -267,7 +270,7 @@ def run_cv(args) -> None:
     peers = pd.read_csv(args.data / PEER_FILE) if (args.data / PEER_FILE).is_file() else None
     entries = available(args.data)
     names = wanted(args, entries, peers)
-    folder = BENCH / ".cache" / "cv"  # the defaults' parts; other params in a folder of their own
+    folder = args.cache or BENCH / ".cache" / "cv"  # the defaults' parts; other params in a folder of their own
     if params:
         folder = folder / hashlib.sha256(params_json.encode()).hexdigest()[:12]
     log = lambda text: print(text, flush=True)  # noqa: E731

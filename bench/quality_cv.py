@@ -310,7 +310,7 @@ def report(table, peers, seeds: list[int], params: dict, check: list[dict], mach
     ]
     for title, groups in [("univariate (UCR + NAB)", UNIVARIATE), ("multivariate (SMAP + MSL)", MULTIVARIATE),
                           ("UCR", ("ucr",)), ("NAB", ("nab",)), ("SMAP", ("smap",)), ("MSL", ("msl",))]:
-        lines += group_lines(title, groups, oof, table, library[kind_of(groups[0])], before, peers)
+        lines += group_lines(title, groups, oof, table, library_candidate(kind_of(groups[0])).name, before, peers)
     lines += [
         "",
         f"Seconds per series (fit + score, incl. the nearest-neighbour part; mean over seeds): median {seconds.median():.1f}, "

@@ -67,3 +67,46 @@ def test_all_and_limit_select_series(quality, data, tmp_path, capsys):
                   "--report", str(tmp_path / "r.md")])
     assert "1 series, 0 cached" in capsys.readouterr().out
     assert "no peer has results" in (tmp_path / "r.md").read_text()
+
+
+def test_cv_selects_on_the_other_folds_and_checks_the_default_end_to_end(quality, data, tmp_path, capsys):
+    report = tmp_path / "cv.md"
+    quality.main(["--data", str(data), "--params", TINY, "--cv", "--seeds", "0", "1", "--check", "1",
+                  "--cache", str(tmp_path / "parts"), "--report", str(report)])
+    out = capsys.readouterr().out
+    assert "check ucr/001_UCR_Anomaly_Toy1_100_150_160" in out
+    text = report.read_text()
+    assert "by cross-validation over source families" in text and "seeds 0, 1" in text
+    assert "| ucr:Toy1 | 1 |" in text and "| ucr:Toy2 | 1 |" in text  # one fold per (toy) domain
+    assert "| univariate (UCR + NAB) | 2 |" in text and "PeerA 0.900" in text
+    # the composed default equals what evaluate_series gives end to end
+    check = text.split("### Check")[1].split("###")[0]
+    row = next(line for line in check.splitlines() if line.startswith("| ucr/001_UCR_Anomaly_Toy1_100_150_160 |"))
+    library, composed = (float(v) for v in row.split("|")[2:4])
+    assert library == pytest.approx(composed, abs=1e-9)
+    metrics = pd.read_csv(next((tmp_path / "parts").rglob("metrics.csv")))
+    assert set(metrics["seed"]) == {0, 1} and metrics["candidate"].nunique() == 24 and len(metrics) == 2 * 2 * 24
+
+
+def test_cross_validation_never_picks_with_the_held_out_fold(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "bench"))  # as quality.py imports it
+    cv = sys.modules.get("quality_cv") or importlib.import_module("quality_cv")
+    a, b = cv.CANDIDATES[0].name, cv.CANDIDATES[1].name
+    rows = []
+    for fold, (va, vb) in {"ucr:x": (0.9, 0.1), "ucr:y": (0.2, 0.6), "ucr:z": (0.3, 0.5)}.items():
+        for seed in (0, 1):
+            rows += [{"name": f"ucr/{fold}", "group": "ucr", "family": fold, "seed": seed, "candidate": a, "vus_pr": va,
+                      "ucr_top1": 1.0, "seconds": 1.0},
+                     {"name": f"ucr/{fold}", "group": "ucr", "family": fold, "seed": seed, "candidate": b, "vus_pr": vb,
+                      "ucr_top1": 0.0, "seconds": 1.0}]
+    table = pd.DataFrame(rows)
+    oof, chosen = cv.cross_validate(table)
+    # x: on y and z, b is better (0.55 vs 0.25); y: on x and z, a (0.6 vs 0.3); z: on x and y, a (0.55 vs 0.35)
+    assert chosen == {"ucr:x": b, "ucr:y": a, "ucr:z": a}
+    assert oof.groupby("family")["vus_pr"].mean().to_dict() == {"ucr:x": 0.1, "ucr:y": 0.2, "ucr:z": 0.3}
+    assert cv.best_overall(table) == {"univariate": a}  # 0.467 vs 0.4 on all folds
+    assert cv.family("ucr/120_UCR_Anomaly_ECG2_15000_16000_16100") == cv.family("ucr/229_UCR_Anomaly_mit14134longtermecg_1_2_3")
+    assert cv.family("nab/realTraffic/speed_t4013") == "nab:realTraffic" and cv.family("smap/E-11") == "smap:E"

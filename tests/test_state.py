@@ -54,7 +54,8 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
     train = inference.merged(network, scaled, is_panel, settings.score_stride, reference=reference, exclude=(positions, radius))
     parts = aggregate(norm(train.errors), train.distances, is_panel, settings.aggregation, T,
                       neighbour_loop(scaled, radius) if near else None)
-    return levels, reference, score_levels, auto_threshold(combine(settings.scorer, parts, score_levels, neighbour_level))
+    weights = None if is_panel else scoring.combined_weights(values.shape[-1])
+    return levels, reference, score_levels, auto_threshold(combine(settings.scorer, parts, score_levels, neighbour_level, weights))
 
 
 @pytest.mark.parametrize("is_panel", [False, True])

@@ -319,7 +319,6 @@ class Parts:
     latent: np.ndarray | None
     neighbours: np.ndarray | None
     per: np.ndarray
-    is_panel: bool = False
 
 
 def aggregate(
@@ -355,16 +354,24 @@ def aggregate(
         flat = values.reshape(len(reconstruction))
         return centred_mean(flat, timesteps) if not is_panel and aggregation == "window" else flat
 
-    return Parts(reconstruction, spread(distances), None if is_panel else spread(neighbours), per, is_panel)
+    return Parts(reconstruction, spread(distances), None if is_panel else spread(neighbours), per)
 
 
-def combine(scorer: str, parts: Parts, levels: tuple[float, float] | None, neighbour_level: float | None = None) -> np.ndarray:
+def combine(
+    scorer: str,
+    parts: Parts,
+    levels: tuple[float, float] | None,
+    neighbour_level: float | None = None,
+    weights: tuple[float, float] | None = None,
+) -> np.ndarray:
     """The score a scorer gives from the parts.
 
     "reconstruction", "latent", "neighbours": that part alone. "combined":
     reconstruction / level + w_latent x latent / level (+ w_neighbours x
-    neighbours / level when there is a neighbour part): LATENT_WEIGHT for a
-    panel, `combined_weights` (by the number of features) for a series.
+    neighbours / level when there is a neighbour part), with ``weights`` =
+    (w_latent, w_neighbours) as fitted (`combined_weights` for a series);
+    None (a panel, or a model saved before the weights were fitted) is
+    (LATENT_WEIGHT, 0).
     """
     if scorer == "reconstruction" or (parts.latent is None and parts.neighbours is None):
         return parts.reconstruction
@@ -372,9 +379,7 @@ def combine(scorer: str, parts: Parts, levels: tuple[float, float] | None, neigh
         return parts.latent
     if scorer == "neighbours":
         return parts.neighbours
-    if parts.is_panel:
-        return parts.reconstruction / levels[0] + LATENT_WEIGHT * parts.latent / levels[1]
-    latent_weight, neighbour_weight = combined_weights(parts.per.shape[1])
+    latent_weight, neighbour_weight = (LATENT_WEIGHT, 0.0) if weights is None else weights
     score = parts.reconstruction / levels[0] + latent_weight * parts.latent / levels[1]
     if neighbour_weight and parts.neighbours is not None and neighbour_level is not None:
         score = score + neighbour_weight * parts.neighbours / neighbour_level

@@ -81,6 +81,9 @@ class ScoringState:
     neighbour_reference : (m, F) float32, the scaled training series whose windows the
         nearest-neighbour part compares with, or None (panels, scorers without it, older files)
     neighbour_level : float, the mean held-out nearest-neighbour part, or None
+    weights : (latent, nearest-neighbour) weights of scorer="combined" on a series, fitted by
+        `lstmae.scoring.combined_weights`; None for a panel and for files saved before them (the
+        score they were saved with: `lstmae.scoring.LATENT_WEIGHT` and no nearest-neighbour part)
     """
 
     scaler_mean: np.ndarray
@@ -92,6 +95,7 @@ class ScoringState:
     settings: ScoringSettings
     neighbour_reference: torch.Tensor | None = None
     neighbour_level: float | None = None
+    weights: tuple[float, float] | None = None
 
     def scale(self, values: np.ndarray) -> torch.Tensor:
         """Values (n, F) or (S, T, F) in the units the network was trained in, float32."""
@@ -117,7 +121,7 @@ class ScoringState:
     def scores_of(self, passed: inference.Merged, is_panel: bool, settings: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
         parts = aggregate(self.normalized(passed.errors, settings), passed.distances, is_panel, settings.aggregation,
                           settings.timesteps, passed.neighbours)
-        return combine(settings.scorer, parts, self.score_levels, self.neighbour_level), parts.per
+        return combine(settings.scorer, parts, self.score_levels, self.neighbour_level, self.weights), parts.per
 
     @functools.cached_property
     def neighbour_windows(self) -> torch.Tensor | None:
@@ -163,6 +167,7 @@ class ScoringState:
             "threshold_": self.threshold,
             "score_levels_": list(self.score_levels) if self.score_levels is not None else None,
             "neighbour_level_": self.neighbour_level,
+            "combined_weights_": None if self.weights is None else list(self.weights),
             "scoring_settings": dataclasses.asdict(self.settings),
         }
         return tensors, fields
@@ -191,6 +196,7 @@ class ScoringState:
             settings=settings if stored is None else ScoringSettings(**stored),
             neighbour_reference=None if neighbours is None else neighbours.float(),
             neighbour_level=None if neighbours is None else float(fields["neighbour_level_"]),
+            weights=None if fields.get("combined_weights_") is None else tuple(float(w) for w in fields["combined_weights_"]),
         )
 
 
@@ -234,8 +240,8 @@ def fit_state(
     scaled = unfitted.scale(values)
     timesteps = settings.timesteps
     latent = settings.scorer in ("latent", "combined")
-    near = not is_panel and (settings.scorer == "neighbours"
-                             or (settings.scorer == "combined" and combined_weights(scaled.shape[-1])[1] > 0))
+    weights = None if is_panel else combined_weights(scaled.shape[-1])
+    near = not is_panel and (settings.scorer == "neighbours" or (settings.scorer == "combined" and weights[1] > 0))
     fit_rows, held_rows = _split(scaled.shape[0], is_panel, timesteps, validation_split)
     reference_part = scaled[fit_rows] if latent else scaled[:0]
     held_out = scaled[held_rows] if latent or near else scaled[:0]
@@ -271,7 +277,7 @@ def fit_state(
     training_pass = training.result()
     per_feature = training_pass.errors.reshape(-1, training_pass.errors.shape[-1]).mean(axis=0)  # (F,)
     feature_levels = per_feature + FEATURE_LEVEL_FLOOR * float(per_feature.max()) + 1e-12
-    state = dataclasses.replace(unfitted, feature_levels=feature_levels, latent_reference=reference)
+    state = dataclasses.replace(unfitted, feature_levels=feature_levels, latent_reference=reference, weights=weights)
     if latent or near:
         held_pass = held.result()
         parts = aggregate(state.normalized(held_pass.errors, settings), held_pass.distances, is_panel, settings.aggregation,
