@@ -126,3 +126,18 @@ def test_neighbours_scorer_refuses_a_panel_and_needs_its_reference(make_sine):
     assert model.scoring_state_.neighbour_reference is None
     with pytest.raises(ParameterError, match=r"scorer='neighbours' needs the training windows"):
         model.set_params(scorer="neighbours").anomaly_score(make_sine(200, 10))
+
+
+def test_the_weights_are_fitted_by_the_number_of_features(make_sine):
+    from lstmae.scoring import SERIES_WEIGHTS
+
+    x = make_sine(300, 15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = LSTMAutoencoder(timesteps=15, units=4, epochs=1, random_state=0, verbose=0).fit(x)
+        two = LSTMAutoencoder(timesteps=15, units=4, epochs=1, random_state=0, verbose=0).fit(np.stack([x, x[::-1]], axis=1))
+    assert one.scoring_state_.weights == SERIES_WEIGHTS["univariate"]
+    assert two.scoring_state_.weights == SERIES_WEIGHTS["multivariate"]
+    # no nearest-window weight: no reference is kept (and the part costs nothing)
+    assert (two.scoring_state_.neighbour_reference is None) == (SERIES_WEIGHTS["multivariate"][1] == 0)
+    assert one.scoring_state_.neighbour_reference.shape == (int((300 - 15 + 1) * 0.9) + 15 - 1, 1)

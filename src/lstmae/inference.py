@@ -3,7 +3,8 @@
 One pass runs each chunk of windows through the network once and yields what
 is asked: per-timestep merged squared errors, reconstructions, embeddings,
 latent distances, input-space nearest-neighbour distances. The estimator,
-`lstmae.state` (the post-training pass) and any scorer that holds a network and a `lstmae.state.ScoringState` use it.
+`lstmae.state` (the post-training pass) and any scorer that holds a network
+and a `lstmae.state.ScoringState` use it.
 
 Shapes: B = windows in a chunk, T = timesteps, F = features, L = latent size,
 n = timesteps of a series, S = samples of a panel.
