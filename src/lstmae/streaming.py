@@ -130,6 +130,7 @@ class StreamScorer:
         self.last_x = np.zeros(0)  # ... and its time (row number without times); empty before the first
         self.time_kind: str | None = None  # set by the first update
         self.tz: str | None = None
+        self.time_unit = "ns"
         self.last_time: float | None = None
         self.open_start = -1  # the open interval: first position, last anomalous position
         self.open_end = -1
@@ -277,9 +278,9 @@ class StreamScorer:
 
     def _times(self, timestamps: Any, k: int) -> np.ndarray:
         """Timestamps (int64 ns since the epoch for datetimes, float64 numbers), strictly increasing after the last one."""
-        kind, tz, numbers = _NO_TIMES, None, np.zeros(k)
+        kind, tz, numbers, unit = _NO_TIMES, None, np.zeros(k), "ns"
         if timestamps is not None:
-            index = timestamps if isinstance(timestamps, pd.Index) else pd.Index(np.atleast_1d(np.asarray(timestamps, dtype=object)))
+            index = timestamps if isinstance(timestamps, pd.Index) else pd.Index(np.atleast_1d(np.asarray(timestamps)))
             if len(index) != k:
                 raise DataError(f"{len(index)} timestamp(s) for {k} point(s); pass one timestamp per point.")
             if pd.api.types.is_numeric_dtype(index.dtype) and not pd.api.types.is_bool_dtype(index.dtype):
@@ -294,6 +295,7 @@ class StreamScorer:
                 if stamps.hasnans:
                     raise DataError(f"row {self.rows + int(np.flatnonzero(stamps.isna())[0]) + 1} of the stream has no timestamp.")
                 kind, tz, numbers = _DATETIME, None if stamps.tz is None else str(stamps.tz), stamps.as_unit("ns").asi8
+                unit = stamps.unit
         if self.time_kind is not None and (kind, tz) != (self.time_kind, self.tz):
             said = lambda kind, tz: "no timestamps" if kind == _NO_TIMES else f"{kind} timestamps" + (f" in {tz}" if tz else "")  # noqa: E731
             raise DataError(
@@ -312,7 +314,7 @@ class StreamScorer:
                 )
             self.last_time = numbers[-1].item()
         if self.time_kind is None:  # the first update fixes the kind, and the dtype of the time arrays
-            self.time_kind, self.tz = kind, tz
+            self.time_kind, self.tz, self.time_unit = kind, tz, unit
             for name in ("times", "held_times", "open_times", "last_x"):
                 setattr(self, name, getattr(self, name).astype(numbers.dtype))
         return numbers
@@ -473,27 +475,26 @@ class StreamScorer:
 
     def _close(self) -> pd.DataFrame:
         length = self.open_end - self.open_start + 1
-        table = interval_table(
-            self.open_scores[:length], self.threshold, self.min_gap,
-            feature_scores=self.open_per[:length], feature_names=self.feature_names,
-        )
+        table = self._table(self.open_scores[:length], self.open_per[:length], self.open_times[:length])
         table[["start", "end"]] += self.open_start
-        if self.time_kind != _NO_TIMES:
-            stamps = self._labels(self.open_times[[0, length - 1]])
-            table.insert(2, "start_time", stamps[:1].repeat(len(table)))
-            table.insert(3, "end_time", stamps[1:].repeat(len(table)))
         self.open_start = self.open_end = -1
-        self.open_scores, self.open_per, self.open_times = np.zeros(0), np.zeros((0, self.n_features)), np.zeros(0)
+        self.open_scores, self.open_per, self.open_times = np.zeros(0), np.zeros((0, self.n_features)), self.open_times[:0]
         return table
 
+    def _table(self, scores: np.ndarray, per: np.ndarray, times: np.ndarray) -> pd.DataFrame:
+        """`lstmae.scoring.interval_table` of these points, as `detect` gives it (times when the stream has them)."""
+        index = None if self.time_kind in (None, _NO_TIMES) else self._labels(times)
+        return interval_table(scores, self.threshold, self.min_gap, index=index, feature_scores=per, feature_names=self.feature_names)
+
     def _empty_intervals(self) -> pd.DataFrame:
-        return interval_table(np.zeros(0), self.threshold, self.min_gap, feature_scores=np.zeros((0, self.n_features)))
+        return self._table(np.zeros(0), np.zeros((0, self.n_features)), self.times[:0])
 
     # ------------------------------------------------------------ output
     def _labels(self, times: np.ndarray) -> pd.Index:
         if self.time_kind != _DATETIME:
             return pd.Index(times)
         stamps = pd.DatetimeIndex(np.asarray(times, dtype=np.int64).view("datetime64[ns]"))
+        stamps = stamps.as_unit(self.time_unit)  # the resolution the timestamps came in
         return stamps.tz_localize("UTC").tz_convert(self.tz) if self.tz else stamps
 
     def _index(self, positions: np.ndarray, times: np.ndarray) -> pd.Index:
@@ -509,7 +510,7 @@ class StreamScorer:
     # ------------------------------------------------------------ saving
     _ARRAYS = ("tail", "sums", "counts", "merged", "times", "held", "held_times", "last_valid", "last_x",
                "open_scores", "open_per", "open_times")
-    _FIELDS = ("rows", "n", "next_start", "acc_from", "merged_from", "scored", "time_kind", "tz", "last_time",
+    _FIELDS = ("rows", "n", "next_start", "acc_from", "merged_from", "scored", "time_kind", "tz", "time_unit", "last_time",
                "open_start", "open_end", "flushed")
 
     def _identity(self) -> dict[str, Any]:
