@@ -286,3 +286,31 @@ def test_flush_ends_the_stream(univariate):
     assert scorer.flush().empty
     with pytest.raises(DataError, match="was flushed"):
         scorer.update(values[:3])
+
+
+def test_a_centred_reference_gives_the_same_distances_as_the_tensor():
+    import torch
+
+    from lstmae.latent import CentredReference, nearest_distances
+
+    generator = torch.Generator().manual_seed(0)
+    reference, queries = torch.randn(500, 8, generator=generator) + 3, torch.randn(7, 8, generator=generator) + 3
+    assert torch.equal(nearest_distances(queries, CentredReference.of(reference)), nearest_distances(queries, reference))
+
+
+def test_few_windows_merge_to_the_same_bits_as_the_offset_loop():
+    """A stream's block has fewer windows than timesteps: TimestepAccumulator adds them one slice each, in the
+    order the offset loop adds them to every timestep, so batch and stream sums are the same bits."""
+    from lstmae.data.windows import TimestepAccumulator
+
+    rng = np.random.default_rng(0)
+    starts = np.array([9, 0, 3, 4, 12])  # unsorted, overlapping
+    values = rng.standard_normal((5, 8, 2)) * 10.0 ** rng.integers(-8, 8, size=(5, 8, 2))
+    fast = TimestepAccumulator(20, 2)
+    fast.add(starts, values)
+    sums, counts = np.zeros((20, 2)), np.zeros(20, dtype=np.int64)
+    for offset in range(8):  # the offset loop, as for many windows
+        sums[starts + offset] += values[:, offset]
+        counts[starts + offset] += 1
+    np.testing.assert_array_equal(fast.sums, sums)
+    np.testing.assert_array_equal(fast.counts, counts)

@@ -33,8 +33,8 @@ distance when the scorer uses one), T = timesteps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,9 @@ import pandas as pd
 import torch
 
 from lstmae import inference
-from lstmae.data.cleaning import MISSING_POLICIES, _warn_filled, interpolate_column
+from lstmae.data.cleaning import _warn_filled, interpolate_column
+from lstmae.data.windows import window_starts
+from lstmae.latent import CentredReference
 from lstmae.errors import DataError, FeatureMismatchError, ModelFileError, ParameterError
 from lstmae.params import check_integer
 from lstmae.scoring import interval_table
@@ -80,7 +82,8 @@ class StreamScorer:
     threshold : float
         The model's ``threshold_``; a final point is anomalous when its score is above it.
     closed_intervals : DataFrame
-        The intervals that the last `update` / `flush` closed (columns of `LSTMAutoencoder.detect`).
+        The intervals that the last `update` / `flush` closed (columns of `LSTMAutoencoder.detect`);
+        an interval closes once ``min_gap`` normal points followed its last anomalous one.
     """
 
     def __init__(self, model: "LSTMAutoencoder", *, min_gap: int | None = None, missing: str = "interpolate") -> None:
@@ -96,7 +99,8 @@ class StreamScorer:
         self.network = model.module_
         self.scoring = model._state()
         self.settings = model._settings()
-        self.reference = self.scoring.reference_for(self.settings.scorer)
+        reference = self.scoring.reference_for(self.settings.scorer)
+        self.reference = None if reference is None else CentredReference.of(reference)  # prepared once, not per update
         self.missing = missing
         self.min_gap = check_integer("min_gap", model.timesteps_ if min_gap is None else min_gap, 1)
         names = getattr(model, "feature_names_in_", None)
@@ -107,7 +111,8 @@ class StreamScorer:
         self.merge_delay = T - 1 if s == 1 else T
         self.margins = aggregation_margins(self.settings.aggregation, T)
         self.delay = self.merge_delay + self.margins[1]
-        self.channels = self.n_features + (1 if self.reference is not None else 0)
+        self.layout = self._layout()  # [(Merged field, channels)]: what the batch pass merges per timestep
+        self.channels = sum(width for _, width in self.layout)
         self._reset()
 
     # ------------------------------------------------------------ state
@@ -138,8 +143,8 @@ class StreamScorer:
         self.open_per = np.zeros((0, F))
         self.open_times = np.zeros(0)
         self.flushed = False
-        self.closed_intervals = self._empty_intervals()
-        self._early_cache: tuple[int, inference.Chunk | None] | None = None
+        self._closed: list[pd.DataFrame] = []  # the intervals the last call closed
+        self._end_cache: tuple[int, tuple[np.ndarray, np.ndarray] | None] | None = None
 
     # ------------------------------------------------------------ input
     def update(self, values: Any, timestamps: Any = None) -> pd.DataFrame:
@@ -198,10 +203,8 @@ class StreamScorer:
         """
         if self.n < self.timesteps or self.flushed:
             return pd.Series(np.zeros(0), index=self._index(np.zeros(0, dtype=np.int64), np.zeros(0)), name="provisional_score")
-        end = self._end_chunk()
         sums, counts = self.sums.copy(), self.counts.copy()
-        if end is not None:
-            self._add_chunk(sums, counts, self.acc_from, end)
+        self._add_end(sums, counts)
         merged = np.concatenate([self.merged, sums / counts[:, None]])
         scores, _ = self._scores(merged, self.merged_from, self.scored, self.n, self.n)
         positions = np.arange(self.scored, self.n)
@@ -219,16 +222,16 @@ class StreamScorer:
                     f"the block has columns {columns} but the model was fitted on {self.feature_names}; "
                     "pass the same columns, in the same order."
                 )
-            index, raw = values.index, values.to_numpy(dtype=object)
+            index, raw = values.index, values.to_numpy()
         elif isinstance(values, pd.Series):
             if F != 1:
                 raise FeatureMismatchError(
                     f"a Series is a block of one feature, but the model has {F} features; "
                     "pass a one-row DataFrame or an array of shape (F,) for one point."
                 )
-            index, raw = values.index, values.to_numpy(dtype=object)[:, None]
+            index, raw = values.index, values.to_numpy()[:, None]
         else:
-            raw = np.array(values, dtype=object)
+            raw = np.asarray(values)
             if raw.ndim == 0 or (raw.ndim == 1 and F > 1):
                 raw = raw.reshape(1, -1)
             elif raw.ndim == 1:
@@ -249,8 +252,14 @@ class StreamScorer:
         return block, self._times(timestamps, len(block))
 
     def _numbers(self, raw: np.ndarray) -> np.ndarray:
+        """The block as float64 (k, F); a DataError names the first row that is not a finite number or NaN."""
+        out = None
+        if raw.dtype.kind in "fiub":  # the usual case, vectorised; the loop below finds what is wrong
+            out = raw.astype(np.float64)
+        if out is not None and not np.isinf(out).any() and (self.missing != "error" or not np.isnan(out).any()):
+            return out
         out = np.empty(raw.shape, dtype=np.float64)
-        for (i, j), value in np.ndenumerate(raw):
+        for (i, j), value in np.ndenumerate(raw.astype(object)):
             try:
                 number = float(np.nan if value is None else value)
             except (TypeError, ValueError):
@@ -374,18 +383,14 @@ class StreamScorer:
             self.sums = np.concatenate([self.sums, np.zeros((len(block), self.channels))])
             self.counts = np.concatenate([self.counts, np.zeros(len(block), dtype=np.int64)])
             starts = np.arange(self.next_start, self.n - T + 1, s, dtype=np.int64)
-            if len(starts):
-                window_data = torch.from_numpy(self.tail).unfold(0, T, 1)  # (len(tail) - T + 1, F, T), a view
-                tail_from = first_new - (len(self.tail) - len(block))  # position of tail[0]
-                batch = window_data[torch.from_numpy(starts - tail_from)].transpose(1, 2)  # (B, T, F)
-                self._add_chunk(self.sums, self.counts, self.acc_from, self._forward(torch.from_numpy(starts), batch))
+            if len(starts):  # the windows this block completed, in one pass: positions starts[0] .. starts[-1] + T - 1
+                span = self.tail[len(self.tail) - (self.n - starts[0]) : len(self.tail) - (self.n - starts[-1] - T)]
+                self._add(self.sums, self.counts, int(starts[0]) - self.acc_from, *self._pass(span))
                 self.next_start = int(starts[-1]) + s
             self.tail = self.tail[-T:]
         final_to = self.n
         if end and self.n:
-            chunk = self._end_chunk()
-            if chunk is not None:
-                self._add_chunk(self.sums, self.counts, self.acc_from, chunk)
+            self._add_end(self.sums, self.counts)
         elif not end:
             final_to = max(self.acc_from, self.n - self.merge_delay)
         done = final_to - self.acc_from
@@ -394,7 +399,7 @@ class StreamScorer:
             self.sums, self.counts, self.acc_from = self.sums[done:], self.counts[done:], final_to
         score_to = self.n if end else max(self.scored, self.acc_from - self.margins[1])
         if score_to == self.scored:
-            self.closed_intervals = self._empty_intervals()
+            self._closed = []
             return self._frame(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0))
         scores, per = self._scores(self.merged, self.merged_from, self.scored, score_to, self.n if end else None)
         positions = np.arange(self.scored, score_to)
@@ -406,30 +411,49 @@ class StreamScorer:
         self._intervals(scores, per, positions, point_times, end)
         return self._frame(scores, positions, point_times)
 
-    def _forward(self, where: torch.Tensor, batch: torch.Tensor) -> inference.Chunk:
-        """Windows (B, T, F) through the network as one chunk."""
-        return next(inference.run(self.network, [(where, batch, True)]))
+    def _components(self) -> dict[str, Any]:
+        """The parts of `ScoringState.score`'s pass for this scorer (keywords of `lstmae.inference.merged`).
 
-    def _add_chunk(self, sums: np.ndarray, counts: np.ndarray, offset: int, chunk: inference.Chunk) -> None:
-        """Add a chunk's per-timestep values (squared errors, latent distances) to the partial sums from ``offset``."""
-        parts = [chunk.squared]  # (B, T, F)
-        if self.reference is not None:
-            parts.append(inference.distances(chunk, self.reference, None, False))  # (B, T, 1)
-        values = np.concatenate(parts, axis=2)  # (B, T, C)
-        rows = chunk.where.numpy() - offset
-        for step in range(values.shape[1]):  # as TimestepAccumulator.add: starts are unique
-            sums[rows + step] += values[:, step]
-            counts[rows + step] += 1
+        Kept beside `ScoringState.score`: a part added there is added here, and
+        the tests comparing a stream with `anomaly_score` fail until it is.
+        """
+        return {"reference": self.reference}
 
-    def _end_chunk(self) -> inference.Chunk | None:
-        """Batch scoring's last window (at n - T) when the grid has not run it; cached per stream length."""
+    def _layout(self) -> list[tuple[str, int]]:
+        """The per-timestep fields the pass gives (`lstmae.inference.Merged`) and their channels, from one window."""
+        probe = inference.merged(self.network, torch.zeros(self.timesteps, self.n_features), False, 1, **self._components())
+        return [(field.name, getattr(probe, field.name).shape[1]) for field in dataclasses.fields(probe)
+                if getattr(probe, field.name) is not None]
+
+    def _pass(self, span: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(per-timestep sums (L, C), window counts (L,)) of the windows at 0, s, ..., L - T of ``span`` (L, F), scaled.
+
+        One `lstmae.inference.merged` pass, the batch pass itself; its means times
+        the number of windows covering each timestep are the sums to carry on.
+        """
+        T = self.timesteps
+        passed = inference.merged(self.network, torch.from_numpy(span), False, self.stride, **self._components())
+        means = np.concatenate([getattr(passed, name) for name, _ in self.layout], axis=1)  # (L, C)
+        starts = window_starts(len(span), T, self.stride)
+        edges = np.zeros(len(span) + 1, dtype=np.int64)
+        np.add.at(edges, starts, 1)
+        np.add.at(edges, starts + T, -1)
+        counts = np.cumsum(edges[:-1])  # (L,) windows covering each timestep
+        return means * counts[:, None], counts
+
+    @staticmethod
+    def _add(sums: np.ndarray, counts: np.ndarray, at: int, more_sums: np.ndarray, more_counts: np.ndarray) -> None:
+        sums[at : at + len(more_sums)] += more_sums
+        counts[at : at + len(more_counts)] += more_counts
+
+    def _add_end(self, sums: np.ndarray, counts: np.ndarray) -> None:
+        """Add batch scoring's last window (at n - T) when the grid has not run it; its pass is cached per length."""
         last = self.n - self.timesteps
         if last < 0 or last % self.stride == 0:
-            return None
-        if self._early_cache is None or self._early_cache[0] != self.n:
-            window = torch.from_numpy(self.tail[-self.timesteps :])[None]  # (1, T, F)
-            self._early_cache = (self.n, self._forward(torch.tensor([last]), window))
-        return self._early_cache[1]
+            return
+        if self._end_cache is None or self._end_cache[0] != self.n:
+            self._end_cache = (self.n, self._pass(self.tail[-self.timesteps :]))
+        self._add(sums, counts, last - self.acc_from, *self._end_cache[1])
 
     def _scores(self, merged: np.ndarray, merged_from: int, first: int, stop: int, series_end: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Scores and per-feature scores of positions first .. stop-1 from final merged values (from ``merged_from``).
@@ -441,8 +465,10 @@ class StreamScorer:
         left = max(0, first - before)
         right = stop + after if series_end is None else series_end
         segment = merged[left - merged_from : right - merged_from]  # (m, C)
-        F = self.n_features
-        passed = inference.Merged(segment[:, :F], None, segment[:, F:] if self.reference is not None else None)
+        parts, at = {}, 0
+        for name, width in self.layout:
+            parts[name], at = segment[:, at : at + width], at + width
+        passed = inference.Merged(**parts)
         scores, per = self.scoring.scores_of(passed, False, self.settings)
         return scores[first - left : stop - left], per[first - left : stop - left]
 
@@ -466,7 +492,7 @@ class StreamScorer:
                 self._hold(scores, per, times, begin, len(scores))
         if end and self.open_start >= 0:
             closed.append(self._close())
-        self.closed_intervals = pd.concat(closed, ignore_index=True) if closed else self._empty_intervals()
+        self._closed = closed
 
     def _hold(self, scores: np.ndarray, per: np.ndarray, times: np.ndarray, begin: int, stop: int) -> None:
         self.open_scores = np.concatenate([self.open_scores, scores[begin:stop]])
@@ -486,7 +512,11 @@ class StreamScorer:
         index = None if self.time_kind in (None, _NO_TIMES) else self._labels(times)
         return interval_table(scores, self.threshold, self.min_gap, index=index, feature_scores=per, feature_names=self.feature_names)
 
-    def _empty_intervals(self) -> pd.DataFrame:
+    @property
+    def closed_intervals(self) -> pd.DataFrame:
+        """The intervals the last `update` / `flush` closed: the columns of `LSTMAutoencoder.detect`, positions in the stream."""
+        if self._closed:
+            return pd.concat(self._closed, ignore_index=True)
         return self._table(np.zeros(0), np.zeros((0, self.n_features)), self.times[:0])
 
     # ------------------------------------------------------------ output
@@ -519,6 +549,7 @@ class StreamScorer:
             "timesteps": self.timesteps, "stride": self.stride, "n_features": self.n_features,
             "scorer": self.settings.scorer, "aggregation": self.settings.aggregation,
             "threshold": self.threshold, "min_gap": self.min_gap, "missing": self.missing,
+            "layout": [list(part) for part in self.layout],
         }
 
     def state_dict(self) -> dict[str, Any]:
