@@ -112,26 +112,36 @@ def test_a_pipe_fed_slowly_gives_one_line_per_point_as_they_become_final(files, 
     assert expected["anomaly"].any()
 
 
-def _run(args: list[str], text: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "lstmae", *args], input=text, env=env, capture_output=True, text=True, timeout=120)
+def _in_process(args: list[str], text: str, tmp_path: Path, capsys) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `lstmae ARGS` run here, with ``text`` as standard input."""
+    given = tmp_path / "stdin.csv"
+    given.write_text(text)
+    saved = sys.stdin
+    try:
+        with open(given) as sys.stdin:
+            code = main(args)
+    finally:
+        sys.stdin = saved
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
-def test_malformed_lines_are_skipped_with_one_warning_each(files):
+def test_malformed_lines_are_skipped_with_one_warning_each(files, tmp_path, capsys):
     data, model = files
     lines = data.read_text().splitlines(keepends=True)
     bad = ["2025-02-01 00:39:30,abc,1\n", "2025-02-01 00:10:00,1,1\n", "only,two\n", "yesterday,1,2\n"]
-    result = _run(["score", "-", "-m", str(model), "--follow"], "".join(lines[:41] + bad + lines[41:]))
-    assert result.returncode == 0, result.stderr
-    warned = [line for line in result.stderr.splitlines() if line.startswith("lstmae: warning: line")]
-    assert len(warned) == 4 and "Traceback" not in result.stderr
+    text = "".join(lines[:41] + bad + lines[41:])
+    code, out, err = _in_process(["score", "-", "-m", str(model), "--follow"], text, tmp_path, capsys)
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if line.startswith("lstmae: warning: line")]
+    assert len(warned) == 4 and "Traceback" not in err
     assert "line 42 skipped: column 'x' holds 'abc', not a number" in warned[0]
     assert "not after the previous one" in warned[1] and "it has 2 field(s), the header 3" in warned[2]
     assert "'yesterday', not a date/time" in warned[3]
-    assert len(result.stdout.splitlines()) == 1 + N
-    refused = _run(["score", "-", "-m", str(model), "--follow", "--missing", "error"], "".join(lines[:41] + bad + lines[41:]))
-    assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert refused.stderr.strip().endswith("lstmae: error: line 42 of the input is malformed (column 'x' holds 'abc', not a number); --missing error refuses it.")
+    assert len(out.splitlines()) == 1 + N
+    code, out, err = _in_process(["score", "-", "-m", str(model), "--follow", "--missing", "error"], text, tmp_path, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().endswith("lstmae: error: line 42 of the input is malformed (column 'x' holds 'abc', not a number); --missing error refuses it.")
 
 
 def test_ctrl_c_flushes_and_exits_130(files, delay):
@@ -176,13 +186,7 @@ def test_a_named_file_is_followed_until_idle(files, delay, tmp_path, capsys):
     (["--idle-timeout", "0"], "--idle-timeout must be a number of seconds > 0, got 0.0"),
     (["--columns", "x"], "the header has 1 value column(s) ['x'] but the model was fitted on 2"),
 ])
-def test_follow_options_that_cannot_work_are_refused(files, extra, message, capsys):
+def test_follow_options_that_cannot_work_are_refused(files, extra, message, tmp_path, capsys):
     data, model = files
-    sys_stdin = sys.stdin
-    try:
-        sys.stdin = open(data)
-        assert main(["score", "-", "-m", str(model), "--follow", *extra]) == 2
-    finally:
-        sys.stdin.close()
-        sys.stdin = sys_stdin
-    assert message in capsys.readouterr().err
+    code, _, err = _in_process(["score", "-", "-m", str(model), "--follow", *extra], data.read_text(), tmp_path, capsys)
+    assert code == 2 and message in err

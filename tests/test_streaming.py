@@ -314,3 +314,17 @@ def test_few_windows_merge_to_the_same_bits_as_the_offset_loop():
         counts[starts + offset] += 1
     np.testing.assert_array_equal(fast.sums, sums)
     np.testing.assert_array_equal(fast.counts, counts)
+
+
+def test_bench_stream_runs_and_reports_every_measurement(bench_script):
+    stream = bench_script("stream")
+    result = stream.main(["--train", "600", "--period", "20", "--epochs", "1", "--points", "300", "--points-memory", "2000"])
+    assert set(result["throughput"]) == {1, 10, 100} and all(v["cpu"] > 0 for v in result["throughput"].values())
+    assert result["latency_ms"]["cpu"]["p99"] >= result["latency_ms"]["cpu"]["median"] > 0
+    assert [fed for fed, _ in result["rss_mb"]] == list(range(200, 2001, 200))
+    assert result["model"]["delay"] == model_delay(result["model"])
+
+
+def model_delay(model: dict) -> int:
+    T = model["timesteps"]
+    return (T - 1 if model["score_stride"] == 1 else T) + T - T // 2 - 1
