@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+from io import StringIO
 import subprocess
 import sys
 import textwrap
@@ -53,8 +54,6 @@ def delay(files) -> int:
 def _batch(files, capsys) -> pd.DataFrame:
     data, model = files
     assert main(["score", str(data), "-m", str(model)]) == 0
-    from io import StringIO
-
     return pd.read_csv(StringIO(capsys.readouterr().out))
 
 
@@ -103,7 +102,7 @@ def test_a_pipe_fed_slowly_gives_one_line_per_point_as_they_become_final(files, 
     out.thread.join(10)
     feeder.wait(10)
     assert "Traceback" not in scorer.stderr.read()
-    got = pd.read_csv(pd.io.common.StringIO("".join(out.lines)))
+    got = pd.read_csv(StringIO("".join(out.lines)))
     expected = _batch(files, capsys)
     assert list(got.columns) == ["when", "score", "anomaly"] and len(got) == N
     assert list(got["when"]) == list(expected["when"])
@@ -176,7 +175,7 @@ def test_a_named_file_is_followed_until_idle(files, delay, tmp_path, capsys):
     assert scorer.wait(60) == 0, scorer.stderr.read()
     out.thread.join(10)
     expected = _batch(files, capsys)
-    got = pd.read_csv(pd.io.common.StringIO("".join(out.lines)))
+    got = pd.read_csv(StringIO("".join(out.lines)))
     np.testing.assert_allclose(got["score"], expected["score"], rtol=1e-5)
 
 
@@ -190,3 +189,10 @@ def test_follow_options_that_cannot_work_are_refused(files, extra, message, tmp_
     data, model = files
     code, _, err = _in_process(["score", "-", "-m", str(model), "--follow", *extra], data.read_text(), tmp_path, capsys)
     assert code == 2 and message in err
+
+
+def test_a_byte_order_mark_before_the_header_is_ignored(files, tmp_path, capsys):
+    data, model = files
+    code, out, err = _in_process(["score", "-", "-m", str(model), "--follow"], "\ufeff" + data.read_text(), tmp_path, capsys)
+    assert code == 0, err
+    assert out.splitlines()[0] == "when,score,anomaly" and len(out.splitlines()) == 1 + N

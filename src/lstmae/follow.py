@@ -83,6 +83,7 @@ class Columns:
 
     def __init__(self, header: str, model: "LSTMAutoencoder", time_column: str | None, columns: list[str] | None,
                  detect_time: bool) -> None:
+        header = header.lstrip("\ufeff")  # a UTF-8 byte order mark, as the file readers accept it
         self.delimiter = max(DELIMITERS, key=header.count)
         names = [name.strip() for name in next(csv.reader([header], delimiter=self.delimiter))]
         self.width = len(names)
