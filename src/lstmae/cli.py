@@ -351,16 +351,44 @@ def score(
     id_column: IdColumnOpt = None,
     missing: MissingOpt = "interpolate",
     duplicates: DuplicatesOpt = "error",
+    follow: Annotated[bool, typer.Option("--follow", help="Score CSV rows as they arrive (DATA '-': standard input; a file: like tail -f); one line per point once its score is final.")] = False,
+    idle_timeout: Annotated[Optional[float], typer.Option("--idle-timeout", help="With --follow on a file: stop (and score the last points) after this many seconds without a new line; default: never.")] = None,
 ) -> None:
     """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1."""
     import numpy as np
 
+    if follow:
+        _follow(data, model_path, output, time_column, columns, id_column, (missing, duplicates), idle_timeout)
+        return
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
     scores = np.asarray(model.anomaly_score(loaded.data))  # a Series for a frame: the table has its own index
     table = _position_frame(loaded, len(scores))
     table["score"] = scores
     table["anomaly"] = (scores > model.threshold_).astype(int)
     _emit_table(table, output)
+
+
+def _follow(data: Path, model_path: Path, output: Path | None, time_column: str | None, columns: str | None,
+            id_column: str | None, policy: tuple[str, str], idle_timeout: float | None) -> None:
+    """`lstmae score --follow`: `lstmae.follow`, with the model's remembered time column."""
+    from lstmae.data.cleaning import check_policies
+    from lstmae.follow import follow
+
+    check_policies(*policy)
+    if output is not None:
+        raise ParameterError("--follow writes each score to standard output as it is final; drop -o and redirect: > scores.csv.")
+    if policy[1] != "error":
+        raise ParameterError(f"--duplicates {policy[1]} cannot be used with --follow: a stream cannot merge rows it has already scored.")
+    if id_column is not None and _parse_column(id_column) is not None:
+        raise ParameterError("--follow scores one long series; a panel (--id-column) is scored without --follow.")
+    if idle_timeout is not None and not idle_timeout > 0:
+        raise ParameterError(f"--idle-timeout must be a number of seconds > 0, got {idle_timeout!r}.")
+    model = _load_model(model_path)
+    chosen_time, _, _ = _read_columns(model, time_column, None)
+    follow(
+        model, data, time_column=chosen_time, detect_time=time_column is None, columns=_split_list(columns),
+        missing=policy[0], idle_timeout=idle_timeout, output=sys.stdout,
+    )
 
 
 @app.command()

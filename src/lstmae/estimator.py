@@ -16,7 +16,7 @@ import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,6 +41,9 @@ from lstmae.params import MAX_LSTM_STEPS, check, check_integer, check_windows, n
 from lstmae.params import validate as validate_params
 from lstmae.scoring import LATENT_WEIGHT
 from lstmae.state import ScoringSettings, fit_state, resolve_settings
+
+if TYPE_CHECKING:
+    from lstmae.streaming import StreamScorer
 
 #: Training windows the diagnostics look at (evenly spaced).
 DIAGNOSTIC_WINDOWS = 256
@@ -364,6 +367,20 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     def _score_parts(self, data: Prepared) -> tuple[np.ndarray, np.ndarray]:
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of prepared input."""
         return self._state().score(self.module_, data.values, data.is_panel, self._settings())
+
+    def stream(self, *, min_gap: int | None = None, missing: str = "interpolate") -> "StreamScorer":
+        """A scorer that takes a long series as it arrives (`lstmae.streaming.StreamScorer`).
+
+        ``update(values, timestamps=None)`` returns the points whose score became
+        final (``delay`` points later), ``flush()`` the rest; with ``score_stride=1``
+        (and with any stride, after ``flush``) the scores equal `anomaly_score` of
+        the whole series. ``min_gap``: as in `detect` (default ``timesteps_``);
+        ``missing``: "interpolate" (a gap is filled once its next value arrives,
+        with a warning) or "error".
+        """
+        from lstmae.streaming import StreamScorer
+
+        return StreamScorer(self, min_gap=min_gap, missing=missing)
 
     def explain(self, X: Any = None) -> str:
         """The shape walk: how ``X`` becomes windows and flows through each layer, in Keras terms."""

@@ -13,6 +13,8 @@ Torch only, no numpy or files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 #: Query rows per distance block: bounds memory to CHUNK x n_reference floats.
@@ -23,9 +25,28 @@ CHUNK = 2048
 CANDIDATES = 16
 
 
+@dataclass(frozen=True)
+class CentredReference:
+    """Reference rows prepared once for many small `nearest_distances` calls (a stream scoring a few windows at a time).
+
+    Passing it instead of the tensor skips the per-call centring and norms (O(M x L));
+    the distances are the same bits.
+    """
+
+    centre: torch.Tensor  # (L,) the reference mean
+    rows: torch.Tensor  # (M, L) reference rows minus the centre
+    squared_norms: torch.Tensor  # (M,)
+
+    @classmethod
+    def of(cls, reference: torch.Tensor) -> "CentredReference":
+        centre = reference.float().mean(dim=0)
+        rows = reference.float() - centre
+        return cls(centre, rows, rows.pow(2).sum(dim=1))
+
+
 def nearest_distances(
     queries: torch.Tensor,
-    reference: torch.Tensor,
+    reference: torch.Tensor | CentredReference,
     positions: tuple[torch.Tensor, torch.Tensor, int] | None = None,
 ) -> torch.Tensor:
     """Euclidean distance from each query row to its nearest reference row.
@@ -41,7 +62,7 @@ def nearest_distances(
     Parameters
     ----------
     queries : Tensor of shape (N, L)
-    reference : Tensor of shape (M, L), M >= 1
+    reference : Tensor of shape (M, L), M >= 1, or its `CentredReference`
     positions : (query positions (N,), reference positions (M,), exclusion), optional
         Skip the reference rows whose position is within ``exclusion`` of the
         query's (``|p_q - p_r| < exclusion``): the trivial matches of a training
@@ -52,10 +73,9 @@ def nearest_distances(
     -------
     Tensor of shape (N,), float32
     """
-    centre = reference.float().mean(dim=0)
-    queries = queries.float() - centre
-    reference = reference.float() - centre
-    squared_norms = reference.pow(2).sum(dim=1)  # (M,)
+    prepared = reference if isinstance(reference, CentredReference) else CentredReference.of(reference)
+    queries = queries.float() - prepared.centre
+    reference, squared_norms = prepared.rows, prepared.squared_norms  # (M, L), (M,)
     count = min(CANDIDATES, reference.shape[0])
     parts = []
     for first in range(0, queries.shape[0], CHUNK):

@@ -102,6 +102,13 @@ class TimestepAccumulator:
         values : ndarray of shape (n_windows, timesteps, n_channels)
         """
         timesteps = values.shape[1]
+        if len(starts) < timesteps:
+            # Few windows (a stream's block): one slice per window, the latest start first,
+            # which is the order the offset loop below adds them to each timestep: the same bits.
+            for b in np.argsort(starts, kind="stable")[::-1]:
+                self.sums[starts[b] : starts[b] + timesteps] += values[b]
+                self.counts[starts[b] : starts[b] + timesteps] += 1
+            return
         # Starts are unique, so within one offset the target rows are distinct
         # and plain fancy-index assignment adds each window exactly once.
         for offset in range(timesteps):
