@@ -102,6 +102,7 @@ class StreamScorer:
         self.settings = model._settings()
         reference = self.scoring.reference_for(self.settings.scorer)
         self.reference = None if reference is None else CentredReference.of(reference)  # prepared once, not per update
+        self.neighbours = self.scoring.neighbours_for(self.settings.scorer)
         self.missing = missing
         self.min_gap = check_integer("min_gap", model.timesteps_ if min_gap is None else min_gap, 1)
         names = getattr(model, "feature_names_in_", None)
@@ -418,7 +419,7 @@ class StreamScorer:
         Kept beside `ScoringState.score`: a part added there is added here, and
         the tests comparing a stream with `anomaly_score` fail until it is.
         """
-        return {"reference": self.reference}
+        return {"reference": self.reference, "neighbours": self.neighbours}
 
     def _layout(self) -> list[tuple[str, int]]:
         """The per-timestep fields the pass gives (`lstmae.inference.Merged`) and their channels, from one window."""
