@@ -17,7 +17,8 @@ from lstmae import LSTMAutoencoder, inference
 from lstmae.data.scaling import transform
 from lstmae.errors import ParameterError
 from lstmae.scoring import aggregate, auto_threshold, combine
-from lstmae.state import FEATURE_LEVEL_FLOOR, ScoringSettings, fit_state
+from lstmae.latent import nearest_distances
+from lstmae.state import FEATURE_LEVEL_FLOOR, PANEL_WEIGHTS, ScoringSettings, fit_state
 
 
 def separate_passes(network, values, is_panel, scaler, settings, validation_split):
@@ -41,7 +42,13 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
     score_levels = (max(float(r.mean()), 1e-12), max(float(lat.mean()), 1e-12))
     train = inference.merged(network, scaled, is_panel, settings.score_stride, reference=reference, exclude=(positions, radius))
     r, lat, _ = aggregate(norm(train.errors), train.distances, is_panel, settings.aggregation, T)
-    return levels, reference, score_levels, auto_threshold(combine(settings.scorer, r, lat, score_levels))
+    scores = combine(settings.scorer, r, lat, score_levels)
+    if is_panel and settings.scorer == "combined":  # each sample against the other training samples, in input space
+        samples = scaled.reshape(n, -1)
+        near = nearest_distances(samples, samples, (torch.arange(n), torch.arange(n), 1)).double().numpy()
+        w = PANEL_WEIGHTS
+        scores = w[0] * r / score_levels[0] + w[1] * lat / score_levels[1] + w[2] * near / max(float(near.mean()), 1e-12)
+    return levels, reference, score_levels, auto_threshold(scores)
 
 
 @pytest.mark.parametrize("is_panel", [False, True])

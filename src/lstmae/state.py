@@ -24,6 +24,7 @@ from lstmae import inference
 from lstmae.data.scaling import transform
 from lstmae.data.windows import n_windows, window_starts
 from lstmae.errors import ParameterError
+from lstmae.latent import nearest_distances
 from lstmae.params import n_train
 from lstmae.scoring import aggregate, combine, fit_threshold
 
@@ -38,6 +39,19 @@ LATENT_REFERENCE_MAX = 20_000
 SCORE_WINDOWS_PER_STEP = 8
 #: Smallest score level: keeps a perfectly reconstructed held-out part from dividing by 0.
 LEVEL_FLOOR = 1e-12
+#: Panels: the training samples kept for the input-space distance, at most this
+#: many values (samples x timesteps x features) in all (64 MB of float32); a
+#: larger panel keeps evenly spaced samples.
+INPUT_REFERENCE_MAX_VALUES = 1 << 24
+#: scorer="combined" on a panel: weights of the reconstruction error, the latent
+#: distance and the input-space distance (a sample's distance to the nearest
+#: training sample, in scaled units), each over its level on the training data.
+#: Chosen by leave-one-dataset-out over a grid on bench/panel.py's development
+#: datasets (bench/RESULTS-panel.md): every fold gave the reconstruction weight
+#: 0, and the input-space distance carried most of the score. On panels of a few
+#: dozen training samples the reconstruction ranked other classes no better than
+#: chance; it still gives ``top_features``.
+PANEL_WEIGHTS = (0.0, 0.25, 4.0)
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,9 @@ class ScoringState:
     score_levels : (reconstruction, latent) mean held-out scores, or None without a reference
     threshold : float, the score above which a timestep (or sample) is anomalous
     settings : the settings the state was fitted with
+    input_reference : (M, T*F) float32 scaled training samples, flattened (panels fitted with the
+        "combined" scorer), or None
+    input_level : the mean leave-one-out input-space distance of the training samples, or None
     """
 
     scaler_mean: np.ndarray
@@ -83,6 +100,8 @@ class ScoringState:
     score_levels: tuple[float, float] | None
     threshold: float
     settings: ScoringSettings
+    input_reference: torch.Tensor | None = None
+    input_level: float | None = None
 
     def scale(self, values: np.ndarray) -> torch.Tensor:
         """Values (n, F) or (S, T, F) in the units the network was trained in, float32."""
@@ -100,14 +119,39 @@ class ScoringState:
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of ``values`` (n, F) or (S, T, F)."""
         settings = self.settings if settings is None else settings
         reference = self.reference_for(settings.scorer)
-        passed = inference.merged(network, self.scale(values), is_panel, settings.score_stride, reference=reference)
-        return self.scores_of(passed, is_panel, settings)
+        scaled = self.scale(values)
+        passed = inference.merged(network, scaled, is_panel, settings.score_stride, reference=reference)
+        near = self.input_distances(scaled, settings) if is_panel else None
+        return self.scores_of(passed, is_panel, settings, near)
 
-    def scores_of(self, passed: inference.Merged, is_panel: bool, settings: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
+    def scores_of(
+        self, passed: inference.Merged, is_panel: bool, settings: ScoringSettings, input_distances: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, per-feature reconstruction scores) of a pass; with ``input_distances`` (S,), a panel's PANEL_WEIGHTS score."""
         reconstruction, latent, per = aggregate(
             self.normalized(passed.errors, settings), passed.distances, is_panel, settings.aggregation, settings.timesteps
         )
-        return combine(settings.scorer, reconstruction, latent, self.score_levels), per
+        if input_distances is None:
+            return combine(settings.scorer, reconstruction, latent, self.score_levels), per
+        # A panel scored by "combined": each sample against the training samples.
+        (by_reconstruction, by_latent, by_input), levels = PANEL_WEIGHTS, self.score_levels
+        scores = by_reconstruction * reconstruction / levels[0] + by_latent * latent / levels[1]
+        return scores + by_input * input_distances / self.input_level, per
+
+    def input_distances(self, scaled: torch.Tensor, settings: ScoringSettings, exclude_self: bool = False) -> np.ndarray | None:
+        """Each sample's Euclidean distance to the nearest training sample, (S,) float64, in scaled units.
+
+        Only for the "combined" scorer of a panel fitted with an input reference (else None).
+        ``scaled`` (S, T, F); ``exclude_self``: sample i of ``scaled`` is training sample i, which is skipped.
+        """
+        if settings.scorer != "combined" or self.input_reference is None:
+            return None
+        flat = scaled.reshape(scaled.shape[0], -1).float()  # (S, T*F)
+        positions = None
+        if exclude_self:
+            kept = _input_reference_rows(scaled.shape[0], flat.shape[1])
+            positions = (torch.arange(scaled.shape[0]), kept, 1)
+        return nearest_distances(flat, self.input_reference, positions).double().numpy()
 
     def reference_for(self, scorer: str) -> torch.Tensor | None:
         if scorer == "reconstruction":
@@ -130,8 +174,11 @@ class ScoringState:
             tensors["scoring.latent_reference"] = self.latent_reference.contiguous()
         if self.feature_levels is not None:
             tensors["scoring.feature_levels"] = torch.from_numpy(np.asarray(self.feature_levels, dtype=np.float64))
+        if self.input_reference is not None:
+            tensors["scoring.input_reference"] = self.input_reference.contiguous()
         fields = {
             "threshold_": self.threshold,
+            "input_level": self.input_level,
             "score_levels_": list(self.score_levels) if self.score_levels is not None else None,
             "scoring_settings": dataclasses.asdict(self.settings),
         }
@@ -148,6 +195,9 @@ class ScoringState:
             raise ValueError("latent reference embeddings but no score levels")
         levels = tensors.get("scoring.feature_levels")
         stored = fields.get("scoring_settings")
+        inputs = tensors.get("scoring.input_reference")
+        if inputs is not None and not isinstance(fields.get("input_level"), (int, float)):
+            raise ValueError("an input reference but no input level")
         return cls(
             scaler_mean=tensors["scaler.mean"].numpy().astype(np.float64),
             scaler_scale=tensors["scaler.scale"].numpy().astype(np.float64),
@@ -156,6 +206,8 @@ class ScoringState:
             score_levels=None if reference is None else tuple(float(v) for v in fields["score_levels_"]),
             threshold=float(fields["threshold_"]),
             settings=settings if stored is None else ScoringSettings(**stored),
+            input_reference=None if inputs is None else inputs.float(),
+            input_level=None if inputs is None else float(fields["input_level"]),
         )
 
 
@@ -228,7 +280,14 @@ def fit_state(
         )
         levels = (max(float(held_reconstruction.mean()), LEVEL_FLOOR), max(float(held_latent.mean()), LEVEL_FLOOR))
         state = dataclasses.replace(state, score_levels=levels)
-    train_scores, _ = state.scores_of(training_pass, is_panel, settings)
+    near = None
+    if is_panel and settings.scorer == "combined":
+        flat = scaled.reshape(scaled.shape[0], -1)  # (S, T*F)
+        kept = _input_reference_rows(*flat.shape)
+        state = dataclasses.replace(state, input_reference=flat[kept].float().contiguous(), input_level=1.0)
+        near = state.input_distances(scaled, settings, exclude_self=True)  # leave-one-out: not the sample itself
+        state = dataclasses.replace(state, input_level=max(float(near.mean()), LEVEL_FLOOR))
+    train_scores, _ = state.scores_of(training_pass, is_panel, settings, near)
     return dataclasses.replace(state, threshold=fit_threshold(train_scores, threshold, contamination, validation_split))
 
 
@@ -256,6 +315,12 @@ def _reference_windows(n: int, is_panel: bool, timesteps: int) -> tuple[int, tor
         return 1, torch.zeros(0, dtype=torch.long), timesteps  # no reference (the reconstruction scorer)
     stride = max(1, -(-n_windows(n, timesteps, 1) // LATENT_REFERENCE_MAX))
     return stride, torch.from_numpy(window_starts(n, timesteps, stride)), timesteps
+
+
+def _input_reference_rows(samples: int, width: int) -> torch.Tensor:
+    """The training samples a panel's input reference keeps: all, or evenly spaced ones within INPUT_REFERENCE_MAX_VALUES."""
+    keep = max(1, min(samples, INPUT_REFERENCE_MAX_VALUES // max(width, 1)))
+    return torch.linspace(0, samples - 1, keep).round().long() if keep < samples else torch.arange(samples)
 
 
 def _count(network: torch.nn.Module, scaled: torch.Tensor, is_panel: bool, stride: int) -> int:
