@@ -71,8 +71,9 @@ def load(name: str, root: Path):
     """(train, test) `LabelledPanel`s; the test samples get the training length."""
     from lstmae.data.ts import read_ts
 
-    train = read_ts(root / name / f"{name}_TRAIN.ts")
-    return train, read_ts(root / name / f"{name}_TEST.ts", length=train.values.shape[1])
+    folder = root / name if (root / name).is_dir() else root  # aeon's layout, or the files side by side
+    train = read_ts(folder / f"{name}_TRAIN.ts")
+    return train, read_ts(folder / f"{name}_TEST.ts", length=train.values.shape[1])
 
 
 # ------------------------------------------------------------------ peers

@@ -104,9 +104,13 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         "latent": the distance from the window's embedding to the nearest
         training window's (`lstmae.latent`; "has the encoder seen a window like
         this?"). "combined": reconstruction over its held-out level plus 0.25 x
-        latent over its held-out level. "auto": "combined" for the "repeat"
-        design, "reconstruction" for "sequence" (which has no window
-        embedding). Measured on the dev benchmark, see bench/RESULTS-quality.md.
+        latent over its held-out level; for a panel, each sample against the
+        training samples: `lstmae.state.PANEL_WEIGHTS` of the reconstruction,
+        the latent distance and the input-space distance to the nearest
+        training sample, each over its level (bench/RESULTS-panel.md). "auto":
+        "combined" for the "repeat" design, "reconstruction" for "sequence"
+        (which has no window embedding). Measured on the dev benchmark, see
+        bench/RESULTS-quality.md.
     normalize_errors : bool, default=True
         Divide each feature's squared error by its mean on the training data,
         so every feature's error is in units of its own typical error and no
@@ -158,7 +162,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     config_ : NetworkConfig
     timesteps_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of str, only for DataFrame input
+    feature_names_in_ : ndarray of str, only for DataFrame input (a series, or a panel indexed by (id, time))
     scaler_mean_, scaler_scale_ : ndarray of shape (n_features,)
     threshold_ : float
     scoring_state_ : lstmae.state.ScoringState
@@ -239,7 +243,9 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_timesteps,), (n_timesteps, n_features) or
-            (samples, timesteps, features), or a DataFrame / Series
+            (samples, timesteps, features), or a DataFrame / Series; a DataFrame
+            indexed by (id, time) is a panel (one sample per id), whose ids and
+            column names the model keeps
             Finite values only: fill gaps first (`lstmae.data.cleaning.fill_missing`,
             or read files with `lstmae.data.readers.read_data`, which does).
         y : ignored
@@ -348,7 +354,9 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         scores : ndarray of float64, or a pandas Series named "score" for pandas input
             Long series: ``(n_timesteps,)`` (or ``(n_timesteps, n_features)``, a
             DataFrame with the input's columns for pandas input), every timestep
-            scored, first and last included. 3-D input: ``(samples,)`` (or ``(samples, n_features)``).
+            scored, first and last included. 3-D input: ``(samples,)`` (or ``(samples, n_features)``),
+            each sample scored against the training samples (see ``scorer``); a
+            Series (DataFrame) indexed by id for a DataFrame indexed by (id, time).
         """
         data = self._prepare_fitted(X)
         scores, per = self._score_parts(data)
