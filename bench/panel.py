@@ -144,6 +144,7 @@ def novelty(name: str, root: Path, seeds: list[int], params: dict, log=print) ->
     rows: dict[str, list[tuple[float, float]]] = {}
     grid: dict[tuple, list[float]] = {w: [] for w in WEIGHT_GRID}
     seconds = []
+    by_seed: dict[int, list[float]] = {seed: [] for seed in seeds}  # the default's AUC-ROC per class, for each seed
     for label in train.classes:
         normal = train.values[train.labels == label]
         truth = (test.labels != label).astype(int)
@@ -155,6 +156,7 @@ def novelty(name: str, root: Path, seeds: list[int], params: dict, log=print) ->
             terms, default, took = lstmae_terms(normal, test.values, seed, params)
             seconds.append(took)
             runs.append(auc(truth, default))
+            by_seed[seed].append(runs[-1][0])
             for w in WEIGHT_GRID:
                 per_grid[w].append(auc(truth, weighted(terms, w))[0])
             for term, values in terms.items():
@@ -167,6 +169,7 @@ def novelty(name: str, root: Path, seeds: list[int], params: dict, log=print) ->
         "methods": {method: np.mean(values, axis=0).tolist() for method, values in rows.items()},
         "grid": {",".join(map(str, w)): float(np.mean(v)) for w, v in grid.items()},
         "median_fit_seconds": float(np.median(seconds)),
+        "seed_auc_roc": {str(seed): float(np.mean(values)) for seed, values in by_seed.items()},
         "classes": len(train.classes),
     }
 
@@ -228,6 +231,15 @@ def markdown(results: dict, folds: list[dict] | None, embeddings: dict, settings
             lines.append(f"| {name} | " + " | ".join(f"{results[name]['methods'][m][position]:.3f}" for m in methods) + " |")
         means = [np.mean([results[n]["methods"][m][position] for n in names]) for m in methods]
         lines += ["| **mean** | " + " | ".join(f"**{v:.3f}**" for v in means) + " |", ""]
+    seeds = list(results[names[0]]["seed_auc_roc"])
+    if len(seeds) > 1:
+        lines += ["### lstmae's AUC-ROC per seed (mean over classes)", "",
+                  "| dataset | " + " | ".join(f"seed {s}" for s in seeds) + " | std |", "|---" * (len(seeds) + 2) + "|"]
+        per_seed = {n: [results[n]["seed_auc_roc"][s] for s in seeds] for n in names}
+        for name in names:
+            lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in per_seed[name]) + f" | {np.std(per_seed[name]):.3f} |")
+        overall = [np.mean([per_seed[n][i] for n in names]) for i in range(len(seeds))]
+        lines += ["| **mean** | " + " | ".join(f"**{v:.3f}**" for v in overall) + f" | **{np.std(overall):.3f}** |", ""]
     if folds:
         lines += ["### Leave-one-dataset-out choice of the weights (reconstruction, latent, input)", "",
                   "| held-out dataset | weights chosen on the others | their AUC-ROC on the others | AUC-ROC on the held-out one |",

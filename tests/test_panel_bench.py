@@ -61,8 +61,11 @@ def test_lstmae_terms_add_up_to_the_default_score(panel_bench):
 
 def test_novelty_and_markdown_on_the_hand_written_panel(panel_bench, monkeypatch):
     monkeypatch.setattr(panel_bench, "WEIGHT_GRID", ((0.0, 0.0, 1.0), (1.0, 0.0, 0.0)))
-    result = panel_bench.novelty("Tiny", DATA, [0], {"epochs": 1, "units": 4}, log=lambda *a, **k: None)
+    result = panel_bench.novelty("Tiny", DATA, [0, 1], {"epochs": 1, "units": 4}, log=lambda *a, **k: None)
     assert set(result["methods"]) >= {"lstmae", "knn", "iforest", "pca", "ocsvm", "lstmae:input"}
     assert result["classes"] == 2 and set(result["grid"]) == {"0.0,0.0,1.0", "1.0,0.0,0.0"}
+    seeds = result["seed_auc_roc"]
+    assert np.mean(list(seeds.values())) == pytest.approx(result["methods"]["lstmae"][0])  # the mean of the seeds
     text = panel_bench.markdown({"Tiny": result}, None, {}, "test")
     assert "| Tiny |" in text and "**mean**" in text
+    assert f"| Tiny | {seeds['0']:.3f} | {seeds['1']:.3f} | {np.std(list(seeds.values())):.3f} |" in text
