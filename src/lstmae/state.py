@@ -8,6 +8,9 @@ the estimator, so a streaming scorer or a fleet worker can reuse it; `save` and
 
 Data flows one way: scaled windows -> `lstmae.inference` -> merged errors and
 latent distances -> `lstmae.scoring.aggregate` -> `lstmae.scoring.combine` -> scores.
+A panel's "combined" score also measures each sample against the training
+samples in the input space (`ScoringState.input_distances`), weighted by
+`PANEL_WEIGHTS`.
 """
 
 from __future__ import annotations
