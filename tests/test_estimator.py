@@ -373,8 +373,7 @@ def test_seed_scenario_unseen_plateau_scores_far_above_the_median(seed_model, se
     odd_scores = seed_model.anomaly_score(odd)
     assert (odd_scores > 10 * np.median(scores)).all(), (odd_scores, np.median(scores))
     assert (odd_scores > seed_model.threshold_).all()
-    assert list(seed_model.detect(odd)["start"]) == [0]  # samples 0..2: one interval
-    assert list(seed_model.detect(odd)["end"]) == [2]
+    assert sorted(seed_model.detect(odd)["sample"]) == [0, 1, 2]  # samples 0..2: one row each, never one interval
 
 
 @pytest.mark.slow
@@ -540,7 +539,8 @@ def test_detect_on_panel_reports_samples_without_merging(fitted_panel, panel):
     scores = fitted_panel.anomaly_score(panel)
     threshold = float(np.median(scores))
     table = fitted_panel.detect(panel, threshold=threshold)
-    assert list(zip(table["start"], table["end"])) == reference_intervals(scores, threshold, 1)
+    # One row per sample above the threshold (the panel API of issue 16: samples, not intervals).
+    assert sorted(table["sample"]) == [i for i in range(len(scores)) if scores[i] > threshold]
     assert "start_time" not in table.columns
 
 

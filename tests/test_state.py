@@ -19,7 +19,8 @@ from lstmae.data.scaling import transform
 from lstmae.errors import ParameterError
 from lstmae.neighbours import STD_FLOOR
 from lstmae.scoring import aggregate, auto_threshold, combine
-from lstmae.state import FEATURE_LEVEL_FLOOR, ScoringSettings, fit_state
+from lstmae.latent import nearest_distances
+from lstmae.state import FEATURE_LEVEL_FLOOR, PANEL_WEIGHTS, ScoringSettings, fit_state
 
 
 def separate_passes(network, values, is_panel, scaler, settings, validation_split):
@@ -55,7 +56,14 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
     parts = aggregate(norm(train.errors), train.distances, is_panel, settings.aggregation, T,
                       neighbour_loop(scaled, radius) if near else None)
     weights = None if is_panel else scoring.combined_weights(values.shape[-1])
-    return levels, reference, score_levels, auto_threshold(combine(settings.scorer, parts, score_levels, neighbour_level, weights))
+    scores = combine(settings.scorer, parts, score_levels, neighbour_level, weights)
+    if is_panel and settings.scorer == "combined":  # each sample against the other training samples, in input space
+        samples = scaled.reshape(n, -1)
+        close = nearest_distances(samples, samples, (torch.arange(n), torch.arange(n), 1)).double().numpy()
+        w = PANEL_WEIGHTS
+        scores = (w[0] * parts.reconstruction / score_levels[0] + w[1] * parts.latent / score_levels[1]
+                  + w[2] * close / max(float(close.mean()), 1e-12))
+    return levels, reference, score_levels, auto_threshold(scores)
 
 
 @pytest.mark.parametrize("is_panel", [False, True])

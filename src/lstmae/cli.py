@@ -197,6 +197,21 @@ def _position_frame(loaded: "LoadedData", n: int) -> Any:
     return pd.DataFrame({name: index.to_numpy()})
 
 
+def _model_input(loaded: "LoadedData") -> Any:
+    """What the model reads: a series' DataFrame, a .npy panel's array, or a table's panel as a
+    DataFrame indexed by (id, step), so that the model keeps the ids and the column names."""
+    import numpy as np
+    import pandas as pd
+
+    if loaded.kind != "panel" or loaded.columns is None:
+        return loaded.data
+    samples, steps, width = loaded.data.shape
+    ids = np.empty(samples, dtype=object)
+    ids[:] = loaded.ids
+    index = pd.MultiIndex.from_arrays([np.repeat(ids, steps), np.tile(np.arange(steps), samples)], names=["id", "step"])
+    return pd.DataFrame(loaded.data.reshape(samples * steps, width), index=index, columns=loaded.columns)
+
+
 def _emit_table(table: Any, output: Path | None) -> None:
     """Write ``table`` to ``output`` (CSV/Parquet), or as CSV to stdout."""
     from lstmae.files import write_table
@@ -280,7 +295,7 @@ def fit(
         )
     loaded = split_train(_read(data, time_column, columns, id_column, policy=(missing, duplicates)), train_end)
     try:
-        model.fit(loaded.data, checkpoint=checkpoint, resume=resume)  # DegenerateModelWarning: one line each
+        model.fit(_model_input(loaded), checkpoint=checkpoint, resume=resume)  # DegenerateModelWarning: one line each
     except KeyboardInterrupt:
         if checkpoint.is_file():
             err.print(
@@ -361,7 +376,7 @@ def score(
         _follow(data, model_path, output, time_column, columns, id_column, (missing, duplicates), idle_timeout)
         return
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
-    scores = np.asarray(model.anomaly_score(loaded.data))  # a Series for a frame: the table has its own index
+    scores = np.asarray(model.anomaly_score(_model_input(loaded)))  # a Series for a frame: the table has its own index
     table = _position_frame(loaded, len(scores))
     table["score"] = scores
     table["anomaly"] = (scores > model.threshold_).astype(int)
@@ -395,27 +410,27 @@ def _follow(data: Path, model_path: Path, output: Path | None, time_column: str 
 def detect(
     data: DataArg,
     model_path: ModelOpt,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the intervals to this .csv/.parquet.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the intervals (or samples) to this .csv/.parquet.")] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Override the model's threshold.")] = None,
-    min_gap: Annotated[Optional[int], typer.Option("--min-gap", help="Merge intervals closer than this many timesteps (default: timesteps).")] = None,
+    min_gap: Annotated[Optional[int], typer.Option("--min-gap", help="Series: merge intervals closer than this many timesteps (default: timesteps). Not for panels.")] = None,
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
     missing: MissingOpt = "interpolate",
     duplicates: DuplicatesOpt = "error",
 ) -> None:
-    """Find anomalous intervals and print them as a table."""
+    """Find anomalous intervals of a series, or anomalous samples of a panel (one row each, with its id), and print them as a table."""
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
-    intervals = model.detect(loaded.data, threshold=threshold, min_gap=min_gap)
-    if loaded.kind == "panel" and loaded.ids is not None and len(intervals):
-        intervals.insert(2, "start_id", [loaded.ids[i] for i in intervals["start"]])
-        intervals.insert(3, "end_id", [loaded.ids[i] for i in intervals["end"]])
-    print_intervals(intervals, model.threshold_ if threshold is None else threshold, out)
+    found = model.detect(_model_input(loaded), threshold=threshold, min_gap=min_gap)
+    if loaded.kind == "panel" and "id" not in found.columns and loaded.ids is not None:  # a .npy panel: ids are positions
+        found.insert(1, "id", [loaded.ids[i] for i in found["sample"]])
+    unit = "sample" if loaded.kind == "panel" else "interval"
+    print_intervals(found, model.threshold_ if threshold is None else threshold, out, unit=unit)
     if output is not None:
         from lstmae.files import write_table
 
-        write_table(intervals, output)
-        err.print(f"wrote {len(intervals)} interval(s) to {output}")
+        write_table(found, output)
+        err.print(f"wrote {len(found)} {unit}(s) to {output}")
 
 
 @app.command()
@@ -439,7 +454,7 @@ def encode(
 
     suffix = _extension(output, (".npy", ".csv", ".parquet"), "embeddings")
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
-    embeddings = model.encode(loaded.data, stride=stride)
+    embeddings = model.encode(_model_input(loaded), stride=stride)
     if suffix == ".npy":
         write_array(embeddings, output)
     else:
@@ -473,7 +488,7 @@ def reconstruct(
 ) -> None:
     """Write the model's reconstruction of DATA, same rows and columns as the input."""
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
-    recon = model.reconstruct(loaded.data)
+    recon = model.reconstruct(_model_input(loaded))
     if loaded.kind == "panel":  # (samples, timesteps, features): one row per sample and step
         keys = _position_frame(loaded, recon.shape[0])
         names = [f"feature_{i}" for i in range(recon.shape[2])]
@@ -594,17 +609,22 @@ def demo(
 @app.command()
 def evaluate(
     path: Annotated[Path, typer.Argument(help="Benchmark data: a folder (or for ucr / labelled-csv, one file).", show_default=False)],
-    format: Annotated[str, typer.Option("--format", "-f", help="ucr, nab, smap (SMAP and MSL) or labelled-csv.", show_default=False)],
+    format: Annotated[str, typer.Option("--format", "-f", help="ucr, nab, smap (SMAP and MSL), labelled-csv, or panel (Name_TRAIN.ts + Name_TEST.ts, a folder of them, or a 3-D .npy with --labels).", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the per-series results to this .csv/.parquet.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate at most N series.")] = None,
     series: Annotated[Optional[str], typer.Option("--series", help="Only series whose name matches this glob, e.g. '*ECG*'.")] = None,
-    train_end: Annotated[Optional[int], typer.Option("--train-end", help="labelled-csv only: fit on the first N rows (default: 15%).")] = None,
+    train_end: Annotated[Optional[int], typer.Option("--train-end", help="labelled-csv: fit on the first N rows (default: 15%); panel .npy: the first N samples are the training part (default: half).")] = None,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="panel .npy only: one class label per sample (.npy, or text with one label a line).")] = None,
+    normal_class: Annotated[Optional[str], typer.Option("--normal-class", help="panel only: fit on this class only (default: each class in turn).")] = None,
     random_state: Annotated[Optional[int], typer.Option("--random-state", help="Seed of every model.")] = None,
     params: Annotated[Optional[str], typer.Option("--params", help='Estimator parameters as JSON, e.g. \'{"epochs": 5}\'.')] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> None:
     """Fit the default detector on each labelled series' normal prefix, score it all, and report
-    VUS-PR, AUC-PR, VUS-ROC, AUC-ROC (and UCR top-1) with their means."""
+    VUS-PR, AUC-PR, VUS-ROC, AUC-ROC (and UCR top-1) with their means.
+
+    --format panel: for each class c, fit on the training samples of class c, score every
+    test sample, anomaly = any other class; AUC-ROC and AUC-PR per class and their means."""
     import pandas as pd
 
     from lstmae.data.benchmarks import list_benchmark, select
@@ -618,6 +638,11 @@ def evaluate(
     chosen = parse_params(params)
     if random_state is not None:
         chosen["random_state"] = random_state
+    if format == "panel":
+        _evaluate_panels(path, chosen, output, labels, train_end, normal_class, quiet, series, limit)
+        return
+    if labels is not None or normal_class is not None:
+        raise ParameterError("--labels and --normal-class apply to --format panel only.")
     entries = select(list_benchmark(path, format, train_end=train_end), series=series, limit=limit, path=path)
     rows = []
     for number, (name, load) in enumerate(entries, start=1):
@@ -628,6 +653,37 @@ def evaluate(
             err.print(f"[{number}/{len(entries)}] {name}: {note} ({row['seconds']:.1f} s)", markup=False)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     print_evaluation(table, out)
+    if output is not None:
+        from lstmae.files import write_table
+
+        write_table(table, output)
+        err.print(f"wrote {len(table)} rows to {output}")
+
+
+def _evaluate_panels(path: Path, params: dict, output: Path | None, labels: Path | None, train_end: int | None,
+                     normal_class: str | None, quiet: bool, pattern: str | None, limit: int | None) -> None:
+    """`evaluate --format panel`: one row per (panel, normal class); see `lstmae.panel_evaluation`."""
+    import fnmatch
+
+    import pandas as pd
+
+    from lstmae.panel_evaluation import PANEL_COLUMNS, evaluate_panel, list_panels
+    from lstmae.report import print_panel_evaluation
+
+    panels = [p for p in list_panels(path, labels=labels, train_end=train_end) if pattern is None or fnmatch.fnmatchcase(p[0], pattern)]
+    if not panels:
+        raise ParameterError(f"no panel under {str(path)!r} matches --series {pattern!r}.")
+    rows = []
+    for name, train, test in panels[:limit]:
+        if not quiet and (train.resampled or test.resampled):
+            err.print(f"{name}: samples of unequal length resampled to {train.values.shape[1]} timesteps", markup=False)
+        for row in evaluate_panel(name, train, test, params, normal_class):
+            rows.append(row)
+            if not quiet:
+                note = f"AUC-ROC {row['auc_roc']:.3f}" if row["status"] == "ok" else f"{row['status']} {row['error']}".strip()
+                err.print(f"{name} class {row['normal_class']}: {note} ({row['seconds']:.1f} s)", markup=False)
+    table = pd.DataFrame(rows, columns=list(PANEL_COLUMNS))
+    print_panel_evaluation(table, out)
     if output is not None:
         from lstmae.files import write_table
 

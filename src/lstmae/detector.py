@@ -24,7 +24,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from lstmae.data.frames import Prepared, prepare
 from lstmae.errors import DataError, FeatureMismatchError, NotFittedError, ParameterError
 from lstmae.params import check_integer
-from lstmae.scoring import interval_table
+from lstmae.scoring import interval_table, top_features
 from lstmae.state import ScoringState
 
 
@@ -67,7 +67,7 @@ class Detector(OutlierMixin):
         return pd.Series(labels, index=scores.index, name="score") if isinstance(scores, pd.Series) else labels
 
     def detect(self, X: Any, *, threshold: float | None = None, min_gap: int | None = None) -> pd.DataFrame:
-        """Anomalous intervals: runs of scores above the threshold.
+        """Anomalous intervals of a long series, or anomalous samples of a panel.
 
         Parameters
         ----------
@@ -75,31 +75,38 @@ class Detector(OutlierMixin):
         threshold : float, optional
             Default: ``threshold_`` fitted during `fit`.
         min_gap : int, optional
-            Runs separated by fewer than ``min_gap`` normal timesteps are merged.
-            Default: ``timesteps_`` for a long series (a window cannot localise
-            more finely), 1 (no merging) for samples of a panel.
+            Long series only: runs separated by fewer than ``min_gap`` normal
+            timesteps are merged (default ``timesteps_``: a window cannot
+            localise more finely). A panel's samples are independent: never merged.
 
         Returns
         -------
         DataFrame
-            ``start``, ``end`` (inclusive positions: timesteps, or samples for
-            3-D input), ``start_time``/``end_time`` when ``X`` has a time index,
-            ``length``, ``peak_score``, ``mean_score``, ``severity`` (peak / threshold),
-            ``top_features`` (the features contributing most to the interval's
-            reconstruction error, with their share).
+            Long series, one row per interval: ``start``, ``end`` (inclusive
+            timesteps), ``start_time``/``end_time`` when ``X`` has a time index,
+            ``length``, ``peak_score``, ``mean_score``, ``severity`` (peak /
+            threshold), ``top_features`` (the features contributing most to the
+            interval's reconstruction error, with their share).
+            Panel, one row per anomalous sample, most anomalous first (see
+            `sample_table`): ``sample`` (position), ``id`` (for a DataFrame
+            indexed by (id, time)), ``score``, ``severity``, ``top_features``.
         """
         data = self._prepare_fitted(X)
-        scores, per_feature = self._score_parts(data)
         limit = self.threshold_ if threshold is None else threshold
         if isinstance(limit, bool) or not isinstance(limit, numbers.Real) or not np.isfinite(limit) or limit < 0:
             raise ParameterError(f"threshold must be a finite number >= 0, got {limit!r}.")
-        gap = (1 if data.is_panel else self.timesteps_) if min_gap is None else min_gap
-        gap = check_integer("min_gap", gap, 1)
+        if data.is_panel and min_gap is not None:
+            raise ParameterError(
+                f"min_gap={min_gap!r} merges nearby timesteps of a long series; the samples of a panel are independent "
+                "and each anomalous sample is its own row: leave min_gap out."
+            )
+        gap = None if data.is_panel else check_integer("min_gap", self.timesteps_ if min_gap is None else min_gap, 1)
+        scores, per_feature = self._score_parts(data)
         names = getattr(self, "feature_names_in_", None)
-        return interval_table(
-            scores, float(limit), gap, index=None if data.is_panel else data.index, feature_scores=per_feature,
-            feature_names=None if names is None else [str(n) for n in names],
-        )
+        names = None if names is None else [str(n) for n in names]
+        if data.is_panel:
+            return sample_table(scores, float(limit), ids=data.index, feature_scores=per_feature, feature_names=names)
+        return interval_table(scores, float(limit), gap, index=data.index, feature_scores=per_feature, feature_names=names)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -147,9 +154,54 @@ def check_input(model: Detector, data: Prepared) -> None:
         )
 
 
+def sample_table(
+    scores: np.ndarray,
+    threshold: float,
+    ids: pd.Index | None = None,
+    feature_scores: np.ndarray | None = None,
+    feature_names: list[str] | None = None,
+) -> pd.DataFrame:
+    """The anomalous samples of a panel (score > threshold), one row each, most anomalous first.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (S,)
+    threshold : float
+    ids : pandas.Index of length S, optional
+        The samples' ids; adds an ``id`` column.
+    feature_scores : ndarray of shape (S, n_features), optional
+        Per-feature reconstruction scores; adds ``top_features``.
+    feature_names : list of str, optional
+        Names for ``top_features``; default ``"0"``, ``"1"``, ...
+
+    Returns
+    -------
+    DataFrame with columns ``sample`` (position in the panel), ``id`` (with
+    ``ids``), ``score``, ``severity`` (score / threshold) and ``top_features``
+    (the features with the largest share of the sample's reconstruction error,
+    ``"name (share%)"``, as `lstmae.scoring.top_features`); ties keep sample order.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    chosen = np.flatnonzero(scores > threshold)
+    chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
+    table = pd.DataFrame({"sample": chosen.astype(np.int64)})
+    if ids is not None:
+        table["id"] = ids[chosen] if len(chosen) else pd.Index([], dtype=ids.dtype)
+    table["score"] = scores[chosen]
+    table["severity"] = scores[chosen] / threshold if threshold > 0 else np.inf
+    if feature_scores is not None:
+        per = np.asarray(feature_scores, dtype=np.float64)
+        names = [str(i) for i in range(per.shape[1])] if feature_names is None else feature_names
+        table["top_features"] = pd.Series([top_features(per[i], names) for i in chosen], dtype=object)
+    return table
+
+
 def labelled(data: Prepared, values: np.ndarray) -> Any:
-    """Scores (n,) or per-feature scores (n, F) as the input came: pandas in -> pandas out (same index), else ndarray."""
-    if data.is_panel or data.index is None:
+    """Scores (n,) or per-feature scores (n, F) as the input came: pandas in -> pandas out (same index), else ndarray.
+
+    A panel given as a DataFrame indexed by (id, time) gets one row per id.
+    """
+    if data.index is None:
         return values
     if values.ndim == 1:
         return pd.Series(values, index=data.index, name="score")
@@ -162,4 +214,4 @@ def _present(value: Any, name: str) -> Any:
     return value
 
 
-__all__ = ["Detector", "check_input", "labelled"]
+__all__ = ["Detector", "check_input", "labelled", "sample_table"]

@@ -110,13 +110,16 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         window to the nearest z-normalised training window (`lstmae.neighbours`,
         the matrix profile's discord distance against the training data; it
         finds a single odd cycle that the network rebuilds well). "combined":
-        reconstruction over its held-out level plus a weight x latent over its
-        held-out level, plus, for a series, a weight x neighbours over its
+        for a series, reconstruction over its held-out level plus a weight x
+        latent over its held-out level plus a weight x neighbours over its
         held-out level (`lstmae.scoring.SERIES_WEIGHTS`: 0.25 and 4 for one
-        feature, 2 and 0 for several; `LATENT_WEIGHT`, 0.25, for a panel). "auto": "combined" for the
-        "repeat" design, "reconstruction" for "sequence" (which has no window
-        embedding). Selected by cross-validation over source families on the
-        dev benchmark, see bench/RESULTS-quality.md.
+        feature, 2 and 0 for several; selected by cross-validation over source
+        families, bench/RESULTS-quality.md); for a panel, each sample against
+        the training samples: `lstmae.state.PANEL_WEIGHTS` of the
+        reconstruction, the latent distance and the input-space distance to the
+        nearest training sample, each over its level (bench/RESULTS-panel.md).
+        "auto": "combined" for the "repeat" design, "reconstruction" for
+        "sequence" (which has no window embedding).
     normalize_errors : bool, default=True
         Divide each feature's squared error by its mean on the training data,
         so every feature's error is in units of its own typical error and no
@@ -168,7 +171,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     config_ : NetworkConfig
     timesteps_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of str, only for DataFrame input
+    feature_names_in_ : ndarray of str, only for DataFrame input (a series, or a panel indexed by (id, time))
     scaler_mean_, scaler_scale_ : ndarray of shape (n_features,)
     threshold_ : float
     scoring_state_ : lstmae.state.ScoringState
@@ -249,7 +252,9 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_timesteps,), (n_timesteps, n_features) or
-            (samples, timesteps, features), or a DataFrame / Series
+            (samples, timesteps, features), or a DataFrame / Series; a DataFrame
+            indexed by (id, time) is a panel (one sample per id), whose ids and
+            column names the model keeps
             Finite values only: fill gaps first (`lstmae.data.cleaning.fill_missing`,
             or read files with `lstmae.data.readers.read_data`, which does).
         y : ignored
@@ -358,7 +363,9 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         scores : ndarray of float64, or a pandas Series named "score" for pandas input
             Long series: ``(n_timesteps,)`` (or ``(n_timesteps, n_features)``, a
             DataFrame with the input's columns for pandas input), every timestep
-            scored, first and last included. 3-D input: ``(samples,)`` (or ``(samples, n_features)``).
+            scored, first and last included. 3-D input: ``(samples,)`` (or ``(samples, n_features)``),
+            each sample scored against the training samples (see ``scorer``); a
+            Series (DataFrame) indexed by id for a DataFrame indexed by (id, time).
         """
         data = self._prepare_fitted(X)
         scores, per = self._score_parts(data)

@@ -8,15 +8,15 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-_LEFT = ("start_time", "end_time", "event", "start_id", "end_id")
+_LEFT = ("start_time", "end_time", "event", "id", "top_features")
 
 
-def print_intervals(intervals: pd.DataFrame, threshold: float, console: Console) -> None:
-    """Print detected intervals (positions, times, length, scores) as a table."""
+def print_intervals(intervals: pd.DataFrame, threshold: float, console: Console, unit: str = "interval") -> None:
+    """Print what `detect` found (intervals of a series, or samples of a panel: ``unit="sample"``) as a table."""
     if len(intervals) == 0:
-        console.print(f"no anomalous interval (threshold {threshold:.4g})")
+        console.print(f"no anomalous {unit} (threshold {threshold:.4g})")
         return
-    table = Table(title=f"{len(intervals)} anomalous interval(s), threshold {threshold:.4g}", title_justify="left")
+    table = Table(title=f"{len(intervals)} anomalous {unit}(s), threshold {threshold:.4g}", title_justify="left")
     for column in intervals.columns:
         table.add_column(str(column), justify="left" if column in _LEFT else "right")
     for row in intervals.itertuples(index=False):
@@ -64,3 +64,29 @@ def _metric_cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "-"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+_PANEL_COLUMNS = (
+    ("name", "dataset"), ("normal_class", "normal class"), ("n_train", "train"), ("n_test", "test"),
+    ("anomalies", "anomalies"), ("auc_roc", "AUC-ROC"), ("auc_pr", "AUC-PR"), ("seconds", "seconds"),
+)
+
+
+def print_panel_evaluation(results: pd.DataFrame, console: Console) -> None:
+    """Print per-class panel results (see `lstmae.panel_evaluation`), each dataset's mean over its classes, and the mean of those."""
+    table = Table(title=f"{results['name'].nunique()} panel(s), {len(results)} normal class(es)", title_justify="left")
+    for key, title in _PANEL_COLUMNS:
+        table.add_column(title, justify="left" if key in ("name", "normal_class") else "right")
+    counts = ("n_train", "n_test", "anomalies")
+    for row in results.itertuples(index=False):
+        label = row.normal_class if row.status == "ok" else f"{row.normal_class} ({row.status})"
+        table.add_row(str(row.name), label, *[str(getattr(row, k)) if k in counts else _metric_cell(getattr(row, k)) for k, _ in _PANEL_COLUMNS[2:]])
+    per_dataset = results.groupby("name", sort=False)[["auc_roc", "auc_pr", "seconds"]].mean()
+    for name, means in per_dataset.iterrows():
+        table.add_row(f"{name}: mean", "", "", "", "", _metric_cell(means["auc_roc"]), _metric_cell(means["auc_pr"]), _metric_cell(means["seconds"]), style="bold")
+    if len(per_dataset) > 1:
+        overall = per_dataset.mean()
+        table.add_row("mean over datasets", "", "", "", "", _metric_cell(overall["auc_roc"]), _metric_cell(overall["auc_pr"]), _metric_cell(overall["seconds"]), style="bold")
+    console.print(table)
+    for row in results[results["status"] == "error"].itertuples(index=False):
+        console.print(f"error on {row.name} class {row.normal_class}: {row.error}", markup=False)

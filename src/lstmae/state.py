@@ -8,8 +8,11 @@ the estimator, so a streaming scorer or a fleet worker can reuse it; `save` and
 
 Data flows one way: scaled windows -> `lstmae.inference` -> merged errors,
 latent and nearest-neighbour distances -> `lstmae.scoring.aggregate` ->
-`lstmae.scoring.combine` -> scores. Every part is computed per window from that
-window and this state alone, so a stream can score window by window.
+`lstmae.scoring.combine` -> scores. Every part of a series' score is computed
+per window from that window and this state alone, so a stream can score window
+by window. A panel's "combined" score also measures each sample against the
+training samples in the input space (`ScoringState.input_distances`), weighted
+by `PANEL_WEIGHTS`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from lstmae import inference
 from lstmae.data.scaling import transform
 from lstmae.data.windows import n_windows, window_starts
 from lstmae.errors import ParameterError
+from lstmae.latent import nearest_distances
 from lstmae.neighbours import reference_windows
 from lstmae.params import n_train
 from lstmae.scoring import aggregate, combine, combined_weights, fit_threshold
@@ -42,6 +46,19 @@ LATENT_REFERENCE_MAX = 20_000
 SCORE_WINDOWS_PER_STEP = 8
 #: Smallest score level: keeps a perfectly reconstructed held-out part from dividing by 0.
 LEVEL_FLOOR = 1e-12
+#: Panels: the training samples kept for the input-space distance, at most this
+#: many values (samples x timesteps x features) in all (64 MB of float32); a
+#: larger panel keeps evenly spaced samples.
+INPUT_REFERENCE_MAX_VALUES = 1 << 24
+#: scorer="combined" on a panel: weights of the reconstruction error, the latent
+#: distance and the input-space distance (a sample's distance to the nearest
+#: training sample, in scaled units), each over its level on the training data.
+#: Chosen by leave-one-dataset-out over a grid on bench/panel.py's development
+#: datasets (bench/RESULTS-panel.md): every fold gave the reconstruction weight
+#: 0, and the input-space distance carried most of the score. On panels of a few
+#: dozen training samples the reconstruction ranked other classes no better than
+#: chance; it still gives ``top_features``.
+PANEL_WEIGHTS = (0.0, 0.25, 4.0)
 
 
 @dataclass(frozen=True)
@@ -84,6 +101,9 @@ class ScoringState:
     weights : (latent, nearest-neighbour) weights of scorer="combined" on a series, fitted by
         `lstmae.scoring.combined_weights`; None for a panel and for files saved before them (the
         score they were saved with: `lstmae.scoring.LATENT_WEIGHT` and no nearest-neighbour part)
+    input_reference : (M, T*F) float32 scaled training samples, flattened (panels fitted with the
+        "combined" scorer), or None
+    input_level : the mean leave-one-out input-space distance of the training samples, or None
     """
 
     scaler_mean: np.ndarray
@@ -96,6 +116,8 @@ class ScoringState:
     neighbour_reference: torch.Tensor | None = None
     neighbour_level: float | None = None
     weights: tuple[float, float] | None = None
+    input_reference: torch.Tensor | None = None
+    input_level: float | None = None
 
     def scale(self, values: np.ndarray) -> torch.Tensor:
         """Values (n, F) or (S, T, F) in the units the network was trained in, float32."""
@@ -113,15 +135,40 @@ class ScoringState:
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of ``values`` (n, F) or (S, T, F)."""
         settings = self.settings if settings is None else settings
         reference = self.reference_for(settings.scorer)
+        scaled = self.scale(values)
         neighbours = None if is_panel else self.neighbours_for(settings.scorer)
-        passed = inference.merged(network, self.scale(values), is_panel, settings.score_stride, reference=reference,
+        passed = inference.merged(network, scaled, is_panel, settings.score_stride, reference=reference,
                                   neighbours=neighbours)
-        return self.scores_of(passed, is_panel, settings)
+        near = self.input_distances(scaled, settings) if is_panel else None
+        return self.scores_of(passed, is_panel, settings, near)
 
-    def scores_of(self, passed: inference.Merged, is_panel: bool, settings: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
+    def scores_of(
+        self, passed: inference.Merged, is_panel: bool, settings: ScoringSettings, input_distances: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, per-feature reconstruction scores) of a pass; with ``input_distances`` (S,), a panel's PANEL_WEIGHTS score."""
         parts = aggregate(self.normalized(passed.errors, settings), passed.distances, is_panel, settings.aggregation,
                           settings.timesteps, passed.neighbours)
-        return combine(settings.scorer, parts, self.score_levels, self.neighbour_level, self.weights), parts.per
+        if input_distances is None:
+            return combine(settings.scorer, parts, self.score_levels, self.neighbour_level, self.weights), parts.per
+        # A panel scored by "combined": each sample against the training samples.
+        (by_reconstruction, by_latent, by_input), levels = PANEL_WEIGHTS, self.score_levels
+        scores = by_reconstruction * parts.reconstruction / levels[0] + by_latent * parts.latent / levels[1]
+        return scores + by_input * input_distances / self.input_level, parts.per
+
+    def input_distances(self, scaled: torch.Tensor, settings: ScoringSettings, exclude_self: bool = False) -> np.ndarray | None:
+        """Each sample's Euclidean distance to the nearest training sample, (S,) float64, in scaled units.
+
+        Only for the "combined" scorer of a panel fitted with an input reference (else None).
+        ``scaled`` (S, T, F); ``exclude_self``: sample i of ``scaled`` is training sample i, which is skipped.
+        """
+        if settings.scorer != "combined" or self.input_reference is None:
+            return None
+        flat = scaled.reshape(scaled.shape[0], -1).float()  # (S, T*F)
+        positions = None
+        if exclude_self:
+            kept = _input_reference_rows(scaled.shape[0], flat.shape[1])
+            positions = (torch.arange(scaled.shape[0]), kept, 1)
+        return nearest_distances(flat, self.input_reference, positions).double().numpy()
 
     @functools.cached_property
     def neighbour_windows(self) -> torch.Tensor | None:
@@ -163,8 +210,11 @@ class ScoringState:
             tensors["scoring.feature_levels"] = torch.from_numpy(np.asarray(self.feature_levels, dtype=np.float64))
         if self.neighbour_reference is not None:
             tensors["scoring.neighbour_reference"] = self.neighbour_reference.contiguous()
+        if self.input_reference is not None:
+            tensors["scoring.input_reference"] = self.input_reference.contiguous()
         fields = {
             "threshold_": self.threshold,
+            "input_level": self.input_level,
             "score_levels_": list(self.score_levels) if self.score_levels is not None else None,
             "neighbour_level_": self.neighbour_level,
             "combined_weights_": None if self.weights is None else list(self.weights),
@@ -186,6 +236,9 @@ class ScoringState:
         if neighbours is not None and fields.get("neighbour_level_") is None:
             raise ValueError("nearest-neighbour reference but no neighbour level")
         stored = fields.get("scoring_settings")
+        inputs = tensors.get("scoring.input_reference")
+        if inputs is not None and not isinstance(fields.get("input_level"), (int, float)):
+            raise ValueError("an input reference but no input level")
         return cls(
             scaler_mean=tensors["scaler.mean"].numpy().astype(np.float64),
             scaler_scale=tensors["scaler.scale"].numpy().astype(np.float64),
@@ -197,6 +250,8 @@ class ScoringState:
             neighbour_reference=None if neighbours is None else neighbours.float(),
             neighbour_level=None if neighbours is None else float(fields["neighbour_level_"]),
             weights=None if fields.get("combined_weights_") is None else tuple(float(w) for w in fields["combined_weights_"]),
+            input_reference=None if inputs is None else inputs.float(),
+            input_level=None if inputs is None else float(fields["input_level"]),
         )
 
 
@@ -288,7 +343,14 @@ def fit_state(
             score_levels=(level(parts.reconstruction), level(parts.latent)) if latent else None,
             neighbour_level=level(parts.neighbours) if near else None,
         )
-    train_scores, _ = state.scores_of(training_pass, is_panel, settings)
+    close = None
+    if is_panel and settings.scorer == "combined":
+        flat = scaled.reshape(scaled.shape[0], -1)  # (S, T*F)
+        kept = _input_reference_rows(*flat.shape)
+        state = dataclasses.replace(state, input_reference=flat[kept].float().contiguous(), input_level=1.0)
+        close = state.input_distances(scaled, settings, exclude_self=True)  # leave-one-out: not the sample itself
+        state = dataclasses.replace(state, input_level=max(float(close.mean()), LEVEL_FLOOR))
+    train_scores, _ = state.scores_of(training_pass, is_panel, settings, close)
     return dataclasses.replace(state, threshold=fit_threshold(train_scores, threshold, contamination, validation_split))
 
 
@@ -316,6 +378,12 @@ def _reference_windows(n: int, is_panel: bool, timesteps: int) -> tuple[int, tor
         return 1, torch.zeros(0, dtype=torch.long), timesteps  # no reference (the reconstruction scorer)
     stride = max(1, -(-n_windows(n, timesteps, 1) // LATENT_REFERENCE_MAX))
     return stride, torch.from_numpy(window_starts(n, timesteps, stride)), timesteps
+
+
+def _input_reference_rows(samples: int, width: int) -> torch.Tensor:
+    """The training samples a panel's input reference keeps: all, or evenly spaced ones within INPUT_REFERENCE_MAX_VALUES."""
+    keep = max(1, min(samples, INPUT_REFERENCE_MAX_VALUES // max(width, 1)))
+    return torch.linspace(0, samples - 1, keep).round().long() if keep < samples else torch.arange(samples)
 
 
 def _count(network: torch.nn.Module, scaled: torch.Tensor, is_panel: bool, stride: int) -> int:

@@ -6,7 +6,9 @@ Two layouts exist and every public method accepts both:
   a ``pandas.Series`` or a ``DataFrame`` (rows = timesteps, columns = features);
   canonical form ``(n_timesteps, n_features)``;
 * a **panel** of equal-length sequences: 3-D ``(samples, timesteps, features)``,
-  exactly what Keras takes; canonical form unchanged.
+  exactly what Keras takes, or a ``DataFrame`` indexed by (id, time), one row
+  per sample and timestep (``df.set_index(["user", "day"])``), which keeps the
+  ids and column names; canonical form ``(samples, timesteps, features)``.
 
 `Prepared.restore` turns per-timestep results back into the caller's layout
 (1-D stays 1-D, a DataFrame keeps its index and columns).
@@ -34,9 +36,10 @@ class Prepared:
         for a panel. Finite.
     kind : "series" or "panel"
     input_ndim : int
-        1, 2 or 3: the number of axes the caller gave.
+        1, 2 or 3: the number of axes the caller gave (2 for a DataFrame panel).
     index : pandas.Index or None
-        Row labels of a DataFrame/Series input (timestamps, usually).
+        Row labels of a DataFrame/Series input (timestamps, usually); for a
+        DataFrame panel, the id of each sample.
     columns : list of str or None
         Column names of a DataFrame input (or the Series name).
     """
@@ -84,7 +87,7 @@ def prepare(X: Any, name: str = "X") -> Prepared:
         column / position.
     """
     if isinstance(X, pd.DataFrame):
-        return _from_frame(X, name)
+        return _panel_from_frame(X, name) if X.index.nlevels == 2 else _from_frame(X, name)
     if isinstance(X, pd.Series):
         frame = X.to_frame(name=X.name if X.name is not None else "value")
         prepared = _from_frame(frame, name)
@@ -135,6 +138,33 @@ def _from_frame(frame: pd.DataFrame, name: str) -> Prepared:
     values = frame.to_numpy(dtype=np.float64)
     _check_finite(values, name, columns=columns)
     return Prepared(values, "series", 2, frame.index, columns)
+
+
+def _panel_from_frame(frame: pd.DataFrame, name: str) -> Prepared:
+    """A DataFrame indexed by (id, time) -> a panel: samples in the order ids first appear, rows by time."""
+    rows = _from_frame(frame, name)
+    ids, times = frame.index.get_level_values(0), frame.index.get_level_values(1)
+    repeated = frame.index.duplicated()
+    if repeated.any():
+        at = int(np.argmax(repeated))
+        raise DataError(
+            f"{name} is indexed by (id, time) but id {ids[at]!r} has time {times[at]} more than once; "
+            "each id needs one row per timestep: drop or average the repeated rows."
+        )
+    if ids.hasnans or times.hasnans:
+        raise DataError(f"{name} is indexed by (id, time) and has a missing id or time; every row needs both.")
+    codes, uniques = pd.factorize(ids, sort=False)
+    counts = np.bincount(codes)
+    usual = int(np.bincount(counts).argmax())  # the most common length
+    if (counts != usual).any():
+        bad = int(np.flatnonzero(counts != usual)[0])
+        raise DataError(
+            f"{name} is a panel indexed by (id, time): id {uniques[bad]!r} has {counts[bad]} rows but most ids have "
+            f"{usual}; every id needs the same number of timesteps: pad or trim the sequences."
+        )
+    order = np.lexsort((pd.factorize(times, sort=True)[0], codes))  # by id (first appearance), then by time
+    values = rows.values[order].reshape(len(uniques), int(counts[0]), rows.n_features)  # (S, T, F)
+    return Prepared(values, "panel", 2, pd.Index(uniques, name=frame.index.names[0]), rows.columns)
 
 
 def _check_finite(values: np.ndarray, name: str, columns: list[str] | None) -> None:

@@ -90,6 +90,9 @@ class LoadedData:
         labels are ``data.index``).
     source : str
         The path as given, for messages.
+    columns : list of str or None
+        Panel read from a table: the feature (value) column names, in order.
+        Otherwise None (a series' names are ``data.columns``).
 
     Notes
     -----
@@ -102,6 +105,7 @@ class LoadedData:
     ids: list | None = None
     time: pd.Index | None = None
     source: str = ""
+    columns: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("series", "panel"):
@@ -671,7 +675,7 @@ def _table_to_loaded(
     check_values(matrix, names, source, missing)
     labels = None if time_column is None else _time_labels(frame[time_column], time_column, source)
     if id_column is not None:
-        loaded = _panel(frame[id_column], id_column, labels, matrix, source, duplicates)
+        loaded = dataclasses.replace(_panel(frame[id_column], id_column, labels, matrix, source, duplicates), columns=list(names))
         if missing == "interpolate":
             loaded = dataclasses.replace(loaded, data=fill_panel(loaded.data, names, loaded.ids, source))
         return loaded
