@@ -55,6 +55,8 @@ SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "combined")
 #: From per-window errors to per-timestep scores (`lstmae.scoring.AGGREGATIONS`,
 #: repeated here so that the command line need not import pandas to check an option).
 AGGREGATIONS: tuple[str, ...] = ("window", "timestep")
+#: How a collection of series is scaled: each by its own statistics, or all by one scaler (`lstmae.collection`).
+SERIES_SCALINGS: tuple[str, ...] = ("series", "global")
 
 
 def _is_int(value: Any) -> bool:
@@ -185,6 +187,8 @@ PARAMETERS: dict[str, tuple[Check, ...]] = {
     "patience": _integer(1),
     "shuffle": _flag(),
     "windows_per_epoch": _integer(1, none=True),
+    "windows_per_series": _integer(1, auto=True, none=True),
+    "series_scaling": _choice(SERIES_SCALINGS),
     "score_stride": _integer(1, auto=True),
     "aggregation": _choice(AGGREGATIONS),
     "scorer": _choice(SCORERS),
