@@ -22,7 +22,8 @@ concatenated; a window index lists only windows lying inside one series, so no
 window crosses from one series into the next. Each series' last
 ``validation_split`` windows are held out (Keras semantics, per series), and
 each epoch draws at most ``windows_per_series`` training windows from every
-series (`lstmae.training.EpochDraw`).
+series (`lstmae.training.EpochDraw`). ``timesteps="auto"`` finds the period of
+the longest series; every series must hold at least one window.
 
 Outputs, per method: for list / dict input a dict ``{key: result}`` (each result
 what the method gives for that one series); for a long DataFrame one long
