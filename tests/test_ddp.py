@@ -93,3 +93,18 @@ def test_several_processes_need_a_seed():
 def test_distributed_options_are_checked_before_any_work(options, message):
     with pytest.raises(ParameterError, match=message):
         LSTMAutoencoder(trainer_kwargs=options, random_state=0).fit([0.0] * 50)
+
+
+@pytest.mark.parametrize(
+    ("variables", "zero"),
+    [({}, True), ({"RANK": "0", "LOCAL_RANK": "0"}, True), ({"RANK": "1"}, False),
+     ({"LOCAL_RANK": "1", "NODE_RANK": "0"}, False), ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False), ({"SLURM_PROCID": "3"}, False)],
+)
+def test_the_rank_comes_from_the_launchers_variables(monkeypatch, variables, zero):
+    from lstmae.files import RANK_VARIABLES, is_rank_zero
+
+    for name in RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert is_rank_zero() is zero

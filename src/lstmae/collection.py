@@ -105,9 +105,14 @@ def is_collection(X: Any, series_column: str | None = None) -> bool:
 
     A list of numbers (or of lists of numbers) stays one series, as before.
     """
-    if series_column is not None or isinstance(X, Mapping):
+    if series_column is not None or _is_mapping(X):
         return True
     return isinstance(X, (list, tuple)) and len(X) > 0 and all(isinstance(x, (np.ndarray, pd.Series, pd.DataFrame)) for x in X)
+
+
+def _is_mapping(X: Any) -> bool:
+    """A dict of series; scipy's sparse matrices are dicts too (dok), and stay one (refused) input."""
+    return isinstance(X, Mapping) and not hasattr(X, "tocsr")
 
 
 def split(X: Any, series_column: str | None = None, name: str = "X") -> Collection:
@@ -123,7 +128,7 @@ def split(X: Any, series_column: str | None = None, name: str = "X") -> Collecti
         return Collection([None], [prepare(X, name)], [X], "one")
     if series_column is not None:
         return _split_long(X, series_column, name)
-    layout = "dict" if isinstance(X, Mapping) else "list"
+    layout = "dict" if _is_mapping(X) else "list"
     items = list(X.items()) if layout == "dict" else list(enumerate(X))
     if not items:
         raise DataError(f"{name} is an empty collection; pass at least one series.")
