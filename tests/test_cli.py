@@ -300,3 +300,73 @@ def test_console_script_runs_as_a_process(tmp_path):
     done = subprocess.run([*command, "score", str(tmp_path / "missing.csv"), "-m", "x"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().startswith("lstmae: error:") and len(done.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------ --series-column: one global model over many series
+@pytest.fixture(scope="module")
+def hosts_file(workdir) -> Path:
+    """A long table of three hosts' series of different lengths, rows interleaved by time, timestamps repeated across hosts."""
+    frames = []
+    for number, (host, n) in enumerate((("web", 300), ("db", 260), ("cache", 240))):
+        frame = sine_frame(n=n, seed=number)
+        frame["value"] += 5 * number
+        frame.insert(1, "host", host)
+        frames.append(frame)
+    path = workdir / "hosts.csv"
+    pd.concat(frames).sort_values("timestamp", kind="stable").to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def global_model_file(workdir, hosts_file) -> Path:
+    path = workdir / "global.safetensors"
+    code = main(["fit", str(hosts_file), "-o", str(path), "--series-column", "host", "--timesteps", "20", "--units", "8,4",
+                 "--epochs", "2", "--seed", "0", "--quiet"])
+    assert code == 0
+    return path
+
+
+def test_series_column_fits_one_global_model_and_scores_per_series(capsys, hosts_file, global_model_file):
+    from lstmae import LSTMAutoencoder
+
+    model = LSTMAutoencoder.load(global_model_file)
+    assert list(model.series_states_) == ["web", "db", "cache"]  # order of first appearance
+    assert model.metadata_["read"]["series_column"] == "host"
+    code, out, _ = run(capsys, "score", hosts_file, "-m", global_model_file)  # the series column is remembered
+    assert code == 0
+    table = pd.read_csv(pd.io.common.StringIO(out))
+    assert list(table.columns) == ["host", "timestamp", "score", "anomaly"]
+    raw = pd.read_csv(hosts_file, parse_dates=["timestamp"])
+    for host, rows in table.groupby("host", sort=False):  # the slow way: each host through the Python API alone
+        series = raw[raw["host"] == host].set_index("timestamp")[["value"]]
+        expected = model.anomaly_score({host: series})[host]
+        np.testing.assert_allclose(rows["score"].to_numpy(), expected.to_numpy(), rtol=1e-12)
+        threshold = model.series_states_[host].threshold
+        assert rows["anomaly"].tolist() == (expected.to_numpy() > threshold).astype(int).tolist()
+
+
+def test_series_column_detect_prints_each_series(capsys, hosts_file, global_model_file, tmp_path):
+    code, out, _ = run(capsys, "detect", hosts_file, "-m", global_model_file, "--threshold", "0.5", "-o", tmp_path / "iv.csv")
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("host ")] == ["host web:", "host db:", "host cache:"]
+    intervals = pd.read_csv(tmp_path / "iv.csv")
+    assert intervals.columns[0] == "host" and set(intervals["host"]) <= {"web", "db", "cache"}
+
+
+def test_series_column_refusals(capsys, hosts_file, global_model_file, tmp_path):
+    code, _, err = run(capsys, "fit", hosts_file, "-o", tmp_path / "m.safetensors", "--series-column", "host", "--id-column", "host")
+    assert code == 2 and "give one" in err
+    code, _, err = run(capsys, "fit", hosts_file, "-o", tmp_path / "m.safetensors", "--series-column", "sensor")
+    assert code == 2 and "series_column 'sensor' not found" in err
+    code, _, err = run(capsys, "encode", hosts_file, "-m", global_model_file, "-o", tmp_path / "e.npy")
+    assert code == 2 and "go to a .csv or .parquet table" in err
+    code, _, err = run(capsys, "fit", hosts_file, "-o", tmp_path / "m.safetensors", "--strategy", "ddp", "--devices", "2")
+    assert code == 2 and "set random_state" in err and "--seed" in err
+    code, _, err = run(capsys, "fit", hosts_file, "-o", tmp_path / "m.safetensors", "--devices", "0", "--seed", "0")
+    assert code == 2 and "trainer_kwargs['devices'] must be an integer >= 1" in err
+
+
+def test_help_says_how_series_and_id_columns_differ(capsys):
+    _, out, _ = run(capsys, "fit", "--help")
+    flat = " ".join(out.split())
+    assert "--series-column" in flat and "independent series" in flat and "samples of one panel" in flat

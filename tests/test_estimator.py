@@ -159,6 +159,8 @@ def test_defaults_are_the_documented_ones():
         "patience": 5,
         "shuffle": True,
         "windows_per_epoch": 2048,
+        "windows_per_series": "auto",
+        "series_scaling": "series",
         "score_stride": "auto",
         "aggregation": "window",
         "scorer": "auto",

@@ -14,6 +14,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -51,7 +52,8 @@ DataArg = Annotated[Path, typer.Argument(help="Data file: .csv/.tsv/.csv.gz, .pa
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file written by `lstmae fit`.", show_default=False)]
 TimeColumnOpt = Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: the model's, else one named timestamp/time/date/datetime/ds). fit saves it in the model; 'none': not the model's.")]
 ColumnsOpt = Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column; when scoring, the model's columns).")]
-IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id column of a long-format panel: one sequence per id (default: the model's). fit saves it in the model; 'none': no id column.")]
+IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id column of a long-format panel: one sequence per id, every id one equal-length sample (default: the model's). fit saves it in the model; 'none': no id column. For independent series of any lengths, use --series-column.")]
+SeriesColumnOpt = Annotated[Optional[str], typer.Option("--series-column", help="Column that splits a long table into independent series (any lengths, each its own time axis): fit trains one global model on all of them, each scaled by its own statistics; results come per series, with this column first (default: the model's; 'none': no series column). Unlike --id-column, whose ids are samples of one panel.")]
 MissingOpt = Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' (linear, with a warning) or 'error'.")]
 DuplicatesOpt = Annotated[str, typer.Option("--duplicates", help="Repeated timestamps: 'error', 'mean' (average the rows) or 'first' (keep the first).")]
 
@@ -107,24 +109,33 @@ def _parse_column(text: str | None) -> str | None:
     return None if text is None or text.strip().lower() == "none" else text
 
 
-def _read_columns(
-    model: "LSTMAutoencoder | None", time_column: str | None, id_column: str | None
-) -> tuple[str | None, str | None, dict[str, str]]:
-    """The time and id columns to read with: the options, else those the model was fitted with.
+def _read_columns(model: "LSTMAutoencoder | None", given: dict[str, str | None]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """The time, id and series columns to read with: the options, else those the model was fitted with.
 
     A model remembers its columns (`fit` saves them as ``metadata_["read"]``); 'none' reads
-    without the model's column. Returns (time column, id column, {option: column taken from the model}).
+    without the model's column. ``given``: {option: value}. Returns ({option: column}, {option: column taken from the model}).
     """
     read = dict(getattr(model, "metadata_", {}).get("read") or {}) if model is not None else {}
     chosen: dict[str, str | None] = {}
     from_model: dict[str, str] = {}
-    for option, given in (("time-column", time_column), ("id-column", id_column)):
+    for option, value in given.items():
         remembered = read.get(option.replace("-", "_"))
-        if given is None and isinstance(remembered, str):
+        if value is None and isinstance(remembered, str):
             chosen[option], from_model[option] = remembered, remembered
         else:
-            chosen[option] = _parse_column(given)
-    return chosen["time-column"], chosen["id-column"], from_model
+            chosen[option] = _parse_column(value)
+    return chosen, from_model
+
+
+@dataclass(frozen=True)
+class Many:
+    """A long table read as independent series (--series-column): {key: LoadedData}, in order of appearance."""
+
+    column: str
+    parts: dict
+
+    def data(self) -> dict:
+        return {key: part.data for key, part in self.parts.items()}
 
 
 def _read(
@@ -134,14 +145,28 @@ def _read(
     id_column: str | None,
     model: "LSTMAutoencoder | None" = None,
     policy: tuple[str, str] = ("interpolate", "error"),
-) -> "LoadedData":
-    """Read DATA; ``policy`` is (--missing, --duplicates)."""
-    from lstmae.data.readers import read_data
+    series_column: str | None = None,
+    many: bool = False,
+) -> "LoadedData | Many":
+    """Read DATA; ``policy`` is (--missing, --duplicates).
+
+    ``many``: the command takes independent series (--series-column, given or the model's): then a `Many`.
+    """
+    from lstmae.data.readers import read_collection, read_data
     from lstmae.errors import DataFileError
 
     # .npy/.txt files have no named columns: the columns a model remembers do not apply.
     table_file = data.suffix.lower() not in (".npy", ".txt") and not data.name.lower().endswith(".txt.gz")
-    time_column, id_column, from_model = _read_columns(model if table_file else None, time_column, id_column)
+    given = {"time-column": time_column, "id-column": id_column}
+    if many:
+        given["series-column"] = series_column
+    chosen_columns, from_model = _read_columns(model if table_file else None, given)
+    time_column, id_column, series_column = (chosen_columns.get(k) for k in ("time-column", "id-column", "series-column"))
+    if series_column is not None and id_column is not None:
+        raise ParameterError(
+            f"--series-column {series_column} and --id-column {id_column}: give one; --id-column makes a panel of "
+            "equal-length samples, --series-column splits the table into independent series."
+        )
     chosen = _split_list(columns)
     if chosen is None and model is not None and getattr(model, "feature_names_in_", None) is not None:
         chosen = [str(name) for name in model.feature_names_in_]
@@ -151,6 +176,9 @@ def _read(
         raise ParameterError("this model was trained on a panel of sequences; pass --id-column as during fit.")
     missing, duplicates = policy
     try:
+        if series_column is not None:
+            parts = read_collection(data, series_column, time_column=time_column, columns=chosen, missing=missing, duplicates=duplicates)
+            return Many(series_column, parts)
         return read_data(
             data, time_column=time_column, columns=chosen, id_column=id_column, missing=missing, duplicates=duplicates
         )
@@ -177,13 +205,32 @@ def _model_and_data(
     columns: str | None,
     id_column: str | None,
     policy: tuple[str, str],
-) -> tuple["LSTMAutoencoder", "LoadedData"]:
+    series_column: str | None = None,
+) -> tuple["LSTMAutoencoder", "LoadedData | Many"]:
     """Load the model first (its columns are the default), then read DATA the way it was trained."""
     from lstmae.data.cleaning import check_policies
 
     check_policies(*policy)  # a bad option fails before the model is even opened
     model = _load_model(model_path)
-    return model, _read(data, time_column, columns, id_column, model, policy)
+    return model, _read(data, time_column, columns, id_column, model, policy, series_column, many=True)
+
+
+def _threshold(model: "LSTMAutoencoder", key: Any) -> float:
+    """The threshold a series is detected with: its own in a global model, else the model's."""
+    states = vars(model).get("series_states_")
+    return model.threshold_ if states is None else states[key].threshold
+
+
+def _per_series(many: Many, tables: dict) -> Any:
+    """Per-series tables as one, the series column first."""
+    import pandas as pd
+
+    parts = []
+    for key, table in tables.items():
+        table = table.copy()
+        table.insert(0, many.column, key)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _position_frame(loaded: "LoadedData", n: int) -> Any:
@@ -249,6 +296,11 @@ def fit(
     device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda' or 'cuda:N'.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted fit from its checkpoint OUTPUT.ckpt (same data and options; --epochs may be raised).")] = False,
+    series_column: SeriesColumnOpt = None,
+    devices: Annotated[Optional[str], typer.Option("--devices", help="Lightning devices for training: N processes (DDP) or 'auto'. With --strategy ddp; --batch-size is per process. Launch as Lightning documents (it starts the other local processes itself; torchrun/srun for several machines).")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option("--num-nodes", help="Machines taking part in DDP training (Lightning's num_nodes).")] = None,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", help="Lightning strategy, e.g. 'ddp' (gloo on CPUs, NCCL on GPUs). Needs --seed.")] = None,
+    accelerator: Annotated[Optional[str], typer.Option("--accelerator", help="'cpu' or 'gpu' for training (default: what --device gives).")] = None,
 ) -> None:
     """Train an autoencoder on DATA (or its first part, --train-end) and save it.
 
@@ -279,6 +331,7 @@ def fit(
         random_state=seed,
         device=device,
         verbose=0 if quiet else 1,
+        trainer_kwargs=_distributed_options(devices, num_nodes, strategy, accelerator),
     )
     # Fail on bad parameters before reading any data or training: the estimator's own table.
     from lstmae.params import validate
@@ -293,9 +346,13 @@ def fit(
         raise ParameterError(
             f"--resume: no checkpoint {str(checkpoint)!r} next to {str(output)!r}{finished}; run without --resume to train."
         )
-    loaded = split_train(_read(data, time_column, columns, id_column, policy=(missing, duplicates)), train_end)
+    loaded = _read(data, time_column, columns, id_column, policy=(missing, duplicates), series_column=series_column, many=True)
+    if isinstance(loaded, Many):
+        loaded = Many(loaded.column, {key: split_train(part, train_end) for key, part in loaded.parts.items()})
+    else:
+        loaded = split_train(loaded, train_end)
     try:
-        model.fit(_model_input(loaded), checkpoint=checkpoint, resume=resume)  # DegenerateModelWarning: one line each
+        model.fit(loaded.data() if isinstance(loaded, Many) else _model_input(loaded), checkpoint=checkpoint, resume=resume)  # DegenerateModelWarning: one line each
     except KeyboardInterrupt:
         if checkpoint.is_file():
             err.print(
@@ -305,19 +362,32 @@ def fit(
             )
         raise
     # The model remembers how its data was read: later verbs default to the same columns.
-    read = {"id_column": _parse_column(id_column), "time_column": _parse_column(time_column), "series_column": None}
+    read = {
+        "id_column": _parse_column(id_column), "time_column": _parse_column(time_column),
+        "series_column": loaded.column if isinstance(loaded, Many) else None,
+    }
+    from lstmae.files import is_rank_zero
+
+    if not is_rank_zero():  # DDP: the other processes trained the same model; rank 0 writes and reports
+        return
     model.save(output, metadata={"read": read})
     checkpoint.unlink(missing_ok=True)
     if not quiet:
         history = model.history_
         epochs_run = len(history.get("loss", []))
         last = f"loss {history['loss'][-1]:.4g}" + (f", val_loss {history['val_loss'][-1]:.4g}" if "val_loss" in history else "")
-        shape = loaded.data.shape
-        err.print(
-            f"trained on {loaded.n_rows} {'samples' if loaded.kind == 'panel' else 'timesteps'} {tuple(shape)}; "
-            f"{model.timesteps_reason_}"
-        )
-        err.print(f"{epochs_run} epoch(s), {last}; threshold {model.threshold_:.4g}; {model.fit_seconds_:.1f} s")
+        if isinstance(loaded, Many):
+            rows = sum(part.n_rows for part in loaded.parts.values())
+            thresholds = [state.threshold for state in model.series_states_.values()]
+            err.print(f"trained one global model on {len(loaded.parts)} series ({loaded.column}), {rows} timesteps; {model.timesteps_reason_}")
+            limit = f"thresholds {min(thresholds):.4g} to {max(thresholds):.4g} (one per series)"
+        else:
+            err.print(
+                f"trained on {loaded.n_rows} {'samples' if loaded.kind == 'panel' else 'timesteps'} {tuple(loaded.data.shape)}; "
+                f"{model.timesteps_reason_}"
+            )
+            limit = f"threshold {model.threshold_:.4g}"
+        err.print(f"{epochs_run} epoch(s), {last}; {limit}; {model.fit_seconds_:.1f} s")
         err.print(f"saved model to {output}")
         diagnostics = model.diagnostics_
         err.print(
@@ -327,6 +397,17 @@ def fit(
     # Printed even with --quiet, like the diagnostics' warnings: a degenerate design must not pass silently.
     for warning in _design_warnings(model):
         err.print(f"lstmae: warning: {_one_line(warning)}", markup=False)
+
+
+def _distributed_options(devices: str | None, num_nodes: int | None, strategy: str | None, accelerator: str | None) -> dict | None:
+    """--devices/--num-nodes/--strategy/--accelerator as the estimator's trainer_kwargs (checked by its table)."""
+    options: dict[str, Any] = {}
+    if devices is not None:
+        options["devices"] = int(devices) if devices.strip().lstrip("-").isdigit() else devices.strip()
+    for key, value in (("num_nodes", num_nodes), ("strategy", strategy), ("accelerator", accelerator)):
+        if value is not None:
+            options[key] = value
+    return options or None
 
 
 def _check_output(path: Path, option: str) -> None:
@@ -368,14 +449,24 @@ def score(
     duplicates: DuplicatesOpt = "error",
     follow: Annotated[bool, typer.Option("--follow", help="Score CSV rows as they arrive (DATA '-': standard input; a file: like tail -f); one line per point once its score is final.")] = False,
     idle_timeout: Annotated[Optional[float], typer.Option("--idle-timeout", help="With --follow on a file: stop (and score the last points) after this many seconds without a new line; default: never.")] = None,
+    series_column: SeriesColumnOpt = None,
 ) -> None:
-    """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1."""
+    """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1 (with --series-column: per series, the series first)."""
     import numpy as np
 
     if follow:
         _follow(data, model_path, output, time_column, columns, id_column, (missing, duplicates), idle_timeout)
         return
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
+    if isinstance(loaded, Many):
+        tables = {}
+        for key, values in model.anomaly_score(loaded.data()).items():
+            values = np.asarray(values)
+            tables[key] = _position_frame(loaded.parts[key], len(values))
+            tables[key]["score"] = values
+            tables[key]["anomaly"] = (values > _threshold(model, key)).astype(int)
+        _emit_table(_per_series(loaded, tables), output)
+        return
     scores = np.asarray(model.anomaly_score(_model_input(loaded)))  # a Series for a frame: the table has its own index
     table = _position_frame(loaded, len(scores))
     table["score"] = scores
@@ -399,7 +490,9 @@ def _follow(data: Path, model_path: Path, output: Path | None, time_column: str 
     if idle_timeout is not None and not idle_timeout > 0:
         raise ParameterError(f"--idle-timeout must be a number of seconds > 0, got {idle_timeout!r}.")
     model = _load_model(model_path)
-    chosen_time, _, _ = _read_columns(model, time_column, None)
+    if isinstance(getattr(model, "metadata_", {}).get("read", {}).get("series_column"), str):
+        raise ParameterError("--follow scores one long series; a model fitted with --series-column is scored without --follow.")
+    chosen_time = _read_columns(model, {"time-column": time_column})[0]["time-column"]
     follow(
         model, data, time_column=chosen_time, detect_time=time_column is None, columns=_split_list(columns),
         missing=policy[0], idle_timeout=idle_timeout, output=sys.stdout,
@@ -418,9 +511,22 @@ def detect(
     id_column: IdColumnOpt = None,
     missing: MissingOpt = "interpolate",
     duplicates: DuplicatesOpt = "error",
+    series_column: SeriesColumnOpt = None,
 ) -> None:
-    """Find anomalous intervals of a series, or anomalous samples of a panel (one row each, with its id), and print them as a table."""
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
+    """Find anomalous intervals of a series, or anomalous samples of a panel (one row each, with its id), and print them as a table (with --series-column: one table per series)."""
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
+    if isinstance(loaded, Many):
+        found = model.detect(loaded.data(), threshold=threshold, min_gap=min_gap)
+        for key, table in found.items():
+            out.print(f"{loaded.column} {key}:", markup=False)
+            print_intervals(table, _threshold(model, key) if threshold is None else threshold, out)
+        if output is not None:
+            from lstmae.files import write_table
+
+            table = _per_series(loaded, found)
+            write_table(table, output)
+            err.print(f"wrote {len(table)} interval(s) to {output}")
+        return
     found = model.detect(_model_input(loaded), threshold=threshold, min_gap=min_gap)
     if loaded.kind == "panel" and "id" not in found.columns and loaded.ids is not None:  # a .npy panel: ids are positions
         found.insert(1, "id", [loaded.ids[i] for i in found["sample"]])
@@ -444,8 +550,9 @@ def encode(
     id_column: IdColumnOpt = None,
     missing: MissingOpt = "interpolate",
     duplicates: DuplicatesOpt = "error",
+    series_column: SeriesColumnOpt = None,
 ) -> None:
-    """Write the encoder output (embeddings): (windows, latent) or (windows, timesteps, latent)."""
+    """Write the encoder output (embeddings): (windows, latent) or (windows, timesteps, latent); per series, the series first."""
     import numpy as np
     import pandas as pd
 
@@ -453,25 +560,35 @@ def encode(
     from lstmae.files import _extension, write_array, write_table
 
     suffix = _extension(output, (".npy", ".csv", ".parquet"), "embeddings")
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
+
+    def rows(part: "LoadedData", embeddings: np.ndarray) -> Any:
+        """One row per window (and step): window, start, start_time, z0..."""
+        if part.kind == "panel":
+            keys = _position_frame(part, len(embeddings))
+        else:
+            starts = window_starts(part.n_rows, model.timesteps_, model.stride if stride is None else stride)
+            keys = pd.DataFrame({"window": np.arange(len(starts)), "start": starts})
+            if not isinstance(part.data.index, pd.RangeIndex):
+                keys["start_time"] = part.data.index[starts]
+        names = [f"z{i}" for i in range(embeddings.shape[-1])]
+        if embeddings.ndim == 2:
+            return pd.concat([keys, pd.DataFrame(embeddings, columns=names)], axis=1)
+        return _long_format(keys, embeddings, names)  # (windows, timesteps, latent): one row per window and step
+
+    if isinstance(loaded, Many):
+        if suffix == ".npy":
+            raise ParameterError(f"--output {output}: embeddings of several series go to a .csv or .parquet table (one row per window, the series first).")
+        found = model.encode(loaded.data(), stride=stride)
+        table = _per_series(loaded, {key: rows(loaded.parts[key], values) for key, values in found.items()})
+        write_table(table, output)
+        err.print(f"wrote embeddings of {len(found)} series ({len(table)} rows) to {output}")
+        return
     embeddings = model.encode(_model_input(loaded), stride=stride)
     if suffix == ".npy":
         write_array(embeddings, output)
     else:
-        if loaded.kind == "panel":
-            keys = _position_frame(loaded, len(embeddings))
-        else:
-            starts = window_starts(loaded.n_rows, model.timesteps_, model.stride if stride is None else stride)
-            keys = pd.DataFrame({"window": np.arange(len(starts)), "start": starts})
-            if not isinstance(loaded.data.index, pd.RangeIndex):
-                keys["start_time"] = loaded.data.index[starts]
-        latent = embeddings.shape[-1]
-        names = [f"z{i}" for i in range(latent)]
-        if embeddings.ndim == 2:
-            table = pd.concat([keys, pd.DataFrame(embeddings, columns=names)], axis=1)
-        else:  # (windows, timesteps, latent): one row per window and step
-            table = _long_format(keys, embeddings, names)
-        write_table(table, output)
+        write_table(rows(loaded, embeddings), output)
     err.print(f"wrote embeddings of shape {embeddings.shape} to {output}")
 
 
@@ -485,9 +602,14 @@ def reconstruct(
     id_column: IdColumnOpt = None,
     missing: MissingOpt = "interpolate",
     duplicates: DuplicatesOpt = "error",
+    series_column: SeriesColumnOpt = None,
 ) -> None:
     """Write the model's reconstruction of DATA, same rows and columns as the input."""
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates))
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
+    if isinstance(loaded, Many):
+        found = model.reconstruct(loaded.data())
+        _emit_table(_per_series(loaded, {key: table.reset_index() for key, table in found.items()}), output)
+        return
     recon = model.reconstruct(_model_input(loaded))
     if loaded.kind == "panel":  # (samples, timesteps, features): one row per sample and step
         keys = _position_frame(loaded, recon.shape[0])

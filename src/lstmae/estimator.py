@@ -16,18 +16,19 @@ import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from lstmae import inference
+from lstmae import collection, inference
 from lstmae.config import NetworkConfig
 from lstmae.data.frames import Prepared, prepare
 from lstmae.data.period import auto_timesteps
-from lstmae.data.scaling import fit_scaler, inverse_transform, transform
-from lstmae.data.windows import n_windows, window_starts
+from lstmae.data.scaling import inverse_transform
+from lstmae.data.windows import n_windows
 from lstmae.detector import Detector, labelled
 from lstmae.diagnostics import diagnose
 from lstmae.errors import (
@@ -96,6 +97,15 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         from all training windows, so a 250,000-point series costs what a
         short one does per epoch. None: every window every epoch (Keras).
         Validation uses at most half as many, evenly spaced.
+    windows_per_series : int, "auto" or None, default="auto"
+        A collection of series (`lstmae.collection`): each epoch draws at most
+        this many training windows from every series, so a long series does not
+        drown the short ones. "auto": ``windows_per_epoch`` shared equally
+        between the series (all windows when that is None). None: no cap.
+    series_scaling : {"series", "global"}, default="series"
+        A collection of series: "series" scales each series by its own training
+        mean and scale (each series' state keeps its scaler); "global": one
+        scaler fitted on all series pooled.
     score_stride : int or "auto", default="auto"
         Step between the windows scored by `anomaly_score`/`detect` (and
         `reconstruct`), at most ``timesteps``; every
@@ -162,7 +172,12 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         itself are refused with the parameter to use instead (``max_epochs``:
         ``epochs``; ``limit_train_batches``: ``windows_per_epoch``;
         ``enable_checkpointing``: ``fit(checkpoint=...)``; gradient clipping is
-        fixed). Not part of a checkpoint's fingerprint.
+        fixed). Not part of a checkpoint's fingerprint. Distributed training:
+        ``strategy="ddp"`` with ``devices``/``num_nodes`` (README, "Scaling");
+        ``batch_size`` is then per process, Lightning's convention (the global
+        batch is ``batch_size x devices x num_nodes``), ``random_state`` must be
+        set (every process draws the same windows), and only the process of
+        rank 0 writes files (`save`).
 
     Attributes
     ----------
@@ -189,6 +204,9 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     history_ : dict of str -> list of float
         "loss", "mae" and, with validation, "val_loss", "val_mae", per epoch.
     input_kind_ : {"series", "panel"}
+    series_states_ : dict of key -> lstmae.state.ScoringState, only for a global model
+        Fitted on a collection of series: each series' scaler, levels and
+        threshold (such a model has no single ``scoring_state_``/``threshold_``).
     timesteps_reason_ : str
     seed_ : int
     fit_seconds_ : float
@@ -208,6 +226,8 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         patience: int = 5,
         shuffle: bool = True,
         windows_per_epoch: int | None = 2048,
+        windows_per_series: int | str | None = "auto",
+        series_scaling: str = "series",
         score_stride: int | str = "auto",
         aggregation: str = "window",
         scorer: str = "auto",
@@ -231,6 +251,8 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         self.patience = patience
         self.shuffle = shuffle
         self.windows_per_epoch = windows_per_epoch
+        self.windows_per_series = windows_per_series
+        self.series_scaling = series_scaling
         self.score_stride = score_stride
         self.aggregation = aggregation
         self.scorer = scorer
@@ -245,19 +267,25 @@ class LSTMAutoencoder(Detector, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(
-        self, X: Any, y: None = None, *, checkpoint: str | os.PathLike | None = None, resume: bool = False
+        self, X: Any, y: None = None, *, checkpoint: str | os.PathLike | None = None, resume: bool = False,
+        series_column: str | None = None,
     ) -> "LSTMAutoencoder":
         """Train on data believed normal.
 
         Parameters
         ----------
         X : array-like of shape (n_timesteps,), (n_timesteps, n_features) or
-            (samples, timesteps, features), or a DataFrame / Series; a DataFrame
-            indexed by (id, time) is a panel (one sample per id), whose ids and
-            column names the model keeps
+            (samples, timesteps, features), or a DataFrame / Series, or a collection
+            of series; a DataFrame indexed by (id, time) is a panel (one sample per
+            id), whose ids and column names the model keeps
             Finite values only: fill gaps first (`lstmae.data.cleaning.fill_missing`,
             or read files with `lstmae.data.readers.read_data`, which does).
+            A collection (a list or dict of series, or a long DataFrame with
+            ``series_column``) trains one global model on the windows of all
+            series (`lstmae.collection`); scoring then takes a collection too.
         y : ignored
+        series_column : str, optional
+            ``X`` is a long DataFrame whose rows of each value of this column form one series.
         checkpoint : path, optional
             Write a checkpoint (safetensors, see `lstmae.checkpoint`) after every
             epoch. It is left in place after fit; delete it once the model is saved.
@@ -280,30 +308,38 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         if resume and checkpoint is None:
             raise ParameterError("resume=True needs checkpoint=PATH, the checkpoint of the fit to continue.")
         device = resolve_device(self.device)
-        data = prepare(X)
-        timesteps, reason = _resolve_timesteps(self, data)
+        data = collection.split(X, series_column)  # one part for a plain series or panel
+        timesteps, reason = _resolve_timesteps(self, data.longest)
+        collection.check_lengths(data, timesteps)
         config = NetworkConfig(data.n_features, timesteps, units, self.architecture, resolve_frame(self.frame, timesteps))
         check_windows(timesteps, stride=self.stride, score_stride=self.score_stride)
-        mean, scale = fit_scaler(data.values)
-        scaled = torch.from_numpy(transform(data.values, mean, scale))
+        scalers = collection.fit_scalers(data, self.series_scaling)
+        scaled = collection.scaled(data, scalers)
         network, history, seed, train_set = _train(self, config, data, scaled, device, checkpoint, resume)
 
         self.module_ = network.to(device)
         self.config_ = config
         self.timesteps_, self.timesteps_reason_ = timesteps, reason
         self.n_features_in_ = data.n_features
-        if data.columns is not None and data.input_ndim == 2:
-            self.feature_names_in_ = np.asarray(data.columns, dtype=object)
+        first = data.parts[0]
+        if first.columns is not None and first.input_ndim == 2:
+            self.feature_names_in_ = np.asarray(first.columns, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        self.input_kind_, self.seed_, self.history_, self.metadata_ = data.kind, seed, history, {}
+        self.input_kind_, self.seed_, self.history_, self.metadata_ = first.kind, seed, history, {}
         self.diagnostics_ = _diagnose(self.module_, train_set, self.architecture, seed)
         for message in self.diagnostics_["warnings"]:
             warnings.warn(message, DegenerateModelWarning, stacklevel=2)
-        self.scoring_state_ = fit_state(
-            self.module_, data.values, data.is_panel, (mean, scale), self._settings(),
-            self.validation_split, self.threshold, self.contamination,
-        )
+        states = [
+            fit_state(self.module_, part.values, part.is_panel, scaler, self._settings(), self.validation_split, self.threshold, self.contamination)
+            for part, scaler in zip(data.parts, scalers)
+        ]
+        for stale in ("scoring_state_", "series_states_"):
+            vars(self).pop(stale, None)
+        if data.many:
+            self.series_states_ = dict(zip(data.keys, states))
+        else:
+            self.scoring_state_ = states[0]
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -316,12 +352,12 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         return resolve_settings(self.scorer, self.config_.architecture, self.score_stride, self.aggregation, self.timesteps_, self.normalize_errors)
 
     # ------------------------------------------------------------ inference
-    def encode(self, X: Any, *, stride: int | None = None) -> np.ndarray:
+    def encode(self, X: Any, *, stride: int | None = None, series_column: str | None = None) -> Any:
         """The encoder output (the embeddings).
 
         Parameters
         ----------
-        X : series or 3-D panel, as in `fit`
+        X : series or 3-D panel, as in `fit`; or a collection (then a dict {series: embeddings})
         stride : int, optional
             Step between windows of a long series; default: the model's ``stride``.
             Window ``i`` starts at ``lstmae.window_starts(n, timesteps_, stride)[i]``.
@@ -332,31 +368,38 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             "repeat": ``(n_windows, latent)``; "sequence": ``(n_windows, timesteps, latent)``.
             For 3-D input ``n_windows`` is the number of samples.
         """
+        if self._many(X, series_column):
+            return collection.apply(self, X, series_column, "encode", stride=stride)
         data = self._prepare_fitted(X)
         step = self.stride if stride is None else stride
         check_integer("stride", step, 1)
         return inference.embeddings(self.module_, self._state().scale(data.values), data.is_panel, step).numpy()
 
-    def reconstruct(self, X: Any) -> Any:
+    def reconstruct(self, X: Any, *, series_column: str | None = None) -> Any:
         """The model's reconstruction, in the layout and units of ``X``.
 
         Overlapping windows of a long series are averaged per timestep. A 1-D
         input gives 1-D, ``(n, F)`` gives ``(n, F)``, 3-D gives 3-D, a DataFrame
-        a DataFrame with the same index and columns.
+        a DataFrame with the same index and columns; a collection a dict
+        {series: reconstruction}, a long DataFrame the same table reconstructed.
         """
+        if self._many(X, series_column):
+            return collection.apply(self, X, series_column, "reconstruct")
         data = self._prepare_fitted(X)
         state = self._state()
         passed = inference.merged(self.module_, state.scale(data.values), data.is_panel, self._settings().score_stride, reconstruction=True)
         return data.restore(inverse_transform(passed.reconstruction, state.scaler_mean, state.scaler_scale))
 
-    def anomaly_score(self, X: Any, *, per_feature: bool = False) -> Any:
+    def anomaly_score(self, X: Any, *, per_feature: bool = False, series_column: str | None = None) -> Any:
         """Score per timestep (long series) or per sample (3-D); higher = more anomalous.
 
         Parameters
         ----------
-        X : series or 3-D panel
+        X : series or 3-D panel, or a collection of series
         per_feature : bool, default=False
             Keep one (reconstruction) score per feature instead of the model's score.
+        series_column : str, optional
+            ``X`` is a long DataFrame split into series by this column.
 
         Returns
         -------
@@ -366,10 +409,33 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             scored, first and last included. 3-D input: ``(samples,)`` (or ``(samples, n_features)``),
             each sample scored against the training samples (see ``scorer``); a
             Series (DataFrame) indexed by id for a DataFrame indexed by (id, time).
+            A collection: a dict {series: scores}, or for a long DataFrame one
+            table with the series column and "score", the input's index and row order.
         """
+        if self._many(X, series_column):
+            return collection.apply(self, X, series_column, "anomaly_score", per_feature=per_feature)
         data = self._prepare_fitted(X)
         scores, per = self._score_parts(data)
         return labelled(data, per if per_feature else scores)
+
+    def detect(self, X: Any, *, series_column: str | None = None, **options: Any) -> Any:
+        """Anomalous intervals (`lstmae.detector.Detector.detect`, its options); a collection of series gives a
+        dict {series: intervals}, or for a long DataFrame one table of intervals with the series column first."""
+        if self._many(X, series_column):
+            return collection.apply(self, X, series_column, "detect", **options)
+        return super().detect(X, **options)
+
+    def _many(self, X: Any, series_column: str | None) -> bool:
+        """Does ``X`` go to `lstmae.collection`: a collection, or any input to a global model?"""
+        return collection.is_collection(X, series_column) or "series_states_" in vars(self)
+
+    def _state(self) -> Any:
+        if "series_states_" in vars(self):
+            raise AttributeError(
+                f"this is a global model over {len(self.series_states_)} series, each with its own scoring state "
+                "(scaler, threshold): read series_states_[series]."
+            )
+        return super()._state()
 
     def _score_parts(self, data: Prepared) -> tuple[np.ndarray, np.ndarray]:
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of prepared input."""
@@ -412,8 +478,15 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         """
         from lstmae.io import model_document, save_model
 
+        from lstmae.files import is_rank_zero
+
         self._check_fitted()
-        tensors, fields = self.scoring_state_.to_tensors()
+        if not is_rank_zero():  # DDP: every process holds the same model; one writes it
+            return Path(path)
+        if "series_states_" in vars(self):
+            tensors, fields = collection.states_to_tensors(self.series_states_)
+        else:
+            tensors, fields = self.scoring_state_.to_tensors()
         tensors.update({f"net.{k}": v for k, v in self.module_.state_dict().items()})
         info = model_document(self, fields, getattr(self, "metadata_", {}) if metadata is None else metadata)
         return save_model(path, tensors, info)
@@ -427,7 +500,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
 
 
 # ---------------------------------------------------------------- training
-def _train(model: LSTMAutoencoder, config: NetworkConfig, data: Prepared, scaled: torch.Tensor, device: torch.device,
+def _train(model: LSTMAutoencoder, config: NetworkConfig, data: collection.Collection, scaled: torch.Tensor, device: torch.device,
            checkpoint: str | os.PathLike | None, resume: bool) -> tuple[_Network, dict, int, Any]:
     """Build the network from the seed and train it: (network in eval mode, history, seed, training set)."""
     timesteps = config.timesteps
@@ -441,7 +514,11 @@ def _train(model: LSTMAutoencoder, config: NetworkConfig, data: Prepared, scaled
         torch.manual_seed(seed)
         network = _Network(config)
 
-    train_set, val_set = _datasets(model, scaled, data.is_panel, timesteps)
+    plan_windows = collection.window_plan(data, timesteps, model.stride, model.validation_split, model.windows_per_epoch)
+    train_set, val_set = _datasets(plan_windows, scaled, data.is_panel, timesteps)
+    cap = model.windows_per_epoch
+    if data.many:
+        cap = collection.series_cap(model.windows_per_series, model.windows_per_epoch, len(data.parts))
     from lstmae.training import TrainingPlan, train  # Lightning is slow to import: only when training
 
     plan = TrainingPlan(
@@ -454,7 +531,8 @@ def _train(model: LSTMAutoencoder, config: NetworkConfig, data: Prepared, scaled
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=[device.index or 0] if device.type == "cuda" else 1,
         verbose=model.verbose,
-        max_windows=model.windows_per_epoch,
+        max_windows=cap,
+        groups=plan_windows.groups,
         trainer_kwargs=model.trainer_kwargs,
     )
     if checkpoint is None:
@@ -464,7 +542,11 @@ def _train(model: LSTMAutoencoder, config: NetworkConfig, data: Prepared, scaled
 
         # What shapes training must match on resume; epochs may grow, the rest only affects use.
         ignored = ("epochs", "threshold", "verbose", "device", "random_state")
+        if not data.many:  # parameters of collections only: a checkpoint of one series keeps its fingerprint
+            ignored += ("windows_per_series", "series_scaling")
         shaping = {k: v for k, v in _jsonable_params(model.get_params()).items() if k not in ignored}
+        if data.many:
+            shaping["series"] = data.keys
         mark = fingerprint(data.values, {**shaping, "timesteps": timesteps, "seed": seed})
         history = train_resumable(network, train_set, val_set, plan, checkpoint, mark, resumed)
     network.eval()
@@ -477,25 +559,11 @@ def _seed(random_state: int | None) -> int:
     return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] % (2**63))
 
 
-def _datasets(model: LSTMAutoencoder, scaled: torch.Tensor, is_panel: bool, timesteps: int):
-    """Training and validation datasets: the last ``validation_split`` of windows is validation."""
+def _datasets(windows: collection.WindowPlan, scaled: torch.Tensor, is_panel: bool, timesteps: int):
+    """Training and validation datasets of the planned windows (`lstmae.collection.window_plan`)."""
     from lstmae.training import PanelSamples, SeriesWindows
 
-    if is_panel:
-        order = torch.arange(scaled.shape[0])
-    else:
-        order = torch.from_numpy(window_starts(scaled.shape[0], timesteps, model.stride))
-    fitted = n_train(len(order), model.validation_split)
-    if fitted < 1:
-        raise DataError(
-            f"only {len(order)} training window(s) and validation_split={model.validation_split} "
-            "leaves none to train on; use more data or a smaller validation_split."
-        )
-    parts = (order[:fitted], order[fitted:])
-    cap = model.windows_per_epoch
-    if cap is not None and len(parts[1]) > cap // 2:  # evenly spaced: validation costs at most half an epoch
-        keep = torch.linspace(0, len(parts[1]) - 1, cap // 2).round().long()
-        parts = (parts[0], parts[1][keep])
+    parts = (windows.train, windows.held_out)
     if is_panel:
         sets = [PanelSamples(scaled, part) for part in parts]
     else:

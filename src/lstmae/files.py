@@ -21,6 +21,26 @@ TABLE_EXTENSIONS = (".csv", ".parquet")
 ARRAY_EXTENSIONS = (".npy", ".csv", ".parquet")
 
 
+#: Where launchers put a process's rank: torchrun (RANK, LOCAL_RANK), Lightning's own launcher
+#: (LOCAL_RANK and NODE_RANK in the processes it starts), SLURM (SLURM_PROCID).
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+def is_rank_zero() -> bool:
+    """True unless this process is one of several training processes (DDP) and not the first.
+
+    Under DDP every process ends training with the same model; only rank 0
+    writes it, so that two processes never race on one file. Read from the
+    process group when one is running, else from the launchers' variables.
+    """
+    import sys
+
+    distributed = getattr(sys.modules.get("torch"), "distributed", None)  # torch is never imported just for this
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        return distributed.get_rank() == 0
+    return all(os.environ.get(name, "0").strip() in ("", "0") for name in RANK_VARIABLES)
+
+
 @contextlib.contextmanager
 def atomic_target(path: str | os.PathLike, what: str = "") -> Iterator[Path]:
     """Yield a fresh temporary path; on success it replaces ``path``, on failure it is removed.

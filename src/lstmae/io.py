@@ -206,7 +206,12 @@ def load_estimator(cls: type, path: str | os.PathLike, device: str = "auto") -> 
         network.load_state_dict({k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
         fitted = info["fitted"]
         model.config_, model.timesteps_, model.n_features_in_ = config, config.timesteps, config.n_features
-        state = ScoringState.from_tensors(tensors, fitted, model._settings())
+        if "series_states" in fitted:  # a global model over a collection of series: one state per series
+            from lstmae.collection import states_from_tensors
+
+            model.series_states_ = states_from_tensors(tensors, fitted["series_states"], model._settings())
+        else:
+            model.scoring_state_ = ScoringState.from_tensors(tensors, fitted, model._settings())
         metadata = info.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise TypeError(f"metadata is a {type(metadata).__name__}, not an object")
@@ -214,7 +219,6 @@ def load_estimator(cls: type, path: str | os.PathLike, device: str = "auto") -> 
         raise ModelFileError(f"{str(path)!r} is an lstmae file with incomplete or inconsistent content ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
     network.eval()
     model.module_ = network.to(resolve_device(device))
-    model.scoring_state_ = state
     model.metadata_ = metadata
     model.history_ = {k: [float(x) for x in v] for k, v in fitted["history_"].items()}
     model.timesteps_reason_ = fitted.get("timesteps_reason_", "")

@@ -40,6 +40,7 @@ __all__ = [
     "check_windows",
     "n_train",
     "resolve_frame",
+    "several_processes",
     "validate",
 ]
 
@@ -56,6 +57,8 @@ SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "neighbours", "c
 #: From per-window errors to per-timestep scores (`lstmae.scoring.AGGREGATIONS`,
 #: repeated here so that the command line need not import pandas to check an option).
 AGGREGATIONS: tuple[str, ...] = ("window", "timestep")
+#: How a collection of series is scaled: each by its own statistics, or all by one scaler (`lstmae.collection`).
+SERIES_SCALINGS: tuple[str, ...] = ("series", "global")
 
 
 def _is_int(value: Any) -> bool:
@@ -141,9 +144,41 @@ TRAINER_KWARGS_SUPPORTED = (
 )
 
 
+def _positive_count(value: Any) -> bool:
+    return _is_int(value) and value >= 1
+
+
+#: Values lstmae checks before training (Lightning would only fail once the data is read); other
+#: forms Lightning accepts (a device list, a Strategy or Accelerator object) pass through unchecked.
+TRAINER_KWARGS_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "devices": (lambda v: _positive_count(v) or isinstance(v, (str, list, tuple)), "an integer >= 1, 'auto' or a list of device indices"),
+    "num_nodes": (_positive_count, "an integer >= 1"),
+    "accelerator": (lambda v: not isinstance(v, str) or v in ("auto", "cpu", "gpu", "cuda", "mps", "tpu"), "'cpu', 'gpu' or 'auto'"),
+    "strategy": (lambda v: not isinstance(v, str) or len(v) > 0, "a Lightning strategy name such as 'ddp', or a Strategy"),
+}
+
+
+def several_processes(trainer_kwargs: Mapping[str, Any] | None) -> bool:
+    """Do these Trainer options train in several processes (DDP and the like)?"""
+    options = trainer_kwargs or {}
+    devices, nodes, strategy = options.get("devices", 1), options.get("num_nodes", 1), options.get("strategy")
+    many_devices = (_is_int(devices) and devices > 1) or (isinstance(devices, (list, tuple)) and len(devices) > 1)
+    return many_devices or (_is_int(nodes) and nodes > 1) or (isinstance(strategy, str) and "ddp" in strategy)
+
+
 def _trainer_kwargs_key(value: Any) -> str | None:
     """The first key of a trainer_kwargs dict that lstmae cannot pass through, or None."""
     return next((key for key in value if key in TRAINER_KWARGS_REFUSED or key not in TRAINER_KWARGS_SUPPORTED), None)
+
+
+def _trainer_kwargs_value(value: Any) -> str | None:
+    """The first key of a trainer_kwargs dict whose value `TRAINER_KWARGS_VALUES` refuses, or None."""
+    return next((key for key, (ok, _) in TRAINER_KWARGS_VALUES.items() if key in value and not ok(value[key])), None)
+
+
+def _trainer_kwargs_value_message(value: Any) -> str:
+    key = _trainer_kwargs_value(value)
+    return f"trainer_kwargs[{key!r}] must be {TRAINER_KWARGS_VALUES[key][1]}, got {describe(value[key])}."
 
 
 def _trainer_kwargs_message(value: Any) -> str:
@@ -186,6 +221,8 @@ PARAMETERS: dict[str, tuple[Check, ...]] = {
     "patience": _integer(1),
     "shuffle": _flag(),
     "windows_per_epoch": _integer(1, none=True),
+    "windows_per_series": _integer(1, auto=True, none=True),
+    "series_scaling": _choice(SERIES_SCALINGS),
     "score_stride": _integer(1, auto=True),
     "aggregation": _choice(AGGREGATIONS),
     "scorer": _choice(SCORERS),
@@ -215,6 +252,7 @@ PARAMETERS: dict[str, tuple[Check, ...]] = {
             "{name} must be None or a dict of Lightning Trainer options with str keys, got {value}.",
         ),
         Check(lambda v: v is None or _trainer_kwargs_key(v) is None, _trainer_kwargs_message),
+        Check(lambda v: v is None or _trainer_kwargs_value(v) is None, _trainer_kwargs_value_message),
     ),
 }
 
@@ -270,6 +308,11 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ParameterError(
             f"scorer={scorer!r} compares window embeddings, which only the 'repeat' design has "
             f"(architecture={architecture!r} has none); use architecture='repeat' or scorer='reconstruction'."
+        )
+    if several_processes(checked.get("trainer_kwargs")) and checked.get("random_state", 0) is None:
+        raise ParameterError(
+            f"trainer_kwargs={checked['trainer_kwargs']!r} trains in several processes, which must draw the same "
+            "windows in the same order: set random_state (e.g. random_state=0; `lstmae fit --seed 0`)."
         )
     if _is_int(checked.get("timesteps")):
         check_windows(

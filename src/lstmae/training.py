@@ -20,7 +20,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.plugins.io import CheckpointIO
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lstmae import fused
 from lstmae.errors import Interrupted, ParameterError, describe
@@ -76,8 +76,53 @@ def _batch_as_is(batch: torch.Tensor) -> torch.Tensor:
     return batch
 
 
+class EpochDraw(Sampler[int]):
+    """Each epoch, up to ``cap`` items of every group, drawn afresh without replacement, in one shuffled order.
+
+    A group is a run of consecutive dataset positions: the training windows of
+    one series of a collection (`lstmae.collection`), so a long series cannot
+    drown the short ones. One group is what ``RandomSampler(num_samples=cap)``
+    draws, bit for bit (one permutation, its first ``cap`` items); several are
+    each permuted and cut, then the union is permuted once more.
+
+    Not a RandomSampler on purpose: under DDP Lightning replaces one of those
+    with a DistributedSampler over every item (the cap would be lost), and wraps
+    any other sampler in a DistributedSamplerWrapper, which splits this epoch's
+    draw between the processes (every process draws the same: one seed).
+
+    Parameters
+    ----------
+    sizes : items per group, in dataset order
+    cap : items drawn per group per epoch (None: all)
+    generator : torch.Generator, the only source of randomness
+    """
+
+    def __init__(self, sizes: list[int], cap: int | None, generator: torch.Generator) -> None:
+        self.sizes = [int(size) for size in sizes]
+        self.cap = cap
+        self.generator = generator
+
+    def _take(self, size: int) -> int:
+        return size if self.cap is None else min(size, self.cap)
+
+    def __len__(self) -> int:
+        return sum(self._take(size) for size in self.sizes)
+
+    def __iter__(self):
+        if len(self.sizes) == 1:
+            yield from torch.randperm(self.sizes[0], generator=self.generator).tolist()[: self._take(self.sizes[0])]
+            return
+        drawn, offset = [], 0
+        for size in self.sizes:
+            drawn.append(torch.randperm(size, generator=self.generator)[: self._take(size)] + offset)
+            offset += size
+        union = torch.cat(drawn)
+        yield from union[torch.randperm(len(union), generator=self.generator)].tolist()
+
+
 def make_loader(
-    dataset: Dataset, batch_size: int, shuffle: bool, seed: int, max_items: int | None = None
+    dataset: Dataset, batch_size: int, shuffle: bool, seed: int, max_items: int | None = None,
+    groups: list[int] | None = None,
 ) -> DataLoader:
     """A single-process loader whose shuffling depends only on ``seed``.
 
@@ -88,11 +133,13 @@ def make_loader(
     ``max_items``: with shuffling, each epoch draws this many items afresh
     (without replacement within the epoch), so a long series costs the same
     per epoch as a short one while every window still gets its turn over the
-    epochs.
+    epochs. ``groups`` (items per group, in dataset order; the series of a
+    collection): ``max_items`` is then a cap per group (`EpochDraw`).
     """
     generator = torch.Generator().manual_seed(seed)
-    if shuffle and max_items is not None and len(dataset) > max_items:
-        sampler = RandomSampler(dataset, num_samples=max_items, generator=generator)
+    capped = max_items is not None and len(dataset) > max_items
+    if shuffle and (groups is not None or capped):
+        sampler = EpochDraw(groups if groups is not None else [len(dataset)], max_items, generator)
         # The loader holds the sampler's generator too, so ShuffleOrder can carry the order through a checkpoint.
         return DataLoader(
             dataset, batch_size=batch_size, sampler=sampler, generator=generator, collate_fn=_batch_as_is, num_workers=0
@@ -147,8 +194,11 @@ class AutoencoderTask(pl.LightningModule):
             sums[2] += batch_size
         if last_batch:  # the batch-size-weighted epoch means, as Lightning's on_epoch=True gives
             loss_sum, mae_sum, windows = self._sums.pop(prefix)
-            self.log(f"{prefix}loss", (loss_sum / windows).float(), on_step=False, on_epoch=True, prog_bar=True, batch_size=windows)
-            self.log(f"{prefix}mae", (mae_sum / windows).float(), on_step=False, on_epoch=True, batch_size=windows)
+            # Under DDP each process saw its share: the logged means are averaged over processes, so early
+            # stopping and the best epoch (BestWeights) are the same decision in every process.
+            synced = self.trainer.world_size > 1
+            self.log(f"{prefix}loss", (loss_sum / windows).float(), on_step=False, on_epoch=True, prog_bar=True, batch_size=windows, sync_dist=synced)
+            self.log(f"{prefix}mae", (mae_sum / windows).float(), on_step=False, on_epoch=True, batch_size=windows, sync_dist=synced)
         return loss
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
@@ -274,7 +324,8 @@ class TrainingPlan:
     accelerator: str  # "cpu" or "gpu"
     verbose: int
     devices: int | list[int] = 1  # Lightning's devices: 1 for the CPU, [index] for one chosen GPU
-    max_windows: int | None = None  # training windows drawn per epoch (None: all)
+    max_windows: int | None = None  # training windows drawn per epoch (None: all); per series with ``groups``
+    groups: list[int] | None = None  # training windows per series, in dataset order (a collection; EpochDraw)
     gradient_clip: float = 1.0
     callbacks: list[pl.Callback] = field(default_factory=list)  # run after lstmae's own (checkpoint.py's)
     checkpoint_io: CheckpointIO | None = None  # how checkpoints are written and read (checkpoint.py)
@@ -301,7 +352,7 @@ def progress_bar_wanted(verbose: int) -> bool:
 def train(net: LSTMAutoencoder, train_set: Dataset, val_set: Dataset | None, plan: TrainingPlan) -> dict:
     """Fit ``net`` in place; return the per-epoch history (lists of floats)."""
     task = AutoencoderTask(net, plan.learning_rate, plan.gradient_clip)
-    train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed, plan.max_windows)
+    train_loader = make_loader(train_set, plan.batch_size, plan.shuffle, plan.seed, plan.max_windows, plan.groups)
     recorder = HistoryRecorder()
     callbacks: list[pl.Callback] = [recorder, ShuffleOrder(train_loader.generator)]
     val_loader = None

@@ -200,6 +200,72 @@ def read_data(
     return _table_to_loaded(frame, source, time_column, selected, id_column, missing, duplicates)
 
 
+def read_collection(
+    path: str | os.PathLike,
+    series_column: str,
+    *,
+    time_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    missing: str = "interpolate",
+    duplicates: str = "error",
+) -> dict[Any, LoadedData]:
+    """Read a long table whose ``series_column`` splits it into independent series.
+
+    Each series (the rows of one value of ``series_column``, in order of first
+    appearance) is read as `read_data` reads a table: the time column, sorting,
+    missing values and duplicate times are handled within the series, so every
+    series may repeat the others' timestamps and have its own length. (A
+    panel's ``id_column`` is different: each id is one equal-length sample.)
+
+    Returns
+    -------
+    dict of key -> LoadedData
+        Keys are the column's values (str or int), each a ``kind="series"`` LoadedData.
+
+    Raises
+    ------
+    DataFileError
+        As `read_data`, in the message the series' key; the column absent or with missing keys.
+    ParameterError
+        A ``.npy``/``.txt`` file, or ``series_column`` also named as the time column or a value column.
+    """
+    check_policies(missing, duplicates)
+    source = os.fsdecode(path)
+    _check_path(source)
+    kind = _format_of(source)
+    if kind in ("npy", "txt"):
+        raise ParameterError(
+            f"series_column={series_column!r} splits a table (.csv, .tsv, .parquet), not {source}; "
+            "write the series as one long table with that column."
+        )
+    selected = _normalise_columns(columns)
+    if series_column == time_column or (selected is not None and series_column in selected):
+        raise ParameterError(
+            f"column {series_column!r} is the series_column and is also the time column or a value column; "
+            "it cannot be both."
+        )
+    frame = _read_csv(source) if kind == "csv" else _read_parquet(source)
+    if series_column not in frame.columns:
+        raise DataFileError(
+            f"series_column {series_column!r} not found in {source}; columns found: {_names(list(frame.columns))}; "
+            "pass one of these as series_column."
+        )
+    labels = frame[series_column]
+    if labels.isna().any():
+        raise DataFileError(
+            f"series_column {series_column!r} of {source} is empty in {int(labels.isna().sum())} row(s) "
+            f"(the first: row {int(np.flatnonzero(labels.isna().to_numpy())[0])}); every row needs its series."
+        )
+    codes, keys = pd.factorize(labels, sort=False)  # keys in order of first appearance
+    values = frame.drop(columns=[series_column])
+    series = {}
+    for code, key in enumerate(keys):
+        key = key.item() if isinstance(key, np.generic) else key
+        part = values.iloc[np.flatnonzero(codes == code)].reset_index(drop=True)
+        series[key] = _table_to_loaded(part, f"{source} ({series_column}={key!r})", time_column, selected, None, missing, duplicates)
+    return series
+
+
 def split_train(loaded: LoadedData, train_end: str | int | None) -> LoadedData:
     """The training prefix of ``loaded``.
 
