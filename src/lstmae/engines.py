@@ -51,16 +51,21 @@ class Outcome:
 
 
 def make_engine(engine: str, workers: int | None, address: str | None = None) -> "LocalEngine | RayEngine":
-    """The engine called ``engine`` ("local" or "ray"), checked before any work."""
+    """The engine called ``engine`` ("local" or "ray"), started (a local Ray) or joined (a cluster)."""
+    check_engine(engine, workers, address)
+    if engine == "local":
+        return LocalEngine(workers or os.cpu_count() or 1)
+    return RayEngine(workers, address)
+
+
+def check_engine(engine: str, workers: int | None, address: str | None) -> None:
+    """ParameterError for an unknown engine, a bad worker count, or an address without Ray."""
     if engine not in ENGINES:
         raise ParameterError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {describe(engine)}.")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ParameterError(f"workers must be an integer >= 1 (or None: one per CPU), got {describe(workers)}.")
-    if engine == "local":
-        if address is not None:
-            raise ParameterError(f"address={describe(address)} is for engine='ray'; drop it, or use engine='ray'.")
-        return LocalEngine(workers or os.cpu_count() or 1)
-    return RayEngine(workers, address)
+    if engine == "local" and address is not None:
+        raise ParameterError(f"address={describe(address)} is for engine='ray'; drop it, or use engine='ray'.")
 
 
 def call(function: str, payload: Any) -> dict:

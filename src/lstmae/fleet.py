@@ -48,7 +48,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from lstmae.data.partitioned import Staged, partition_name, read_series, stage
-from lstmae.engines import Outcome, close, make_engine
+from lstmae.engines import Outcome, check_engine, close, make_engine
 from lstmae.errors import LstmaeError, ModelFileError, NotFittedError, ParameterError, describe
 
 FORMAT_NAME = "lstmae.fleet"
@@ -58,8 +58,8 @@ SETTINGS = "fleet.json"
 MANIFEST_COLUMNS = ("series", "status", "error", "rows", "seconds", "threshold", "model", "model_sha256", "attempts", "warnings")
 #: Seconds between two rewrites of the manifest during a fit.
 MANIFEST_EVERY = 10.0
-#: A test hook: ``NAME`` makes the worker fitting series NAME kill itself (SIGKILL) each time;
-#: ``NAME@PATH`` only while PATH does not exist (it creates it first), so the retry succeeds.
+#: A test hook, a comma-separated list: ``NAME`` makes the worker fitting series NAME kill itself
+#: (SIGKILL) each time; ``NAME@PATH`` only while PATH does not exist (it creates it first), so the retry succeeds.
 KILL_HOOK = "LSTMAE_FLEET_TEST_KILL"
 
 
@@ -130,6 +130,7 @@ class Fleet:
 
         check_policies(missing, duplicates)
         params = self._params()
+        check_engine(self.engine, self.workers, self.address)
         folder = self._folder(output)
         settings = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "series_column": series_column,
                     "time_column": time_column, "columns": None if columns is None else list(columns),
@@ -547,19 +548,17 @@ def _score(job: dict) -> dict:
 
 def _kill_hook(series: str) -> None:
     """The test hook `KILL_HOOK`: die as ``kill -9`` would, to test that the run survives it."""
-    value = os.environ.get(KILL_HOOK)
-    if not value:
-        return
-    name, _, once = value.partition("@")
-    if name != series:
-        return
-    if once:
-        if os.path.exists(once):
-            return
-        Path(once).touch()
-    import signal
+    for item in filter(None, os.environ.get(KILL_HOOK, "").split(",")):
+        name, _, once = item.partition("@")
+        if name != series:
+            continue
+        if once:
+            if os.path.exists(once):
+                return
+            Path(once).touch()
+        import signal
 
-    os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def iter_intervals(intervals: pd.DataFrame, series_column: str) -> Iterator[tuple[str, pd.DataFrame]]:

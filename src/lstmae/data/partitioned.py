@@ -146,7 +146,8 @@ def _batches(data: Any, series_column: str) -> Any:
     import pyarrow as pa
 
     if isinstance(data, pd.DataFrame):
-        frame = data if isinstance(data.index, pd.RangeIndex) else data.reset_index()
+        named = any(name is not None for name in data.index.names)  # a time index is a column; row labels are not
+        frame = data.reset_index() if named else data.reset_index(drop=True)
         _check_column(series_column, [str(c) for c in frame.columns], "the DataFrame")
         table = pa.Table.from_pandas(frame, preserve_index=False)
         return _text_series(table.to_reader(BATCH_ROWS), series_column)
