@@ -114,7 +114,7 @@ def test_detect_gives_each_series_its_own_models_intervals(fitted: Fleet, table:
 
 def test_save_and_load_give_the_same_scores(fitted: Fleet, scores: pd.DataFrame, table: pd.DataFrame, tmp_path: Path) -> None:
     fitted.save(tmp_path / "copy")
-    assert not (tmp_path / "copy" / "input").exists()  # the staged table is not part of a saved fleet
+    assert not (fitted.folder_ / "_input").exists()  # the staged table is removed after each run
     loaded = Fleet.load(tmp_path / "copy", workers=1)
     again = loaded.anomaly_score(table[table["sensor"] == "alpha"])
     np.testing.assert_array_equal(again["score"].to_numpy(), scores[scores["sensor"] == "alpha"]["score"].to_numpy())

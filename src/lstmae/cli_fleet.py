@@ -90,7 +90,7 @@ def fit(
 def score(
     data: DataArg,
     models: ModelsOpt,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder of scores: COLUMN=NAME/part-0.parquet per series (time, score, anomaly) and manifest.parquet.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder of scores: COLUMN=NAME/part-0.parquet per series (time, score, anomaly) and _manifest.parquet.", show_default=False)],
     engine: EngineOpt = "local",
     workers: WorkersOpt = None,
     address: AddressOpt = None,
@@ -101,7 +101,7 @@ def score(
 
     fleet = Fleet.load(models, engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
     manifest = fleet.write_scores(data, output)
-    _finish(manifest, "scored", output / "manifest.parquet", quiet)
+    _finish(manifest, "scored", output / "_manifest.parquet", quiet)
 
 
 @fleet_app.command("detect")

@@ -20,7 +20,7 @@ The fleet's folder (``output``)::
     manifest.parquet              one row per series: series, status, error, rows, seconds,
                                   threshold, model, model_sha256, attempts, warnings
     models/<name>.safetensors     one model per series (name percent-encoded)
-    input/<column>=<name>/*.parquet   the staged table (workers read it)
+    _input/<column>=<name>/*.parquet  the staged table, while the run lasts (workers read it)
 
 Every file is written atomically. The manifest is rewritten every few seconds,
 at the end, and when the fit is interrupted (Ctrl-C: series in progress are
@@ -32,6 +32,7 @@ others go on; a worker that dies (``kill -9``) costs its series one retry.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -54,6 +55,9 @@ from lstmae.errors import LstmaeError, ModelFileError, NotFittedError, Parameter
 FORMAT_NAME = "lstmae.fleet"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.parquet"
+#: A folder of scores is a plain dataset partitioned by series: readers skip names starting with "_".
+SCORES_MANIFEST = "_manifest.parquet"
+STAGED = "_input"
 SETTINGS = "fleet.json"
 MANIFEST_COLUMNS = ("series", "status", "error", "rows", "seconds", "threshold", "model", "model_sha256", "attempts", "warnings")
 #: Seconds between two rewrites of the manifest during a fit.
@@ -137,9 +141,10 @@ class Fleet:
                     "missing": missing, "duplicates": duplicates, "params": params}
         if resume:
             _check_resumable(folder, settings)
-        engine = make_engine(self.engine, self.workers, self.address)
-        try:
-            staged = stage(X, series_column, folder / "input")
+        with contextlib.ExitStack() as stack:
+            engine = make_engine(self.engine, self.workers, self.address)
+            stack.callback(close, engine)
+            staged = stack.enter_context(_staged(X, series_column, folder))
             settings["time_column"] = _time_column(staged, time_column, columns)
             _write_json(folder / SETTINGS, settings)
             (folder / "models").mkdir(exist_ok=True)
@@ -149,8 +154,6 @@ class Fleet:
                             "model": str(folder / _model_file(name)), "resume": resume})
                     for name, files in staged.files.items())
             self._run(engine, "fit", jobs, rows, folder / MANIFEST)
-        finally:
-            close(engine)
         self.folder_, self.series_column_, self.settings_ = folder, series_column, settings
         return self
 
@@ -159,19 +162,18 @@ class Fleet:
         """Score every series of ``X`` with its model; write ``output/<column>=<name>/part-0.parquet``.
 
         Each file holds the series' time (or row position) column, ``score`` and
-        ``anomaly`` (0/1 against the model's threshold). ``output/manifest.parquet``
+        ``anomaly`` (0/1 against the model's threshold). ``output/_manifest.parquet``
         and the returned table say, per series: status, error, rows, seconds.
         Series without a model ("failed" in the fit) are "failed" here too.
         """
         self._check_fitted()
         folder = Path(output)
         folder.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(self.engine, self.workers, self.address)
-        try:
-            staged = stage(X, self.series_column_, folder / "input")
-            return self._apply(engine, "score", staged, folder, folder / MANIFEST)
-        finally:
-            close(engine)
+        with contextlib.ExitStack() as stack:
+            engine = make_engine(self.engine, self.workers, self.address)
+            stack.callback(close, engine)
+            staged = stack.enter_context(_staged(X, self.series_column_, folder))
+            return self._apply(engine, "score", staged, folder, folder / SCORES_MANIFEST)
 
     def anomaly_score(self, X: Any) -> pd.DataFrame:
         """Scores of every series as one long table: series column, time (or ``index``), ``score``, ``anomaly``.
@@ -192,15 +194,14 @@ class Fleet:
         be scored are in ``detect_manifest_``.
         """
         self._check_fitted()
-        engine = make_engine(self.engine, self.workers, self.address)
-        try:
-            with self._scratch() as scratch:
-                staged = stage(X, self.series_column_, Path(scratch) / "input")
-                intervals: list[pd.DataFrame] = []
-                self.detect_manifest_ = self._apply(engine, "detect", staged, Path(scratch), None,
-                                                    {"threshold": threshold, "min_gap": min_gap}, intervals)
-        finally:
-            close(engine)
+        intervals: list[pd.DataFrame] = []
+        with contextlib.ExitStack() as stack:
+            engine = make_engine(self.engine, self.workers, self.address)
+            stack.callback(close, engine)
+            scratch = Path(stack.enter_context(self._scratch()))
+            staged = stack.enter_context(_staged(X, self.series_column_, scratch))
+            self.detect_manifest_ = self._apply(engine, "detect", staged, scratch, None,
+                                                {"threshold": threshold, "min_gap": min_gap}, intervals)
         found = [frame for frame in intervals if len(frame)]
         if not found:
             return intervals[0].iloc[:0] if intervals else pd.DataFrame(columns=[self.series_column_, "start", "end"])
@@ -416,6 +417,17 @@ def _time_column(staged: Staged, time_column: str | None, columns: list[str] | N
     if time_column is not None:
         return time_column
     return _detect_time_column(staged.columns, exclude=set(columns or ()))
+
+
+@contextlib.contextmanager
+def _staged(X: Any, series_column: str, folder: Path) -> Iterator[Staged]:
+    """``X`` staged in ``folder/_input`` for the run (removed after it), or a partitioned folder as it is."""
+    staged = stage(X, series_column, folder / STAGED)
+    try:
+        yield staged
+    finally:
+        if staged.folder == folder / STAGED:
+            shutil.rmtree(staged.folder, ignore_errors=True)
 
 
 def _model_file(name: str) -> str:
