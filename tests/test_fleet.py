@@ -17,7 +17,7 @@ import pytest
 
 from conftest import sine
 from lstmae import LSTMAutoencoder
-from lstmae.data.partitioned import stage
+from lstmae.data.partitioned import read_series, stage
 from lstmae.errors import DataFileError, ParameterError
 from lstmae.fleet import KILL_HOOK, Fleet
 from lstmae.io import load_model
@@ -188,6 +188,7 @@ def test_staging_puts_each_series_rows_in_its_own_files(table: pd.DataFrame, tmp
 
     monkeypatch.setattr(partitioned, "BATCH_ROWS", 100)  # many batches: series split across them
     monkeypatch.setattr(partitioned, "CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(partitioned, "MAX_OPEN_FILES", 2)  # files closed and new ones opened: several per series
     path = tmp_path / f"table{suffix}"
     table.to_csv(path, index=False) if suffix == ".csv" else table.to_parquet(path, index=False)
     staged = stage(path, "sensor", tmp_path / "staged")
@@ -196,9 +197,10 @@ def test_staging_puts_each_series_rows_in_its_own_files(table: pd.DataFrame, tmp
     for name, files in staged.files.items():
         expected = table[table["sensor"] == name]
         assert staged.rows[name] == len(expected)
-        got = pd.concat([pd.read_parquet(f) for f in files])
+        got = read_series(files)
         assert all(Path(f).parent.parent == tmp_path / "staged" for f in files)
-        np.testing.assert_array_equal(np.sort(got["value"].to_numpy()), np.sort(expected["value"].to_numpy()))
+        np.testing.assert_array_equal(got["value"].to_numpy(), expected["value"].to_numpy())  # in file order
+    assert max(len(files) for files in staged.files.values()) > 1  # the order across files is tested too
     again = stage(tmp_path / "staged", "sensor", tmp_path / "unused")  # a partitioned folder is used as it is
     assert again.files == staged.files and not (tmp_path / "unused").exists()
 

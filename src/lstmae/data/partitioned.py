@@ -28,6 +28,8 @@ from lstmae.errors import DataFileError, ParameterError, describe
 BATCH_ROWS = 1 << 16
 #: Bytes of CSV parsed per block.
 CSV_BLOCK_BYTES = 8 << 20
+#: Partition files open at once while staging (an unsorted table of many series opens new ones as needed).
+MAX_OPEN_FILES = 256
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ def stage(data: Any, series_column: str, folder: str | os.PathLike) -> Staged:
         counted = pa.RecordBatchReader.from_batches(reader.schema, _counting(reader, series_column, rows, source))
         ds.write_dataset(
             counted, temporary, format="parquet", partitioning=_layout(series_column),
-            basename_template="part-{i}.parquet", max_open_files=256, existing_data_behavior="error",
+            basename_template="part-{i}.parquet", max_open_files=MAX_OPEN_FILES, existing_data_behavior="error",
+            preserve_order=True,  # a series without a time column is in file order
         )
     except pa.ArrowInvalid as exc:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -120,8 +123,15 @@ def discover(folder: Path, series_column: str) -> Staged:
         if name is not None:
             files.setdefault(str(name), []).append(fragment.path)
     columns = [name for name in dataset.schema.names if name != series_column]
-    return Staged(folder, series_column, {name: sorted(paths) for name, paths in sorted(files.items())},
+    return Staged(folder, series_column, {name: sorted(paths, key=_file_order) for name, paths in sorted(files.items())},
                   {name: None for name in files}, columns)
+
+
+def _file_order(path: str) -> tuple:
+    """part-2 before part-10: the order `stage` wrote them in (names of other writers: by name)."""
+    stem = Path(path).name.split(".")[0]
+    number = stem.rpartition("-")[2]
+    return (0, int(number), stem) if number.isdigit() else (1, 0, stem)
 
 
 def read_series(files: list[str]) -> pd.DataFrame:
