@@ -231,3 +231,16 @@ def test_bad_fleet_parameters_fail_before_any_work(table: pd.DataFrame, tmp_path
     with pytest.raises(ParameterError, match="is a file; a fleet needs a folder"):
         Fleet().fit(table, series_column="sensor", output=file)
     assert not os.path.exists(tmp_path / "a")
+
+
+def test_train_end_fits_each_series_on_its_first_rows_and_scores_them_all(table: pd.DataFrame, tmp_path: Path) -> None:
+    one = table[table["sensor"].isin(["alpha", "short"])]
+    fleet = Fleet(LSTMAutoencoder(**PARAMS), workers=1).fit(one, series_column="sensor", output=tmp_path / "f", train_end=100)
+    frame = series_frame(table, "alpha")
+    alone = LSTMAutoencoder(**PARAMS).fit(frame.iloc[:100])
+    got = fleet.anomaly_score(one)
+    np.testing.assert_array_equal(got["score"].to_numpy(), np.asarray(alone.anomaly_score(frame)))
+    assert len(got) == len(frame)
+    manifest = fleet.manifest_.set_index("series")
+    assert manifest.loc["alpha", "threshold"] == alone.threshold_
+    assert manifest.loc["short", "status"] == "failed" and "train_end" in manifest.loc["short", "error"]

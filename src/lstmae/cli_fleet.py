@@ -61,6 +61,7 @@ def fit(
     columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column).")] = None,
     missing: Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' or 'error'.")] = "interpolate",
     duplicates: Annotated[str, typer.Option("--duplicates", help="Repeated timestamps: 'error', 'mean' or 'first'.")] = "error",
+    train_end: Annotated[Optional[str], typer.Option("--train-end", help="Fit each series on its rows before this position N or TIMESTAMP (score covers all rows).")] = None,
     engine: EngineOpt = "local",
     workers: WorkersOpt = None,
     address: AddressOpt = None,
@@ -81,7 +82,7 @@ def fit(
               "random_state": seed, **parse_params(params)}
     fleet = Fleet(LSTMAutoencoder(**chosen), engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
     fleet.fit(data, series_column=series_column, output=output, time_column=time_column,
-              columns=_split_list(columns), missing=missing, duplicates=duplicates, resume=resume)
+              columns=_split_list(columns), missing=missing, duplicates=duplicates, train_end=train_end, resume=resume)
     _finish(fleet.manifest_, "fitted", output / "manifest.parquet", quiet)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -111,8 +112,8 @@ class _Worker:
         child.close()
         self.job: tuple[str, Any, int] | None = None
 
-    def stop(self, wait: float) -> None:
-        """Ask the process to end (kill it if busy or it does not end within ``wait`` seconds)."""
+    def stop(self) -> None:
+        """Ask the process to end: a message when idle, SIGTERM when busy (`stop_all` waits, then kills)."""
         if self.process.is_alive():
             if self.job is None:
                 try:
@@ -121,11 +122,19 @@ class _Worker:
                     pass
             else:
                 self.process.terminate()
-            self.process.join(wait)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join()
-        self.connection.close()
+
+
+def stop_all(pool: list[_Worker], wait: float) -> None:
+    """Stop every worker at once; those still running after ``wait`` seconds are killed."""
+    for worker in pool:
+        worker.stop()
+    deadline = time.monotonic() + wait
+    for worker in pool:
+        worker.process.join(max(0.0, deadline - time.monotonic()))
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.connection.close()
 
 
 class LocalEngine:
@@ -160,8 +169,7 @@ class LocalEngine:
                         if worker.connection.closed:  # its process died: a fresh one takes its place
                             pool.remove(worker)
         finally:
-            for worker in pool:
-                worker.stop(5)
+            stop_all(pool, wait=3.0)
 
     def _hand_out(self, function: str, pool: list[_Worker], waiting: deque, source: Iterator, context: Any) -> None:
         """Give every idle worker a job (jobs to retry first), starting workers up to ``self.workers``."""

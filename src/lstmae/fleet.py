@@ -109,7 +109,8 @@ class Fleet:
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, *, series_column: str, output: str | os.PathLike | None = None,
             time_column: str | None = None, columns: list[str] | None = None,
-            missing: str = "interpolate", duplicates: str = "error", resume: bool = False) -> "Fleet":
+            missing: str = "interpolate", duplicates: str = "error", train_end: int | str | None = None,
+            resume: bool = False) -> "Fleet":
         """Fit one model per series of the long table ``X``.
 
         Parameters
@@ -123,6 +124,10 @@ class Fleet:
             with this object unless `save` copies it.
         time_column, columns, missing, duplicates
             How each series is read, as in `lstmae.data.readers.read_data`.
+        train_end : int or str, optional
+            Fit each series on its rows before this row count or timestamp
+            (`lstmae.data.readers.split_train`); scoring covers all rows. A series
+            shorter than that fails with the reason.
         resume : bool, default=False
             Keep the valid models already in ``output`` (same settings) and fit the rest.
 
@@ -138,7 +143,7 @@ class Fleet:
         folder = self._folder(output)
         settings = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "series_column": series_column,
                     "time_column": time_column, "columns": None if columns is None else list(columns),
-                    "missing": missing, "duplicates": duplicates, "params": params}
+                    "missing": missing, "duplicates": duplicates, "train_end": train_end, "params": params}
         if resume:
             _check_resumable(folder, settings)
         with contextlib.ExitStack() as stack:
@@ -394,7 +399,7 @@ def _check_resumable(folder: Path, settings: dict) -> None:
     if not (folder / SETTINGS).is_file():
         raise ParameterError(f"resume: no fleet to continue in {str(folder)!r} (no {SETTINGS}); run without --resume.")
     previous = _read_settings(folder)
-    for key in ("series_column", "columns", "missing", "duplicates", "params"):
+    for key in ("series_column", "columns", "missing", "duplicates", "train_end", "params"):
         if previous.get(key) != settings[key]:
             raise ParameterError(
                 f"resume: the fleet in {str(folder)!r} was fitted with other settings ({key}: "
@@ -527,9 +532,11 @@ def _fit(job: dict) -> dict:
                 return {**fleet["result"], "status": "ok", "error": None, "model_sha256": info["tensors_sha256"]}
         except ModelFileError:
             pass  # damaged or foreign: fitted again below
+    from lstmae.data.readers import split_train
+
     started = time.perf_counter()
     loaded = _load(job)
-    model = LSTMAutoencoder(**job["settings"]["params"]).fit(loaded.data)
+    model = LSTMAutoencoder(**job["settings"]["params"]).fit(split_train(loaded, job["settings"].get("train_end")).data)
     result = {"rows": loaded.n_rows, "threshold": float(model.threshold_), "seconds": time.perf_counter() - started}
     settings = job["settings"]
     read = {"time_column": settings["time_column"], "id_column": None, "series_column": settings["series_column"]}
