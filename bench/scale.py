@@ -338,15 +338,9 @@ def report(results: dict, args: argparse.Namespace) -> str:
 
 
 def write_results(text: str, path: Path) -> None:
-    block = f"{START}\n{text.rstrip()}\n{END}"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + block + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip() + "\n\n" + block + "\n"
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(new)
-    os.replace(temporary, path)
+    from perf import write_results as write_section  # bench/ is on sys.path when this script runs
+
+    write_section(text, path, START, END)
 
 
 def main() -> None:
