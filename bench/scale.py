@@ -312,6 +312,8 @@ def report(results: dict, args: argparse.Namespace) -> str:
                 f"- ray vs local at 2 workers: **{ray_ratio:.2f}x** the series per minute; target within 15%: "
                 f"{'met' if ray_ratio >= 0.85 else 'NOT met'}.",
             ]
+        lines.append("- worker peak RSS: the largest VmHWM among the driver's descendants, sampled every second "
+                     "(local: the worker processes; Ray: its workers and also its raylet and GCS server).")
         failed = {name: error for r in fleet["runs"] for name, error in r["failed"].items()}
         if failed:
             lines.append(f"- series that failed (the same in every run): {', '.join(f'{k} ({v})' for k, v in list(failed.items())[:5])}")

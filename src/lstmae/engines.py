@@ -97,6 +97,8 @@ def _worker_main(connection: Any) -> None:
         function, key, payload = message
         try:
             result, error = call(function, payload), None
+        except KeyboardInterrupt:  # the driver stopped us (SIGTERM, turned into Interrupted by training): quietly
+            return
         except Exception as exc:  # a bug, not bad data (the function reports that itself): one line back
             result, error = None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         connection.send((key, result, error))
