@@ -158,8 +158,9 @@ class Fleet:
             jobs = ((name, {"task": "fit", "series": name, "files": files, "settings": settings,
                             "model": str(folder / _model_file(name)), "resume": resume})
                     for name, files in staged.files.items())
+            # Set before the run: after Ctrl-C the fleet still says where its models and manifest are.
+            self.folder_, self.series_column_, self.settings_ = folder, series_column, settings
             self._run(engine, "fit", jobs, rows, folder / MANIFEST)
-        self.folder_, self.series_column_, self.settings_ = folder, series_column, settings
         return self
 
     # -------------------------------------------------------------- scoring
