@@ -365,11 +365,12 @@ def fmt(value, digits=0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def write_results(text: str, path: Path) -> None:
-    block = f"{START}\n{text.rstrip()}\n{END}"
+def write_results(text: str, path: Path, start: str = START, end: str = END) -> None:
+    """Replace the section between the markers ``start`` and ``end`` of ``path`` (append it if absent)."""
+    block = f"{start}\n{text.rstrip()}\n{end}"
     old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + block + old[old.index(END) + len(END) :]
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end) :]
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
     temporary = path.with_name(f".{path.name}.tmp")  # written whole, then renamed: never a half-written report

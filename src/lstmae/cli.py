@@ -865,6 +865,11 @@ def info(
         out.print("\n".join(format_versions(found)), markup=False, highlight=False, soft_wrap=True)
 
 
+from lstmae.cli_fleet import fleet_app  # noqa: E402  (after the verbs: `lstmae fleet ...` is listed last)
+
+app.add_typer(fleet_app, name="fleet")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every error into one line and an exit code.
 
