@@ -36,9 +36,11 @@ def test_projection_rests_on_the_measured_cost_per_series(scale):
     lines = scale.projection(fleet_results(360.0, 200.0, 200.0), cores=16, nodes=(10,), series=100_000)
     # t = 360 s / 120 series = 3 core-seconds; Ray at 2 workers: 36 series/min vs 2 x 20: e = 0.9
     assert "t = 3.00 core-seconds" in lines[0] and "e = 0.90" in lines[0]
-    hours = 100_000 * 3.0 / (10 * 16 * 0.9) / 3600  # 0.58 h
+    minutes = 100_000 * 3.0 / (10 * 16 * 0.9) / 60  # 34.7 min: under an hour, given in minutes
     row = lines[-1]
-    assert row.startswith("| 10 node(s) x 16 cores | 0.6 h |")
-    assert f"{hours:.1f} h" == "0.6 h"
+    assert row.startswith("| 10 node(s) x 16 cores | 35 min |")
+    assert f"{minutes:.0f} min" == "35 min"
+    one = scale.projection(fleet_results(360.0, 200.0, 200.0), cores=16, nodes=(1,), series=100_000)[-1]
+    assert one.startswith("| 1 node(s) x 16 cores | 5.8 h |")  # 100,000 x 3 / (16 x 0.9) s
     assert "| 8.0 GB |" in row  # 16 workers x 512 MB
     assert row.endswith("| 4.8 GB |")  # 100,000 x 50 kB
