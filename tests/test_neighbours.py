@@ -81,9 +81,24 @@ def odd_cycle() -> tuple[np.ndarray, int]:
     return x + 0.02 * rng.normal(size=t.size), 1000
 
 
-def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle):
+def test_a_prepared_reference_gives_the_same_bits():
+    g = torch.Generator().manual_seed(3)
+    series = torch.randn(300, 2, generator=g)
+    reference = reference_windows(series[:200], 12, 2)
+    windows = series.unfold(0, 12, 1).transpose(1, 2)[::5]
+    prepared = neighbours_module.WindowReference.of(reference)
+    assert torch.equal(nearest_window_distances(windows, prepared), nearest_window_distances(windows, reference))
+
+
+@pytest.mark.parametrize("cap", [None, 50])
+def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monkeypatch):
     """anomaly_score with scorer="neighbours" = the centred mean over T of the mean, over the scored windows
-    covering each step, of the loop's nearest distance to the fit part's windows (not excluding anything)."""
+    covering each step, of the loop's nearest distance to the fit part's windows (not excluding anything):
+    every window, or with more than NEIGHBOUR_REFERENCE_MAX of them every ceil(windows / max)-th and the last."""
+    import lstmae.state
+
+    if cap is not None:
+        monkeypatch.setattr(lstmae.state, "NEIGHBOUR_REFERENCE_MAX", cap)
     x, train_end = odd_cycle
     x = x[:1200]
     with warnings.catch_warnings():
@@ -93,7 +108,9 @@ def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle):
     scores = model.anomaly_score(x)
     scaled = ((x - model.scaler_mean_[0]) / model.scaler_scale_[0])[:, None].tolist()
     fit_part = int((train_end - 10 + 1) * 0.9) + 10 - 1  # the windows before the validation split
-    reference_starts = list(range(fit_part - 10 + 1))
+    stride = 1 if cap is None else -(-(fit_part - 10 + 1) // cap)
+    reference_starts = window_starts(fit_part, 10, stride)
+    assert model.scoring_state_.neighbour_windows.rows.shape[0] == len(reference_starts) <= (cap or len(reference_starts)) + 1  # and the last
     starts = window_starts(len(x), 10, 3)
     distances = nearest_window_loop(scaled, starts, reference_starts, 10, STD_FLOOR,
                                     reference_series=scaled[:fit_part])

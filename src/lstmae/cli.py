@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -773,13 +773,7 @@ def evaluate(
         if not quiet:
             note = f"VUS-PR {row['vus_pr']:.3f}" if row["status"] == "ok" else f"{row['status']} {row['error']}".strip()
             err.print(f"[{number}/{len(entries)}] {name}: {note} ({row['seconds']:.1f} s)", markup=False)
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    print_evaluation(table, out)
-    if output is not None:
-        from lstmae.files import write_table
-
-        write_table(table, output)
-        err.print(f"wrote {len(table)} rows to {output}")
+    _finish_evaluation(pd.DataFrame(rows, columns=list(COLUMNS)), print_evaluation, output)
 
 
 def _evaluate_panels(path: Path, params: dict, output: Path | None, labels: Path | None, train_end: int | None,
@@ -804,8 +798,12 @@ def _evaluate_panels(path: Path, params: dict, output: Path | None, labels: Path
             if not quiet:
                 note = f"AUC-ROC {row['auc_roc']:.3f}" if row["status"] == "ok" else f"{row['status']} {row['error']}".strip()
                 err.print(f"{name} class {row['normal_class']}: {note} ({row['seconds']:.1f} s)", markup=False)
-    table = pd.DataFrame(rows, columns=list(PANEL_COLUMNS))
-    print_panel_evaluation(table, out)
+    _finish_evaluation(pd.DataFrame(rows, columns=list(PANEL_COLUMNS)), print_panel_evaluation, output)
+
+
+def _finish_evaluation(table: Any, show: Callable[[Any, Any], None], output: Path | None) -> None:
+    """Print an evaluation table (``show(table, console)``) and write it to ``output`` when given."""
+    show(table, out)
     if output is not None:
         from lstmae.files import write_table
 

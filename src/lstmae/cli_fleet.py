@@ -98,9 +98,7 @@ def score(
     quiet: QuietOpt = False,
 ) -> None:
     """Score every series of DATA with its model, as Parquet partitioned by series; exit 3 if some failed."""
-    from lstmae.fleet import Fleet
-
-    fleet = Fleet.load(models, engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
+    fleet = _load(models, engine, workers, address, quiet)
     manifest = fleet.write_scores(data, output)
     _finish(manifest, "scored", output / "_manifest.parquet", quiet)
 
@@ -120,10 +118,10 @@ def detect(
 ) -> None:
     """Print the anomalous intervals of every series of DATA, series by series; exit 3 if some failed."""
     from lstmae.cli import err, out
-    from lstmae.fleet import Fleet, iter_intervals
+    from lstmae.fleet import iter_intervals
     from lstmae.report import print_intervals
 
-    fleet = Fleet.load(models, engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
+    fleet = _load(models, engine, workers, address, quiet)
     intervals = fleet.detect(data, threshold=threshold, min_gap=min_gap)
     manifest = fleet.detect_manifest_
     thresholds = dict(zip(fleet.manifest_["series"], fleet.manifest_["threshold"]))
@@ -138,6 +136,13 @@ def detect(
         write_table(intervals, output)
         err.print(f"wrote {len(intervals)} interval(s) to {output}")
     _finish(manifest, "scored", None, quiet)
+
+
+def _load(models: Path, engine: str, workers: int | None, address: str | None, quiet: bool) -> Any:
+    """The fleet in MODELS on the chosen engine (`fleet score` and `fleet detect`)."""
+    from lstmae.fleet import Fleet
+
+    return Fleet.load(models, engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
 
 
 def _finish(manifest: Any, what: str, manifest_path: Path | None, quiet: bool) -> None:

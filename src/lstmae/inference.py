@@ -20,7 +20,7 @@ import torch
 
 from lstmae.data.windows import TimestepAccumulator, window_starts
 from lstmae.latent import nearest_distances
-from lstmae.neighbours import nearest_window_distances
+from lstmae.neighbours import WindowReference, nearest_window_distances
 from lstmae.parallel import cpu_workers, ordered_map
 
 # Numbers (windows x timesteps x the wider of features and 4 x units, the size of
@@ -193,7 +193,7 @@ def merged(
     reconstruction: bool = False,
     reference: torch.Tensor | None = None,
     exclude: tuple[torch.Tensor, int] | None = None,
-    neighbours: torch.Tensor | None = None,
+    neighbours: WindowReference | torch.Tensor | None = None,
 ) -> Merged:
     """One pass over a series (n, F) or panel (S, T, F): errors, and reconstructions and/or latent distances.
 

@@ -22,6 +22,8 @@ Torch only, no numpy or files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 #: Floor of a window's per-feature standard deviation, in training-scaled units.
@@ -32,6 +34,23 @@ CHUNK = 1024
 #: distances are then computed (the product form only ranks: it loses precision
 #: for near-equal windows, and a window's distance to itself must be 0), as in `lstmae.latent`.
 CANDIDATES = 8
+
+
+@dataclass(frozen=True)
+class WindowReference:
+    """`reference_windows` prepared once for many small `nearest_window_distances` calls (a stream's updates).
+
+    Passing it instead of the tensor skips the per-call squared norms (O(M x T x F));
+    the distances are the same bits.
+    """
+
+    rows: torch.Tensor  # (M, T * F) float32
+    squared_norms: torch.Tensor  # (M,)
+
+    @classmethod
+    def of(cls, reference: torch.Tensor) -> "WindowReference":
+        rows = reference.float()
+        return cls(rows, rows.pow(2).sum(dim=1))
 
 
 def znormalised(windows: torch.Tensor) -> torch.Tensor:
@@ -58,7 +77,7 @@ def reference_windows(series: torch.Tensor, timesteps: int, stride: int = 1) -> 
 
 def nearest_window_distances(
     windows: torch.Tensor,
-    reference: torch.Tensor,
+    reference: torch.Tensor | WindowReference,
     positions: tuple[torch.Tensor, torch.Tensor, int] | None = None,
 ) -> torch.Tensor:
     """Distance from each window to its nearest reference window, both z-normalised.
@@ -67,7 +86,7 @@ def nearest_window_distances(
     ----------
     windows : Tensor of shape (B, T, F)
         Windows in training-scaled units.
-    reference : Tensor of shape (M, T * F), M >= 1
+    reference : Tensor of shape (M, T * F), M >= 1, or its `WindowReference`
         `reference_windows` of the training series.
     positions : (window starts (B,), reference starts (M,), exclusion), optional
         Skip the reference windows starting within ``exclusion`` of the window's
@@ -81,8 +100,8 @@ def nearest_window_distances(
     """
     size = windows.shape[1] * windows.shape[2]
     queries = znormalised(windows).reshape(windows.shape[0], -1)  # (B, T*F)
-    reference = reference.float()
-    squared_norms = reference.pow(2).sum(dim=1)  # (M,)
+    prepared = reference if isinstance(reference, WindowReference) else WindowReference.of(reference)
+    reference, squared_norms = prepared.rows, prepared.squared_norms  # (M, T*F), (M,)
     count = min(CANDIDATES, reference.shape[0])
     parts = []
     for first in range(0, queries.shape[0], CHUNK):

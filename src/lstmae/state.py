@@ -31,7 +31,7 @@ from lstmae.data.scaling import transform
 from lstmae.data.windows import n_windows, window_starts
 from lstmae.errors import ParameterError
 from lstmae.latent import nearest_distances
-from lstmae.neighbours import reference_windows
+from lstmae.neighbours import WindowReference, reference_windows
 from lstmae.params import n_train
 from lstmae.scoring import aggregate, combine, combined_weights, fit_threshold
 
@@ -42,6 +42,12 @@ FEATURE_LEVEL_FLOOR = 1e-3
 #: the embeddings of every timesteps_ // 8-th window (as scored) instead of every
 #: window lost up to 0.5 VUS-PR on narrow anomalies (bench/RESULTS.md, issue 4).
 LATENT_REFERENCE_MAX = 20_000
+#: Training windows the nearest-neighbour part compares each scored window with:
+#: every one up to this many, else evenly spaced ones. Each scored window is
+#: compared with all of them (T x F values each), so this bounds the part's cost per
+#: window, which is what a stream's update pays (bench/stream.py); the quality at
+#: this cap was checked by bench/quality.py --cv (bench/RESULTS-quality.md).
+NEIGHBOUR_REFERENCE_MAX = 8_192
 #: score_stride="auto": about this many scored windows cover each timestep.
 SCORE_WINDOWS_PER_STEP = 8
 #: Smallest score level: keeps a perfectly reconstructed held-out part from dividing by 0.
@@ -171,14 +177,15 @@ class ScoringState:
         return nearest_distances(flat, self.input_reference, positions).double().numpy()
 
     @functools.cached_property
-    def neighbour_windows(self) -> torch.Tensor | None:
-        """(M, T * F) the z-normalised training windows of the nearest-neighbour part (`lstmae.neighbours.reference_windows`)."""
+    def neighbour_windows(self) -> WindowReference | None:
+        """The z-normalised training windows of the nearest-neighbour part ((M, T * F), `lstmae.neighbours.reference_windows`,
+        every `_neighbour_stride`-th), prepared once for every pass and stream update."""
         if self.neighbour_reference is None:
             return None
-        stride, _, _ = _reference_windows(self.neighbour_reference.shape[0], False, self.settings.timesteps)
-        return reference_windows(self.neighbour_reference, self.settings.timesteps, stride)
+        stride = _neighbour_stride(self.neighbour_reference.shape[0], self.settings.timesteps)
+        return WindowReference.of(reference_windows(self.neighbour_reference, self.settings.timesteps, stride))
 
-    def neighbours_for(self, scorer: str) -> torch.Tensor | None:
+    def neighbours_for(self, scorer: str) -> WindowReference | None:
         """The reference windows a scorer needs for its nearest-neighbour part (series), or None."""
         if scorer == "neighbours" and self.neighbour_reference is None:
             raise ParameterError(
@@ -275,9 +282,10 @@ def fit_state(
     training data (feature levels and the threshold's scores) and over the
     scored windows of the held-out part (the score levels). The nearest-neighbour
     part of a series ("neighbours" and "combined") compares the same windows
-    with the z-normalised windows trained on (the same ones as the latent
-    reference), skipping overlapping ones for the training data's own windows. The chunks are the ones separate
-    passes would run, so the result is bit-identical to them.
+    with the z-normalised windows trained on (every one, or NEIGHBOUR_REFERENCE_MAX
+    evenly spaced ones), skipping overlapping ones for the training data's own
+    windows. The chunks are the ones separate passes would run, so the result is
+    bit-identical to them.
 
     Parameters
     ----------
@@ -304,6 +312,9 @@ def fit_state(
     if near:
         unfitted = dataclasses.replace(unfitted, neighbour_reference=scaled[fit_rows].contiguous())
     windows = unfitted.neighbour_windows  # (M, T * F), or None
+    if windows is not None:  # the training windows' own nearest-neighbour distances skip the overlapping reference windows
+        fit_length = unfitted.neighbour_reference.shape[0]
+        neighbour_positions = torch.from_numpy(window_starts(fit_length, timesteps, _neighbour_stride(fit_length, timesteps)))
 
     def jobs() -> Iterator[tuple[torch.Tensor, torch.Tensor, bool]]:
         if latent:
@@ -323,7 +334,7 @@ def fit_state(
         if number == n_reference:  # the reference is complete: the training windows' distances skip their neighbours
             reference = torch.cat(reference_chunks) if latent else None  # (M, L)
             training = inference.PassMerger(tuple(scaled.shape), is_panel, False, reference, (positions, exclusion),
-                                            None if windows is None else (windows, (positions, exclusion)))
+                                            None if windows is None else (windows, (neighbour_positions, exclusion)))
         if number == n_reference + n_training:
             held = inference.PassMerger(tuple(held_out.shape), is_panel, False, reference, None,
                                         None if windows is None else (windows, None))
@@ -378,6 +389,11 @@ def _reference_windows(n: int, is_panel: bool, timesteps: int) -> tuple[int, tor
         return 1, torch.zeros(0, dtype=torch.long), timesteps  # no reference (the reconstruction scorer)
     stride = max(1, -(-n_windows(n, timesteps, 1) // LATENT_REFERENCE_MAX))
     return stride, torch.from_numpy(window_starts(n, timesteps, stride)), timesteps
+
+
+def _neighbour_stride(n: int, timesteps: int) -> int:
+    """Stride of the nearest-neighbour part's reference windows over ``n`` training rows: at most NEIGHBOUR_REFERENCE_MAX windows."""
+    return max(1, -(-n_windows(n, timesteps, 1) // NEIGHBOUR_REFERENCE_MAX))
 
 
 def _input_reference_rows(samples: int, width: int) -> torch.Tensor:
