@@ -12,14 +12,9 @@ import pandas as pd
 import pytest
 
 from lstmae.cli import main
+from clirun import run
 
 VERBS = ["fit", "score", "detect", "encode", "reconstruct", "explain", "demo"]
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def sine_frame(n: int = 600, period: int = 20, flat: tuple[int, int] | None = None, seed: int = 0) -> pd.DataFrame:

@@ -12,15 +12,9 @@ import pandas as pd
 import pytest
 
 from lstmae import metrics
-from lstmae.cli import main
+from clirun import run
 
 TINY = json.dumps({"epochs": 1, "timesteps": 10, "units": 4, "batch_size": 64, "validation_split": 0.0})
-
-
-def run(capsys, *args: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

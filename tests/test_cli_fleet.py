@@ -19,15 +19,10 @@ from lstmae import LSTMAutoencoder
 from lstmae.cli import main
 from lstmae.data.readers import read_data
 from lstmae.io import load_model
+from clirun import run
 
 QUICK = ["--timesteps", "16", "--units", "4", "--epochs", "1", "--seed", "0", "--params", '{"windows_per_epoch": 64}', "--quiet"]
 GOOD = ("m1", "m2", "m3")
-
-
-def run(capsys, *args: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def write_table(path: Path, names: tuple[str, ...], n: int = 160, short: bool = True) -> Path:

@@ -9,14 +9,9 @@ import pandas as pd
 import pytest
 
 from lstmae.cli import main
+from clirun import run
 
 DATA = Path(__file__).parent / "data" / "panel"
-
-
-def run(capsys, *args: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
