@@ -168,3 +168,80 @@ def test_building_without_a_compiler_warns_once_and_succeeds(tmp_path):
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("lstmae: warning:")]
     assert len(lines) == 1 and "nn.LSTM" in lines[0]
     assert not list((tmp_path / "lib").rglob("_kernels*"))
+
+
+# ---------------------------------------------------------------- the nearest-row search
+def nearest_squared_loop(queries, reference, positions=None) -> list[float]:
+    """For each query: min over the reference rows not within the exclusion (all rows when none is left) of the
+    sum of squared differences, in float64."""
+    out = []
+    for i, q in enumerate(queries.double().tolist()):
+        kept = range(len(reference))
+        if positions is not None:
+            query_at, reference_at, exclusion = positions
+            kept = [j for j in kept if abs(int(query_at[i]) - int(reference_at[j])) >= exclusion] or list(kept)
+        out.append(min(sum((a - b) ** 2 for a, b in zip(q, reference[j].double().tolist())) for j in kept))
+    return out
+
+
+@needs_kernels
+@pytest.mark.parametrize("length", [1, 3, 8, 15, 16, 17, 32, 40, 100])
+@pytest.mark.parametrize("exclude", [False, True])
+def test_nearest_squared_is_the_loops_minimum(length, exclude):
+    """Every length the loops split differently (16 at a time, then 8, then one), clustered rows (so that
+    groups are skipped) and scattered ones, with and without an exclusion zone."""
+    g = torch.Generator().manual_seed(length)
+    centres = 4 * torch.randn(6, length, generator=g)
+    reference = torch.cat([centres[torch.randint(0, 6, (150,), generator=g)] + 0.2 * torch.randn(150, length, generator=g),
+                           torch.randn(30, length, generator=g)])
+    queries = torch.cat([reference[:5] + 1e-3, torch.randn(20, length, generator=g), centres + 0.5])
+    positions = None
+    if exclude:
+        positions = (torch.arange(len(queries)) * 7, torch.arange(len(reference)), 20)
+        positions[0][-1] = -1_000  # far from every row: nothing excluded
+    got = kernels.nearest_squared(queries, kernels.RowGroups.of(reference), positions)
+    expected = nearest_squared_loop(queries, reference, positions)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=2e-5, atol=1e-6)
+    if not exclude:
+        own = kernels.nearest_squared(reference, kernels.RowGroups.of(reference))
+        assert float(own.abs().max()) == 0.0  # a row's distance to itself is exactly 0
+
+
+@needs_kernels
+def test_a_query_with_every_row_excluded_gets_its_plain_nearest_and_nan_stays_nan():
+    g = torch.Generator().manual_seed(5)
+    reference, queries = torch.randn(40, 9, generator=g), torch.randn(3, 9, generator=g)
+    queries[2, 4] = float("nan")
+    groups = kernels.RowGroups.of(reference)
+    everything = (torch.zeros(3, dtype=torch.int64), torch.zeros(40, dtype=torch.int64), 1)  # |0 - 0| < 1: all excluded
+    got = kernels.nearest_squared(queries, groups, everything)
+    np.testing.assert_allclose(got[:2].numpy(), nearest_squared_loop(queries[:2], reference), rtol=2e-5)
+    assert torch.isnan(got[2]) and torch.isnan(kernels.nearest_squared(queries, groups)[2])
+
+
+@needs_kernels
+def test_any_grouping_gives_the_same_bits():
+    """The groups decide only which rows are skipped: one group, one row per group and k-means groups give
+    the same float32 bits, and every row lies within its group's radius."""
+    g = torch.Generator().manual_seed(7)
+    reference = torch.cat([torch.randn(200, 24, generator=g) * 0.1 + k for k in range(5)])
+    queries = torch.randn(64, 24, generator=g) * 2 + 2
+    grouped = kernels.RowGroups.of(reference)
+
+    def manual(order: torch.Tensor, sizes: list[int]) -> kernels.RowGroups:
+        offsets = torch.tensor([0, *np.cumsum(sizes)], dtype=torch.int64)
+        parts = [reference[order[a:b]].double() for a, b in zip(offsets[:-1], offsets[1:])]
+        centres = torch.stack([p.mean(dim=0) for p in parts])
+        radii = torch.stack([(p - c).pow(2).sum(dim=1).sqrt().max() for p, c in zip(parts, centres)]) * (1 + 1e-6)
+        return kernels.RowGroups(reference, order, offsets, centres.float(), radii.float())
+
+    one = manual(torch.arange(1000), [1000])
+    singletons = manual(torch.arange(1000), [1] * 1000)
+    shuffled = manual(torch.randperm(1000, generator=g), [100] * 10)
+    results = [kernels.nearest_squared(queries, groups) for groups in (grouped, one, singletons, shuffled)]
+    for other in results[1:]:
+        assert torch.equal(results[0], other)
+    members = torch.repeat_interleave(torch.arange(len(grouped.radii)), grouped.offsets.diff())
+    spread = (reference[grouped.order].double() - grouped.centres.double()[members]).pow(2).sum(dim=1).sqrt()
+    assert (spread <= grouped.radii.double()[members]).all()
+    assert len(grouped.radii) == round(1000**0.5) and torch.equal(grouped.order.sort().values, torch.arange(1000))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lstmae.latent as latent_module
-from lstmae import LSTMAutoencoder
+from lstmae import LSTMAutoencoder, kernels
 from lstmae.errors import ParameterError
 from lstmae.latent import nearest_distances
 from lstmae.scoring import SERIES_WEIGHTS
@@ -19,6 +21,15 @@ from lstmae.scoring import SERIES_WEIGHTS
 
 def nearest_loop(queries, reference) -> list[float]:
     return [min(math.dist(q, r) for r in reference) for q in queries]
+
+
+def search_path(path: str):
+    """Run the nearest-row search in C (lstmae.kernels; skipped where the kernels are not built) or in torch."""
+    if path == "torch":
+        return mock.patch.object(kernels, "searchable", lambda *tensors: False)
+    if kernels.library() is None:
+        pytest.skip("the C kernels are not built here")
+    return contextlib.nullcontext()
 
 
 @settings(max_examples=60, deadline=None)
@@ -30,11 +41,13 @@ def nearest_loop(queries, reference) -> list[float]:
         )
     )
 )
-def test_nearest_distances_match_the_loop(pair):
+@pytest.mark.parametrize("path", ["C", "torch"])
+def test_nearest_distances_match_the_loop(path, pair):
     queries, reference = pair
     q = torch.tensor(queries, dtype=torch.float32).reshape(len(queries), len(reference[0]))
     r = torch.tensor(reference, dtype=torch.float32)
-    got = nearest_distances(q, r)
+    with search_path(path):
+        got = nearest_distances(q, r)
     assert got.shape == (len(queries),)
     np.testing.assert_allclose(got.numpy(), nearest_loop(q.tolist(), r.tolist()), rtol=1e-5, atol=1e-3)
 
@@ -42,10 +55,14 @@ def test_nearest_distances_match_the_loop(pair):
 def test_nearest_distances_chunks_give_the_same_result(monkeypatch):
     g = torch.Generator().manual_seed(0)
     q, r = torch.randn(50, 3, generator=g), torch.randn(7, 3, generator=g)
-    whole = nearest_distances(q, r)
-    monkeypatch.setattr(latent_module, "CHUNK", 8)
-    torch.testing.assert_close(nearest_distances(q, r), whole)
-    assert float(nearest_distances(r, r).abs().max()) == 0.0  # a row's distance to itself is exactly 0
+    with search_path("torch"):
+        whole = nearest_distances(q, r)
+        monkeypatch.setattr(latent_module, "CHUNK", 8)
+        torch.testing.assert_close(nearest_distances(q, r), whole)
+        assert float(nearest_distances(r, r).abs().max()) == 0.0  # a row's distance to itself is exactly 0
+    with search_path("C"):
+        torch.testing.assert_close(nearest_distances(q, r), whole)  # the C search: the same distances
+        assert float(nearest_distances(r, r).abs().max()) == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +140,8 @@ def test_the_latent_reference_is_every_training_window_up_to_the_cap(monkeypatch
     np.testing.assert_allclose(capped.numpy(), reference[starts].numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_ranked_candidates_give_the_exact_nearest_distance_on_realistic_embeddings():
+@pytest.mark.parametrize("path", ["C", "torch"])
+def test_ranked_candidates_give_the_exact_nearest_distance_on_realistic_embeddings(path):
     """Against torch's exact (non-matrix-product) cdist, on embedding-like rows offset from zero: exact
     for ordinary queries; beside a cluster of 100 near-duplicates (more than CANDIDATES ties), within the
     documented bound on the squared distance."""
@@ -132,7 +150,8 @@ def test_ranked_candidates_give_the_exact_nearest_distance_on_realistic_embeddin
     reference[1000:1100] = reference[5] + 1e-4 * torch.randn(100, 32, generator=g)  # 100 near-ties
     queries = torch.cat([3.0 + torch.randn(400, 32, generator=g), reference[990:1010] + 1e-5])
     exact = torch.cdist(queries, reference, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values
-    got = nearest_distances(queries, reference)
+    with search_path(path):
+        got = nearest_distances(queries, reference)
     torch.testing.assert_close(got[:400], exact[:400], rtol=1e-5, atol=1e-6)
     centred = reference - reference.mean(dim=0)
     bound = 1e-6 * float(centred.pow(2).sum(dim=1).max())
@@ -140,7 +159,12 @@ def test_ranked_candidates_give_the_exact_nearest_distance_on_realistic_embeddin
     assert (got >= exact - 1e-6).all()  # never below the true nearest distance
 
 
-def test_positions_exclude_the_overlapping_reference_rows_as_a_loop_does():
+@pytest.mark.parametrize("path", ["C", "torch"])
+def test_positions_exclude_the_overlapping_reference_rows_as_a_loop_does(path, monkeypatch):
+    if path == "torch":
+        monkeypatch.setattr(kernels, "searchable", lambda *tensors: False)
+    elif kernels.library() is None:
+        pytest.skip("the C kernels are not built here")
     g = torch.Generator().manual_seed(2)
     reference, queries = torch.randn(60, 5, generator=g), torch.randn(25, 5, generator=g)
     reference_at = torch.arange(0, 120, 2)  # reference windows start every 2nd step

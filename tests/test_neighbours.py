@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -11,10 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lstmae.neighbours as neighbours_module
-from lstmae import LSTMAutoencoder
+from lstmae import LSTMAutoencoder, kernels
 from lstmae.errors import ParameterError
 from lstmae.neighbours import STD_FLOOR, nearest_window_distances, reference_windows, znormalised
 from naive import centred_mean_loop, nearest_window_loop, timestep_means, window_starts
+
+
+def search_path(path: str):
+    """Run the nearest-row search in C (lstmae.kernels; skipped where the kernels are not built) or in torch."""
+    if path == "torch":
+        return mock.patch.object(kernels, "searchable", lambda *tensors: False)
+    if kernels.library() is None:
+        pytest.skip("the C kernels are not built here")
+    return contextlib.nullcontext()
 
 
 @settings(max_examples=40, deadline=None)
@@ -25,7 +36,8 @@ from naive import centred_mean_loop, nearest_window_loop, timestep_means, window
     st.booleans(),  # exclusion
     st.integers(1, 3),  # reference stride
 )
-def test_nearest_window_distances_match_the_loop(timesteps, features, seed, exclude, stride):
+@pytest.mark.parametrize("path", ["C", "torch"])
+def test_nearest_window_distances_match_the_loop(path, timesteps, features, seed, exclude, stride):
     rng = np.random.default_rng(seed)
     series = rng.normal(size=(30, features)).astype(np.float32)
     series[5:12, 0] = 0.3  # a flat stretch: the std floor, not a blown-up noise
@@ -37,7 +49,8 @@ def test_nearest_window_distances_match_the_loop(timesteps, features, seed, excl
     query_starts = window_starts(30, timesteps, 2)
     windows = torch.from_numpy(series).unfold(0, timesteps, 1)[query_starts].transpose(1, 2)
     positions = (torch.tensor(query_starts), torch.tensor(reference_starts), timesteps) if exclude else None
-    got = nearest_window_distances(windows, reference, positions)
+    with search_path(path):
+        got = nearest_window_distances(windows, reference, positions)
     expected = nearest_window_loop(series.tolist(), query_starts, reference_starts, timesteps, STD_FLOOR,
                                    timesteps if exclude else None)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=2e-3)
@@ -48,9 +61,12 @@ def test_distances_do_not_depend_on_the_chunk_and_are_zero_for_a_training_window
     series = torch.randn(200, 2, generator=g)
     reference = reference_windows(series[:120], 8)
     windows = series.unfold(0, 8, 1).transpose(1, 2)  # (193, 8, 2)
-    whole = nearest_window_distances(windows, reference)
-    monkeypatch.setattr(neighbours_module, "CHUNK", 7)
-    torch.testing.assert_close(nearest_window_distances(windows, reference), whole)
+    with search_path("torch"):
+        whole = nearest_window_distances(windows, reference)
+        monkeypatch.setattr(neighbours_module, "CHUNK", 7)
+        torch.testing.assert_close(nearest_window_distances(windows, reference), whole)
+    with search_path("C"):
+        torch.testing.assert_close(nearest_window_distances(windows, reference), whole)  # the C search agrees
     assert float(whole[:113].max()) < 1e-3  # each training window is its own nearest neighbour
     assert float(whole[150:].min()) > 0.1
 
@@ -81,13 +97,15 @@ def odd_cycle() -> tuple[np.ndarray, int]:
     return x + 0.02 * rng.normal(size=t.size), 1000
 
 
-def test_a_prepared_reference_gives_the_same_bits():
+@pytest.mark.parametrize("path", ["C", "torch"])
+def test_a_prepared_reference_gives_the_same_bits(path):
     g = torch.Generator().manual_seed(3)
     series = torch.randn(300, 2, generator=g)
     reference = reference_windows(series[:200], 12, 2)
     windows = series.unfold(0, 12, 1).transpose(1, 2)[::5]
     prepared = neighbours_module.WindowReference.of(reference)
-    assert torch.equal(nearest_window_distances(windows, prepared), nearest_window_distances(windows, reference))
+    with search_path(path):
+        assert torch.equal(nearest_window_distances(windows, prepared), nearest_window_distances(windows, reference))
 
 
 @pytest.mark.parametrize("cap", [None, 50])

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from lstmae.data.windows import TimestepAccumulator, window_starts
-from lstmae.latent import nearest_distances
+from lstmae.latent import CentredReference, nearest_distances
 from lstmae.neighbours import WindowReference, nearest_window_distances
 from lstmae.parallel import cpu_workers, ordered_map
 
@@ -115,7 +115,7 @@ class Merge:
         return self.values if self.is_panel else self.accumulator.mean()
 
 
-def distances(chunk: Chunk, reference: torch.Tensor, exclude: tuple[torch.Tensor, int] | None, is_panel: bool) -> np.ndarray:
+def distances(chunk: Chunk, reference: CentredReference, exclude: tuple[torch.Tensor, int] | None, is_panel: bool) -> np.ndarray:
     """Each window's distance to its nearest reference embedding, spread over its steps: (B, T, 1), or (B, 1, 1) for a panel.
 
     Call it in the consuming thread, not the workers: measured, a distance search
@@ -156,10 +156,13 @@ class Merged:
 class PassMerger:
     """Merges the decoded chunks of one pass over a series or panel (see `merged`)."""
 
-    def __init__(self, shape: tuple[int, ...], is_panel: bool, reconstruction: bool, reference: torch.Tensor | None,
+    def __init__(self, shape: tuple[int, ...], is_panel: bool, reconstruction: bool,
+                 reference: torch.Tensor | CentredReference | None,
                  exclude: tuple[torch.Tensor, int] | None = None,
                  neighbours: tuple[torch.Tensor, tuple[torch.Tensor, int] | None] | None = None) -> None:
         length, timesteps, features = shape[0], shape[1] if is_panel else 1, shape[-1]
+        if isinstance(reference, torch.Tensor):  # prepared once for every chunk
+            reference = CentredReference.of(reference)
         self.is_panel, self.reference, self.exclude, self.neighbours = is_panel, reference, exclude, neighbours
         self.errors = Merge(length, timesteps, features, is_panel)
         self.reconstruction = Merge(length, timesteps, features, is_panel) if reconstruction else None
@@ -191,7 +194,7 @@ def merged(
     stride: int,
     *,
     reconstruction: bool = False,
-    reference: torch.Tensor | None = None,
+    reference: torch.Tensor | CentredReference | None = None,
     exclude: tuple[torch.Tensor, int] | None = None,
     neighbours: WindowReference | torch.Tensor | None = None,
 ) -> Merged:

@@ -2,7 +2,9 @@
  * - the whole autoencoder's training pass (lstmae_ae_forward / lstmae_ae_backward):
  *   src/lstmae/fused.py, every layer and every weight gradient in one call each;
  * - the forward loop over the steps with its own matrix product (lstmae_forward):
- *   src/lstmae/recurrence.py, inference (scoring, encoding, validation loss).
+ *   src/lstmae/recurrence.py, inference (scoring, encoding, validation loss);
+ * - the nearest-row search of the score's latent and nearest-window parts
+ *   (lstmae_nearest): src/lstmae/latent.py and src/lstmae/neighbours.py.
  * Everything else (float64, GPUs, a gradient wrt the input, CPUs without AVX2 + FMA)
  * runs torch's nn.LSTM; bench/RESULTS.md has the measurements that kept these two.
  *
@@ -21,6 +23,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -32,7 +35,7 @@
 #include <omp.h>
 #endif
 
-#define LSTMAE_KERNELS_ABI 4
+#define LSTMAE_KERNELS_ABI 5
 
 /* exp(x) = 2^k e^r with k = round(x / ln 2) and |r| <= ln2 / 2; e^r by its Taylor
  * polynomial to r^7, whose remainder (< 0.35^8 / 8! = 5e-9) is below float32's
@@ -890,6 +893,141 @@ int lstmae_ae_forward(const ae_model *m, int64_t threads) { return ae_pass(m, th
 
 /* The backward pass from m->grad_y: every weight and bias gradient. */
 int lstmae_ae_backward(const ae_model *m, int64_t threads) { return ae_pass(m, threads, 1); }
+
+/* ---------------------------------------------------------------- nearest rows
+ * For each query row, the smallest squared Euclidean distance to the reference
+ * rows. A pair's distance is summed directly from the differences (no
+ * |q|^2 - 2 q.r + |r|^2, which cancels for near-equal rows), eight lanes at a time
+ * in a fixed order: the same bits whichever thread or call computes it.
+ *
+ * Two ways to skip work, neither of which changes the result:
+ * - the reference rows come in groups of alike rows (lstmae.kernels.RowGroups),
+ *   each with a centre c and a radius rho >= max |r - c| over its rows; by the
+ *   triangle inequality no row of a group is nearer than |q - c| - rho, so a
+ *   group whose bound exceeds the best distance so far (with a margin of 1e-4
+ *   of it for the rounding of |q - c|) is skipped; the group with the smallest
+ *   bound is searched first, for a good best early;
+ * - a pair is abandoned once its partial sum reaches the best so far (the sum
+ *   only grows). */
+typedef struct {
+    int64_t m, length, groups;
+    const int64_t *order, *offsets;
+    const float *queries, *reference, *centres, *radii;
+    const int64_t *query_at, *reference_at;
+    int64_t exclusion;
+    float *out;
+} nearest_args;
+
+#ifdef LSTMAE_X86
+AVX2 static inline float hsum_v(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* sum_k (a_k - b_k)^2 over `length` values, or a value >= bound once a partial sum reaches it. */
+AVX2 static inline float pair_sum(const float *a, const float *b, int64_t length, float bound) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= length; k += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8));
+        acc = _mm256_fmadd_ps(d0, d0, acc);
+        acc = _mm256_fmadd_ps(d1, d1, acc);
+        if (k + 16 < length && hsum_v(acc) >= bound) return bound;
+    }
+    for (; k + 8 <= length; k += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k));
+        acc = _mm256_fmadd_ps(d, d, acc);
+    }
+    float s = hsum_v(acc);
+    for (; k < length; k++) {
+        float d = a[k] - b[k];
+        s = fmaf(d, d, s);
+    }
+    return s;
+}
+
+/* The best squared distance from q to the rows of group g that `exclude` (when set) does not skip, below best. */
+AVX2 static float search_group(const nearest_args *a, const float *q, int64_t at, int exclude, int64_t g, float best) {
+    for (int64_t k = a->offsets[g]; k < a->offsets[g + 1]; k++) {
+        int64_t j = a->order[k];
+        if (exclude) {
+            int64_t gap = at - a->reference_at[j];
+            if ((gap < 0 ? -gap : gap) < a->exclusion) continue;
+        }
+        float s = pair_sum(q, a->reference + j * a->length, a->length, best);
+        if (s < best) best = s;
+    }
+    return best;
+}
+
+/* The group's bound is below the best distance so far, with a margin for the bound's rounding. */
+static inline int worth(float bound, float best) {
+    return !(bound > 0.0f && (double)bound * bound > (double)best * (1.0 + 2e-4) + 1e-12);
+}
+
+/* Queries r0 .. r1 - 1 (see lstmae_nearest); bounds: scratch of one float per group. */
+AVX2 static void nearest_rows(const nearest_args *a, int64_t r0, int64_t r1, float *bounds) {
+    const int64_t L = a->length, groups = a->groups;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *q = a->queries + i * L;
+        int64_t at = a->query_at ? a->query_at[i] : 0, start = 0;
+        for (int64_t g = 0; g < groups; g++) {
+            bounds[g] = sqrtf(pair_sum(q, a->centres + g * L, L, INFINITY)) - a->radii[g];
+            if (bounds[g] < bounds[start]) start = g;
+        }
+        float best = search_group(a, q, at, a->query_at != 0, start, INFINITY);
+        for (int64_t g = 0; g < groups; g++)
+            if (g != start && worth(bounds[g], best)) best = search_group(a, q, at, a->query_at != 0, g, best);
+        if (best == INFINITY) /* every row excluded (or a NaN query): the plain nearest */
+            for (int64_t g = 0; g < groups; g++) best = search_group(a, q, at, 0, g, best);
+        for (int64_t k = 0; k < L; k++) {
+            if (q[k] != q[k]) { /* NaN: no pair sum is below the bound, say NaN rather than inf */
+                best = NAN;
+                break;
+            }
+        }
+        a->out[i] = best;
+    }
+}
+
+static void nearest_part(const void *arguments, int64_t r0, int64_t r1) {
+    const nearest_args *a = arguments;
+    float *bounds = malloc(sizeof(float) * (size_t)a->groups);
+    if (!bounds) { /* no memory for a few KB of bounds: NaN, as the scores of a failed pass */
+        for (int64_t i = r0; i < r1; i++) a->out[i] = NAN;
+        return;
+    }
+    nearest_rows(a, r0, r1, bounds);
+    free(bounds);
+}
+#endif
+
+/* out (n,): the smallest squared distance from each query (n, length) to the reference
+ * rows (m, length), both row-major float32, m >= 1, in `groups` groups: group g is
+ * rows order[offsets[g]] .. order[offsets[g + 1] - 1] (order (m,), a permutation;
+ * offsets (groups + 1,)), with its centre
+ * (centres (groups, length)) and radius (radii (groups,)) >= max |row - centre| over
+ * the group's rows (an empty group: any centre and radius). With query_at (n,)
+ * and reference_at (m,) (NULL: none), rows with |query_at - reference_at| < exclusion
+ * are skipped, and a query with every row skipped gets its plain nearest. Queries
+ * split between `threads` threads. Returns 0, or -1 without AVX2 + FMA. */
+int lstmae_nearest(int64_t n, int64_t m, int64_t length, int64_t threads, const float *queries, const float *reference,
+                   int64_t groups, const int64_t *order, const int64_t *offsets, const float *centres, const float *radii, const int64_t *query_at,
+                   const int64_t *reference_at, int64_t exclusion, float *out) {
+    if (!use_avx2()) return -1;
+#ifdef LSTMAE_X86
+    nearest_args a = {m, length, groups, order, offsets, queries, reference, centres, radii, query_at, reference_at, exclusion, out};
+    split_rows(n, threads, nearest_part, &a);
+    return 0;
+#else
+    (void)n; (void)m; (void)length; (void)threads; (void)queries; (void)reference; (void)groups; (void)order; (void)offsets; (void)centres;
+    (void)radii; (void)query_at; (void)reference_at; (void)exclusion; (void)out;
+    return -1;
+#endif
+}
 
 /* 1 when the whole loops can split rows between threads (built with OpenMP). */
 int lstmae_kernels_threaded(void) {

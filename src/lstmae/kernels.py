@@ -27,6 +27,7 @@ import importlib.machinery
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,7 +35,7 @@ import torch
 logger = logging.getLogger("lstmae")
 
 #: The ABI the Python side expects (LSTMAE_KERNELS_ABI in kernels.c).
-ABI = 4
+ABI = 5
 
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}  # "library": the CDLL or None; "state", "detail": what `status` reports
@@ -129,8 +130,96 @@ def _load() -> ctypes.CDLL | None:
     lib.lstmae_ae_backward.restype = ctypes.c_int
     lib.lstmae_ae_scratch.argtypes = [size, size]
     lib.lstmae_ae_scratch.restype = size
+    lib.lstmae_nearest.argtypes = [size] * 4 + [pointer] * 2 + [size] + [pointer] * 6 + [size, pointer]
+    lib.lstmae_nearest.restype = ctypes.c_int
     lib.lstmae_activations.argtypes = [size, pointer, pointer, pointer, ctypes.c_int]
     lib.lstmae_activations.restype = None
     lib.lstmae_kernels_vectorised.restype = ctypes.c_int
     lib.lstmae_kernels_threaded.restype = ctypes.c_int
     return lib
+
+
+#: Rounds of k-means that form the groups of the C nearest-row search.
+GROUPING_ROUNDS = 4
+
+
+def searchable(*tensors: torch.Tensor) -> bool:
+    """Whether `nearest_squared` runs for these tensors here: the kernels are loaded and they are float32 on the CPU."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and library() is not None
+
+
+@dataclass(frozen=True)
+class RowGroups:
+    """Reference rows for the C nearest-row search (`nearest_squared`), sorted into groups of alike rows.
+
+    About sqrt(M) groups by a few rounds of k-means (the first centres spread
+    evenly over the rows: deterministic); each group has a centre and a radius
+    no row of it is farther from, so that a group whose distance bound is above
+    the best distance found is skipped whole (kernels.c, "nearest rows"). The
+    grouping decides only what is skipped, never a distance: any grouping gives
+    the same result, to the bit. The rows are not copied.
+    """
+
+    rows: torch.Tensor  # (M, L) float32, contiguous: the reference
+    order: torch.Tensor  # (M,) int64: the rows by group
+    offsets: torch.Tensor  # (G + 1,) int64: group g is rows[order[offsets[g] : offsets[g + 1]]]
+    centres: torch.Tensor  # (G, L) float32
+    radii: torch.Tensor  # (G,) float32, rounded up
+
+    @classmethod
+    def of(cls, reference: torch.Tensor) -> "RowGroups":
+        """Group (M, L) float32 CPU rows, M >= 1."""
+        rows = reference.detach().contiguous()
+        m = rows.shape[0]
+        count = max(1, min(m, round(m**0.5)))
+        centres = rows[torch.linspace(0, m - 1, count).round().long()]
+        for _ in range(GROUPING_ROUNDS + 1):  # the last round only assigns
+            ranking = torch.addmm(centres.pow(2).sum(dim=1), rows, centres.t(), alpha=-2)  # (M, G): |r - c|^2 - |r|^2
+            assigned = ranking.argmin(dim=1)
+            sizes = torch.bincount(assigned, minlength=count)
+            sums = torch.zeros_like(centres).index_add_(0, assigned, rows)
+            centres = torch.where(sizes[:, None] > 0, sums / sizes.clamp_min(1)[:, None], centres)  # an empty group keeps its centre
+        order = torch.argsort(assigned, stable=True)
+        offsets = torch.zeros(count + 1, dtype=torch.int64)
+        offsets[1:] = torch.cumsum(sizes, 0)
+        spread = (rows.double() - centres.double()[assigned]).pow(2).sum(dim=1).sqrt()  # (M,) each row from its centre
+        radii = torch.zeros(count, dtype=torch.float64).scatter_reduce_(0, assigned, spread, "amax")
+        radii = torch.nextafter((radii * (1 + 1e-6)).float(), torch.tensor(float("inf")))  # float32 must not round down
+        return cls(rows, order, offsets, centres.contiguous(), radii)
+
+
+def nearest_squared(
+    queries: torch.Tensor, groups: RowGroups, positions: tuple[torch.Tensor, torch.Tensor, int] | None = None
+) -> torch.Tensor:
+    """Smallest squared Euclidean distance from each query row to the reference rows, by the C search.
+
+    Only where `searchable` (else torch searches: `lstmae.latent`, `lstmae.neighbours`).
+
+    Parameters
+    ----------
+    queries : Tensor of shape (N, L), float32, CPU
+    groups : `RowGroups` of the reference (M, L), prepared once for many calls
+    positions : (query positions (N,), reference positions (M,), exclusion), optional
+        Skip the reference rows with ``|p_q - p_r| < exclusion``; a query with none left gets its plain nearest.
+
+    Returns
+    -------
+    Tensor of shape (N,), float32: the minimum over the reference rows of each pair's sum of squared
+    differences, summed directly (exact to float32 rounding, the same bits in every call); NaN for a
+    query holding NaN.
+    """
+    lib = library()
+    queries = queries.contiguous()
+    out = torch.empty(queries.shape[0], dtype=torch.float32)
+    at = (None, None, 0)
+    if positions is not None:
+        query_at, reference_at, exclusion = positions
+        at = (query_at.to(torch.int64).contiguous(), reference_at.to(torch.int64).contiguous(), int(exclusion))
+    pointers = [None if t is None else t.data_ptr() for t in at[:2]]
+    if queries.shape[0] and lib.lstmae_nearest(
+        queries.shape[0], groups.rows.shape[0], queries.shape[1], threads(lib), queries.data_ptr(), groups.rows.data_ptr(),
+        groups.centres.shape[0], groups.order.data_ptr(), groups.offsets.data_ptr(), groups.centres.data_ptr(),
+        groups.radii.data_ptr(), *pointers, at[2], out.data_ptr(),
+    ):
+        raise RuntimeError("lstmae_nearest needs AVX2 + FMA")
+    return out

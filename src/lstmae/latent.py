@@ -13,9 +13,12 @@ Torch only, no numpy or files.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
+
+from lstmae import kernels
 
 #: Query rows per distance block: bounds memory to CHUNK x n_reference floats.
 CHUNK = 2048
@@ -40,8 +43,13 @@ class CentredReference:
     @classmethod
     def of(cls, reference: torch.Tensor) -> "CentredReference":
         centre = reference.float().mean(dim=0)
-        rows = reference.float() - centre
+        rows = (reference.float() - centre).contiguous()
         return cls(centre, rows, rows.pow(2).sum(dim=1))
+
+    @functools.cached_property
+    def groups(self) -> kernels.RowGroups:
+        """The rows grouped for the C search (`lstmae.kernels.RowGroups`), made at its first use."""
+        return kernels.RowGroups.of(self.rows)
 
 
 def nearest_distances(
@@ -51,6 +59,9 @@ def nearest_distances(
 ) -> torch.Tensor:
     """Euclidean distance from each query row to its nearest reference row.
 
+    On the CPU with lstmae's C kernels, `lstmae.kernels.nearest_squared` searches:
+    every pair's distance summed directly, exact to float32 rounding. Elsewhere (a GPU,
+    no kernels) torch does, as follows.
     The reference rows are ranked by ``|r|^2 - 2 q.r`` (one matrix product per
     block of queries: the fast part; both sides centred on the reference mean,
     which shrinks the norms and so the rounding), and the exact distance to each
@@ -75,6 +86,8 @@ def nearest_distances(
     """
     prepared = reference if isinstance(reference, CentredReference) else CentredReference.of(reference)
     queries = queries.float() - prepared.centre
+    if kernels.searchable(queries, prepared.rows):  # the C search
+        return kernels.nearest_squared(queries, prepared.groups, positions).sqrt()
     reference, squared_norms = prepared.rows, prepared.squared_norms  # (M, L), (M,)
     count = min(CANDIDATES, reference.shape[0])
     parts = []

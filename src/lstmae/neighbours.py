@@ -22,9 +22,12 @@ Torch only, no numpy or files.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
+
+from lstmae import kernels
 
 #: Floor of a window's per-feature standard deviation, in training-scaled units.
 STD_FLOOR = 0.05
@@ -49,8 +52,13 @@ class WindowReference:
 
     @classmethod
     def of(cls, reference: torch.Tensor) -> "WindowReference":
-        rows = reference.float()
+        rows = reference.float().contiguous()
         return cls(rows, rows.pow(2).sum(dim=1))
+
+    @functools.cached_property
+    def groups(self) -> kernels.RowGroups:
+        """The rows grouped for the C search (`lstmae.kernels.RowGroups`), made at its first use."""
+        return kernels.RowGroups.of(self.rows)
 
 
 def znormalised(windows: torch.Tensor) -> torch.Tensor:
@@ -95,12 +103,16 @@ def nearest_window_distances(
 
     Returns
     -------
-    Tensor of shape (B,), float32: ``sqrt(min_r |z - r|^2 / (T * F))``, exact unless more than
-    `CANDIDATES` reference windows tie with the nearest within the ranking's rounding.
+    Tensor of shape (B,), float32: ``sqrt(min_r |z - r|^2 / (T * F))``. Exact to float32 rounding
+    by the C search (`lstmae.kernels.nearest_squared`, on the CPU with lstmae's kernels); by torch
+    (a GPU, no kernels), exact unless more than `CANDIDATES` reference windows tie with the
+    nearest within its ranking's rounding.
     """
     size = windows.shape[1] * windows.shape[2]
     queries = znormalised(windows).reshape(windows.shape[0], -1)  # (B, T*F)
     prepared = reference if isinstance(reference, WindowReference) else WindowReference.of(reference)
+    if kernels.searchable(queries, prepared.rows):  # the C search
+        return kernels.nearest_squared(queries, prepared.groups, positions).div(size).sqrt()
     reference, squared_norms = prepared.rows, prepared.squared_norms  # (M, T*F), (M,)
     count = min(CANDIDATES, reference.shape[0])
     parts = []

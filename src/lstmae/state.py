@@ -30,7 +30,7 @@ from lstmae import inference
 from lstmae.data.scaling import transform
 from lstmae.data.windows import n_windows, window_starts
 from lstmae.errors import ParameterError
-from lstmae.latent import nearest_distances
+from lstmae.latent import CentredReference, nearest_distances
 from lstmae.neighbours import WindowReference, reference_windows
 from lstmae.params import n_train
 from lstmae.scoring import aggregate, combine, combined_weights, fit_threshold
@@ -194,7 +194,13 @@ class ScoringState:
             )
         return self.neighbour_windows if scorer in ("neighbours", "combined") else None
 
-    def reference_for(self, scorer: str) -> torch.Tensor | None:
+    @functools.cached_property
+    def latent_prepared(self) -> CentredReference | None:
+        """The training embeddings prepared once for every pass and stream update (`lstmae.latent.CentredReference`)."""
+        return None if self.latent_reference is None else CentredReference.of(self.latent_reference)
+
+    def reference_for(self, scorer: str) -> CentredReference | None:
+        """The prepared training embeddings a scorer needs for its latent part, or None."""
         if scorer in ("reconstruction", "neighbours"):
             return None
         if self.latent_reference is None:
@@ -202,7 +208,7 @@ class ScoringState:
                 f"scorer={scorer!r} needs the training embeddings, which this model was fitted without "
                 "(scorer='reconstruction'); refit with that scorer or use scorer='reconstruction'."
             )
-        return self.latent_reference
+        return self.latent_prepared
 
     # ------------------------------------------------------------- files
     def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -333,10 +339,11 @@ def fit_state(
             continue
         if number == n_reference:  # the reference is complete: the training windows' distances skip their neighbours
             reference = torch.cat(reference_chunks) if latent else None  # (M, L)
-            training = inference.PassMerger(tuple(scaled.shape), is_panel, False, reference, (positions, exclusion),
+            prepared = None if reference is None else CentredReference.of(reference)  # once, for both passes
+            training = inference.PassMerger(tuple(scaled.shape), is_panel, False, prepared, (positions, exclusion),
                                             None if windows is None else (windows, (neighbour_positions, exclusion)))
         if number == n_reference + n_training:
-            held = inference.PassMerger(tuple(held_out.shape), is_panel, False, reference, None,
+            held = inference.PassMerger(tuple(held_out.shape), is_panel, False, prepared, None,
                                         None if windows is None else (windows, None))
         (training if held is None else held).add(chunk)
 

@@ -45,7 +45,6 @@ import torch
 from lstmae import inference
 from lstmae.data.cleaning import _warn_filled, interpolate_column
 from lstmae.data.windows import window_starts
-from lstmae.latent import CentredReference
 from lstmae.errors import DataError, FeatureMismatchError, ModelFileError, ParameterError
 from lstmae.params import check_integer
 from lstmae.scoring import interval_table
@@ -100,8 +99,7 @@ class StreamScorer:
         self.network = model.module_
         self.scoring = model._state()
         self.settings = model._settings()
-        reference = self.scoring.reference_for(self.settings.scorer)
-        self.reference = None if reference is None else CentredReference.of(reference)  # prepared once, not per update
+        self.reference = self.scoring.reference_for(self.settings.scorer)  # prepared once, not per update
         self.neighbours = self.scoring.neighbours_for(self.settings.scorer)
         self.missing = missing
         self.min_gap = check_integer("min_gap", model.timesteps_ if min_gap is None else min_gap, 1)
