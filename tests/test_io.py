@@ -353,15 +353,19 @@ def test_io_module_does_not_import_pickle_or_torch_load():
 DATA = Path(__file__).parent / "data"
 
 
-def test_a_file_written_by_the_previous_code_loads_and_scores_as_it_did():
+def test_a_file_written_by_the_previous_code_loads_and_scores_as_it_did(monkeypatch):
     """model_format1_combined.safetensors and its expected outputs were written by lstmae before the
-    scoring state became one object (the commit before `lstmae.state`); loading must give the same bits."""
-    from lstmae import LSTMAutoencoder
+    scoring state became one object (the commit before `lstmae.state`); loading must give the same bits
+    with the nearest-embedding search of that time (torch's), and the same scores to float rounding with
+    the C search that replaced it on the CPU (each distance summed in another order)."""
+    from lstmae import LSTMAutoencoder, kernels
 
     model = LSTMAutoencoder.load(DATA / "model_format1_combined.safetensors", device="cpu")
     expected = np.load(DATA / "model_format1_combined_expected.npz")
     assert model.metadata_ == {}
     assert model.threshold_ == float(expected["threshold"][0])
+    np.testing.assert_allclose(model.anomaly_score(expected["test"]), expected["score"], rtol=1e-7, atol=0)
+    monkeypatch.setattr(kernels, "searchable", lambda *tensors: False)
     np.testing.assert_array_equal(model.anomaly_score(expected["test"]), expected["score"])
     np.testing.assert_array_equal(model.encode(expected["test"]), expected["encode"])
     np.testing.assert_array_equal(model.reconstruct(expected["test"]), expected["reconstruct"])
