@@ -25,10 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from lstmae import inference, metrics
-from lstmae.data.windows import window_starts
 from lstmae.scoring import aggregate
 from lstmae.state import LEVEL_FLOOR, SCORE_WINDOWS_PER_STEP, _split
 
@@ -88,6 +86,7 @@ def neighbour_part(series, timesteps: int, validation_split: float) -> dict[str,
     trained on as the reference, the held-out part's mean as the level.
     """
     from lstmae.data.scaling import fit_scaler
+    from lstmae.neighbours import part_length
     from lstmae.state import ScoringSettings, ScoringState
 
     began = time.perf_counter()
@@ -95,18 +94,12 @@ def neighbour_part(series, timesteps: int, validation_split: float) -> dict[str,
     settings = ScoringSettings("neighbours", "window", max(1, timesteps // SCORE_WINDOWS_PER_STEP), timesteps, True)
     bare = ScoringState(*fit_scaler(train), None, None, None, math.nan, settings)
     fit_rows, held_rows = _split(train.shape[0], False, timesteps, validation_split)
-    state = dataclasses.replace(bare, neighbour_reference=bare.scale(train)[fit_rows].contiguous())
+    state = dataclasses.replace(bare, neighbour_reference=bare.scale(train)[fit_rows].contiguous(),
+                                neighbour_length=part_length(timesteps))
 
     def merged(values: np.ndarray) -> np.ndarray:
-        scaled = state.scale(values)
-        merger = inference.Merge(scaled.shape[0], 1, 1, False)
-        view = scaled.unfold(0, timesteps, 1)
-        starts = torch.from_numpy(window_starts(scaled.shape[0], timesteps, settings.score_stride))
-        for first in range(0, len(starts), 512):
-            where = starts[first : first + 512]
-            chunk = inference.Chunk(where, None, None, torch.zeros(0), view[where].transpose(1, 2))
-            merger.add(where, inference.neighbour_distances(chunk, state.neighbour_windows, None))
-        return aggregate(np.zeros((scaled.shape[0], 1)), None, False, "window", timesteps, merger.result()).neighbours
+        near = inference.neighbour_pass(state.scale(values), state.neighbour_windows, settings.score_stride)
+        return aggregate(np.zeros((len(values), 1)), None, False, "window", timesteps, near).neighbours
 
     level = max(float(merged(train[held_rows]).mean()), LEVEL_FLOOR)
     return {"neighbours": merged(series.values), "neighbour_level": np.asarray(level),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import lstmae.neighbours as neighbours_module
 from lstmae import LSTMAutoencoder, kernels
 from lstmae.errors import ParameterError
-from lstmae.neighbours import STD_FLOOR, nearest_window_distances, reference_windows, znormalised
+from lstmae.neighbours import STD_FLOOR, nearest_window_distances, part_length, reference_windows, znormalised
 from naive import centred_mean_loop, nearest_window_loop, timestep_means, window_starts
 
 
@@ -35,25 +35,32 @@ def search_path(path: str):
     st.integers(0, 10_000),  # seed
     st.booleans(),  # exclusion
     st.integers(1, 3),  # reference stride
+    st.booleans(),  # compare the last part_length(T) steps (the library's use) or the whole window
 )
 @pytest.mark.parametrize("path", ["C", "torch"])
-def test_nearest_window_distances_match_the_loop(path, timesteps, features, seed, exclude, stride):
+def test_nearest_window_distances_match_the_loop(path, timesteps, features, seed, exclude, stride, half):
     rng = np.random.default_rng(seed)
     series = rng.normal(size=(30, features)).astype(np.float32)
     series[5:12, 0] = 0.3  # a flat stretch: the std floor, not a blown-up noise
     series[14:20] += np.linspace(0, 0.01, 6, dtype=np.float32)[:, None]  # nearly flat
+    length = part_length(timesteps) if half else timesteps
     reference_part = torch.from_numpy(series[:20])
-    reference = reference_windows(reference_part, timesteps, stride)
-    reference_starts = window_starts(20, timesteps, stride)  # every stride-th and the last
-    assert reference.shape == (len(reference_starts), timesteps * features)
+    reference = reference_windows(reference_part, length, stride)
+    reference_starts = window_starts(20, length, stride)  # every stride-th and the last
+    assert reference.shape == (len(reference_starts), length * features)
     query_starts = window_starts(30, timesteps, 2)
-    windows = torch.from_numpy(series).unfold(0, timesteps, 1)[query_starts].transpose(1, 2)
+    windows = torch.from_numpy(series).unfold(0, timesteps, 1)[query_starts].transpose(1, 2)  # whole windows
     positions = (torch.tensor(query_starts), torch.tensor(reference_starts), timesteps) if exclude else None
     with search_path(path):
-        got = nearest_window_distances(windows, reference, positions)
-    expected = nearest_window_loop(series.tolist(), query_starts, reference_starts, timesteps, STD_FLOOR,
+        got = nearest_window_distances(windows, neighbours_module.WindowReference.of(reference, length), positions)
+    compared = [q + timesteps - length for q in query_starts]  # the last `length` steps of each window
+    expected = nearest_window_loop(series.tolist(), compared, reference_starts, length, STD_FLOOR,
                                    timesteps if exclude else None)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=2e-3)
+
+
+def test_the_compared_part_is_the_last_half_of_the_window():
+    assert [part_length(t) for t in (1, 2, 3, 4, 5, 100, 101)] == [1, 2, 2, 2, 2, 50, 50]
 
 
 def test_distances_do_not_depend_on_the_chunk_and_are_zero_for_a_training_window(monkeypatch):
@@ -103,16 +110,17 @@ def test_a_prepared_reference_gives_the_same_bits(path):
     series = torch.randn(300, 2, generator=g)
     reference = reference_windows(series[:200], 12, 2)
     windows = series.unfold(0, 12, 1).transpose(1, 2)[::5]
-    prepared = neighbours_module.WindowReference.of(reference)
+    prepared = neighbours_module.WindowReference.of(reference, 12)
     with search_path(path):
         assert torch.equal(nearest_window_distances(windows, prepared), nearest_window_distances(windows, reference))
 
 
 @pytest.mark.parametrize("cap", [None, 50])
 def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monkeypatch):
-    """anomaly_score with scorer="neighbours" = the centred mean over T of the mean, over the scored windows
-    covering each step, of the loop's nearest distance to the fit part's windows (not excluding anything):
-    every window, or with more than NEIGHBOUR_REFERENCE_MAX of them every ceil(windows / max)-th and the last."""
+    """anomaly_score with scorer="neighbours" = the centred mean over T of the mean, over the windows of
+    L = T // 2 steps covering each step (every score_stride-th and the last), of the loop's nearest distance to the
+    fit part's windows of L steps (not excluding anything): every window, or with more than
+    NEIGHBOUR_REFERENCE_MAX of them every ceil(windows / max)-th and the last."""
     import lstmae.state
 
     if cap is not None:
@@ -126,15 +134,47 @@ def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monke
     scores = model.anomaly_score(x)
     scaled = ((x - model.scaler_mean_[0]) / model.scaler_scale_[0])[:, None].tolist()
     fit_part = int((train_end - 10 + 1) * 0.9) + 10 - 1  # the windows before the validation split
-    stride = 1 if cap is None else -(-(fit_part - 10 + 1) // cap)
-    reference_starts = window_starts(fit_part, 10, stride)
+    stride = 1 if cap is None else -(-(fit_part - 5 + 1) // cap)
+    reference_starts = window_starts(fit_part, 5, stride)  # windows of L = 5 steps
     assert model.scoring_state_.neighbour_windows.rows.shape[0] == len(reference_starts) <= (cap or len(reference_starts)) + 1  # and the last
-    starts = window_starts(len(x), 10, 3)
-    distances = nearest_window_loop(scaled, starts, reference_starts, 10, STD_FLOOR,
-                                    reference_series=scaled[:fit_part])
-    merged = timestep_means(len(x), starts, [[[d]] * 10 for d in distances])
+    starts = window_starts(len(x), 5, 3)
+    distances = nearest_window_loop(scaled, starts, reference_starts, 5, STD_FLOOR, reference_series=scaled[:fit_part])
+    merged = timestep_means(len(x), starts, [[[d]] * 5 for d in distances])
     expected = centred_mean_loop([m[0] for m in merged], 10)
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_file_saved_before_the_half_window_part_keeps_the_whole_window(odd_cycle, tmp_path):
+    """A model file without "neighbour_length_" (saved when the part compared whole windows) scores as then:
+    whole windows of T steps against the training windows of T steps, as the loop computes it."""
+    from lstmae.io import load_model, save_model
+
+    x, train_end = odd_cycle
+    x = x[:1200]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, score_stride=3, scorer="neighbours", random_state=0,
+                                verbose=0).fit(x[:train_end])
+    path = model.save(tmp_path / "model.safetensors")
+    tensors, info = load_model(path)
+
+    def drop(document):  # the field wherever the document nests it
+        if isinstance(document, dict):
+            return {key: drop(value) for key, value in document.items() if key != "neighbour_length_"}
+        return document
+
+    assert drop(info) != info  # the field is there to drop
+    save_model(tmp_path / "old.safetensors", tensors, {k: v for k, v in drop(info).items() if not k.startswith("format")
+                                                       and k not in ("lstmae_version", "tensors_sha256")})
+    old = LSTMAutoencoder.load(tmp_path / "old.safetensors")
+    assert old.scoring_state_.neighbour_windows.length == 10 and model.scoring_state_.neighbour_windows.length == 5
+    scaled = ((x - model.scaler_mean_[0]) / model.scaler_scale_[0])[:, None].tolist()
+    fit_part = int((train_end - 10 + 1) * 0.9) + 10 - 1
+    starts = window_starts(len(x), 10, 3)
+    distances = nearest_window_loop(scaled, starts, window_starts(fit_part, 10, 1), 10, STD_FLOOR,
+                                    reference_series=scaled[:fit_part])
+    merged = timestep_means(len(x), starts, [[[d]] * 10 for d in distances])
+    np.testing.assert_allclose(old.anomaly_score(x), centred_mean_loop([m[0] for m in merged], 10), rtol=1e-4, atol=1e-4)
 
 
 def test_the_default_score_finds_one_odd_cycle(odd_cycle):

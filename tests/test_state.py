@@ -41,11 +41,14 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
     norm = lambda errors: errors / levels if settings.normalize_errors else errors  # noqa: E731
     near = not is_panel and settings.scorer == "combined"
 
-    def neighbour_loop(part, exclusion):  # the merged nearest-window distances of a part's scored windows, by loops
-        starts = naive.window_starts(part.shape[0], T, settings.score_stride)
-        d = naive.nearest_window_loop(part.tolist(), starts, positions.tolist(), T, STD_FLOOR, exclusion,
+    L = T // 2  # the nearest-window part: windows of half the network's, against the training windows of L steps
+    neighbour_starts = list(range(fit_part.shape[0] - L + 1))  # every one: below the cap here
+
+    def neighbour_loop(part, exclusion):  # the merged nearest-window distances of a part's L-step windows, by loops
+        starts = naive.window_starts(part.shape[0], L, settings.score_stride)
+        d = naive.nearest_window_loop(part.tolist(), starts, neighbour_starts, L, STD_FLOOR, exclusion,
                                       reference_series=fit_part.tolist())
-        return np.asarray(naive.timestep_means(part.shape[0], starts, [[[v]] * T for v in d]))  # (n, 1)
+        return np.asarray(naive.timestep_means(part.shape[0], starts, [[[v]] * L for v in d]))  # (n, 1)
 
     held_pass = inference.merged(network, held, is_panel, settings.score_stride, reference=reference)
     parts = aggregate(norm(held_pass.errors), held_pass.distances, is_panel, settings.aggregation, T,

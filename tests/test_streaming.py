@@ -186,6 +186,15 @@ def test_a_state_of_another_model_is_refused(univariate, multivariate):
         multivariate[0].stream().load_state_dict(state)
 
 
+def test_a_state_saved_before_the_nearest_window_grid_is_refused_with_a_way_out(univariate):
+    from lstmae.errors import ModelFileError
+
+    state = univariate[0].stream().state_dict()
+    state["fields"]["format_version"] = 1  # one (T,) count per position, no nearest-window grid
+    with pytest.raises(ModelFileError, match=r"state version 1, this one reads 2\); start a new stream"):
+        univariate[0].stream().load_state_dict(state)
+
+
 def test_gaps_are_filled_as_batch_fills_them_once_the_next_value_arrives(multivariate):
     model, frame = multivariate
     gapped = frame.copy()

@@ -64,14 +64,12 @@ class Chunk:
     squared : (B, T, F) float64 squared errors in scaled units, or None (encode only)
     output : (B, T, F) float32 reconstruction, or None
     embedding : (B, L) or (B, T/k, L) float32 encoder output, on the CPU
-    windows : (B, T, F) the scaled input windows (for the nearest-neighbour distance), or None
     """
 
     where: torch.Tensor
     squared: np.ndarray | None
     output: torch.Tensor | None
     embedding: torch.Tensor
-    windows: torch.Tensor | None = None
 
 
 def run(network: torch.nn.Module, jobs: Iterable[tuple[torch.Tensor, torch.Tensor, bool]]) -> Iterator[Chunk]:
@@ -87,7 +85,7 @@ def run(network: torch.nn.Module, jobs: Iterable[tuple[torch.Tensor, torch.Tenso
         if not decode:
             return Chunk(where, None, None, z.cpu())
         output = network.decode(z, batch.shape[1]).cpu()  # (B, T, F)
-        return Chunk(where, (output - batch).pow(2).double().numpy(), output, z.cpu(), batch)
+        return Chunk(where, (output - batch).pow(2).double().numpy(), output, z.cpu())
 
     with torch.inference_mode():
         yield from ordered_map(forward, jobs, cpu_workers(device))
@@ -126,15 +124,45 @@ def distances(chunk: Chunk, reference: CentredReference, exclude: tuple[torch.Te
     return distance[:, None, None].expand(-1, 1 if is_panel else chunk.squared.shape[1], 1).double().numpy()
 
 
-def neighbour_distances(chunk: Chunk, reference: torch.Tensor, exclude: tuple[torch.Tensor, int] | None) -> np.ndarray:
-    """Each series window's distance to its nearest z-normalised training window, spread over its steps: (B, T, 1).
+#: Windows per block of the nearest-window pass: bounds its memory to a few MB whatever the series length.
+NEIGHBOUR_CHUNK = 1024
 
-    ``reference``: `lstmae.neighbours.reference_windows` of the training series;
-    ``exclude``: (their starts (M,), radius). Call it in the consuming thread, as `distances`.
+
+def neighbour_stride(stride: int, length: int) -> int:
+    """The stride of the nearest-window part's windows of ``length`` steps: the score stride, at most the length
+    (a longer stride would leave timesteps that no window covers)."""
+    return min(stride, length)
+
+
+def neighbour_pass(scaled: torch.Tensor, reference: WindowReference, stride: int,
+                   exclude: tuple[torch.Tensor, int] | None = None) -> np.ndarray:
+    """The nearest-window part of a series per timestep: (n, 1) float64.
+
+    The windows of L = ``reference.length`` steps start every `neighbour_stride` steps
+    (and the last ends at n - 1, `window_starts`); each window's distance to its
+    nearest z-normalised training window (`lstmae.neighbours.nearest_window_distances`)
+    counts for its L steps, and each timestep gets the mean over the windows
+    covering it. No network: it runs beside the network's pass, in the calling thread.
+
+    Parameters
+    ----------
+    scaled : Tensor of shape (n, F), n >= L, in training-scaled units
+    reference : `lstmae.neighbours.WindowReference`
+    stride : int >= 1, the score stride
+    exclude : (the reference windows' starts (M,), radius), optional
+        For the training series itself: skip the reference windows starting within
+        ``radius`` of each window's start.
     """
-    at = None if exclude is None else (torch.from_numpy(np.asarray(chunk.where)), *exclude)
-    distance = nearest_window_distances(chunk.windows, reference, at).double()  # (B,)
-    return distance[:, None, None].expand(-1, chunk.windows.shape[1], 1).numpy()
+    length = reference.length
+    merge = Merge(scaled.shape[0], 1, 1, False)
+    view = scaled.unfold(0, length, 1)  # (n - L + 1, F, L): a view
+    starts = torch.from_numpy(window_starts(scaled.shape[0], length, neighbour_stride(stride, length)))
+    for first in range(0, len(starts), NEIGHBOUR_CHUNK):
+        where = starts[first : first + NEIGHBOUR_CHUNK]
+        at = None if exclude is None else (where, *exclude)
+        distance = nearest_window_distances(view[where].transpose(1, 2), reference, at).double()  # (B,)
+        merge.add(where, distance[:, None, None].expand(-1, length, 1).numpy())
+    return merge.result()
 
 
 @dataclass
@@ -154,20 +182,19 @@ class Merged:
 
 
 class PassMerger:
-    """Merges the decoded chunks of one pass over a series or panel (see `merged`)."""
+    """Merges the decoded chunks of one pass over a series or panel (see `merged`); the nearest-window part
+    is not the network's and comes from `neighbour_pass`."""
 
     def __init__(self, shape: tuple[int, ...], is_panel: bool, reconstruction: bool,
                  reference: torch.Tensor | CentredReference | None,
-                 exclude: tuple[torch.Tensor, int] | None = None,
-                 neighbours: tuple[torch.Tensor, tuple[torch.Tensor, int] | None] | None = None) -> None:
+                 exclude: tuple[torch.Tensor, int] | None = None) -> None:
         length, timesteps, features = shape[0], shape[1] if is_panel else 1, shape[-1]
         if isinstance(reference, torch.Tensor):  # prepared once for every chunk
             reference = CentredReference.of(reference)
-        self.is_panel, self.reference, self.exclude, self.neighbours = is_panel, reference, exclude, neighbours
+        self.is_panel, self.reference, self.exclude = is_panel, reference, exclude
         self.errors = Merge(length, timesteps, features, is_panel)
         self.reconstruction = Merge(length, timesteps, features, is_panel) if reconstruction else None
         self.distances = Merge(length, 1, 1, is_panel) if reference is not None else None
-        self.neighbour_distances = Merge(length, 1, 1, False) if neighbours is not None and not is_panel else None
 
     def add(self, chunk: Chunk) -> None:
         self.errors.add(chunk.where, chunk.squared)
@@ -175,15 +202,14 @@ class PassMerger:
             self.reconstruction.add(chunk.where, chunk.output.double().numpy())
         if self.distances is not None:
             self.distances.add(chunk.where, distances(chunk, self.reference, self.exclude, self.is_panel))
-        if self.neighbour_distances is not None:
-            self.neighbour_distances.add(chunk.where, neighbour_distances(chunk, *self.neighbours))
 
-    def result(self) -> Merged:
+    def result(self, neighbours: np.ndarray | None = None) -> Merged:
+        """The merged pass, with the nearest-window part (n, 1) from `neighbour_pass` when given."""
         return Merged(
             self.errors.result(),
             None if self.reconstruction is None else self.reconstruction.result(),
             None if self.distances is None else self.distances.result(),
-            None if self.neighbour_distances is None else self.neighbour_distances.result(),
+            neighbours,
         )
 
 
@@ -204,14 +230,17 @@ def merged(
     are averaged over the windows that cover it. ``reference`` (M, L): the
     training embeddings to measure latent distances to; ``exclude``: (their
     positions (M,), radius), skipping the reference rows near each window.
-    ``neighbours`` (M', T * F): the z-normalised training windows to measure
-    input-space nearest-neighbour distances to (series only; no exclusion).
+    ``neighbours``: the z-normalised training windows to measure input-space
+    nearest-window distances to (series only, `neighbour_pass`; no exclusion).
     """
-    merger = PassMerger(tuple(scaled.shape), is_panel, reconstruction, reference, exclude,
-                        None if neighbours is None else (neighbours, None))
+    merger = PassMerger(tuple(scaled.shape), is_panel, reconstruction, reference, exclude)
     for chunk in run(network, ((where, batch, True) for where, batch in batches(network, scaled, is_panel, stride))):
         merger.add(chunk)
-    return merger.result()
+    near = None
+    if neighbours is not None and not is_panel:
+        near = neighbour_pass(scaled, neighbours if isinstance(neighbours, WindowReference)
+                              else WindowReference.of(neighbours, network.config.timesteps), stride)
+    return merger.result(near)
 
 
 def embeddings(network: torch.nn.Module, scaled: torch.Tensor, is_panel: bool, stride: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Novelty in the input: distance from a window to the nearest training window, both z-normalised.
+"""Novelty in the input: distance from a window's last half to the nearest training window of that length, both z-normalised.
 
 The reconstruction error asks "can the decoder rebuild this window?", the
 latent distance "has the encoder seen a window like it?". Both miss a single
@@ -9,6 +9,9 @@ compared with every z-normalised window of the training data, and its
 Euclidean distance to the nearest one is its score. Unlike the matrix profile's
 self-join, the reference here is only the training data, so each window is
 scored from itself and the fitted reference alone (a stream can do the same).
+What is compared is each scored window's last half (`part_length`), against
+the training windows of that length; the distance then counts for the whole
+scored window, as its reconstruction error does.
 
 Each feature of a window is z-normalised on its own, with its standard
 deviation floored at `STD_FLOOR` (in the training-scaled units, where each
@@ -17,7 +20,7 @@ flat instead of having its noise blown up to unit variance. The distance over
 features is the root of the mean squared per-feature distance, divided by the
 root of the window length, so it lies in [0, 2] whatever T and F.
 
-Torch only, no numpy or files.
+Torch, and lstmae's C search on the CPU (`lstmae.kernels`); no numpy or files.
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ CHUNK = 1024
 CANDIDATES = 8
 
 
+def part_length(timesteps: int) -> int:
+    """Steps of a scored window that its nearest-window distance compares: the last half (at least 2, at most T).
+
+    Half, not the whole window: chosen by cross-validation over source families
+    (bench/RESULTS-quality.md): a shorter stretch is more sharply off when one
+    cycle is abnormal.
+    """
+    return min(timesteps, max(2, timesteps // 2))
+
+
 @dataclass(frozen=True)
 class WindowReference:
     """`reference_windows` prepared once for many small `nearest_window_distances` calls (a stream's updates).
@@ -47,13 +60,15 @@ class WindowReference:
     the distances are the same bits.
     """
 
-    rows: torch.Tensor  # (M, T * F) float32
+    rows: torch.Tensor  # (M, L * F) float32
     squared_norms: torch.Tensor  # (M,)
+    length: int  # L, the steps of each reference window
 
     @classmethod
-    def of(cls, reference: torch.Tensor) -> "WindowReference":
+    def of(cls, reference: torch.Tensor, length: int) -> "WindowReference":
+        """From `reference_windows` (M, L * F) of windows of ``length`` = L steps."""
         rows = reference.float().contiguous()
-        return cls(rows, rows.pow(2).sum(dim=1))
+        return cls(rows, rows.pow(2).sum(dim=1), int(length))
 
     @functools.cached_property
     def groups(self) -> kernels.RowGroups:
@@ -88,29 +103,35 @@ def nearest_window_distances(
     reference: torch.Tensor | WindowReference,
     positions: tuple[torch.Tensor, torch.Tensor, int] | None = None,
 ) -> torch.Tensor:
-    """Distance from each window to its nearest reference window, both z-normalised.
+    """Distance from each window's last L steps to the nearest reference window of L steps, both z-normalised.
 
     Parameters
     ----------
-    windows : Tensor of shape (B, T, F)
+    windows : Tensor of shape (B, T, F), T >= L
         Windows in training-scaled units.
-    reference : Tensor of shape (M, T * F), M >= 1, or its `WindowReference`
+    reference : Tensor of shape (M, T * F), M >= 1 (then L = T), or its `WindowReference` (L = its ``length``)
         `reference_windows` of the training series.
     positions : (window starts (B,), reference starts (M,), exclusion), optional
-        Skip the reference windows starting within ``exclusion`` of the window's
-        start (the trivial matches of a training window with itself and its
-        overlapping neighbours). A window with none left gets its plain nearest distance.
+        Skip the reference windows starting within ``exclusion`` of the compared
+        part's start (the window's start + T - L): the trivial matches of a training
+        window with itself and its overlapping neighbours. A window with none left
+        gets its plain nearest distance.
 
     Returns
     -------
-    Tensor of shape (B,), float32: ``sqrt(min_r |z - r|^2 / (T * F))``. Exact to float32 rounding
+    Tensor of shape (B,), float32: ``sqrt(min_r |z - r|^2 / (L * F))``, z the last L steps
+    z-normalised. Exact to float32 rounding
     by the C search (`lstmae.kernels.nearest_squared`, on the CPU with lstmae's kernels); by torch
     (a GPU, no kernels), exact unless more than `CANDIDATES` reference windows tie with the
     nearest within its ranking's rounding.
     """
+    prepared = reference if isinstance(reference, WindowReference) else WindowReference.of(reference, windows.shape[1])
+    shift = windows.shape[1] - prepared.length  # T - L
+    windows = windows[:, shift:]  # (B, L, F)
+    if positions is not None and shift:
+        positions = (positions[0] + shift, *positions[1:])
     size = windows.shape[1] * windows.shape[2]
-    queries = znormalised(windows).reshape(windows.shape[0], -1)  # (B, T*F)
-    prepared = reference if isinstance(reference, WindowReference) else WindowReference.of(reference)
+    queries = znormalised(windows).reshape(windows.shape[0], -1)  # (B, L*F)
     if kernels.searchable(queries, prepared.rows):  # the C search
         return kernels.nearest_squared(queries, prepared.groups, positions).div(size).sqrt()
     reference, squared_norms = prepared.rows, prepared.squared_norms  # (M, T*F), (M,)

@@ -31,7 +31,7 @@ from lstmae.data.scaling import transform
 from lstmae.data.windows import n_windows, window_starts
 from lstmae.errors import ParameterError
 from lstmae.latent import CentredReference, nearest_distances
-from lstmae.neighbours import WindowReference, reference_windows
+from lstmae.neighbours import WindowReference, part_length, reference_windows
 from lstmae.params import n_train
 from lstmae.scoring import aggregate, combine, combined_weights, fit_threshold
 
@@ -104,6 +104,8 @@ class ScoringState:
     neighbour_reference : (m, F) float32, the scaled training series whose windows the
         nearest-neighbour part compares with, or None (panels, scorers without it, older files)
     neighbour_level : float, the mean held-out nearest-neighbour part, or None
+    neighbour_length : int, the steps of each scored window its nearest-neighbour part compares
+        (`lstmae.neighbours.part_length`); None: the whole window (files saved before it was half)
     weights : (latent, nearest-neighbour) weights of scorer="combined" on a series, fitted by
         `lstmae.scoring.combined_weights`; None for a panel and for files saved before them (the
         score they were saved with: `lstmae.scoring.LATENT_WEIGHT` and no nearest-neighbour part)
@@ -124,6 +126,7 @@ class ScoringState:
     weights: tuple[float, float] | None = None
     input_reference: torch.Tensor | None = None
     input_level: float | None = None
+    neighbour_length: int | None = None
 
     def scale(self, values: np.ndarray) -> torch.Tensor:
         """Values (n, F) or (S, T, F) in the units the network was trained in, float32."""
@@ -178,12 +181,13 @@ class ScoringState:
 
     @functools.cached_property
     def neighbour_windows(self) -> WindowReference | None:
-        """The z-normalised training windows of the nearest-neighbour part ((M, T * F), `lstmae.neighbours.reference_windows`,
-        every `_neighbour_stride`-th), prepared once for every pass and stream update."""
+        """The z-normalised training windows of the nearest-neighbour part ((M, L * F), L = `lstmae.neighbours.part_length`,
+        `lstmae.neighbours.reference_windows`, every `_neighbour_stride`-th), prepared once for every pass and stream update."""
         if self.neighbour_reference is None:
             return None
-        stride = _neighbour_stride(self.neighbour_reference.shape[0], self.settings.timesteps)
-        return WindowReference.of(reference_windows(self.neighbour_reference, self.settings.timesteps, stride))
+        length = self.settings.timesteps if self.neighbour_length is None else self.neighbour_length
+        stride = _neighbour_stride(self.neighbour_reference.shape[0], length)
+        return WindowReference.of(reference_windows(self.neighbour_reference, length, stride), length)
 
     def neighbours_for(self, scorer: str) -> WindowReference | None:
         """The reference windows a scorer needs for its nearest-neighbour part (series), or None."""
@@ -230,6 +234,7 @@ class ScoringState:
             "input_level": self.input_level,
             "score_levels_": list(self.score_levels) if self.score_levels is not None else None,
             "neighbour_level_": self.neighbour_level,
+            "neighbour_length_": self.neighbour_length,
             "combined_weights_": None if self.weights is None else list(self.weights),
             "scoring_settings": dataclasses.asdict(self.settings),
         }
@@ -262,6 +267,7 @@ class ScoringState:
             settings=settings if stored is None else ScoringSettings(**stored),
             neighbour_reference=None if neighbours is None else neighbours.float(),
             neighbour_level=None if neighbours is None else float(fields["neighbour_level_"]),
+            neighbour_length=None if neighbours is None or fields.get("neighbour_length_") is None else int(fields["neighbour_length_"]),
             weights=None if fields.get("combined_weights_") is None else tuple(float(w) for w in fields["combined_weights_"]),
             input_reference=None if inputs is None else inputs.float(),
             input_level=None if inputs is None else float(fields["input_level"]),
@@ -287,11 +293,12 @@ def fit_state(
     "combined" scorers), the whole network over the scored windows of all the
     training data (feature levels and the threshold's scores) and over the
     scored windows of the held-out part (the score levels). The nearest-neighbour
-    part of a series ("neighbours" and "combined") compares the same windows
-    with the z-normalised windows trained on (every one, or NEIGHBOUR_REFERENCE_MAX
-    evenly spaced ones), skipping overlapping ones for the training data's own
-    windows. The chunks are the ones separate passes would run, so the result is
-    bit-identical to them.
+    part of a series ("neighbours" and "combined", `lstmae.inference.neighbour_pass`,
+    no network) compares windows of L = `lstmae.neighbours.part_length` steps at the
+    score stride with the z-normalised training windows of L steps (every one, or
+    NEIGHBOUR_REFERENCE_MAX evenly spaced ones), skipping overlapping ones for the
+    training data's own windows. The chunks are the ones separate passes would
+    run, so the result is bit-identical to them.
 
     Parameters
     ----------
@@ -316,11 +323,13 @@ def fit_state(
     held_out = scaled[held_rows] if latent or near else scaled[:0]
     reference_stride, positions, exclusion = _reference_windows(scaled[fit_rows].shape[0], is_panel, timesteps)
     if near:
-        unfitted = dataclasses.replace(unfitted, neighbour_reference=scaled[fit_rows].contiguous())
+        unfitted = dataclasses.replace(unfitted, neighbour_reference=scaled[fit_rows].contiguous(),
+                                       neighbour_length=part_length(timesteps))
     windows = unfitted.neighbour_windows  # (M, T * F), or None
     if windows is not None:  # the training windows' own nearest-neighbour distances skip the overlapping reference windows
         fit_length = unfitted.neighbour_reference.shape[0]
-        neighbour_positions = torch.from_numpy(window_starts(fit_length, timesteps, _neighbour_stride(fit_length, timesteps)))
+        length = unfitted.neighbour_length
+        neighbour_positions = torch.from_numpy(window_starts(fit_length, length, _neighbour_stride(fit_length, length)))
 
     def jobs() -> Iterator[tuple[torch.Tensor, torch.Tensor, bool]]:
         if latent:
@@ -340,19 +349,19 @@ def fit_state(
         if number == n_reference:  # the reference is complete: the training windows' distances skip their neighbours
             reference = torch.cat(reference_chunks) if latent else None  # (M, L)
             prepared = None if reference is None else CentredReference.of(reference)  # once, for both passes
-            training = inference.PassMerger(tuple(scaled.shape), is_panel, False, prepared, (positions, exclusion),
-                                            None if windows is None else (windows, (neighbour_positions, exclusion)))
+            training = inference.PassMerger(tuple(scaled.shape), is_panel, False, prepared, (positions, exclusion))
         if number == n_reference + n_training:
-            held = inference.PassMerger(tuple(held_out.shape), is_panel, False, prepared, None,
-                                        None if windows is None else (windows, None))
+            held = inference.PassMerger(tuple(held_out.shape), is_panel, False, prepared, None)
         (training if held is None else held).add(chunk)
 
-    training_pass = training.result()
+    stride = settings.score_stride
+    training_pass = training.result(
+        None if windows is None else inference.neighbour_pass(scaled, windows, stride, (neighbour_positions, exclusion)))
     per_feature = training_pass.errors.reshape(-1, training_pass.errors.shape[-1]).mean(axis=0)  # (F,)
     feature_levels = per_feature + FEATURE_LEVEL_FLOOR * float(per_feature.max()) + 1e-12
     state = dataclasses.replace(unfitted, feature_levels=feature_levels, latent_reference=reference, weights=weights)
     if latent or near:
-        held_pass = held.result()
+        held_pass = held.result(None if windows is None else inference.neighbour_pass(held_out, windows, stride))
         parts = aggregate(state.normalized(held_pass.errors, settings), held_pass.distances, is_panel, settings.aggregation,
                           timesteps, held_pass.neighbours)
         level = lambda part: max(float(part.mean()), LEVEL_FLOOR)  # noqa: E731

@@ -6,8 +6,10 @@ pipeline on the newest part only, through the same functions:
 
 * the windows that a block of new points completes go through the network in
   one pass (`lstmae.inference.run`, one chunk), their latent distances through
-  `lstmae.inference.distances`;
-* their per-timestep values are summed per timestep (the merge of
+  `lstmae.inference.distances`; the nearest-window part has windows of its own
+  (L = `lstmae.neighbours.part_length` steps, on the same stride grid), which
+  the block completes earlier, through `lstmae.inference.neighbour_pass`;
+* their per-timestep values are summed per timestep and channel (the merge of
   `lstmae.inference.Merge`: the mean over the windows that cover a timestep);
 * once no later window can cover a timestep, its merged values are final, and
   once the aggregation's stretch around a point is final, the point's score is
@@ -16,8 +18,8 @@ pipeline on the newest part only, through the same functions:
 
 Window placement (``score_stride`` s, window length T): windows start at
 0, s, 2s, ... as in batch scoring; a window runs when its last point arrives.
-Batch scoring also adds a last window at n - T when n - T is not a multiple of s;
-`StreamScorer.flush` adds that same window, so with any stride the flushed
+Batch scoring also adds a last window at n - T when n - T is not a multiple of s
+(and at n - L for the nearest-window part); `StreamScorer.flush` adds the same, so with any stride the flushed
 stream equals batch scoring of the whole series (to float rounding: chunks of
 other sizes). For that, a point's merged value waits for the point T later when
 s > 1 (only then is it certain that the end window will not cover it); with
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 
 #: Format of a saved stream state (`StreamScorer.save_state`).
 STATE_FORMAT = "lstmae.stream"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: per-channel window counts, the nearest-window grid's own next window
 
 _NO_TIMES, _DATETIME, _NUMBER = "none", "datetime", "number"
 _COLUMNS = pd.Index(["score", "anomaly"])
@@ -120,11 +122,12 @@ class StreamScorer:
         F, C = self.n_features, self.channels
         self.rows = 0  # rows received (held ones included)
         self.n = 0  # points released into the pipeline: positions 0 .. n-1
-        self.next_start = 0  # the next grid window to run
+        self.next_start = 0  # the next grid window of the network to run
+        self.next_near_start = 0  # ... and of the nearest-window part (windows of L steps)
         self.tail = np.zeros((0, F), dtype=np.float32)  # the last <= T scaled points
         self.acc_from = 0  # first position whose merged value is not final
         self.sums = np.zeros((0, C))  # (n - acc_from, C) partial sums of the windows run so far
-        self.counts = np.zeros(0, dtype=np.int64)
+        self.counts = np.zeros((0, C), dtype=np.int64)  # (n - acc_from, C) windows summed, per channel
         self.merged_from = 0  # first position kept in `merged`
         self.merged = np.zeros((0, C))  # final merged values of positions merged_from .. acc_from-1
         self.scored = 0  # positions with a final score: 0 .. scored-1
@@ -144,7 +147,7 @@ class StreamScorer:
         self.open_times = np.zeros(0)
         self.flushed = False
         self._closed: list[pd.DataFrame] = []  # the intervals the last call closed
-        self._end_cache: tuple[int, tuple[np.ndarray, np.ndarray] | None] | None = None
+        self._end_cache: tuple[int, list[tuple[int, tuple[np.ndarray, np.ndarray]]]] | None = None
 
     # ------------------------------------------------------------ input
     def update(self, values: Any, timestamps: Any = None) -> pd.DataFrame:
@@ -205,7 +208,7 @@ class StreamScorer:
             return pd.Series(np.zeros(0), index=self._index(np.zeros(0, dtype=np.int64), np.zeros(0)), name="provisional_score")
         sums, counts = self.sums.copy(), self.counts.copy()
         self._add_end(sums, counts)
-        merged = np.concatenate([self.merged, sums / counts[:, None]])
+        merged = np.concatenate([self.merged, sums / counts])
         scores, _ = self._scores(merged, self.merged_from, self.scored, self.n, self.n)
         positions = np.arange(self.scored, self.n)
         return pd.Series(scores, index=self._index(positions, self.times), name="provisional_score")
@@ -381,12 +384,13 @@ class StreamScorer:
             self.n += len(block)
             self.times = np.concatenate([self.times, times])
             self.sums = np.concatenate([self.sums, np.zeros((len(block), self.channels))])
-            self.counts = np.concatenate([self.counts, np.zeros(len(block), dtype=np.int64)])
-            starts = np.arange(self.next_start, self.n - T + 1, s, dtype=np.int64)
-            if len(starts):  # the windows this block completed, in one pass: positions starts[0] .. starts[-1] + T - 1
-                span = self.tail[len(self.tail) - (self.n - starts[0]) : len(self.tail) - (self.n - starts[-1] - T)]
-                self._add(self.sums, self.counts, int(starts[0]) - self.acc_from, *self._pass(span))
-                self.next_start = int(starts[-1]) + s
+            self.counts = np.concatenate([self.counts, np.zeros((len(block), self.channels), dtype=np.int64)])
+            for name, width, step in self.grids:
+                starts = np.arange(getattr(self, name), self.n - width + 1, step, dtype=np.int64)
+                if len(starts):  # the windows this block completed, in one pass: positions starts[0] .. starts[-1] + width - 1
+                    span = self.tail[len(self.tail) - (self.n - starts[0]) : len(self.tail) - (self.n - starts[-1] - width)]
+                    self._add(self.sums, self.counts, int(starts[0]) - self.acc_from, *self._pass(span, name, width, step))
+                    setattr(self, name, int(starts[-1]) + step)
             self.tail = self.tail[-T:]
         final_to = self.n
         if end and self.n:
@@ -395,7 +399,7 @@ class StreamScorer:
             final_to = max(self.acc_from, self.n - self.merge_delay)
         done = final_to - self.acc_from
         if done:
-            self.merged = np.concatenate([self.merged, self.sums[:done] / self.counts[:done, None]])
+            self.merged = np.concatenate([self.merged, self.sums[:done] / self.counts[:done]])
             self.sums, self.counts, self.acc_from = self.sums[done:], self.counts[done:], final_to
         score_to = self.n if end else max(self.scored, self.acc_from - self.margins[1])
         if score_to == self.scored:
@@ -425,21 +429,43 @@ class StreamScorer:
         return [(field.name, getattr(probe, field.name).shape[1]) for field in dataclasses.fields(probe)
                 if getattr(probe, field.name) is not None]
 
-    def _pass(self, span: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(per-timestep sums (L, C), window counts (L,)) of the windows at 0, s, ..., L - T of ``span`` (L, F), scaled.
+    @property
+    def grids(self) -> list[tuple[str, int, int]]:
+        """(attribute holding the next window's start, window length, stride) of each grid of windows the stream runs."""
+        grids = [("next_start", self.timesteps, self.stride)]
+        if self.neighbours is not None:
+            length = self.neighbours.length
+            grids.append(("next_near_start", length, inference.neighbour_stride(self.stride, length)))
+        return grids
 
-        One `lstmae.inference.merged` pass, the batch pass itself; its means times
+    def _pass(self, span: np.ndarray, grid: str, width: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(per-timestep sums (S, C), window counts (S, C)) of the windows of ``width`` steps at 0, step, ..., S - width
+        of ``span`` (S, F), scaled, of one grid (`grids`): the network's windows (every channel but the
+        nearest-window one) or the nearest-window part's (its channel only).
+
+        The batch pass itself (`lstmae.inference.merged`, `lstmae.inference.neighbour_pass`); its means times
         the number of windows covering each timestep are the sums to carry on.
         """
-        T = self.timesteps
-        passed = inference.merged(self.network, torch.from_numpy(span), False, self.stride, **self._components())
-        means = np.concatenate([getattr(passed, name) for name, _ in self.layout], axis=1)  # (L, C)
-        starts = window_starts(len(span), T, self.stride)
+        scaled = torch.from_numpy(span)
+        network = grid == "next_start"
+        if network:
+            passed = inference.merged(self.network, scaled, False, self.stride, reference=self.reference)
+        else:
+            passed = inference.Merged(None, neighbours=inference.neighbour_pass(scaled, self.neighbours, self.stride))
+        starts = window_starts(len(span), width, step)
         edges = np.zeros(len(span) + 1, dtype=np.int64)
         np.add.at(edges, starts, 1)
-        np.add.at(edges, starts + T, -1)
-        counts = np.cumsum(edges[:-1])  # (L,) windows covering each timestep
-        return means * counts[:, None], counts
+        np.add.at(edges, starts + width, -1)
+        covering = np.cumsum(edges[:-1])  # (S,) windows covering each timestep
+        sums = np.zeros((len(span), self.channels))
+        counts = np.zeros((len(span), self.channels), dtype=np.int64)
+        at = 0
+        for name, channels in self.layout:
+            if (name == "neighbours") != network:
+                sums[:, at : at + channels] = getattr(passed, name) * covering[:, None]
+                counts[:, at : at + channels] = covering[:, None]
+            at += channels
+        return sums, counts
 
     @staticmethod
     def _add(sums: np.ndarray, counts: np.ndarray, at: int, more_sums: np.ndarray, more_counts: np.ndarray) -> None:
@@ -447,13 +473,16 @@ class StreamScorer:
         counts[at : at + len(more_counts)] += more_counts
 
     def _add_end(self, sums: np.ndarray, counts: np.ndarray) -> None:
-        """Add batch scoring's last window (at n - T) when the grid has not run it; its pass is cached per length."""
-        last = self.n - self.timesteps
-        if last < 0 or last % self.stride == 0:
-            return
+        """Add batch scoring's last window of each grid (at n - width) when the grid has not run it; cached per length."""
         if self._end_cache is None or self._end_cache[0] != self.n:
-            self._end_cache = (self.n, self._pass(self.tail[-self.timesteps :]))
-        self._add(sums, counts, last - self.acc_from, *self._end_cache[1])
+            ends = []
+            for grid, width, step in self.grids:
+                last = self.n - width
+                if last >= 0 and last % step:
+                    ends.append((last, self._pass(self.tail[-width:], grid, width, step)))
+            self._end_cache = (self.n, ends)
+        for last, (more_sums, more_counts) in self._end_cache[1]:
+            self._add(sums, counts, last - self.acc_from, more_sums, more_counts)
 
     def _scores(self, merged: np.ndarray, merged_from: int, first: int, stop: int, series_end: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Scores and per-feature scores of positions first .. stop-1 from final merged values (from ``merged_from``).
@@ -544,7 +573,7 @@ class StreamScorer:
     # ------------------------------------------------------------ saving
     _ARRAYS = ("tail", "sums", "counts", "merged", "times", "held", "held_times", "last_valid", "last_x",
                "open_scores", "open_per", "open_times")
-    _FIELDS = ("rows", "n", "next_start", "acc_from", "merged_from", "scored", "time_kind", "tz", "time_unit", "last_time",
+    _FIELDS = ("rows", "n", "next_start", "next_near_start", "acc_from", "merged_from", "scored", "time_kind", "tz", "time_unit", "last_time",
                "open_start", "open_end", "flushed")
 
     def _identity(self) -> dict[str, Any]:
@@ -570,6 +599,11 @@ class StreamScorer:
         fields = state["fields"]
         if fields.get("format") != STATE_FORMAT or not isinstance(fields.get("format_version"), int) or fields["format_version"] > STATE_VERSION:
             raise ModelFileError(f"not a stream state this lstmae reads (format {fields.get('format')!r}, version {fields.get('format_version')!r}).")
+        if fields["format_version"] < STATE_VERSION:
+            raise ModelFileError(
+                f"the stream state was saved by an earlier lstmae (state version {fields['format_version']}, this one "
+                f"reads {STATE_VERSION}); start a new stream with model.stream() and feed it the series again."
+            )
         if fields.get("model") != self._identity():
             raise ParameterError(
                 f"the saved stream state is for a model or stream with {fields.get('model')}, but this stream has "
