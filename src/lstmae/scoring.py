@@ -65,8 +65,9 @@ def centred_mean(values: np.ndarray, width: int) -> np.ndarray:
         np.subtract(sums[width:], sums[: n - width + 1], out=out[interior])
         out[interior] /= width
     # Ends (fewer than `width` positions each): the stretch is clipped to the series.
-    edge = np.r_[np.arange(0, min(half, n)), np.arange(max(n + half - width + 1, min(half, n)), n)]
-    first, last = np.clip(edge - half, 0, n), np.clip(edge - half + width, 0, n)
+    edge = np.concatenate((np.arange(min(half, n)), np.arange(max(n + half - width + 1, min(half, n)), n)))
+    first = np.maximum(edge - half, 0)  # edge - half < n and edge - half + width > 0 always: one side each
+    last = np.minimum(edge - half + width, n)
     counts = (last - first).reshape(-1, *([1] * (x.ndim - 1)))
     out[edge] = (sums[last] - sums[first]) / counts
     return out
@@ -293,7 +294,7 @@ LATENT_WEIGHT = 0.25
 #: the network rebuilds well; on several (SMAP/MSL: one telemetry channel beside
 #: mostly-flat command flags) the embedding distance did better and the
 #: nearest-window part did not help, so it is off there.
-SERIES_WEIGHTS = {"univariate": (0.25, 4.0), "multivariate": (2.0, 0.0)}
+SERIES_WEIGHTS = {"univariate": (0.5, 4.0), "multivariate": (2.0, 0.0)}
 
 
 def combined_weights(n_features: int) -> tuple[float, float]:
