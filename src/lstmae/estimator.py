@@ -116,13 +116,14 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         What a score measures. "reconstruction": the reconstruction error.
         "latent": the distance from the window's embedding to the nearest
         training window's (`lstmae.latent`; "has the encoder seen a window like
-        this?"). "neighbours" (series only): the distance from the z-normalised
-        window to the nearest z-normalised training window (`lstmae.neighbours`,
+        this?"). "neighbours" (series only): the distance from each z-normalised
+        window of timesteps // 2 steps to the nearest z-normalised training
+        window of that length (`lstmae.neighbours`,
         the matrix profile's discord distance against the training data; it
         finds a single odd cycle that the network rebuilds well). "combined":
         for a series, reconstruction over its held-out level plus a weight x
         latent over its held-out level plus a weight x neighbours over its
-        held-out level (`lstmae.scoring.SERIES_WEIGHTS`: 0.25 and 4 for one
+        held-out level (`lstmae.scoring.SERIES_WEIGHTS`: 0.5 and 4 for one
         feature, 2 and 0 for several; selected by cross-validation over source
         families, bench/RESULTS-quality.md); for a panel, each sample against
         the training samples: `lstmae.state.PANEL_WEIGHTS` of the

@@ -1,4 +1,4 @@
-"""Novelty in the input: distance from a window's last half to the nearest training window of that length, both z-normalised.
+"""Novelty in the input: distance from a window to the nearest training window of the same length, both z-normalised.
 
 The reconstruction error asks "can the decoder rebuild this window?", the
 latent distance "has the encoder seen a window like it?". Both miss a single
@@ -9,9 +9,9 @@ compared with every z-normalised window of the training data, and its
 Euclidean distance to the nearest one is its score. Unlike the matrix profile's
 self-join, the reference here is only the training data, so each window is
 scored from itself and the fitted reference alone (a stream can do the same).
-What is compared is each scored window's last half (`part_length`), against
-the training windows of that length; the distance then counts for the whole
-scored window, as its reconstruction error does.
+The windows compared are half the model's (`part_length`), on a grid of their
+own at the score stride (`lstmae.inference.neighbour_pass`), each distance
+counted for its own steps.
 
 Each feature of a window is z-normalised on its own, with its standard
 deviation floored at `STD_FLOOR` (in the training-scaled units, where each
@@ -43,7 +43,7 @@ CANDIDATES = 8
 
 
 def part_length(timesteps: int) -> int:
-    """Steps of a scored window that its nearest-window distance compares: the last half (at least 2, at most T).
+    """Steps of the nearest-window part's windows: half the model's ``timesteps`` (at least 2, at most T).
 
     Half, not the whole window: chosen by cross-validation over source families
     (bench/RESULTS-quality.md): a shorter stretch is more sharply off when one
