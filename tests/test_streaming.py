@@ -92,6 +92,9 @@ def test_stream_equals_batch_with_stride_1(data, sizes, request):
 def test_flushed_stream_equals_batch_with_any_stride(univariate, stride, aggregation, scorer):
     model, values = univariate
     with scoring(model, score_stride=stride, aggregation=aggregation, scorer=scorer):
+        grids = model.stream().grids  # the network's windows; the nearest-window part's own (T // 2 steps)
+        assert [(length, step) for _, length, step in grids] == [(12, stride)] + (
+            [(6, min(stride, 6))] if scorer in ("combined", "neighbours") else [])
         for length in (N, N - 7):  # the end window at n - T off the grid, or not
             expected = model.anomaly_score(values[:length])
             got = _feed(model.stream(), values[:length], _random_sizes(stride))
