@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,23 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lstmae.latent as latent_module
-from lstmae import LSTMAutoencoder, kernels
+from lstmae import LSTMAutoencoder
 from lstmae.errors import ParameterError
 from lstmae.latent import nearest_distances
 from lstmae.scoring import SERIES_WEIGHTS
+from searchpaths import search_path
 
 
 def nearest_loop(queries, reference) -> list[float]:
     return [min(math.dist(q, r) for r in reference) for q in queries]
 
-
-def search_path(path: str):
-    """Run the nearest-row search in C (lstmae.kernels; skipped where the kernels are not built) or in torch."""
-    if path == "torch":
-        return mock.patch.object(kernels, "searchable", lambda *tensors: False)
-    if kernels.library() is None:
-        pytest.skip("the C kernels are not built here")
-    return contextlib.nullcontext()
 
 
 @settings(max_examples=60, deadline=None)
@@ -160,23 +151,20 @@ def test_ranked_candidates_give_the_exact_nearest_distance_on_realistic_embeddin
 
 
 @pytest.mark.parametrize("path", ["C", "torch"])
-def test_positions_exclude_the_overlapping_reference_rows_as_a_loop_does(path, monkeypatch):
-    if path == "torch":
-        monkeypatch.setattr(kernels, "searchable", lambda *tensors: False)
-    elif kernels.library() is None:
-        pytest.skip("the C kernels are not built here")
-    g = torch.Generator().manual_seed(2)
-    reference, queries = torch.randn(60, 5, generator=g), torch.randn(25, 5, generator=g)
-    reference_at = torch.arange(0, 120, 2)  # reference windows start every 2nd step
-    query_at = torch.arange(25) * 5
-    query_at[-1] = 10_000  # far from every reference row: nothing excluded
-    got = nearest_distances(queries, reference, (query_at, reference_at, 7))
-    for q, p, value in zip(queries, query_at.tolist(), got.tolist()):
-        kept = [math.dist(q.tolist(), r.tolist()) for r, pr in zip(reference, reference_at.tolist()) if abs(p - pr) >= 7]
-        assert value == pytest.approx(min(kept), rel=1e-5)
-    # A training window is in the reference: excluded, its distance is to the nearest non-overlapping one.
-    own = nearest_distances(reference[:3], reference, (reference_at[:3], reference_at, 7))
-    assert (own > 0).all()
-    # Nothing left to compare with: the plain nearest distance.
-    alone = nearest_distances(reference[:2], reference[:4], (reference_at[:2], reference_at[:4], 1_000))
-    torch.testing.assert_close(alone, torch.zeros(2))
+def test_positions_exclude_the_overlapping_reference_rows_as_a_loop_does(path):
+    with search_path(path):
+        g = torch.Generator().manual_seed(2)
+        reference, queries = torch.randn(60, 5, generator=g), torch.randn(25, 5, generator=g)
+        reference_at = torch.arange(0, 120, 2)  # reference windows start every 2nd step
+        query_at = torch.arange(25) * 5
+        query_at[-1] = 10_000  # far from every reference row: nothing excluded
+        got = nearest_distances(queries, reference, (query_at, reference_at, 7))
+        for q, p, value in zip(queries, query_at.tolist(), got.tolist()):
+            kept = [math.dist(q.tolist(), r.tolist()) for r, pr in zip(reference, reference_at.tolist()) if abs(p - pr) >= 7]
+            assert value == pytest.approx(min(kept), rel=1e-5)
+        # A training window is in the reference: excluded, its distance is to the nearest non-overlapping one.
+        own = nearest_distances(reference[:3], reference, (reference_at[:3], reference_at, 7))
+        assert (own > 0).all()
+        # Nothing left to compare with: the plain nearest distance.
+        alone = nearest_distances(reference[:2], reference[:4], (reference_at[:2], reference_at[:4], 1_000))
+        torch.testing.assert_close(alone, torch.zeros(2))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,19 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lstmae.neighbours as neighbours_module
-from lstmae import LSTMAutoencoder, kernels
+from lstmae import LSTMAutoencoder
 from lstmae.errors import ParameterError
 from lstmae.neighbours import STD_FLOOR, nearest_window_distances, part_length, reference_windows, znormalised
 from naive import centred_mean_loop, nearest_window_loop, timestep_means, window_starts
+from searchpaths import search_path
 
-
-def search_path(path: str):
-    """Run the nearest-row search in C (lstmae.kernels; skipped where the kernels are not built) or in torch."""
-    if path == "torch":
-        return mock.patch.object(kernels, "searchable", lambda *tensors: False)
-    if kernels.library() is None:
-        pytest.skip("the C kernels are not built here")
-    return contextlib.nullcontext()
 
 
 @settings(max_examples=40, deadline=None)
@@ -35,7 +26,7 @@ def search_path(path: str):
     st.integers(0, 10_000),  # seed
     st.booleans(),  # exclusion
     st.integers(1, 3),  # reference stride
-    st.booleans(),  # compare the last part_length(T) steps (the library's use) or the whole window
+    st.booleans(),  # windows of part_length(T) steps (the library's) or of T
 )
 @pytest.mark.parametrize("path", ["C", "torch"])
 def test_nearest_window_distances_match_the_loop(path, timesteps, features, seed, exclude, stride, half):
@@ -48,13 +39,12 @@ def test_nearest_window_distances_match_the_loop(path, timesteps, features, seed
     reference = reference_windows(reference_part, length, stride)
     reference_starts = window_starts(20, length, stride)  # every stride-th and the last
     assert reference.shape == (len(reference_starts), length * features)
-    query_starts = window_starts(30, timesteps, 2)
-    windows = torch.from_numpy(series).unfold(0, timesteps, 1)[query_starts].transpose(1, 2)  # whole windows
+    query_starts = window_starts(30, length, 2)
+    windows = torch.from_numpy(series).unfold(0, length, 1)[query_starts].transpose(1, 2)
     positions = (torch.tensor(query_starts), torch.tensor(reference_starts), timesteps) if exclude else None
     with search_path(path):
         got = nearest_window_distances(windows, neighbours_module.WindowReference.of(reference, length), positions)
-    compared = [q + timesteps - length for q in query_starts]  # the last `length` steps of each window
-    expected = nearest_window_loop(series.tolist(), compared, reference_starts, length, STD_FLOOR,
+    expected = nearest_window_loop(series.tolist(), query_starts, reference_starts, length, STD_FLOOR,
                                    timesteps if exclude else None)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=2e-3)
 
@@ -115,6 +105,27 @@ def test_a_prepared_reference_gives_the_same_bits(path):
         assert torch.equal(nearest_window_distances(windows, prepared), nearest_window_distances(windows, reference))
 
 
+def neighbours_model(x: np.ndarray, train_end: int) -> LSTMAutoencoder:
+    """scorer="neighbours", T = 10, score stride 3, fitted on x[:train_end]."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LSTMAutoencoder(timesteps=10, units=4, epochs=1, score_stride=3, scorer="neighbours", random_state=0,
+                               verbose=0).fit(x[:train_end])
+
+
+def neighbours_loop_score(model: LSTMAutoencoder, x: np.ndarray, train_end: int, length: int,
+                          reference_stride: int) -> tuple[np.ndarray, list[int]]:
+    """(the centred mean over T = 10 of the merged loop distances of x's windows of ``length`` steps (every 3rd and
+    the last) to the fit part's windows of ``length`` steps (every ``reference_stride``-th and the last), their starts)."""
+    scaled = ((x - model.scaler_mean_[0]) / model.scaler_scale_[0])[:, None].tolist()
+    fit_part = int((train_end - 10 + 1) * 0.9) + 10 - 1  # the windows before the validation split
+    reference_starts = window_starts(fit_part, length, reference_stride)
+    starts = window_starts(len(x), length, 3)
+    distances = nearest_window_loop(scaled, starts, reference_starts, length, STD_FLOOR, reference_series=scaled[:fit_part])
+    merged = timestep_means(len(x), starts, [[[d]] * length for d in distances])
+    return np.asarray(centred_mean_loop([m[0] for m in merged], 10)), reference_starts
+
+
 @pytest.mark.parametrize("cap", [None, 50])
 def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monkeypatch):
     """anomaly_score with scorer="neighbours" = the centred mean over T of the mean, over the windows of
@@ -127,20 +138,12 @@ def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monke
         monkeypatch.setattr(lstmae.state, "NEIGHBOUR_REFERENCE_MAX", cap)
     x, train_end = odd_cycle
     x = x[:1200]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, score_stride=3, scorer="neighbours", random_state=0,
-                                verbose=0).fit(x[:train_end])
+    model = neighbours_model(x, train_end)
     scores = model.anomaly_score(x)
-    scaled = ((x - model.scaler_mean_[0]) / model.scaler_scale_[0])[:, None].tolist()
     fit_part = int((train_end - 10 + 1) * 0.9) + 10 - 1  # the windows before the validation split
     stride = 1 if cap is None else -(-(fit_part - 5 + 1) // cap)
-    reference_starts = window_starts(fit_part, 5, stride)  # windows of L = 5 steps
+    expected, reference_starts = neighbours_loop_score(model, x, train_end, 5, stride)  # windows of L = 5 steps
     assert model.scoring_state_.neighbour_windows.rows.shape[0] == len(reference_starts) <= (cap or len(reference_starts)) + 1  # and the last
-    starts = window_starts(len(x), 5, 3)
-    distances = nearest_window_loop(scaled, starts, reference_starts, 5, STD_FLOOR, reference_series=scaled[:fit_part])
-    merged = timestep_means(len(x), starts, [[[d]] * 5 for d in distances])
-    expected = centred_mean_loop([m[0] for m in merged], 10)
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -151,10 +154,7 @@ def test_a_file_saved_before_the_half_window_part_keeps_the_whole_window(odd_cyc
 
     x, train_end = odd_cycle
     x = x[:1200]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, score_stride=3, scorer="neighbours", random_state=0,
-                                verbose=0).fit(x[:train_end])
+    model = neighbours_model(x, train_end)
     path = model.save(tmp_path / "model.safetensors")
     tensors, info = load_model(path)
 
@@ -168,13 +168,8 @@ def test_a_file_saved_before_the_half_window_part_keeps_the_whole_window(odd_cyc
                                                        and k not in ("lstmae_version", "tensors_sha256")})
     old = LSTMAutoencoder.load(tmp_path / "old.safetensors")
     assert old.scoring_state_.neighbour_windows.length == 10 and model.scoring_state_.neighbour_windows.length == 5
-    scaled = ((x - model.scaler_mean_[0]) / model.scaler_scale_[0])[:, None].tolist()
-    fit_part = int((train_end - 10 + 1) * 0.9) + 10 - 1
-    starts = window_starts(len(x), 10, 3)
-    distances = nearest_window_loop(scaled, starts, window_starts(fit_part, 10, 1), 10, STD_FLOOR,
-                                    reference_series=scaled[:fit_part])
-    merged = timestep_means(len(x), starts, [[[d]] * 10 for d in distances])
-    np.testing.assert_allclose(old.anomaly_score(x), centred_mean_loop([m[0] for m in merged], 10), rtol=1e-4, atol=1e-4)
+    expected, _ = neighbours_loop_score(model, x, train_end, 10, 1)  # whole windows of T = 10 steps
+    np.testing.assert_allclose(old.anomaly_score(x), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_the_default_score_finds_one_odd_cycle(odd_cycle):

@@ -103,33 +103,29 @@ def nearest_window_distances(
     reference: torch.Tensor | WindowReference,
     positions: tuple[torch.Tensor, torch.Tensor, int] | None = None,
 ) -> torch.Tensor:
-    """Distance from each window's last L steps to the nearest reference window of L steps, both z-normalised.
+    """Distance from each window to its nearest reference window, both z-normalised.
 
     Parameters
     ----------
-    windows : Tensor of shape (B, T, F), T >= L
+    windows : Tensor of shape (B, L, F)
         Windows in training-scaled units.
-    reference : Tensor of shape (M, T * F), M >= 1 (then L = T), or its `WindowReference` (L = its ``length``)
+    reference : Tensor of shape (M, L * F), M >= 1, or its `WindowReference` (of windows of L steps)
         `reference_windows` of the training series.
     positions : (window starts (B,), reference starts (M,), exclusion), optional
-        Skip the reference windows starting within ``exclusion`` of the compared
-        part's start (the window's start + T - L): the trivial matches of a training
-        window with itself and its overlapping neighbours. A window with none left
-        gets its plain nearest distance.
+        Skip the reference windows starting within ``exclusion`` of the window's
+        start (the trivial matches of a training window with itself and its
+        overlapping neighbours). A window with none left gets its plain nearest distance.
 
     Returns
     -------
-    Tensor of shape (B,), float32: ``sqrt(min_r |z - r|^2 / (L * F))``, z the last L steps
-    z-normalised. Exact to float32 rounding
+    Tensor of shape (B,), float32: ``sqrt(min_r |z - r|^2 / (L * F))``. Exact to float32 rounding
     by the C search (`lstmae.kernels.nearest_squared`, on the CPU with lstmae's kernels); by torch
     (a GPU, no kernels), exact unless more than `CANDIDATES` reference windows tie with the
     nearest within its ranking's rounding.
     """
     prepared = reference if isinstance(reference, WindowReference) else WindowReference.of(reference, windows.shape[1])
-    shift = windows.shape[1] - prepared.length  # T - L
-    windows = windows[:, shift:]  # (B, L, F)
-    if positions is not None and shift:
-        positions = (positions[0] + shift, *positions[1:])
+    if windows.shape[1] != prepared.length:
+        raise ValueError(f"windows of {windows.shape[1]} steps against reference windows of {prepared.length}")
     size = windows.shape[1] * windows.shape[2]
     queries = znormalised(windows).reshape(windows.shape[0], -1)  # (B, L*F)
     if kernels.searchable(queries, prepared.rows):  # the C search
