@@ -1,6 +1,6 @@
 # Quick start:  make demo   (creates .venv, installs lstmae, runs the demo job)
 #               make test   (installs the dev extras, runs the whole test suite)
-# pip install -e . compiles src/lstmae/kernels.c into src/lstmae/ (rebuilt here when it changes).
+# pip install -e . compiles src/lstmae/backends/kernels.c into src/lstmae/backends/ (rebuilt here when it changes).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +12,7 @@ CONSTRAINTS := -c constraints.txt
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml setup.py src/lstmae/kernels.c constraints.txt | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py src/lstmae/backends/kernels.c constraints.txt | $(BIN)/python
 	$(PIP) install -q $(CONSTRAINTS) -e .
 	touch $@
 
@@ -31,4 +31,4 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache build src/lstmae/_kernels*
+	rm -rf $(VENV) demo-output .pytest_cache build src/lstmae/backends/_kernels*

@@ -1,7 +1,7 @@
-"""Builds lstmae's C kernels (src/lstmae/kernels.c) as an optional compiled extension.
+"""Builds lstmae's C kernels (src/lstmae/backends/kernels.c) as an optional compiled extension.
 
 Everything else about the package is in pyproject.toml. The kernels are a plain C
-library loaded with ctypes (lstmae/kernels.py), so they need no Python headers
+library loaded with ctypes (lstmae/backends/kernels.py), so they need no Python headers
 beyond what setuptools' Extension brings, and a build without a C compiler still
 installs: one ``lstmae: warning:`` line, and lstmae then runs torch's nn.LSTM.
 
@@ -43,6 +43,6 @@ class OptionalKernels(build_ext):
 
 
 setup(
-    ext_modules=[Extension("lstmae._kernels", ["src/lstmae/kernels.c"], libraries=["m"], optional=True)],
+    ext_modules=[Extension("lstmae.backends._kernels", ["src/lstmae/backends/kernels.c"], libraries=["m"], optional=True)],
     cmdclass={"build_ext": OptionalKernels},
 )

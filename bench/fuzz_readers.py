@@ -10,7 +10,7 @@ shuffled times, extreme magnitudes), the same content mutated at the byte
 level (flips, cuts, insertions), gzip-wrapped or not, and written under every
 supported extension, matching or not. Each file goes through
 `lstmae.data.readers.read_data` with random options; one in ``--cli-every``
-also goes through the command line (`lstmae.cli.main(["explain", FILE])`).
+also goes through the command line (`lstmae.cli.app.main(["explain", FILE])`).
 
 The only acceptable outcomes are a result or an `LstmaeError` (exit code 0 or
 2 for the CLI). Anything else - another exception, exit code 1, a hang longer
@@ -256,7 +256,7 @@ class Fuzzer:
         return None
 
     def _cli(self, path: Path, options: dict) -> str | None:
-        from lstmae.cli import main
+        from lstmae.cli.app import main
 
         args = ["explain", str(path), "--timesteps", "2", "--units", "2", "--missing", options["missing"] if options["missing"] != "keep" else "error"]
         args += ["--duplicates", options["duplicates"]]

@@ -59,7 +59,7 @@ def main() -> int:
     import torch
 
     import lstmae
-    from lstmae import kernels
+    from lstmae.backends import kernels
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print(f"gpu_smoke: error: --device {args.device} but torch sees no CUDA device; use --device cpu", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Write tests/data/tsbad_oracle.{json,npz}: TSB-AD 1.5's metric values for lstmae.metrics to match.
+"""Write tests/data/tsbad_oracle.{json,npz}: TSB-AD 1.5's metric values for lstmae.evaluation.metrics to match.
 
 Run it with a Python that has ``tsb-ad==1.5`` installed (it pins numpy<2, so
 keep it in its own virtual environment; lstmae does not depend on it)::

@@ -12,7 +12,7 @@ the mean over the seeds (default 0, 1, 2) is reported.
 lstmae's panel score has three terms, each over its level on the training data:
 the reconstruction error, the latent distance to the nearest training sample's
 embedding and the input-space distance to the nearest training sample. The
-weights of the default (`lstmae.state.PANEL_WEIGHTS`) are chosen by leave-one-dataset-out over a small grid (`--cv` prints each
+weights of the default (`lstmae.scoring.state.PANEL_WEIGHTS`) are chosen by leave-one-dataset-out over a small grid (`--cv` prints each
 fold's pick and the out-of-fold AUC-ROC).
 
 Item 4: fit one model on all training samples (no labels), `encode` the train

@@ -159,7 +159,7 @@ def _reference_net(kind: str):
 
         return Seed()
     from lstmae.config import NetworkConfig
-    from lstmae.nn import LSTMAutoencoder
+    from lstmae.backends.network import LSTMAutoencoder
 
     net = LSTMAutoencoder(NetworkConfig(1, TIMESTEPS, (UNITS,), "repeat"))
     if kind == "lstmae_repeat_input":
@@ -210,7 +210,7 @@ def _fitted_on_series(timesteps: int, units: int, score_stride) -> object:
 def worker_score(args: argparse.Namespace) -> dict:
     """anomaly_score (per timestep, every timestep) of long series, for each score_stride; first call warms up."""
     _threads(args.threads)
-    import lstmae.inference as inference
+    import lstmae.scoring.inference as inference
 
     if args.chunk_values:
         inference.CHUNK_VALUES = args.chunk_values
@@ -587,7 +587,7 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
         if fit and b:
             lines.append(f"| Lightning loop (fit) vs a plain loop, same network | batch {batch}, {min(args.threads)} thread | plain {fmt(b)} vs fit {fmt(fit)} windows/s (fit costs {100 * (1 - fit / b):.0f}%, incl. gradient clipping and per-epoch metrics) | Lightning kept (foundation) |")
     described = {
-        "nn_lstm": ("the CPU C path (training: the whole pass in C, lstmae.fused; inference: the C loop, lstmae.recurrence) vs torch's nn.LSTM (oneDNN), the other path", "yes; nn.LSTM runs on GPUs (cuDNN), in float64 and without the kernels"),
+        "nn_lstm": ("the CPU C path (training: the whole pass in C, lstmae.backends.fused; inference: the C loop, lstmae.backends.recurrence) vs torch's nn.LSTM (oneDNN), the other path", "yes; nn.LSTM runs on GPUs (cuDNN), in float64 and without the kernels"),
         "adam_loop": ("Adam(fused=True) vs Adam's per-parameter loop", "yes"),
     }
     for variant, (text, kept) in described.items():
@@ -612,7 +612,7 @@ def report(info: dict, flops: dict, res: dict, args, score_lengths: list[int], m
     serial = res["ideas"].get("serial_chunks", {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
     torch_lstm = res["ideas"].get("nn_lstm", {}).get(f"{score_lengths[0]}/auto", {}).get("seconds")
     if best and serial:
-        lines.append(f"| inference chunks on every core (`lstmae.parallel`: one chunk per worker thread, torch single-threaded in each) vs chunks one after another on torch's intra-op threads | score {score_lengths[0]:,} points, stride auto, {max(args.threads)} threads | {serial:.2f} s -> {best:.2f} s ({serial / best:.2f}x) | yes |")
+        lines.append(f"| inference chunks on every core (`lstmae.backends.parallel`: one chunk per worker thread, torch single-threaded in each) vs chunks one after another on torch's intra-op threads | score {score_lengths[0]:,} points, stride auto, {max(args.threads)} threads | {serial:.2f} s -> {best:.2f} s ({serial / best:.2f}x) | yes |")
     if best and torch_lstm:
         lines.append(f"| the C inference loop (one reused gate buffer, cache-resident) vs torch's nn.LSTM (oneDNN) | score {score_lengths[0]:,} points, stride auto, {max(args.threads)} threads | {torch_lstm:.2f} s -> {best:.2f} s ({torch_lstm / best:.2f}x) | yes |")
     lines += [

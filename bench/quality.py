@@ -1,6 +1,6 @@
 """Detection quality of the default lstmae detector on the dev benchmark, beside the peers' numbers.
 
-Runs exactly what ``lstmae evaluate`` runs (`lstmae.evaluation.evaluate_series`:
+Runs exactly what ``lstmae evaluate`` runs (`lstmae.evaluation.series.evaluate_series`:
 fit ``LSTMAutoencoder(**params)`` on ``values[:train_end]``, score all points,
 TSB-AD's metrics) over the dev series, and writes ``bench/RESULTS-quality.md``:
 per group (univariate = UCR + NAB, multivariate = SMAP + MSL, and each set
@@ -43,8 +43,8 @@ import pandas as pd
 from lstmae import __version__
 from lstmae.data.benchmarks import list_benchmark
 from lstmae.errors import LstmaeError
-from lstmae.evaluation import COLUMNS, METRICS, evaluate_series, parse_params, summarise
-from lstmae.files import atomic_target, write_table
+from lstmae.evaluation.series import COLUMNS, METRICS, evaluate_series, parse_params, summarise
+from lstmae.persistence.atomic import atomic_target, write_table
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_DATA = Path(os.environ.get("LSTMAE_BENCH_DATA", "/work/shared/data"))
@@ -194,7 +194,7 @@ def report(results: pd.DataFrame, peers: pd.DataFrame | None, args) -> str:
         "",
         "Protocol: fit `LSTMAutoencoder(**params)` on `values[:train_end]`, `anomaly_score` on all points; "
         "VUS-PR, AUC-PR, VUS-ROC, AUC-ROC as TSB-AD 1.5 (`version='opt'`, `thre=250`, window "
-        "`find_length_rank(values[:, 0], rank=1)`), computed by `lstmae.metrics` (agrees to 1e-6, see tests/test_metrics.py); "
+        "`find_length_rank(values[:, 0], rank=1)`), computed by `lstmae.evaluation.metrics` (agrees to 1e-6, see tests/test_metrics.py); "
         "UCR top-1: argmax of the test-part score within 100 points of the anomaly. Peers: `reference_peers_dev.csv`, "
         "on the same series (a peer marked partial has results on fewer series; the last column pairs lstmae with it there). "
         "Seconds: fit + score wall time per series.",

@@ -3,8 +3,8 @@
 Each series is fitted once per seed (``LSTMAutoencoder(random_state=seed)``
 with the given params); the per-timestep score *components* of that one fit
 are cached on disk (``bench/.cache/cv/``): the reconstruction and latent parts
-and their held-out levels, exactly as `lstmae.state.ScoringState` computes
-them, and the input-space nearest-neighbour part (`lstmae.neighbours`) at
+and their held-out levels, exactly as `lstmae.scoring.state.ScoringState` computes
+them, and the input-space nearest-neighbour part (`lstmae.scoring.neighbours`) at
 several window scales. Every candidate score (`CANDIDATES`: which parts, with
 which weights) is then a cheap post-hoc combination of the same arrays, and
 its VUS-PR per series and seed is cached too.
@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmae import inference, metrics
-from lstmae.scoring import aggregate
-from lstmae.state import LEVEL_FLOOR, SCORE_WINDOWS_PER_STEP, _split
+from lstmae.scoring import inference
+
+from lstmae.evaluation import metrics
+from lstmae.scoring.combination import aggregate
+from lstmae.scoring.state import LEVEL_FLOOR, SCORE_WINDOWS_PER_STEP, _split
 
 #: UCR series name -> family (the recording's domain); the dev UCR names, grouped by what they measure.
 UCR_FAMILIES = {
@@ -80,14 +82,14 @@ def components(series, params: dict, seed: int) -> dict[str, np.ndarray]:
 def neighbour_part(series, timesteps: int, validation_split: float) -> dict[str, np.ndarray]:
     """The library's nearest-neighbour part of a series (per timestep (n,), not over its level), its level, seconds.
 
-    What `lstmae.state.fit_state` and `ScoringState.score` compute for it, from
+    What `lstmae.scoring.state.fit_state` and `ScoringState.score` compute for it, from
     the data and the model's timesteps alone (it does not depend on the
     network, so not on the seed): the training data's scaler, the windows
     trained on as the reference, the held-out part's mean as the level.
     """
     from lstmae.data.scaling import fit_scaler
-    from lstmae.neighbours import part_length
-    from lstmae.state import ScoringSettings, ScoringState
+    from lstmae.scoring.neighbours import part_length
+    from lstmae.scoring.state import ScoringSettings, ScoringState
 
     began = time.perf_counter()
     train = series.values[: series.train_end]
@@ -124,7 +126,7 @@ CANDIDATES = tuple(Candidate(lw, nw) for lw in (0.25, 0.5, 1.0, 2.0) for nw in (
 
 
 def compose(candidate: Candidate, parts: dict, nn: dict) -> np.ndarray:
-    """The candidate's score per timestep, as `lstmae.scoring.combine` computes it with these weights."""
+    """The candidate's score per timestep, as `lstmae.scoring.combination.combine` computes it with these weights."""
     levels = parts["levels"]
     score = parts["reconstruction"] / levels[0] + candidate.latent_weight * parts["latent"] / levels[1]
     if candidate.neighbour_weight:
@@ -165,7 +167,7 @@ def cached_parts(name: str, load, params: dict, seeds: list[int], folder: Path, 
 
 
 def _save(path: Path, arrays: dict) -> None:
-    from lstmae.files import atomic_target
+    from lstmae.persistence.atomic import atomic_target
 
     with atomic_target(path, "a cache file") as temporary:
         with open(temporary, "wb") as stream:
@@ -196,13 +198,13 @@ KINDS = {"univariate": UNIVARIATE, "multivariate": MULTIVARIATE}
 
 
 def kind_of(group: str) -> str:
-    """The weights' kind of a series group: one feature (UCR, NAB) or several (SMAP, MSL), as `lstmae.scoring.combined_weights`."""
+    """The weights' kind of a series group: one feature (UCR, NAB) or several (SMAP, MSL), as `lstmae.scoring.combination.combined_weights`."""
     return "univariate" if group in UNIVARIATE else "multivariate"
 
 
 def library_candidate(kind: str) -> Candidate:
-    """The library's default weights for that kind of series (`lstmae.scoring.SERIES_WEIGHTS`)."""
-    from lstmae.scoring import SERIES_WEIGHTS
+    """The library's default weights for that kind of series (`lstmae.scoring.combination.SERIES_WEIGHTS`)."""
+    from lstmae.scoring.combination import SERIES_WEIGHTS
 
     return Candidate(*SERIES_WEIGHTS[kind])
 
@@ -287,12 +289,12 @@ def report(table, peers, seeds: list[int], params: dict, check: list[dict], mach
         f"(latent in {{{', '.join(sorted({f'{c.latent_weight:g}' for c in CANDIDATES}))}}}, nearest-neighbour in "
         f"{{{', '.join(sorted({f'{c.neighbour_weight:g}' for c in CANDIDATES}, key=float))}}}), computed from the same fit. "
         "The weights are chosen separately for series of one feature (UCR, NAB) and of several (SMAP, MSL), as "
-        "`lstmae.scoring.combined_weights` applies them. Folds are source families (UCR domains, NAB folders, SMAP/MSL "
+        "`lstmae.scoring.combination.combined_weights` applies them. Folds are source families (UCR domains, NAB folders, SMAP/MSL "
         "channel letters). For each fold the candidate with the best mean VUS-PR (mean over seeds) over the OTHER folds "
         "of its kind is chosen and scored on the held-out fold: lstmae's numbers below are these out-of-fold numbers. "
         "Labels are used only in the metrics and in this selection.",
         "",
-        "**The defaults** (`lstmae.scoring.SERIES_WEIGHTS`): "
+        "**The defaults** (`lstmae.scoring.combination.SERIES_WEIGHTS`): "
         + "; ".join(f"{kind} **{library[kind]}** (best on all its folds together: {overall[kind]}"
                     + ("" if library[kind] == overall[kind] else ", **not** the library's default") + ")" for kind in overall)
         + f". The score before this round was {before} for every series.",
@@ -327,7 +329,7 @@ def report(table, peers, seeds: list[int], params: dict, check: list[dict], mach
         lines.append(f"| {fold} | {len(names)} | {candidate} | {per_seed.mean():.3f} | {per_seed.min():.3f}–{per_seed.max():.3f} | {peer} |")
     if check:
         lines += ["", "### Check: the library's default end to end", "",
-                  "`lstmae.evaluation.evaluate_series` (what `lstmae evaluate` runs) with `random_state=0`, against the "
+                  "`lstmae.evaluation.series.evaluate_series` (what `lstmae evaluate` runs) with `random_state=0`, against the "
                   "VUS-PR composed here from the cached parts for the library's default candidate:", "",
                   "| series | evaluate_series VUS-PR | composed VUS-PR | seconds |", "|---|---:|---:|---:|"]
         lines += [f"| {c['name']} | {c['library']:.6f} | {c['composed']:.6f} | {c['seconds']:.1f} |" for c in check]

@@ -173,7 +173,7 @@ class WorkerPeak:
 def child_fleet(args: argparse.Namespace) -> dict:
     """In a child process: one fleet fit (and score) of ``args.table``; timings and peak memory."""
     from lstmae import LSTMAutoencoder
-    from lstmae.fleet import Fleet
+    from lstmae.fleet.runner import Fleet
 
     params = json.loads(args.params)
     result: dict = {}

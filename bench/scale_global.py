@@ -1,7 +1,7 @@
 """Scaling benchmark, global-model half (issue 14, item 4): DDP at 1 vs 2 CPU processes, and one global
 model against one model per series. Writes a markdown fragment that ``bench/scale.py`` includes.
 
-1. **DDP** (`--part ddp`): one global model (`lstmae.collection`) on every NAB series of the data
+1. **DDP** (`--part ddp`): one global model (`lstmae.data.collection`) on every NAB series of the data
    folder, stride-1 windows (over 300,000 of them), trained for ``--epochs`` epochs of
    ``--windows-per-epoch`` windows with Lightning's DDP on the CPU (gloo) at 1 and 2 processes.
    ``batch_size`` is per process (Lightning's convention), so 2 processes take half the optimizer steps
@@ -12,7 +12,7 @@ model against one model per series. Writes a markdown fragment that ``bench/scal
    Lightning's launcher starts the second process by running the same command again.
 2. **Global vs per-series** (`--part quality`): related series from the data folder (default: NAB's
    realAWSCloudwatch files; ``--related 'smap/A-*'`` for the SMAP channels of one letter). Per series:
-   exactly `bench/quality.py`'s protocol (`lstmae.evaluation.evaluate_series`: fit on the series' normal
+   exactly `bench/quality.py`'s protocol (`lstmae.evaluation.series.evaluate_series`: fit on the series' normal
    prefix, score it all, TSB-AD's VUS-PR). Global: one model fitted on all the prefixes at once (each
    series scaled by its own statistics, each with its own threshold), then each series scored and
    measured the same way. Same estimator parameters for both.
@@ -59,9 +59,9 @@ def ddp_worker(args) -> None:
     import torch
 
     from lstmae import LSTMAutoencoder
-    from lstmae.collection import series_cap
+    from lstmae.data.collection import series_cap
     from lstmae.data.windows import n_windows
-    from lstmae.files import is_rank_zero
+    from lstmae.persistence.atomic import is_rank_zero
     from lstmae.params import n_train
 
     torch.set_num_threads(1)  # one core per process: the 2-process run gets 2 cores, the 1-process run 1
@@ -115,8 +115,8 @@ def quality_part(args) -> tuple[list[dict], list[dict]]:
     from quality import available
 
     from lstmae import LSTMAutoencoder
-    from lstmae.evaluation import METRICS, evaluate_series, parse_params
-    from lstmae import metrics
+    from lstmae.evaluation.series import METRICS, evaluate_series, parse_params
+    from lstmae.evaluation import metrics
 
     params = {"verbose": 0, "random_state": 0, **parse_params(args.params)}
     entries = available(args.data)
@@ -138,7 +138,7 @@ def quality_part(args) -> tuple[list[dict], list[dict]]:
     scores = model.anomaly_score({one.name: one.values for one in series})
     done = time.perf_counter()
     global_rows = []
-    for one in series:  # the metric lines of lstmae.evaluation.evaluate_series, on the global model's scores
+    for one in series:  # the metric lines of lstmae.evaluation.series.evaluate_series, on the global model's scores
         row = {"name": one.name, "status": "ok", **{m: math.nan for m in METRICS}}
         positives = int(one.labels.sum())
         if 0 < positives < one.n:
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     text = fragment(args, ddp, quality)
     print(text)
     if args.out is not None:
-        from lstmae.files import atomic_target
+        from lstmae.persistence.atomic import atomic_target
 
         with atomic_target(args.out, "the fragment") as temporary:
             temporary.write_text(text)

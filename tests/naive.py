@@ -167,7 +167,7 @@ def average_precision_loop(y, score) -> float:
 
 
 def vus_loop(y, score, window: int, thresholds: int = 250) -> tuple[float, float]:
-    """(VUS-ROC, VUS-PR) as the TSB-AD 'opt' definition reads, point by point (see lstmae.metrics._vus)."""
+    """(VUS-ROC, VUS-PR) as the TSB-AD 'opt' definition reads, point by point (see lstmae.evaluation.metrics._vus)."""
     n = len(y)
     positives = sum(y)
     runs = runs_of_ones(y)
@@ -306,7 +306,7 @@ def nearest_window_loop(series, query_starts, reference_starts, timesteps: int, 
 def autoencoder_forward(model, x):
     """The unoptimised path: each ``nn.LSTM`` module called on its whole input, z repeated T times.
 
-    ``model`` is an `lstmae.nn.LSTMAutoencoder`; ``x`` is (B, T, F). This is the
+    ``model`` is an `lstmae.backends.network.LSTMAutoencoder`; ``x`` is (B, T, F). This is the
     network as first written (Keras's RepeatVector literally), against which the
     fast recurrence is checked.
     """

@@ -1,4 +1,4 @@
-"""Running a test with the nearest-row search in C or in torch (lstmae.latent, lstmae.neighbours)."""
+"""Running a test with the nearest-row search in C or in torch (lstmae.scoring.latent, lstmae.scoring.neighbours)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from unittest import mock
 
 import pytest
 
-from lstmae import kernels
+from lstmae.backends import kernels
 
 
 def search_path(path: str):
-    """Run the nearest-row search in C (lstmae.kernels; skipped where the kernels are not built) or in torch."""
+    """Run the nearest-row search in C (lstmae.backends.kernels; skipped where the kernels are not built) or in torch."""
     if path == "torch":
         return mock.patch.object(kernels, "searchable", lambda *tensors: False)
     if kernels.library() is None:

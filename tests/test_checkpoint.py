@@ -15,8 +15,8 @@ import pytest
 
 import lstmae
 from lstmae import LSTMAutoencoder
-from lstmae.checkpoint import checkpoint_path, load_checkpoint
-from lstmae.cli import main
+from lstmae.persistence.checkpoint import checkpoint_path, load_checkpoint
+from lstmae.cli.app import main
 from lstmae.errors import ModelFileError, ParameterError
 
 SRC = str(Path(lstmae.__file__).resolve().parents[1])
@@ -156,7 +156,7 @@ def test_checkpoint_loading_never_unpickles(tmp_path, monkeypatch):
 
     import torch
 
-    import lstmae.checkpoint as checkpoint
+    import lstmae.persistence.checkpoint as checkpoint
 
     LSTMAutoencoder(epochs=1, **SMALL).fit(series(), checkpoint=tmp_path / "m.ckpt")
 
@@ -239,7 +239,7 @@ def _same(a, b) -> bool:
 
 
 def test_checkpoint_io_round_trips_lightnings_dictionary(tmp_path):
-    from lstmae.checkpoint import SafetensorsCheckpointIO
+    from lstmae.persistence.checkpoint import SafetensorsCheckpointIO
 
     io = SafetensorsCheckpointIO()
     checkpoint = _lightning_like_checkpoint()
@@ -254,7 +254,7 @@ def test_checkpoint_io_round_trips_lightnings_dictionary(tmp_path):
 
 
 def test_checkpoint_io_refuses_what_it_cannot_store_without_pickle(tmp_path):
-    from lstmae.checkpoint import SafetensorsCheckpointIO
+    from lstmae.persistence.checkpoint import SafetensorsCheckpointIO
 
     with pytest.raises(ModelFileError, match=r"checkpoint\['callbacks'\]\['Mine'\]\['when'\] is a set .*never pickle"):
         SafetensorsCheckpointIO().save_checkpoint({"callbacks": {"Mine": {"when": {1, 2}}}}, tmp_path / "c.ckpt")
@@ -264,7 +264,7 @@ def test_checkpoint_io_refuses_what_it_cannot_store_without_pickle(tmp_path):
 def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     import safetensors.torch
 
-    from lstmae.checkpoint import SafetensorsCheckpointIO
+    from lstmae.persistence.checkpoint import SafetensorsCheckpointIO
 
     io = SafetensorsCheckpointIO()
     target = tmp_path / "c.ckpt"
@@ -289,7 +289,7 @@ def _rewrite_document(path: Path, change) -> None:
 
     from safetensors import safe_open
 
-    from lstmae.io import METADATA_KEY, write_document
+    from lstmae.persistence.model_file import METADATA_KEY, write_document
 
     with safe_open(path, framework="pt") as stream:
         document = json.loads(stream.metadata()[METADATA_KEY])
@@ -299,7 +299,7 @@ def _rewrite_document(path: Path, change) -> None:
 
 
 def test_changed_json_or_an_old_format_version_is_refused(tmp_path):
-    from lstmae.checkpoint import SafetensorsCheckpointIO
+    from lstmae.persistence.checkpoint import SafetensorsCheckpointIO
 
     io = SafetensorsCheckpointIO()
     target = tmp_path / "c.ckpt"

@@ -1,4 +1,4 @@
-"""The command line, through its entry point `lstmae.cli.main` (and once as a real process)."""
+"""The command line, through its entry point `lstmae.cli.app.main` (and once as a real process)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmae.cli import main
+from lstmae.cli.app import main
 from clirun import run
 
 VERBS = ["fit", "score", "detect", "encode", "reconstruct", "explain", "demo"]
@@ -290,7 +290,7 @@ def test_truncated_model_is_refused(capsys, tmp_path, csv_file, model_file):
 def test_console_script_runs_as_a_process(tmp_path):
     """The installed entry point, as a user runs it: a one-line error and exit code 2."""
     script = Path(sys.executable).parent / "lstmae"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "lstmae.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "lstmae.cli.app"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     done = subprocess.run([*command, "score", str(tmp_path / "missing.csv"), "-m", "x"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmae import metrics
+from lstmae.evaluation import metrics
 from clirun import run
 
 TINY = json.dumps({"epochs": 1, "timesteps": 10, "units": 4, "batch_size": 64, "validation_split": 0.0})

@@ -16,9 +16,9 @@ import pytest
 
 from conftest import sine
 from lstmae import LSTMAutoencoder
-from lstmae.cli import main
+from lstmae.cli.app import main
 from lstmae.data.readers import read_data
-from lstmae.io import load_model
+from lstmae.persistence.model_file import load_model
 from clirun import run
 
 QUICK = ["--timesteps", "16", "--units", "4", "--epochs", "1", "--seed", "0", "--params", '{"windows_per_epoch": 64}', "--quiet"]

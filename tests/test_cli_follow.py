@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from lstmae import LSTMAutoencoder
-from lstmae.cli import main
+from lstmae.cli.app import main
 
 from conftest import sine
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmae.cli import main
+from lstmae.cli.app import main
 from lstmae.errors import ParameterError
 from lstmae.estimator import LSTMAutoencoder
 from test_cli import run

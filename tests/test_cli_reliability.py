@@ -1,6 +1,6 @@
 """Issue 5, through the command line: every bad input, parameter and model file gives a clean answer.
 
-One table: each row builds its files, runs `lstmae.cli.main`, and states the
+One table: each row builds its files, runs `lstmae.cli.app.main`, and states the
 exit code and what stderr must say. Errors are exactly one line
 (``lstmae: error: ...``) with exit code 2; repaired input is one
 ``lstmae: warning: ...`` line per repair, and the results stay finite.
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmae.cli import main
+from lstmae.cli.app import main
 
 N = 120  # rows of the small test series
 
@@ -276,7 +276,7 @@ def _rewrite(model: Path, target: Path, edit: Callable[[dict, dict], None]) -> N
     """Write ``model``'s tensors and header to ``target`` after ``edit(tensors, header)``; the checksum is recomputed."""
     from safetensors.torch import save_file
 
-    from lstmae.io import load_model, tensors_digest
+    from lstmae.persistence.model_file import load_model, tensors_digest
 
     tensors, info = load_model(model)
     edit(tensors, info)

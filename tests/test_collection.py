@@ -1,4 +1,4 @@
-"""A global model over a collection of series (`lstmae.collection`), against slow loops written by hand."""
+"""A global model over a collection of series (`lstmae.data.collection`), against slow loops written by hand."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch.utils.data import RandomSampler
 
 import lstmae.training
 from lstmae import LSTMAutoencoder
-from lstmae.collection import is_collection, split
+from lstmae.data.collection import is_collection, split
 from lstmae.errors import DataError, FeatureMismatchError
 from lstmae.training import EpochDraw
 

@@ -24,7 +24,7 @@ import torch
 from lstmae import LSTMAutoencoder
 from lstmae.config import NetworkConfig
 from lstmae.errors import ParameterError
-from lstmae.nn import LSTMAutoencoder as Network
+from lstmae.backends.network import LSTMAutoencoder as Network
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "ddp_fit.py"
@@ -101,7 +101,7 @@ def test_distributed_options_are_checked_before_any_work(options, message):
      ({"LOCAL_RANK": "1", "NODE_RANK": "0"}, False), ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False), ({"SLURM_PROCID": "3"}, False)],
 )
 def test_the_rank_comes_from_the_launchers_variables(monkeypatch, variables, zero):
-    from lstmae.files import RANK_VARIABLES, is_rank_zero
+    from lstmae.persistence.atomic import RANK_VARIABLES, is_rank_zero
 
     for name in RANK_VARIABLES:
         monkeypatch.delenv(name, raising=False)

@@ -24,7 +24,7 @@ from sklearn.base import clone
 
 import lstmae
 import lstmae.estimator as estimator_module
-import lstmae.inference as inference_module
+import lstmae.scoring.inference as inference_module
 from lstmae import (
     DataError,
     FeatureMismatchError,
@@ -231,7 +231,7 @@ def test_scaler_is_per_feature(fitted_frame, frame_2f):
 
 
 def test_auto_threshold_is_a_margin_above_the_largest_training_score(fitted_1d, series_1d):
-    from lstmae.scoring import AUTO_THRESHOLD_MARGIN
+    from lstmae.scoring.thresholds import AUTO_THRESHOLD_MARGIN
 
     scores = fitted_1d.anomaly_score(series_1d)
     assert fitted_1d.threshold_ == scores.max() * AUTO_THRESHOLD_MARGIN

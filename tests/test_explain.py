@@ -1,4 +1,4 @@
-"""Tests for lstmae.explain: every number in the walk is checked against an independent source.
+"""Tests for lstmae.reports.explain: every number in the walk is checked against an independent source.
 
 Window counts against a plain Python loop, parameter counts and shapes against
 the real torch module, Keras counts against the published Keras formulas.
@@ -17,8 +17,8 @@ import torch
 from lstmae.config import NetworkConfig
 from lstmae.data.windows import window_starts
 from lstmae.errors import ParameterError
-from lstmae.explain import Explanation, LayerRow, explain_shapes, max_coverage
-from lstmae.nn import LSTMAutoencoder, count_parameters
+from lstmae.reports.explain import Explanation, LayerRow, explain_shapes, max_coverage
+from lstmae.backends.network import LSTMAutoencoder, count_parameters
 
 SEED = dict(n_timesteps=2000, timesteps=40, n_features=1, units=100, batch_size=32)
 
@@ -177,7 +177,7 @@ def test_shapes_match_the_torch_module(timesteps, n_features, units, architectur
     x = torch.zeros(batch, timesteps, n_features)
     with torch.no_grad():
         latent = model.encode(x)
-        # The network runs lstmae.recurrence, which does not call the nn.LSTM modules;
+        # The network runs lstmae.backends.recurrence, which does not call the nn.LSTM modules;
         # the unoptimised path calls each module once, so its hooks see every shape.
         reference = naive.autoencoder_forward(model, x)
     for hook in hooks:

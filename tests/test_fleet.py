@@ -1,4 +1,4 @@
-"""The fleet (lstmae.fleet, lstmae.engines, lstmae.data.partitioned): one model per series, many at once.
+"""The fleet (lstmae.fleet.runner, lstmae.fleet.engines, lstmae.data.partitioned): one model per series, many at once.
 
 References are independent of the fleet's machinery: each series' rows picked
 with pandas from the whole table, and a model fitted on them in this process.
@@ -19,8 +19,8 @@ from conftest import sine
 from lstmae import LSTMAutoencoder
 from lstmae.data.partitioned import read_series, stage
 from lstmae.errors import DataFileError, ParameterError
-from lstmae.fleet import KILL_HOOK, Fleet
-from lstmae.io import load_model
+from lstmae.fleet.runner import KILL_HOOK, Fleet
+from lstmae.persistence.model_file import load_model
 
 #: Small and quick; the default scoring path (the fleet adds nothing to it).
 PARAMS = dict(timesteps=16, units=4, epochs=1, batch_size=32, windows_per_epoch=64, random_state=0, verbose=0)

@@ -1,4 +1,4 @@
-"""Tests for lstmae.fused: the whole autoencoder's training pass in C equals the nn.LSTM path (values and gradients)."""
+"""Tests for lstmae.backends.fused: the whole autoencoder's training pass in C equals the nn.LSTM path (values and gradients)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import naive
-from lstmae import fused, kernels
+from lstmae.backends import fused
+from lstmae.backends import kernels
 from lstmae.config import NetworkConfig
-from lstmae.nn import LSTMAutoencoder
+from lstmae.backends.network import LSTMAutoencoder
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The HTML report (lstmae.html_report): its data, its downsampling, and the page in a real browser.
+"""The HTML report (lstmae.reports.html): its data, its downsampling, and the page in a real browser.
 
 The browser tests open the report from a file:// URL in headless Chromium
 (Debian's ``chromium``, driven by playwright, which never downloads a browser
@@ -21,8 +21,8 @@ import pytest
 
 import naive
 from lstmae.errors import DataError, ParameterError
-from lstmae.html_report import ReportData, display_indices, render_html, report_data, write_report
-from lstmae.scoring import interval_table
+from lstmae.reports.html import ReportData, display_indices, render_html, report_data, write_report
+from lstmae.scoring.intervals import interval_table
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -199,7 +199,7 @@ def test_report_errors_are_clear(fitted_frame, fitted_1d, anomalous_frame, panel
 
 
 def test_cli_report_with_a_label_column(tmp_path, fitted_frame, anomalous_frame, frame_labels, capsys):
-    from lstmae.cli import main
+    from lstmae.cli.app import main
 
     assert main(["report", "--help"]) == 0
     assert "--labels" in capsys.readouterr().out
@@ -357,7 +357,7 @@ def test_browser_a_million_points(browser, million_report):
 def test_demo_report_screenshot(browser, tmp_path):
     """The demo job (NYC taxi) writes report.html; a screenshot shows the series, the score and the intervals."""
     from lstmae.datasets import NYC_TAXI_EVENTS
-    from lstmae.demo import run_demo
+    from lstmae.cli.demo import run_demo
     from rich.console import Console
 
     result = run_demo(tmp_path, console=Console(file=open(os.devnull, "w")), verbose=0)

@@ -1,4 +1,4 @@
-"""Tests for lstmae.io: one safetensors file, atomic writes, every refused file."""
+"""Tests for lstmae.persistence.model_file: one safetensors file, atomic writes, every refused file."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import safetensors.torch
 import torch
 from safetensors.torch import save_file
 
-from lstmae import io
+from lstmae.persistence import model_file as io
 from lstmae.config import NetworkConfig
 from lstmae.errors import LstmaeError, ModelFileError
-from lstmae.io import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, load_model, save_model, tensors_digest
-from lstmae.nn import LSTMAutoencoder
+from lstmae.persistence.model_file import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, load_model, save_model, tensors_digest
+from lstmae.backends.network import LSTMAutoencoder
 
 
 def example_tensors() -> dict[str, torch.Tensor]:
@@ -355,10 +355,11 @@ DATA = Path(__file__).parent / "data"
 
 def test_a_file_written_by_the_previous_code_loads_and_scores_as_it_did(monkeypatch):
     """model_format1_combined.safetensors and its expected outputs were written by lstmae before the
-    scoring state became one object (the commit before `lstmae.state`); loading must give the same bits
+    scoring state became one object (the commit before `lstmae.scoring.state`); loading must give the same bits
     with the nearest-embedding search of that time (torch's), and the same scores to float rounding with
     the C search that replaced it on the CPU (each distance summed in another order)."""
-    from lstmae import LSTMAutoencoder, kernels
+    from lstmae import LSTMAutoencoder
+    from lstmae.backends import kernels
 
     model = LSTMAutoencoder.load(DATA / "model_format1_combined.safetensors", device="cpu")
     expected = np.load(DATA / "model_format1_combined_expected.npz")
@@ -427,7 +428,7 @@ def test_metadata_that_is_not_json_is_refused_before_writing(small_model, tmp_pa
 def test_the_scoring_state_round_trips_as_one_unit_and_scores_without_the_estimator(small_model, tmp_path):
     """What a streaming scorer or a fleet worker does: the network and the ScoringState, no estimator."""
     from lstmae import LSTMAutoencoder
-    from lstmae.state import ScoringState
+    from lstmae.scoring.state import ScoringState
 
     model, x = small_model
     state = model.scoring_state_

@@ -1,4 +1,4 @@
-"""Tests for lstmae.kernels: the C kernels' activations and how they are built and loaded.
+"""Tests for lstmae.backends.kernels: the C kernels' activations and how they are built and loaded.
 
 The kernels' LSTM is compared with nn.LSTM in test_recurrence.py and test_fused.py;
 here: the kernels' own sigmoid and tanh against float64 references, NaN and
@@ -20,10 +20,10 @@ import pytest
 import torch
 
 import naive
-from lstmae import kernels
+from lstmae.backends import kernels
 from lstmae.config import NetworkConfig
-from lstmae.nn import LSTMAutoencoder
-from lstmae.recurrence import lstm_inference
+from lstmae.backends.network import LSTMAutoencoder
+from lstmae.backends.recurrence import lstm_inference
 
 #: A C compiler is on this machine, so setup.py (pip install -e . or build_ext --inplace) builds the kernels.
 HAVE_COMPILER = any(shutil.which(name) for name in ((sysconfig.get_config_var("CC") or "cc").split()[:1] + ["cc", "gcc", "clang"]))

@@ -10,11 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import lstmae.latent as latent_module
+import lstmae.scoring.latent as latent_module
 from lstmae import LSTMAutoencoder
 from lstmae.errors import ParameterError
-from lstmae.latent import nearest_distances
-from lstmae.scoring import SERIES_WEIGHTS
+from lstmae.scoring.latent import nearest_distances
+from lstmae.scoring.combination import SERIES_WEIGHTS
 from searchpaths import search_path
 
 
@@ -110,7 +110,7 @@ def test_latent_scorer_needs_the_repeat_design():
 def test_the_latent_reference_is_every_training_window_up_to_the_cap(monkeypatch, make_sine):
     """Every window of the fit part (the validation part held out) is encoded, whatever score_stride; above
     LATENT_REFERENCE_MAX windows, evenly spaced ones (and the last), as the loop over window starts gives."""
-    import lstmae.state as state
+    import lstmae.scoring.state as state
     from lstmae.data.windows import window_starts
 
     x = make_sine(400, 20)

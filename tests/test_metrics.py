@@ -1,4 +1,4 @@
-"""lstmae.metrics against TSB-AD 1.5 (a committed oracle fixture, and live when available) and slow loops."""
+"""lstmae.evaluation.metrics against TSB-AD 1.5 (a committed oracle fixture, and live when available) and slow loops."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from lstmae import metrics
+from lstmae.evaluation import metrics
 from lstmae.errors import DataError, ParameterError
 
 DATA = Path(__file__).parent / "data"

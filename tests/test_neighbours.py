@@ -10,10 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import lstmae.neighbours as neighbours_module
+import lstmae.scoring.neighbours as neighbours_module
 from lstmae import LSTMAutoencoder
 from lstmae.errors import ParameterError
-from lstmae.neighbours import STD_FLOOR, nearest_window_distances, part_length, reference_windows, znormalised
+from lstmae.scoring.neighbours import STD_FLOOR, nearest_window_distances, part_length, reference_windows, znormalised
 from naive import centred_mean_loop, nearest_window_loop, timestep_means, window_starts
 from searchpaths import search_path
 
@@ -132,10 +132,10 @@ def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monke
     L = T // 2 steps covering each step (every score_stride-th and the last), of the loop's nearest distance to the
     fit part's windows of L steps (not excluding anything): every window, or with more than
     NEIGHBOUR_REFERENCE_MAX of them every ceil(windows / max)-th and the last."""
-    import lstmae.state
+    import lstmae.scoring.state
 
     if cap is not None:
-        monkeypatch.setattr(lstmae.state, "NEIGHBOUR_REFERENCE_MAX", cap)
+        monkeypatch.setattr(lstmae.scoring.state, "NEIGHBOUR_REFERENCE_MAX", cap)
     x, train_end = odd_cycle
     x = x[:1200]
     model = neighbours_model(x, train_end)
@@ -150,7 +150,7 @@ def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monke
 def test_a_file_saved_before_the_half_window_part_keeps_the_whole_window(odd_cycle, tmp_path):
     """A model file without "neighbour_length_" (saved when the part compared whole windows) scores as then:
     whole windows of T steps against the training windows of T steps, as the loop computes it."""
-    from lstmae.io import load_model, save_model
+    from lstmae.persistence.model_file import load_model, save_model
 
     x, train_end = odd_cycle
     x = x[:1200]
@@ -199,7 +199,7 @@ def test_neighbours_scorer_refuses_a_panel_and_needs_its_reference(make_sine):
 
 
 def test_the_weights_are_fitted_by_the_number_of_features(make_sine):
-    from lstmae.scoring import SERIES_WEIGHTS
+    from lstmae.scoring.combination import SERIES_WEIGHTS
 
     x = make_sine(300, 15)
     with warnings.catch_warnings():

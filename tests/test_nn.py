@@ -1,4 +1,4 @@
-"""Tests for lstmae.nn: shapes, parameter counts, the repeat design, gradients."""
+"""Tests for lstmae.backends.network: shapes, parameter counts, the repeat design, gradients."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 import naive
 from lstmae.config import NetworkConfig
-from lstmae.nn import LSTMAutoencoder, LSTMStack, count_parameters
+from lstmae.backends.network import LSTMAutoencoder, LSTMStack, count_parameters
 
 B, T, F = 3, 5, 2
 
@@ -168,8 +168,8 @@ def test_frame_k_is_the_plain_network_on_k_timesteps_per_step(architecture):
 
 def _record_paths(monkeypatch) -> list[str]:
     """Which LSTM code runs: "nn.LSTM" per nn.LSTM call, "fused" per C training pass, "c_loop" per C inference loop."""
-    import lstmae.nn as lstmae_nn
-    from lstmae import fused
+    import lstmae.backends.network as lstmae_nn
+    from lstmae.backends import fused
 
     calls: list[str] = []
     real_lstm, real_fused, real_loop = torch.nn.LSTM.forward, fused.reconstruct, lstmae_nn.lstm_inference
@@ -201,7 +201,7 @@ def _train_and_infer(model: LSTMAutoencoder, x: torch.Tensor) -> tuple[torch.Ten
 
 def test_cuda_runs_nn_lstm_for_training_and_inference(monkeypatch):
     """On CUDA (a monkeypatched device check on CPU tensors) every LSTM is torch's nn.LSTM (cuDNN there)."""
-    import lstmae.nn as lstmae_nn
+    import lstmae.backends.network as lstmae_nn
 
     calls = _record_paths(monkeypatch)
     seen: list[str] = []
@@ -218,7 +218,7 @@ def test_cuda_runs_nn_lstm_for_training_and_inference(monkeypatch):
 
 
 def test_cpu_float32_runs_the_c_path_and_float64_nn_lstm(monkeypatch):
-    from lstmae import kernels
+    from lstmae.backends import kernels
 
     if kernels.library() is None:
         pytest.skip(f"the C kernels are not usable here ({kernels.status()['detail']}): the CPU runs nn.LSTM")

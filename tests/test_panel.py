@@ -43,7 +43,7 @@ def test_input_level_is_the_mean_leave_one_out_distance_of_the_training_samples(
 
 @pytest.mark.parametrize("weights", [None, (1.0, 0.5, 2.0)])  # the default, and one where every term counts
 def test_panel_score_weighs_reconstruction_latent_and_input_distance(combined_panel, panel, weights, monkeypatch):
-    import lstmae.state as state_module
+    import lstmae.scoring.state as state_module
 
     if weights is not None:
         monkeypatch.setattr(state_module, "PANEL_WEIGHTS", weights)
@@ -70,7 +70,7 @@ def test_a_training_sample_is_its_own_nearest_neighbour_when_scored_again(combin
 
 def test_the_threshold_comes_from_leave_one_out_training_scores(panel):
     from lstmae.params import n_train
-    from lstmae.state import PANEL_WEIGHTS as w
+    from lstmae.scoring.state import PANEL_WEIGHTS as w
 
     model = LSTMAutoencoder(**SMALL, contamination=0.5).fit(panel)
     state = model.scoring_state_
@@ -86,7 +86,7 @@ def test_the_threshold_comes_from_leave_one_out_training_scores(panel):
 
 
 def test_the_input_reference_keeps_evenly_spaced_samples_of_a_large_panel(panel, monkeypatch):
-    import lstmae.state as state_module
+    import lstmae.scoring.state as state_module
 
     monkeypatch.setattr(state_module, "INPUT_REFERENCE_MAX_VALUES", 12 * 16)  # 12 samples of 8 x 2 values
     model = LSTMAutoencoder(**SMALL).fit(panel)

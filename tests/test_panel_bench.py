@@ -51,7 +51,7 @@ def test_leave_one_dataset_out_picks_on_the_others_only(panel_bench):
 
 def test_lstmae_terms_add_up_to_the_default_score(panel_bench):
     from lstmae.data.ts import read_ts
-    from lstmae.state import PANEL_WEIGHTS
+    from lstmae.scoring.state import PANEL_WEIGHTS
 
     train, test = read_ts(DATA / "Tiny_TRAIN.ts"), read_ts(DATA / "Tiny_TEST.ts", length=6)
     terms, default, seconds = panel_bench.lstmae_terms(train.values, test.values, 0, {"epochs": 1, "units": 4})

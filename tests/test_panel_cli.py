@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmae.cli import main
+from lstmae.cli.app import main
 from clirun import run
 
 DATA = Path(__file__).parent / "data" / "panel"

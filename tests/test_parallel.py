@@ -1,4 +1,4 @@
-"""Tests for lstmae.parallel: inference chunks on several threads, results in order and equal to one thread's."""
+"""Tests for lstmae.backends.parallel: inference chunks on several threads, results in order and equal to one thread's."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-import lstmae.inference as inference
+import lstmae.scoring.inference as inference
 from lstmae import LSTMAutoencoder
-from lstmae.parallel import AHEAD_PER_WORKER, cpu_workers, ordered_map
+from lstmae.backends.parallel import AHEAD_PER_WORKER, cpu_workers, ordered_map
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from lstmae import params
-from lstmae.cli import main
+from lstmae.cli.app import main
 from lstmae.errors import ParameterError
 from lstmae.estimator import LSTMAutoencoder
-from lstmae.evaluation import parse_params
-from lstmae.explain import explain_shapes
+from lstmae.evaluation.series import parse_params
+from lstmae.reports.explain import explain_shapes
 
 EXPLAIN_KEYS = {"timesteps", "units", "architecture", "stride", "batch_size", "validation_split", "frame"}
 CLI_EXPLAIN_OPTIONS = {"--timesteps", "--units", "--architecture", "--batch-size", "--stride", "--validation-split"}
@@ -172,7 +172,7 @@ def test_defaults_and_boundaries_pass():
 
 
 def test_aggregations_are_the_scorers():
-    from lstmae.scoring import AGGREGATIONS
+    from lstmae.scoring.combination import AGGREGATIONS
 
     assert params.AGGREGATIONS == AGGREGATIONS
 

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from lstmae.datasets import NYC_TAXI_EVENTS, KnownEvent
 from lstmae.errors import DataError, ParameterError
-from lstmae.plots import minmax_decimate_indices, plot_detection
+from lstmae.reports.plots import minmax_decimate_indices, plot_detection
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

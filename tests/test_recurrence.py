@@ -1,4 +1,4 @@
-"""Tests for lstmae.recurrence: the C inference loop equals torch's nn.LSTM; the module's two paths agree."""
+"""Tests for lstmae.backends.recurrence: the C inference loop equals torch's nn.LSTM; the module's two paths agree."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 import naive
-from lstmae import kernels
+from lstmae.backends import kernels
 from lstmae.config import NetworkConfig
-from lstmae.nn import LSTMAutoencoder
-from lstmae.recurrence import input_projection, lstm_inference
+from lstmae.backends.network import LSTMAutoencoder
+from lstmae.backends.recurrence import input_projection, lstm_inference
 
 
 def layer(input_size: int, hidden: int, dtype=torch.float64, seed: int = 0) -> nn.LSTM:

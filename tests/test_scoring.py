@@ -10,17 +10,9 @@ from hypothesis import strategies as st
 
 import naive
 from lstmae.errors import LstmaeError, ParameterError
-from lstmae.scoring import (
-    AUTO_THRESHOLD_MARGIN,
-    INTERVAL_COLUMNS,
-    auto_threshold,
-    centred_mean,
-    contamination_threshold,
-    find_intervals,
-    interval_table,
-    pot_threshold,
-    top_features,
-)
+from lstmae.scoring.thresholds import AUTO_THRESHOLD_MARGIN, auto_threshold, contamination_threshold, pot_threshold
+from lstmae.scoring.intervals import INTERVAL_COLUMNS, find_intervals, interval_table, top_features
+from lstmae.scoring.combination import centred_mean
 
 FAST = settings(max_examples=100, deadline=None)
 

@@ -1,6 +1,6 @@
-"""Tests for lstmae.state: the scoring state built in one pass equals separate, obvious passes.
+"""Tests for lstmae.scoring.state: the scoring state built in one pass equals separate, obvious passes.
 
-The reference below runs each quantity through `lstmae.inference` on its own,
+The reference below runs each quantity through `lstmae.scoring.inference` on its own,
 the way the estimator did before the one-pass state (feature levels, latent
 reference, held-out levels, threshold scores): the one pass must give the same bits.
 """
@@ -14,13 +14,15 @@ import pytest
 import torch
 
 import naive
-from lstmae import LSTMAutoencoder, inference, scoring
+from lstmae import LSTMAutoencoder, scoring
+from lstmae.scoring import inference
 from lstmae.data.scaling import transform
 from lstmae.errors import ParameterError
-from lstmae.neighbours import STD_FLOOR
-from lstmae.scoring import aggregate, auto_threshold, combine
-from lstmae.latent import nearest_distances
-from lstmae.state import FEATURE_LEVEL_FLOOR, PANEL_WEIGHTS, ScoringSettings, fit_state
+from lstmae.scoring.neighbours import STD_FLOOR
+from lstmae.scoring.combination import aggregate, combine
+from lstmae.scoring.thresholds import auto_threshold
+from lstmae.scoring.latent import nearest_distances
+from lstmae.scoring.state import FEATURE_LEVEL_FLOOR, PANEL_WEIGHTS, ScoringSettings, fit_state
 
 
 def separate_passes(network, values, is_panel, scaler, settings, validation_split):

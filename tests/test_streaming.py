@@ -1,4 +1,4 @@
-"""Tests for lstmae.streaming: a stream's scores against batch scoring of the same series.
+"""Tests for lstmae.streaming.scorer: a stream's scores against batch scoring of the same series.
 
 The reference is `LSTMAutoencoder.anomaly_score` of the whole series (the slow,
 obvious path: every window of the whole series at once); a provisional score is
@@ -303,7 +303,7 @@ def test_flush_ends_the_stream(univariate):
 def test_a_centred_reference_gives_the_same_distances_as_the_tensor():
     import torch
 
-    from lstmae.latent import CentredReference, nearest_distances
+    from lstmae.scoring.latent import CentredReference, nearest_distances
 
     generator = torch.Generator().manual_seed(0)
     reference, queries = torch.randn(500, 8, generator=generator) + 3, torch.randn(7, 8, generator=generator) + 3

@@ -21,7 +21,7 @@ import torch
 from lstmae import LSTMAutoencoder, window_starts
 from lstmae.config import NetworkConfig
 from lstmae.errors import DegenerateModelWarning
-from lstmae.nn import LSTMAutoencoder as Network
+from lstmae.backends.network import LSTMAutoencoder as Network
 from lstmae.training import (
     AutoencoderTask,
     BestWeights,

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import lstmae
-from lstmae import kernels
-from lstmae.cli import main
+from lstmae.backends import kernels
+from lstmae.cli.app import main
 from lstmae.versions import versions
 
 

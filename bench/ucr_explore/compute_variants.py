@@ -5,7 +5,7 @@ starting every score_stride = max(1, T // 8) steps (window_starts(n, L, stride))
 i.e. sub-windows of the network's scored windows (the last L points of each scored
 window, and those of the first window); the reference is the training rows the
 network was fitted on (`_split` with T), windows of length L every
-`_neighbour_stride(len, L)`-th (cap 8192), z-normalised as `lstmae.neighbours`.
+`_neighbour_stride(len, L)`-th (cap 8192), z-normalised as `lstmae.scoring.neighbours`.
 The held-out rows (the network's validation part) are scored the same way for the level.
 Saved raw (starts, distances) per part, so aggregations are derived later:
 bench/.cache/ucr-variants/<name>-L{T,H}.npz
@@ -18,8 +18,8 @@ import numpy as np
 from common import VARIANT_CACHE, cv, dev_series, load_parts
 from lstmae.data.scaling import fit_scaler
 from lstmae.data.windows import window_starts
-from lstmae.neighbours import WindowReference, nearest_window_distances, reference_windows
-from lstmae.state import SCORE_WINDOWS_PER_STEP, ScoringSettings, ScoringState, _neighbour_stride, _split
+from lstmae.scoring.neighbours import WindowReference, nearest_window_distances, reference_windows
+from lstmae.scoring.state import SCORE_WINDOWS_PER_STEP, ScoringSettings, ScoringState, _neighbour_stride, _split
 
 
 def raw_distances(series, T: int, L: int, validation_split: float = 0.1) -> dict:

@@ -13,8 +13,8 @@ import numpy as np
 
 from common import VARIANT_CACHE, cv
 from lstmae.data.windows import TimestepAccumulator
-from lstmae.scoring import centred_mean
-from lstmae.state import LEVEL_FLOOR
+from lstmae.scoring.combination import centred_mean
+from lstmae.scoring.state import LEVEL_FLOOR
 
 
 def spread(starts, dist, n, L, reduce):

@@ -1,5 +1,5 @@
 """``python -m lstmae``: the same command line as ``lstmae``."""
 
-from lstmae.cli import run
+from lstmae.cli.app import run
 
 run()

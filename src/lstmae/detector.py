@@ -1,7 +1,7 @@
 """Threshold and labels for a fitted detector, as PyOD's BaseDetector keeps them in a base.
 
 `Detector` gives a model that has ``anomaly_score(X)`` (higher = more anomalous)
-and a ``scoring_state_`` (`lstmae.state.ScoringState`) scikit-learn's outlier
+and a ``scoring_state_`` (`lstmae.scoring.state.ScoringState`) scikit-learn's outlier
 API: ``decision_function = threshold_ - anomaly_score`` (negative = anomalous,
 as IsolationForest), ``predict`` -> -1 anomalous / +1 normal by the rule
 `detect` uses (score > threshold_), ``fit_predict`` (OutlierMixin), and the
@@ -24,8 +24,8 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from lstmae.data.frames import Prepared, prepare
 from lstmae.errors import DataError, FeatureMismatchError, NotFittedError, ParameterError
 from lstmae.params import check_integer
-from lstmae.scoring import interval_table, top_features
-from lstmae.state import ScoringState
+from lstmae.scoring.intervals import interval_table, top_features
+from lstmae.scoring.state import ScoringState
 
 
 class _NotFitted(NotFittedError, SklearnNotFittedError):
@@ -179,7 +179,7 @@ def sample_table(
     DataFrame with columns ``sample`` (position in the panel), ``id`` (with
     ``ids``), ``score``, ``severity`` (score / threshold) and ``top_features``
     (the features with the largest share of the sample's reconstruction error,
-    ``"name (share%)"``, as `lstmae.scoring.top_features`); ties keep sample order.
+    ``"name (share%)"``, as `lstmae.scoring.intervals.top_features`); ties keep sample order.
     """
     scores = np.asarray(scores, dtype=np.float64)
     chosen = np.flatnonzero(scores > threshold)

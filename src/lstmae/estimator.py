@@ -3,10 +3,10 @@
 Public methods validate, convert the input with `lstmae.data.frames.prepare`,
 then delegate. Data flows one way, each stage in its own module::
 
-    input -> canonical array (lstmae.data) -> scaled windows -> network (lstmae.inference)
+    input -> canonical array (lstmae.data) -> scaled windows -> network (lstmae.scoring.inference)
           -> merged errors / embeddings -> scores (lstmae.scoring) -> threshold -> intervals
 
-What scoring needs after training is one `lstmae.state.ScoringState`, built in
+What scoring needs after training is one `lstmae.scoring.state.ScoringState`, built in
 one pass over the training data and saved as a unit.
 """
 
@@ -23,7 +23,9 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from lstmae import collection, inference
+from lstmae.data import collection
+
+from lstmae.scoring import inference
 from lstmae.config import NetworkConfig
 from lstmae.data.frames import Prepared, prepare
 from lstmae.data.period import auto_timesteps
@@ -37,14 +39,14 @@ from lstmae.errors import (
     NotFittedError,
     ParameterError,
 )
-from lstmae.nn import LSTMAutoencoder as _Network
+from lstmae.backends.network import LSTMAutoencoder as _Network
 from lstmae.params import MAX_LSTM_STEPS, check, check_integer, check_windows, n_train, resolve_frame
 from lstmae.params import validate as validate_params
-from lstmae.scoring import LATENT_WEIGHT
-from lstmae.state import ScoringSettings, fit_state, resolve_settings
+from lstmae.scoring.combination import LATENT_WEIGHT
+from lstmae.scoring.state import ScoringSettings, fit_state, resolve_settings
 
 if TYPE_CHECKING:
-    from lstmae.streaming import StreamScorer
+    from lstmae.streaming.scorer import StreamScorer
 
 #: Training windows the diagnostics look at (evenly spaced).
 DIAGNOSTIC_WINDOWS = 256
@@ -98,7 +100,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         short one does per epoch. None: every window every epoch (Keras).
         Validation uses at most half as many, evenly spaced.
     windows_per_series : int, "auto" or None, default="auto"
-        A collection of series (`lstmae.collection`): each epoch draws at most
+        A collection of series (`lstmae.data.collection`): each epoch draws at most
         this many training windows from every series, so a long series does not
         drown the short ones. "auto": ``windows_per_epoch`` shared equally
         between the series (all windows when that is None). None: no cap.
@@ -115,18 +117,18 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     scorer : {"auto", "reconstruction", "latent", "neighbours", "combined"}, default="auto"
         What a score measures. "reconstruction": the reconstruction error.
         "latent": the distance from the window's embedding to the nearest
-        training window's (`lstmae.latent`; "has the encoder seen a window like
+        training window's (`lstmae.scoring.latent`; "has the encoder seen a window like
         this?"). "neighbours" (series only): the distance from each z-normalised
         window of timesteps // 2 steps to the nearest z-normalised training
-        window of that length (`lstmae.neighbours`,
+        window of that length (`lstmae.scoring.neighbours`,
         the matrix profile's discord distance against the training data; it
         finds a single odd cycle that the network rebuilds well). "combined":
         for a series, reconstruction over its held-out level plus a weight x
         latent over its held-out level plus a weight x neighbours over its
-        held-out level (`lstmae.scoring.SERIES_WEIGHTS`: 0.5 and 4 for one
+        held-out level (`lstmae.scoring.combination.SERIES_WEIGHTS`: 0.5 and 4 for one
         feature, 2 and 0 for several; selected by cross-validation over source
         families, bench/RESULTS-quality.md); for a panel, each sample against
-        the training samples: `lstmae.state.PANEL_WEIGHTS` of the
+        the training samples: `lstmae.scoring.state.PANEL_WEIGHTS` of the
         reconstruction, the latent distance and the input-space distance to the
         nearest training sample, each over its level (bench/RESULTS-panel.md).
         "auto": "combined" for the "repeat" design, "reconstruction" for
@@ -183,14 +185,14 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained network (`lstmae.nn.LSTMAutoencoder`).
+        The trained network (`lstmae.backends.network.LSTMAutoencoder`).
     config_ : NetworkConfig
     timesteps_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only for DataFrame input (a series, or a panel indexed by (id, time))
     scaler_mean_, scaler_scale_ : ndarray of shape (n_features,)
     threshold_ : float
-    scoring_state_ : lstmae.state.ScoringState
+    scoring_state_ : lstmae.scoring.state.ScoringState
         Everything scoring needs besides the network (scaler, ``feature_levels_``,
         ``latent_reference_``, ``score_levels_``, ``threshold_``: read-only views of it).
     metadata_ : dict
@@ -205,7 +207,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     history_ : dict of str -> list of float
         "loss", "mae" and, with validation, "val_loss", "val_mae", per epoch.
     input_kind_ : {"series", "panel"}
-    series_states_ : dict of key -> lstmae.state.ScoringState, only for a global model
+    series_states_ : dict of key -> lstmae.scoring.state.ScoringState, only for a global model
         Fitted on a collection of series: each series' scaler, levels and
         threshold (such a model has no single ``scoring_state_``/``threshold_``).
     timesteps_reason_ : str
@@ -283,12 +285,12 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             or read files with `lstmae.data.readers.read_data`, which does).
             A collection (a list or dict of series, or a long DataFrame with
             ``series_column``) trains one global model on the windows of all
-            series (`lstmae.collection`); scoring then takes a collection too.
+            series (`lstmae.data.collection`); scoring then takes a collection too.
         y : ignored
         series_column : str, optional
             ``X`` is a long DataFrame whose rows of each value of this column form one series.
         checkpoint : path, optional
-            Write a checkpoint (safetensors, see `lstmae.checkpoint`) after every
+            Write a checkpoint (safetensors, see `lstmae.persistence.checkpoint`) after every
             epoch. It is left in place after fit; delete it once the model is saved.
         resume : bool, default=False
             Continue from ``checkpoint``, which must come from a fit on the same
@@ -427,7 +429,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         return super().detect(X, **options)
 
     def _many(self, X: Any, series_column: str | None) -> bool:
-        """Does ``X`` go to `lstmae.collection`: a collection, or any input to a global model?"""
+        """Does ``X`` go to `lstmae.data.collection`: a collection, or any input to a global model?"""
         return collection.is_collection(X, series_column) or "series_states_" in vars(self)
 
     def _state(self) -> Any:
@@ -443,7 +445,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         return self._state().score(self.module_, data.values, data.is_panel, self._settings())
 
     def stream(self, *, min_gap: int | None = None, missing: str = "interpolate") -> "StreamScorer":
-        """A scorer that takes a long series as it arrives (`lstmae.streaming.StreamScorer`).
+        """A scorer that takes a long series as it arrives (`lstmae.streaming.scorer.StreamScorer`).
 
         ``update(values, timestamps=None)`` returns the points whose score became
         final (``delay`` points later), ``flush()`` the rest; with ``score_stride=1``
@@ -452,7 +454,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         ``missing``: "interpolate" (a gap is filled once its next value arrives,
         with a warning) or "error".
         """
-        from lstmae.streaming import StreamScorer
+        from lstmae.streaming.scorer import StreamScorer
 
         return StreamScorer(self, min_gap=min_gap, missing=missing)
 
@@ -461,11 +463,11 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         return _explain(self, X)
 
     def report(self, X: Any, path: str | os.PathLike, *, labels: Any = None) -> "os.PathLike":
-        """Write an interactive, self-contained HTML report of ``X`` to ``path``; see `lstmae.html_report`.
+        """Write an interactive, self-contained HTML report of ``X`` to ``path``; see `lstmae.reports.html`.
 
         ``labels`` (n_timesteps,), optional: known anomalies (non-zero), shaded in the plots.
         """
-        from lstmae.html_report import write_report
+        from lstmae.reports.html import write_report
 
         return write_report(self, X, path, labels=labels)
 
@@ -477,9 +479,9 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             Stored in the file and given back by `load` as ``metadata_``.
             Default: the model's ``metadata_`` (what `load` read; empty after `fit`).
         """
-        from lstmae.io import model_document, save_model
+        from lstmae.persistence.model_file import model_document, save_model
 
-        from lstmae.files import is_rank_zero
+        from lstmae.persistence.atomic import is_rank_zero
 
         self._check_fitted()
         if not is_rank_zero():  # DDP: every process holds the same model; one writes it
@@ -495,7 +497,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> "LSTMAutoencoder":
         """Read a model written by `save`. Never executes code from the file."""
-        from lstmae.io import load_estimator
+        from lstmae.persistence.model_file import load_estimator
 
         return load_estimator(cls, path, device)
 
@@ -507,7 +509,7 @@ def _train(model: LSTMAutoencoder, config: NetworkConfig, data: collection.Colle
     timesteps = config.timesteps
     resumed = None
     if resume:
-        from lstmae.checkpoint import load_checkpoint
+        from lstmae.persistence.checkpoint import load_checkpoint
 
         resumed = load_checkpoint(checkpoint)
     seed = resumed.seed if resumed is not None and model.random_state is None else _seed(model.random_state)
@@ -539,7 +541,7 @@ def _train(model: LSTMAutoencoder, config: NetworkConfig, data: collection.Colle
     if checkpoint is None:
         history = train(network, train_set, val_set, plan)
     else:
-        from lstmae.checkpoint import fingerprint, train_resumable
+        from lstmae.persistence.checkpoint import fingerprint, train_resumable
 
         # What shapes training must match on resume; epochs may grow, the rest only affects use.
         ignored = ("epochs", "threshold", "verbose", "device", "random_state")
@@ -561,7 +563,7 @@ def _seed(random_state: int | None) -> int:
 
 
 def _datasets(windows: collection.WindowPlan, scaled: torch.Tensor, is_panel: bool, timesteps: int):
-    """Training and validation datasets of the planned windows (`lstmae.collection.window_plan`)."""
+    """Training and validation datasets of the planned windows (`lstmae.data.collection.window_plan`)."""
     from lstmae.training import PanelSamples, SeriesWindows
 
     parts = (windows.train, windows.held_out)
@@ -615,7 +617,7 @@ def _resolve_timesteps(model: LSTMAutoencoder, data: Prepared) -> tuple[int, str
 
 
 def _explain(model: LSTMAutoencoder, X: Any) -> str:
-    from lstmae.explain import explain_shapes
+    from lstmae.reports.explain import explain_shapes
 
     fitted = hasattr(model, "module_")
     units = model.config_.units if fitted else model._validate_params()

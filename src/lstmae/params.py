@@ -1,7 +1,7 @@
 """The one table of `LSTMAutoencoder`'s parameters: each one's type and range, and the rules between them.
 
-The estimator, `lstmae.explain.explain_shapes`, the command line and
-`lstmae.evaluation` all validate through `validate` (or `check` for one
+The estimator, `lstmae.reports.explain.explain_shapes`, the command line and
+`lstmae.evaluation.series` all validate through `validate` (or `check` for one
 value), so the same bad value gives the same message everywhere: what was
 wrong, the value received and how to fix it, e.g.::
 
@@ -54,10 +54,10 @@ THRESHOLD_RULES: tuple[str, ...] = ("auto", "pot")
 #: nearest training embedding), input-space novelty of a series window (distance
 #: to the nearest z-normalised training window), or all of them, each over its held-out level.
 SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "neighbours", "combined")
-#: From per-window errors to per-timestep scores (`lstmae.scoring.AGGREGATIONS`,
+#: From per-window errors to per-timestep scores (`lstmae.scoring.combination.AGGREGATIONS`,
 #: repeated here so that the command line need not import pandas to check an option).
 AGGREGATIONS: tuple[str, ...] = ("window", "timestep")
-#: How a collection of series is scaled: each by its own statistics, or all by one scaler (`lstmae.collection`).
+#: How a collection of series is scaled: each by its own statistics, or all by one scaler (`lstmae.data.collection`).
 SERIES_SCALINGS: tuple[str, ...] = ("series", "global")
 
 

@@ -22,10 +22,10 @@ import torch
 from lightning.pytorch.plugins.io import CheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lstmae import fused
+from lstmae.backends import fused
 from lstmae.errors import Interrupted, ParameterError, describe
 from lstmae.params import check
-from lstmae.nn import LSTMAutoencoder
+from lstmae.backends.network import LSTMAutoencoder
 
 
 class SeriesWindows(Dataset):
@@ -80,7 +80,7 @@ class EpochDraw(Sampler[int]):
     """Each epoch, up to ``cap`` items of every group, drawn afresh without replacement, in one shuffled order.
 
     A group is a run of consecutive dataset positions: the training windows of
-    one series of a collection (`lstmae.collection`), so a long series cannot
+    one series of a collection (`lstmae.data.collection`), so a long series cannot
     drown the short ones. One group is what ``RandomSampler(num_samples=cap)``
     draws, bit for bit (one permutation, its first ``cap`` items); several are
     each permuted and cut, then the union is permuted once more.

@@ -22,7 +22,7 @@ def _version(distribution: str) -> str | None:
 def versions() -> dict[str, object]:
     """lstmae, Python, torch, Lightning, numpy; the kernels; torch threads; CUDA devices.
 
-    ``kernels`` is `lstmae.kernels.status`: ``state`` "built at install" (the C path
+    ``kernels`` is `lstmae.backends.kernels.status`: ``state`` "built at install" (the C path
     runs on the CPU), "unavailable" (not built, not loadable or no AVX2 + FMA:
     torch's nn.LSTM runs, ``detail`` says why) or "off" (``LSTMAE_KERNELS=0``);
     ``vector_width`` "avx2", "plain" or None; ``openmp_threads``; ``file``.
@@ -30,7 +30,7 @@ def versions() -> dict[str, object]:
     import numpy
     import torch
 
-    from lstmae import kernels
+    from lstmae.backends import kernels
     from lstmae._version import __version__
 
     cuda = torch.cuda.is_available()

@@ -1,0 +1,162 @@
+"""``lstmae fleet fit|score|detect``: one model per series of a long table, many series at once.
+
+Exit codes as the other verbs (2: bad input, one line; 130/143: interrupted),
+plus 3 when some series failed: the run went on without them, a summary line
+says which, and the manifest says why.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+fleet_app = typer.Typer(
+    name="fleet",
+    help="One model per series of a long table (a --series-column names each row's series): fit, score and "
+    "detect many series at once, on local processes or a Ray cluster.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+#: Exit code when the run finished but some series failed.
+SOME_FAILED = 3
+
+DataArg = Annotated[Path, typer.Argument(help="Long table (.csv/.tsv/.csv.gz/.parquet, one row per series and timestep), or a folder partitioned by the series column.", show_default=False)]
+ModelsOpt = Annotated[Path, typer.Option("--models", "-m", help="The fleet's folder written by `lstmae fleet fit`.", show_default=False)]
+EngineOpt = Annotated[str, typer.Option("--engine", help="'local' (processes on this machine) or 'ray' (pip install lstmae[ray]).")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Series at once, one process and one torch thread each (default: one per CPU).")]
+AddressOpt = Annotated[Optional[str], typer.Option("--address", help="--engine ray: 'auto' (the cluster of `ray start`) or HOST:PORT; default: a local Ray for this run.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (failures are still reported).")]
+
+
+def _stoppable(callback: Any) -> Any:
+    """Ctrl-C ends the command as in the other verbs (one line, exit 130): cli's own wrapper, applied at call time."""
+
+    @functools.wraps(callback)
+    def run_command(*args: Any, **kwargs: Any) -> Any:
+        from lstmae.cli.app import _stoppable as wrap
+
+        return wrap(callback)(*args, **kwargs)
+
+    return run_command
+
+
+@fleet_app.command("fit")
+@_stoppable
+def fit(
+    data: DataArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The fleet's folder: models/, manifest.parquet, fleet.json.", show_default=False)],
+    series_column: Annotated[str, typer.Option("--series-column", help="Column naming each row's series: one model per series (not --id-column, whose ids are samples of ONE model).", show_default=False)],
+    timesteps: Annotated[str, typer.Option(help="Window length, or 'auto' (each series' dominant period).")] = "auto",
+    units: Annotated[str, typer.Option(help="Hidden units per encoder layer, e.g. 64 or 64,16.")] = "32",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs per series.")] = 30,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed of every series' model (same data and seed: the same models, whatever the engine).")] = None,
+    params: Annotated[Optional[str], typer.Option("--params", help='Other estimator parameters as JSON, e.g. \'{"batch_size": 32}\'.')] = None,
+    time_column: Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: one named timestamp/time/date/datetime/ds).")] = None,
+    columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column).")] = None,
+    missing: Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' or 'error'.")] = "interpolate",
+    duplicates: Annotated[str, typer.Option("--duplicates", help="Repeated timestamps: 'error', 'mean' or 'first'.")] = "error",
+    train_end: Annotated[Optional[str], typer.Option("--train-end", help="Fit each series on its rows before this position N or TIMESTAMP (score covers all rows).")] = None,
+    engine: EngineOpt = "local",
+    workers: WorkersOpt = None,
+    address: AddressOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Keep the valid models already in OUTPUT (same options) and fit the rest.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fit one model per series of DATA; exit 3 if some series failed (the others are fitted).
+
+    Ctrl-C stops within seconds: finished models stay, the manifest says which
+    series are done; run the same command with --resume to fit the rest.
+    """
+    from lstmae.cli.app import _parse_timesteps, _parse_units, _split_list
+    from lstmae.estimator import LSTMAutoencoder
+    from lstmae.evaluation.series import parse_params
+    from lstmae.fleet.runner import Fleet
+
+    chosen = {"timesteps": _parse_timesteps(timesteps), "units": _parse_units(units), "epochs": epochs,
+              "random_state": seed, **parse_params(params)}
+    fleet = Fleet(LSTMAutoencoder(**chosen), engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
+    fleet.fit(data, series_column=series_column, output=output, time_column=time_column,
+              columns=_split_list(columns), missing=missing, duplicates=duplicates, train_end=train_end, resume=resume)
+    _finish(fleet.manifest_, "fitted", output / "manifest.parquet", quiet)
+
+
+@fleet_app.command("score")
+@_stoppable
+def score(
+    data: DataArg,
+    models: ModelsOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder of scores: COLUMN=NAME/part-0.parquet per series (time, score, anomaly) and _manifest.parquet.", show_default=False)],
+    engine: EngineOpt = "local",
+    workers: WorkersOpt = None,
+    address: AddressOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score every series of DATA with its model, as Parquet partitioned by series; exit 3 if some failed."""
+    fleet = _load(models, engine, workers, address, quiet)
+    manifest = fleet.write_scores(data, output)
+    _finish(manifest, "scored", output / "_manifest.parquet", quiet)
+
+
+@fleet_app.command("detect")
+@_stoppable
+def detect(
+    data: DataArg,
+    models: ModelsOpt,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write every interval to this .csv/.parquet (a series column first).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Override every model's threshold.")] = None,
+    min_gap: Annotated[Optional[int], typer.Option("--min-gap", help="Merge intervals closer than this many timesteps (default: each model's timesteps).")] = None,
+    engine: EngineOpt = "local",
+    workers: WorkersOpt = None,
+    address: AddressOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Print the anomalous intervals of every series of DATA, series by series; exit 3 if some failed."""
+    from lstmae.cli.app import err, out
+    from lstmae.fleet.runner import iter_intervals
+    from lstmae.reports.terminal import print_intervals
+
+    fleet = _load(models, engine, workers, address, quiet)
+    intervals = fleet.detect(data, threshold=threshold, min_gap=min_gap)
+    manifest = fleet.detect_manifest_
+    thresholds = dict(zip(fleet.manifest_["series"], fleet.manifest_["threshold"]))
+    found = dict(iter_intervals(intervals, fleet.series_column_))
+    for name in manifest["series"][manifest["status"] == "ok"]:
+        out.print(f"series {name}:", markup=False)
+        print_intervals(found.get(name, intervals.iloc[:0].drop(columns=[fleet.series_column_])),
+                        thresholds[name] if threshold is None else threshold, out)
+    if output is not None:
+        from lstmae.persistence.atomic import write_table
+
+        write_table(intervals, output)
+        err.print(f"wrote {len(intervals)} interval(s) to {output}")
+    _finish(manifest, "scored", None, quiet)
+
+
+def _load(models: Path, engine: str, workers: int | None, address: str | None, quiet: bool) -> Any:
+    """The fleet in MODELS on the chosen engine (`fleet score` and `fleet detect`)."""
+    from lstmae.fleet.runner import Fleet
+
+    return Fleet.load(models, engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
+
+
+def _finish(manifest: Any, what: str, manifest_path: Path | None, quiet: bool) -> None:
+    """The summary line (always when something failed), then exit 3 if something failed."""
+    from lstmae.cli.app import err
+    from lstmae.fleet.runner import summary
+
+    failed = manifest[manifest["status"] != "ok"]
+    where = f" ({manifest_path})" if manifest_path is not None else ""
+    if failed.empty:
+        if not quiet:
+            err.print(f"fleet: {summary(manifest, what)}{where}", markup=False)
+        return
+    for row in failed.head(10).itertuples(index=False):
+        err.print(f"fleet: series {row.series!r} {row.status}: {row.error}", markup=False)
+    err.print(f"fleet: {summary(manifest, what)}{where}", markup=False)
+    raise typer.Exit(SOME_FAILED)

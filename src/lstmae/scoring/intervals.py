@@ -1,0 +1,136 @@
+"""From scores to anomalous intervals: runs above the threshold, merged over short gaps, as a table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lstmae.errors import ParameterError
+
+
+def find_intervals(scores: np.ndarray, threshold: float, min_gap: int = 1) -> np.ndarray:
+    """Runs of scores above ``threshold``, merging runs separated by short gaps.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n,)
+    threshold : float
+        A timestep is anomalous when its score is strictly greater.
+    min_gap : int
+        Two runs separated by fewer than ``min_gap`` normal timesteps become one
+        interval. ``1`` merges nothing (only touching runs are one run anyway).
+
+    Returns
+    -------
+    intervals : ndarray of shape (n_intervals, 2), int64
+        ``[start, end]`` positions, both inclusive, in order.
+    """
+    above = np.asarray(scores) > threshold
+    if not above.any():
+        return np.zeros((0, 2), dtype=np.int64)
+    padded = np.concatenate([[False], above, [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    starts, stops = edges[0::2], edges[1::2] - 1  # inclusive ends
+    if min_gap > 1 and len(starts) > 1:
+        gaps = starts[1:] - stops[:-1] - 1
+        keep = np.concatenate([[True], gaps >= min_gap])  # does this run start a new interval?
+        first = np.flatnonzero(keep)
+        starts = starts[first]
+        stops = np.maximum.reduceat(stops, first)  # the last run of each group ends it
+    return np.stack([starts, stops], axis=1).astype(np.int64)
+
+
+#: How many contributing features an interval names.
+TOP_FEATURES = 3
+
+
+def top_features(totals: np.ndarray, names: list[str], k: int = TOP_FEATURES) -> str:
+    """The k features with the largest share of ``totals``, as "name (share%)", largest first.
+
+    Parameters
+    ----------
+    totals : ndarray of shape (n_features,)
+        Each feature's summed score over an interval (>= 0).
+    names : list of str, one per feature
+    """
+    totals = np.clip(np.asarray(totals, dtype=np.float64), 0, None)
+    whole = totals.sum()
+    order = np.argsort(-totals, kind="stable")[:k]
+    if whole <= 0:
+        return ", ".join(names[i] for i in order)
+    return ", ".join(f"{names[i]} ({totals[i] / whole:.0%})" for i in order)
+
+
+INTERVAL_COLUMNS = ["start", "end", "length", "peak_score", "mean_score", "severity"]
+
+
+def interval_table(
+    scores: np.ndarray,
+    threshold: float,
+    min_gap: int = 1,
+    index: pd.Index | None = None,
+    feature_scores: np.ndarray | None = None,
+    feature_names: list[str] | None = None,
+) -> pd.DataFrame:
+    """Detected intervals as a table.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n,)
+    threshold : float
+    min_gap : int
+        See `find_intervals`.
+    index : pandas.Index of length n, optional
+        Labels of the positions (timestamps); adds ``start_time`` / ``end_time``.
+    feature_scores : ndarray of shape (n, n_features), optional
+        Per-feature scores (``scores`` is their mean); adds ``top_features``.
+    feature_names : list of str, optional
+        Names for ``top_features``; default ``"0"``, ``"1"``, ...
+
+    Returns
+    -------
+    DataFrame with one row per interval, sorted by start:
+        ``start``, ``end`` (inclusive positions), ``length``, ``peak_score``,
+        ``mean_score``, ``severity`` (peak_score / threshold, > 1), and
+        ``start_time``, ``end_time`` when ``index`` is given, and
+        ``top_features`` when ``feature_scores`` is given: the (up to
+        TOP_FEATURES) features with the largest share of the interval's summed
+        per-feature score, as ``"name (share%)"`` joined by ``", "``.
+    """
+    if not isinstance(threshold, (int, float, np.number)) or not np.isfinite(threshold) or threshold < 0:
+        raise ParameterError(f"threshold must be a finite number >= 0, got {threshold!r}.")
+    if not isinstance(min_gap, (int, np.integer)) or min_gap < 1:
+        raise ParameterError(f"min_gap must be an integer >= 1, got {min_gap!r}.")
+    scores = np.asarray(scores, dtype=np.float64)
+    if index is not None and len(index) != len(scores):
+        raise ParameterError(f"index has {len(index)} labels but there are {len(scores)} scores; pass the index of the scored data.")
+    spans = find_intervals(scores, threshold, min_gap)
+    rows = []
+    for start, end in spans:
+        part = scores[start : end + 1]
+        peak = float(part.max())
+        rows.append(
+            {
+                "start": int(start),
+                "end": int(end),
+                "length": int(end - start + 1),
+                "peak_score": peak,
+                "mean_score": float(part.mean()),
+                "severity": peak / threshold if threshold > 0 else np.inf,
+            }
+        )
+    if feature_scores is not None:
+        per = np.asarray(feature_scores, dtype=np.float64)
+        if per.ndim != 2 or per.shape[0] != len(scores):
+            raise ParameterError(f"feature_scores must have shape ({len(scores)}, n_features), got {per.shape}.")
+        names = [str(i) for i in range(per.shape[1])] if feature_names is None else [str(n) for n in feature_names]
+        for row, (start, end) in zip(rows, spans):
+            row["top_features"] = top_features(per[start : end + 1].sum(axis=0), names)
+    table = pd.DataFrame(rows, columns=INTERVAL_COLUMNS + (["top_features"] if feature_scores is not None else []))
+    table = table.astype(
+        {"start": "int64", "end": "int64", "length": "int64", "peak_score": "float64", "mean_score": "float64", "severity": "float64"}
+    )  # an empty table would otherwise have object columns
+    if index is not None and not isinstance(index, pd.RangeIndex):
+        table.insert(2, "start_time", index[table["start"].to_numpy()])
+        table.insert(3, "end_time", index[table["end"].to_numpy()])
+    return table
