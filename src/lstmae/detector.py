@@ -42,9 +42,17 @@ class Detector(OutlierMixin):
     threshold_ = property(lambda self: self._state().threshold, doc="Score above which a timestep (or sample) is anomalous.")
     scaler_mean_ = property(lambda self: self._state().scaler_mean, doc="Per-feature mean, (n_features,).")
     scaler_scale_ = property(lambda self: self._state().scaler_scale, doc="Per-feature scale, (n_features,).")
-    feature_levels_ = property(lambda self: _present(self._state().feature_levels, "feature_levels_"))
-    latent_reference_ = property(lambda self: _present(self._state().latent_reference, "latent_reference_"))
-    score_levels_ = property(lambda self: _present(self._state().score_levels, "score_levels_"))
+
+    def __getattr__(self, name: str) -> Any:
+        """The fitted attributes the score parts show (``feature_levels_``, ``latent_reference_``, ``score_levels_``:
+        `lstmae.scoring.state.ScoringState.attributes`); called only for names the model does not hold itself."""
+        state = vars(self).get("scoring_state_")
+        if state is not None and name.endswith("_") and not name.startswith("_"):
+            shown = state.attributes()
+            if name in shown:
+                return shown[name]
+            raise AttributeError(f"this model has no {name} (fitted without it, or read from an older file).")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _state(self) -> ScoringState:
         if "scoring_state_" not in vars(self):
@@ -206,12 +214,6 @@ def labelled(data: Prepared, values: np.ndarray) -> Any:
     if values.ndim == 1:
         return pd.Series(values, index=data.index, name="score")
     return pd.DataFrame(values, index=data.index, columns=data.columns)
-
-
-def _present(value: Any, name: str) -> Any:
-    if value is None:
-        raise AttributeError(f"this model has no {name} (fitted without it, or read from an older file).")
-    return value
 
 
 __all__ = ["Detector", "check_input", "labelled", "sample_table"]

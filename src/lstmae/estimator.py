@@ -42,7 +42,6 @@ from lstmae.errors import (
 from lstmae.backends.network import LSTMAutoencoder as _Network
 from lstmae.params import MAX_LSTM_STEPS, check, check_integer, check_windows, n_train, resolve_frame
 from lstmae.params import validate as validate_params
-from lstmae.scoring.combination import LATENT_WEIGHT
 from lstmae.scoring.state import ScoringSettings, fit_state, resolve_settings
 
 if TYPE_CHECKING:
@@ -128,9 +127,11 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         held-out level (`lstmae.scoring.combination.SERIES_WEIGHTS`: 0.5 and 4 for one
         feature, 2 and 0 for several; selected by cross-validation over source
         families, bench/RESULTS-quality.md); for a panel, each sample against
-        the training samples: `lstmae.scoring.state.PANEL_WEIGHTS` of the
+        the training samples: `lstmae.scoring.combination.PANEL_WEIGHTS` of the
         reconstruction, the latent distance and the input-space distance to the
         nearest training sample, each over its level (bench/RESULTS-panel.md).
+        "input" (panels only): that input-space distance alone. Every part is
+        one module of `lstmae.scoring.parts`.
         "auto": "combined" for the "repeat" design, "reconstruction" for
         "sequence" (which has no window embedding).
     normalize_errors : bool, default=True
@@ -687,4 +688,4 @@ def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 
-__all__ = ["LSTMAutoencoder", "LATENT_WEIGHT", "resolve_device"]
+__all__ = ["LSTMAutoencoder", "resolve_device"]

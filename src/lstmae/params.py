@@ -50,10 +50,12 @@ MAX_LSTM_STEPS = 50
 MAX_UNITS = 4096
 #: threshold rules other than a number (see `lstmae.scoring`).
 THRESHOLD_RULES: tuple[str, ...] = ("auto", "pot")
-#: What a score measures: reconstruction error, latent novelty (distance to the
-#: nearest training embedding), input-space novelty of a series window (distance
-#: to the nearest z-normalised training window), or all of them, each over its held-out level.
-SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "neighbours", "combined")
+#: What a score measures: one score part alone (`lstmae.scoring.parts`: the reconstruction
+#: error, latent novelty: the distance to the nearest training embedding, the distance of a
+#: series window to the nearest z-normalised training window, the distance of a panel's
+#: sample to the nearest training sample), or "combined": the weighted sum of the parts,
+#: each over its held-out level (`lstmae.scoring.combination`).
+SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "neighbours", "input", "combined")
 #: From per-window errors to per-timestep scores (`lstmae.scoring.combination.AGGREGATIONS`,
 #: repeated here so that the command line need not import pandas to check an option).
 AGGREGATIONS: tuple[str, ...] = ("window", "timestep")

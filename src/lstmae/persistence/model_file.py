@@ -38,7 +38,8 @@ from lstmae.errors import DataFileError, ModelFileError, ParameterError, describ
 from lstmae.persistence.atomic import atomic_target
 
 FORMAT_NAME = "lstmae.model"
-FORMAT_VERSION = 1
+#: 2: the scoring state as named score parts (`lstmae.scoring.parts`); format 1 files still load.
+FORMAT_VERSION = 2
 METADATA_KEY = "lstmae"
 
 

@@ -1,160 +1,138 @@
-"""Errors -> per-timestep scores -> a threshold -> anomalous intervals.
+"""The weights table: which score parts a scorer reads, and the weighted sum that makes one score of them.
 
-Scores are always "higher = more anomalous". For a long series a timestep's
-reconstruction score is the mean, over the windows that cover it, of that
-window's squared reconstruction error at that step, averaged over features (in
-the scaled units the model was trained in). For a panel, a sample's score is
-the mean squared error over its timesteps and features. The "combined" scorer
-adds the latent distance (`lstmae.scoring.latent`) and, for a series, the input-space
-nearest-neighbour distance (`lstmae.scoring.neighbours`), each over its held-out level.
+A score part (`lstmae.scoring.parts`) gives one value per timestep (series) or
+per sample (panel). ``scorer="combined"`` sums them, each over its level on
+held-out training data (its mean there), times its weight::
+
+    score = sum over parts p of  w_p * value_p / level_p
+
+A scorer named after a part scores by that part alone, unweighted and in its own
+units. Scores are always "higher = more anomalous".
+
+This module and the parameter table (`lstmae.params.SCORERS`) are the only places
+besides each part's own module that name parts.
 """
-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from lstmae.errors import ParameterError
 
-AGGREGATIONS: tuple[str, ...] = ("window", "timestep")
-
-
-def centred_mean(values: np.ndarray, width: int) -> np.ndarray:
-    """Mean over a centred stretch of ``width`` timesteps, shrunk at the ends.
-
-    Position ``t`` averages ``values[t - width // 2 : t - width // 2 + width]``
-    (clipped to the series), so the result has the input's length and no value
-    is padded in.
-
-    Parameters
-    ----------
-    values : ndarray of shape (n,) or (n, n_features)
-    width : int >= 1
-
-    Returns
-    -------
-    ndarray of the same shape, float64
-    """
-    x = np.asarray(values, dtype=np.float64)
-    n = x.shape[0]
-    if width <= 1 or n == 0:
-        return x.copy()
-    sums = np.empty((n + 1, *x.shape[1:]))  # (n + 1, ...): sums[t] = x[:t].sum(axis=0)
-    sums[0] = 0.0
-    np.cumsum(x, axis=0, out=sums[1:])
-    half = width // 2
-    out = np.empty_like(x)
-    # Interior (the whole stretch inside the series): slices only, no index arrays, so a
-    # 10-million-step series costs one extra copy, not several.
-    interior = slice(half, n + half - width + 1)
-    if n >= width:
-        np.subtract(sums[width:], sums[: n - width + 1], out=out[interior])
-        out[interior] /= width
-    # Ends (fewer than `width` positions each): the stretch is clipped to the series.
-    edge = np.concatenate((np.arange(min(half, n)), np.arange(max(n + half - width + 1, min(half, n)), n)))
-    first = np.maximum(edge - half, 0)  # edge - half < n and edge - half + width > 0 always: one side each
-    last = np.minimum(edge - half + width, n)
-    counts = (last - first).reshape(-1, *([1] * (x.ndim - 1)))
-    out[edge] = (sums[last] - sums[first]) / counts
-    return out
+#: scorer="combined" on a series: the weight of each part beside the reconstruction error, for a series of
+#: one feature and of several. Selected by cross-validation over source families (leave one family out,
+#: 3 seeds; bench/quality.py --cv, bench/RESULTS-quality.md): on one feature the nearest z-normalised
+#: training window finds the odd cycles the network rebuilds well; on several (SMAP/MSL: one telemetry
+#: channel beside mostly-flat command flags) the embedding distance did better and the nearest-window part
+#: did not help, so it is off there.
+SERIES_WEIGHTS: dict[str, dict[str, float]] = {
+    "univariate": {"reconstruction": 1.0, "latent": 0.5, "neighbours": 4.0},
+    "multivariate": {"reconstruction": 1.0, "latent": 2.0, "neighbours": 0.0},
+}
+#: scorer="combined" on a panel: the reconstruction error, the latent distance and the input-space distance
+#: (a sample's distance to the nearest training sample, in scaled units), each over its level on the
+#: training data. Chosen by leave-one-dataset-out over a grid on bench/panel.py's development datasets
+#: (bench/RESULTS-panel.md): every fold gave the reconstruction weight 0, and the input-space distance
+#: carried most of the score. On panels of a few dozen training samples the reconstruction ranked other
+#: classes no better than chance; it still gives ``top_features``.
+PANEL_WEIGHTS: dict[str, float] = {"reconstruction": 0.0, "latent": 0.25, "input": 4.0}
+#: Models saved before the weights were fitted per kind of input: the reconstruction error and the latent
+#: distance, weighted 1 and 0.25.
+LEGACY_WEIGHTS: dict[str, float] = {"reconstruction": 1.0, "latent": 0.25}
+#: The part every model fits whatever its scorer: it gives the per-feature scores (``top_features``).
+BASE_PART = "reconstruction"
 
 
-#: scorer="combined" on a panel: weight of the latent distance (sample to nearest
-#: training sample embedding) beside the reconstruction error, each over its held-out level.
-LATENT_WEIGHT = 0.25
-#: scorer="combined" on a series: (latent weight, nearest-neighbour weight) beside
-#: the reconstruction error, each part over its held-out level, for a series of
-#: one feature and of several. Selected by cross-validation over source families
-#: (leave one family out, 3 seeds; bench/quality.py --cv, bench/RESULTS-quality.md):
-#: on one feature the nearest z-normalised training window finds the odd cycles
-#: the network rebuilds well; on several (SMAP/MSL: one telemetry channel beside
-#: mostly-flat command flags) the embedding distance did better and the
-#: nearest-window part did not help, so it is off there.
-SERIES_WEIGHTS = {"univariate": (0.5, 4.0), "multivariate": (2.0, 0.0)}
+def resolve_scorer(scorer: str, architecture: str) -> str:
+    """scorer="auto": "combined" for the bottleneck ("repeat") design, else the reconstruction error alone
+    (a model without a bottleneck learns the identity: its embeddings say nothing)."""
+    if scorer != "auto":
+        return scorer
+    return "combined" if architecture == "repeat" else BASE_PART
 
 
-def combined_weights(n_features: int) -> tuple[float, float]:
-    """(latent weight, nearest-neighbour weight) of scorer="combined" on a series of ``n_features`` features."""
-    return SERIES_WEIGHTS["univariate" if n_features == 1 else "multivariate"]
+def kind_weights(is_panel: bool, n_features: int) -> dict[str, float]:
+    """The weights of scorer="combined" for this kind of input (`SERIES_WEIGHTS`, `PANEL_WEIGHTS`)."""
+    if is_panel:
+        return dict(PANEL_WEIGHTS)
+    return dict(SERIES_WEIGHTS["univariate" if n_features == 1 else "multivariate"])
+
+
+def fitted_parts(scorer: str, weights: Mapping[str, float]) -> list[str]:
+    """The parts a model fits for ``scorer``: the base part, then the scorer's own part or every part
+    ``weights`` gives a non-zero weight, in the table's order."""
+    if scorer == "combined":
+        chosen = [name for name, weight in weights.items() if weight or name == BASE_PART]
+    else:
+        chosen = [scorer]
+    return [BASE_PART] + [name for name in chosen if name != BASE_PART]
 
 
 @dataclass(frozen=True)
-class Parts:
-    """The parts of a score, one value per timestep (series) or sample (panel).
+class Combination:
+    """A weighted sum of parts: ``terms`` ((part name, weight), ...) in the order they are added.
 
-    reconstruction : (n,) or (S,), the mean of ``per`` over features
-    latent : (n,) or (S,) latent distances, or None
-    neighbours : (n,) input-space nearest-neighbour distances (series only), or None
-    per : (n, F) or (S, F), per-feature reconstruction scores
+    ``normalised``: each part is divided by its level first (scorer="combined"); otherwise the
+    one part is the score, in its own units.
     """
 
-    reconstruction: np.ndarray
-    latent: np.ndarray | None
-    neighbours: np.ndarray | None
-    per: np.ndarray
+    terms: tuple[tuple[str, float], ...]
+    normalised: bool
+
+    def score(self, values: Mapping[str, np.ndarray], levels: Mapping[str, float | None]) -> np.ndarray:
+        """The score (n,) of the parts' ``values`` {name: (n,)}; a term of weight 0 adds nothing."""
+        score = None
+        for name, weight in self.terms:
+            if not weight:
+                continue
+            term = weight * values[name] / levels[name] if self.normalised else values[name]
+            score = term if score is None else score + term
+        return np.zeros_like(values[BASE_PART]) if score is None else score
 
 
-def aggregate(
-    errors: np.ndarray,
-    distances: np.ndarray | None,
-    is_panel: bool,
-    aggregation: str,
-    timesteps: int,
-    neighbours: np.ndarray | None = None,
-) -> Parts:
-    """Merged errors (and distances) -> the parts of a score per timestep (series) or sample (panel).
-
-    Parameters
-    ----------
-    errors : ndarray of shape (n, F) (series, per timestep) or (S, T, F) (panel)
-    distances : ndarray of shape (n, 1) or (S, 1, 1), or None
-        Latent distances, merged onto timesteps (or samples).
-    aggregation : "window" (the centred mean over ``timesteps``) or "timestep"
-    neighbours : ndarray of shape (n, 1), or None
-        Nearest-neighbour window distances merged onto timesteps (series only).
-    """
-    if is_panel:
-        per = errors.mean(axis=1)  # (S, F)
-    elif aggregation == "window":
-        per = centred_mean(errors, timesteps)  # (n, F)
-    else:
-        per = errors  # (n, F)
-    reconstruction = per.mean(axis=1)
-
-    def spread(values: np.ndarray | None) -> np.ndarray | None:
-        if values is None:
-            return None
-        flat = values.reshape(len(reconstruction))
-        return centred_mean(flat, timesteps) if not is_panel and aggregation == "window" else flat
-
-    return Parts(reconstruction, spread(distances), None if is_panel else spread(neighbours), per)
+def combination_for(scorer: str, weights: Mapping[str, float], available: Mapping[str, float | None],
+                    needs: str = "its part") -> Combination:
+    """The combination ``scorer`` scores with, given the fitted ``weights`` and the parts a state holds
+    ({name: level}); a part the scorer needs but the state lacks (``needs`` says what it is fitted from)
+    is a ParameterError that says how to refit."""
+    if scorer != "combined":
+        if scorer not in available:
+            raise ParameterError(
+                f"scorer={scorer!r} needs {needs}, which this model was fitted without (it holds the parts "
+                f"{list(available)}); refit with scorer={scorer!r} or 'combined', or score with one of those."
+            )
+        return Combination(((scorer, 1.0),), False)
+    terms = tuple((name, float(weight)) for name, weight in weights.items() if name in available)
+    if len(terms) > 1 and any(available[name] is None for name, weight in terms if weight):
+        raise ParameterError("scorer='combined' needs every part's level, which this model was fitted without; refit it.")
+    if len(terms) == 1:  # only the base part: the reconstruction error itself
+        return Combination(terms, False)
+    return Combination(terms, True)
 
 
-def combine(
-    scorer: str,
-    parts: Parts,
-    levels: tuple[float, float] | None,
-    neighbour_level: float | None = None,
-    weights: tuple[float, float] | None = None,
-) -> np.ndarray:
-    """The score a scorer gives from the parts.
+def format1_weights(stored: list | None, parts: list[str]) -> dict[str, float]:
+    """scorer="combined"'s weights of a model file of format 1: a panel's input-space part took `PANEL_WEIGHTS`;
+    a series stored (latent, nearest-window) weights; files older than those: `LEGACY_WEIGHTS`."""
+    if "input" in parts:
+        return dict(PANEL_WEIGHTS)
+    if stored is None:
+        return dict(LEGACY_WEIGHTS)
+    latent, neighbours = (float(weight) for weight in stored)
+    return {"reconstruction": 1.0, "latent": latent, "neighbours": neighbours}
 
-    "reconstruction", "latent", "neighbours": that part alone. "combined":
-    reconstruction / level + w_latent x latent / level (+ w_neighbours x
-    neighbours / level when there is a neighbour part), with ``weights`` =
-    (w_latent, w_neighbours) as fitted (`combined_weights` for a series);
-    None (a panel, or a model saved before the weights were fitted) is
-    (LATENT_WEIGHT, 0).
-    """
-    if scorer == "reconstruction" or (parts.latent is None and parts.neighbours is None):
-        return parts.reconstruction
-    if scorer == "latent":
-        return parts.latent
-    if scorer == "neighbours":
-        return parts.neighbours
-    latent_weight, neighbour_weight = (LATENT_WEIGHT, 0.0) if weights is None else weights
-    score = parts.reconstruction / levels[0] + latent_weight * parts.latent / levels[1]
-    if neighbour_weight and parts.neighbours is not None and neighbour_level is not None:
-        score = score + neighbour_weight * parts.neighbours / neighbour_level
-    return score
+
+__all__ = [
+    "BASE_PART",
+    "Combination",
+    "LEGACY_WEIGHTS",
+    "PANEL_WEIGHTS",
+    "SERIES_WEIGHTS",
+    "combination_for",
+    "fitted_parts",
+    "format1_weights",
+    "kind_weights",
+    "resolve_scorer",
+]

@@ -1,10 +1,11 @@
 """Chunked passes of a fitted network over the windows of a series or the samples of a panel.
 
 One pass runs each chunk of windows through the network once and yields what
-is asked: per-timestep merged squared errors, reconstructions, embeddings,
-latent distances, input-space nearest-neighbour distances. The estimator,
-`lstmae.scoring.state` (the post-training pass) and any scorer that holds a network
-and a `lstmae.scoring.state.ScoringState` use it.
+is asked: per-timestep merged squared errors, reconstructions, embeddings, and
+every score part's values (`parts_pass`: each part, `lstmae.scoring.parts`, says
+what it reads of a chunk; the parts that read only the input run beside the
+network, `input_pass`). The estimator, `lstmae.scoring.state` (the
+post-training pass) and the stream use it.
 
 Shapes: B = windows in a chunk, T = timesteps, F = features, L = latent size,
 n = timesteps of a series, S = samples of a panel.
@@ -12,16 +13,18 @@ n = timesteps of a series, S = samples of a panel.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from lstmae.data.windows import TimestepAccumulator, window_starts
-from lstmae.scoring.latent import CentredReference, nearest_distances
-from lstmae.scoring.neighbours import WindowReference, nearest_window_distances
 from lstmae.backends.parallel import cpu_workers, ordered_map
+from lstmae.data.windows import TimestepAccumulator, window_starts
+
+if TYPE_CHECKING:
+    from lstmae.scoring.parts.base import ScorePart
 
 # Numbers (windows x timesteps x the wider of features and 4 x units, the size of
 # the network's gate buffers) per inference chunk: bounds memory whatever the
@@ -94,153 +97,136 @@ def run(network: torch.nn.Module, jobs: Iterable[tuple[torch.Tensor, torch.Tenso
 class Merge:
     """Per-window values (B, T, C) back onto timesteps (series: mean over covering windows) or samples (panel)."""
 
-    def __init__(self, length: int, timesteps: int, channels: int, is_panel: bool) -> None:
-        self.is_panel = is_panel
+    def __init__(self, length: int, channels: int, is_panel: bool) -> None:
+        self.length, self.channels, self.is_panel = length, channels, is_panel
         if is_panel:
-            self.values = np.empty((length, timesteps, channels), dtype=np.float64)  # (S, T, C)
+            self.values: np.ndarray | None = None  # (S, T or 1, C), allocated at the first chunk
         else:
             self.accumulator = TimestepAccumulator(length, channels)
 
     def add(self, where: torch.Tensor, values: np.ndarray) -> None:
         where = where.numpy()
         if self.is_panel:
+            if self.values is None:
+                self.values = np.empty((self.length, *values.shape[1:]), dtype=np.float64)
             self.values[where] = values
         else:
             self.accumulator.add(where, values)
 
     def result(self) -> np.ndarray:
-        """(n, C) for a series, (S, T, C) for a panel."""
-        return self.values if self.is_panel else self.accumulator.mean()
+        """(n, C) for a series, (S, T or 1, C) for a panel."""
+        if self.is_panel:
+            return np.zeros((self.length, 1, self.channels)) if self.values is None else self.values
+        return self.accumulator.mean()
 
 
-def distances(chunk: Chunk, reference: CentredReference, exclude: tuple[torch.Tensor, int] | None, is_panel: bool) -> np.ndarray:
-    """Each window's distance to its nearest reference embedding, spread over its steps: (B, T, 1), or (B, 1, 1) for a panel.
-
-    Call it in the consuming thread, not the workers: measured, a distance search
-    running beside the workers' networks made their results vary in the last bits.
-    """
-    at = None if exclude is None else (torch.from_numpy(np.asarray(chunk.where)), *exclude)
-    distance = nearest_distances(chunk.embedding.float(), reference, at).double()  # (B,)
-    return distance[:, None, None].expand(-1, 1 if is_panel else chunk.squared.shape[1], 1).double().numpy()
+#: Windows per block of an INPUT part's pass: bounds its memory to a few MB whatever the series length.
+INPUT_CHUNK = 1024
 
 
-#: Windows per block of the nearest-window pass: bounds its memory to a few MB whatever the series length.
-NEIGHBOUR_CHUNK = 1024
-
-
-def neighbour_stride(stride: int, length: int) -> int:
-    """The stride of the nearest-window part's windows of ``length`` steps: the score stride, at most the length
+def input_stride(stride: int, length: int) -> int:
+    """The stride of an INPUT part's windows of ``length`` steps: the score stride, at most the length
     (a longer stride would leave timesteps that no window covers)."""
     return min(stride, length)
 
 
-def neighbour_pass(scaled: torch.Tensor, reference: WindowReference, stride: int,
-                   exclude: tuple[torch.Tensor, int] | None = None) -> np.ndarray:
-    """The nearest-window part of a series per timestep: (n, 1) float64.
+def input_pass(scaled: torch.Tensor, part: ScorePart, is_panel: bool, stride: int, timesteps: int,
+               self_match: bool = False) -> np.ndarray:
+    """An INPUT part's merged values: (n, C) per timestep of a series, (S,) per sample of a panel, float64.
 
-    The windows of L = ``reference.length`` steps start every `neighbour_stride` steps
-    (and the last ends at n - 1, `window_starts`); each window's distance to its
-    nearest z-normalised training window (`lstmae.scoring.neighbours.nearest_window_distances`)
-    counts for its L steps, and each timestep gets the mean over the windows
-    covering it. No network: it runs beside the network's pass, in the calling thread.
+    A series' windows of L = ``part.window_length(T)`` steps start every `input_stride` steps
+    (and the last ends at n - 1, `window_starts`); each window's value (`ScorePart.window_values`)
+    counts for its L steps, and each timestep gets the mean over the windows covering it. No
+    network: it runs beside the network's pass, in the calling thread.
 
     Parameters
     ----------
-    scaled : Tensor of shape (n, F), n >= L, in training-scaled units
-    reference : `lstmae.scoring.neighbours.WindowReference`
+    scaled : Tensor of shape (n, F), n >= L, or (S, T, F), in training-scaled units
     stride : int >= 1, the score stride
-    exclude : (the reference windows' starts (M,), radius), optional
-        For the training series itself: skip the reference windows starting within
-        ``radius`` of each window's start.
+    timesteps : int, the model's window length T
+    self_match : the training data itself: each value skips the part's trivial matches
     """
-    length = reference.length
-    merge = Merge(scaled.shape[0], 1, 1, False)
+    if is_panel:
+        return part.sample_values(scaled, self_match)
+    length = part.window_length(timesteps)
+    merge = Merge(scaled.shape[0], part.channels(scaled.shape[1]), False)
     view = scaled.unfold(0, length, 1)  # (n - L + 1, F, L): a view
-    starts = torch.from_numpy(window_starts(scaled.shape[0], length, neighbour_stride(stride, length)))
-    for first in range(0, len(starts), NEIGHBOUR_CHUNK):
-        where = starts[first : first + NEIGHBOUR_CHUNK]
-        at = None if exclude is None else (where, *exclude)
-        distance = nearest_window_distances(view[where].transpose(1, 2), reference, at).double()  # (B,)
-        merge.add(where, distance[:, None, None].expand(-1, length, 1).numpy())
+    starts = torch.from_numpy(window_starts(scaled.shape[0], length, input_stride(stride, length)))
+    for first in range(0, len(starts), INPUT_CHUNK):
+        where = starts[first : first + INPUT_CHUNK]
+        value = part.window_values(view[where].transpose(1, 2), where, self_match).double()  # (B,) or (B, C)
+        value = value.reshape(len(where), 1, -1).expand(-1, length, -1)  # (B, L, C)
+        merge.add(where, value.numpy())
     return merge.result()
+
+
+class PassMerger:
+    """Merges the chunks of one pass over a series or panel: each NETWORK part's values, and the
+    reconstruction when asked (see `parts_pass`)."""
+
+    def __init__(self, shape: tuple[int, ...], is_panel: bool, parts: Sequence[ScorePart], self_match: bool = False,
+                 reconstruction: bool = False) -> None:
+        length, features = shape[0], shape[-1]
+        self.is_panel, self.self_match = is_panel, self_match
+        self.parts = [part for part in parts if part.from_network]
+        self.merges = {part.name: Merge(length, part.channels(features), is_panel) for part in self.parts}
+        self.reconstruction = Merge(length, features, is_panel) if reconstruction else None
+
+    def add(self, chunk: Chunk) -> None:
+        for part in self.parts:
+            self.merges[part.name].add(chunk.where, part.chunk_values(chunk, self.is_panel, self.self_match))
+        if self.reconstruction is not None:
+            self.reconstruction.add(chunk.where, chunk.output.double().numpy())
+
+    def result(self) -> dict[str, np.ndarray]:
+        """{part name: merged values (n, C) or (S, ., C)}."""
+        return {name: merge.result() for name, merge in self.merges.items()}
+
+
+def parts_pass(network: torch.nn.Module, scaled: torch.Tensor, is_panel: bool, stride: int, parts: Sequence[ScorePart],
+               self_match: bool = False) -> dict[str, np.ndarray]:
+    """Every part's merged values over a series (n, F) or panel (S, T, F), in ``parts``' order.
+
+    The NETWORK parts read one pass of the network over the series' windows (every
+    ``stride``-th and the last) or the panel's samples; the INPUT parts read the
+    input (`input_pass`). ``self_match``: ``scaled`` is the training data itself.
+    """
+    merger = PassMerger(tuple(scaled.shape), is_panel, parts, self_match)
+    if merger.parts:
+        for chunk in run(network, ((where, batch, True) for where, batch in batches(network, scaled, is_panel, stride))):
+            merger.add(chunk)
+    merged_parts = merger.result()
+    for part in parts:
+        if not part.from_network:
+            merged_parts[part.name] = input_pass(scaled, part, is_panel, stride, network.config.timesteps, self_match)
+    return {part.name: merged_parts[part.name] for part in parts}
 
 
 @dataclass
 class Merged:
-    """A pass's per-timestep (series) or per-sample (panel) results.
+    """A pass's per-timestep (series) or per-sample (panel) errors and reconstruction.
 
     errors : (n, F) or (S, T, F), squared errors in scaled units, not normalised
     reconstruction : same shape, or None
-    distances : (n, 1) or (S, 1, 1) latent distances, or None
-    neighbours : (n, 1) nearest-neighbour window distances (series), or None
     """
 
     errors: np.ndarray
     reconstruction: np.ndarray | None = None
-    distances: np.ndarray | None = None
-    neighbours: np.ndarray | None = None
 
 
-class PassMerger:
-    """Merges the decoded chunks of one pass over a series or panel (see `merged`); the nearest-window part
-    is not the network's and comes from `neighbour_pass`."""
-
-    def __init__(self, shape: tuple[int, ...], is_panel: bool, reconstruction: bool,
-                 reference: torch.Tensor | CentredReference | None,
-                 exclude: tuple[torch.Tensor, int] | None = None) -> None:
-        length, timesteps, features = shape[0], shape[1] if is_panel else 1, shape[-1]
-        if isinstance(reference, torch.Tensor):  # prepared once for every chunk
-            reference = CentredReference.of(reference)
-        self.is_panel, self.reference, self.exclude = is_panel, reference, exclude
-        self.errors = Merge(length, timesteps, features, is_panel)
-        self.reconstruction = Merge(length, timesteps, features, is_panel) if reconstruction else None
-        self.distances = Merge(length, 1, 1, is_panel) if reference is not None else None
-
-    def add(self, chunk: Chunk) -> None:
-        self.errors.add(chunk.where, chunk.squared)
-        if self.reconstruction is not None:
-            self.reconstruction.add(chunk.where, chunk.output.double().numpy())
-        if self.distances is not None:
-            self.distances.add(chunk.where, distances(chunk, self.reference, self.exclude, self.is_panel))
-
-    def result(self, neighbours: np.ndarray | None = None) -> Merged:
-        """The merged pass, with the nearest-window part (n, 1) from `neighbour_pass` when given."""
-        return Merged(
-            self.errors.result(),
-            None if self.reconstruction is None else self.reconstruction.result(),
-            None if self.distances is None else self.distances.result(),
-            neighbours,
-        )
-
-
-def merged(
-    network: torch.nn.Module,
-    scaled: torch.Tensor,
-    is_panel: bool,
-    stride: int,
-    *,
-    reconstruction: bool = False,
-    reference: torch.Tensor | CentredReference | None = None,
-    exclude: tuple[torch.Tensor, int] | None = None,
-    neighbours: WindowReference | torch.Tensor | None = None,
-) -> Merged:
-    """One pass over a series (n, F) or panel (S, T, F): errors, and reconstructions and/or latent distances.
+def merged(network: torch.nn.Module, scaled: torch.Tensor, is_panel: bool, stride: int, *, reconstruction: bool = False) -> Merged:
+    """One pass over a series (n, F) or panel (S, T, F): the squared errors, and the reconstructions when asked.
 
     Series windows are every ``stride``-th and the last; each timestep's values
-    are averaged over the windows that cover it. ``reference`` (M, L): the
-    training embeddings to measure latent distances to; ``exclude``: (their
-    positions (M,), radius), skipping the reference rows near each window.
-    ``neighbours``: the z-normalised training windows to measure input-space
-    nearest-window distances to (series only, `neighbour_pass`; no exclusion).
+    are averaged over the windows that cover it.
     """
-    merger = PassMerger(tuple(scaled.shape), is_panel, reconstruction, reference, exclude)
+    errors = Merge(scaled.shape[0], scaled.shape[-1], is_panel)
+    rebuilt = Merge(scaled.shape[0], scaled.shape[-1], is_panel) if reconstruction else None
     for chunk in run(network, ((where, batch, True) for where, batch in batches(network, scaled, is_panel, stride))):
-        merger.add(chunk)
-    near = None
-    if neighbours is not None and not is_panel:
-        near = neighbour_pass(scaled, neighbours if isinstance(neighbours, WindowReference)
-                              else WindowReference.of(neighbours, network.config.timesteps), stride)
-    return merger.result(near)
+        errors.add(chunk.where, chunk.squared)
+        if rebuilt is not None:
+            rebuilt.add(chunk.where, chunk.output.double().numpy())
+    return Merged(errors.result(), None if rebuilt is None else rebuilt.result())
 
 
 def embeddings(network: torch.nn.Module, scaled: torch.Tensor, is_panel: bool, stride: int) -> torch.Tensor:

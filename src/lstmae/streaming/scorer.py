@@ -5,10 +5,10 @@ series, as soon as that score can no longer change. It runs the batch
 pipeline on the newest part only, through the same functions:
 
 * the windows that a block of new points completes go through the network in
-  one pass (`lstmae.scoring.inference.run`, one chunk), their latent distances through
-  `lstmae.scoring.inference.distances`; the nearest-window part has windows of its own
-  (L = `lstmae.scoring.neighbours.part_length` steps, on the same stride grid), which
-  the block completes earlier, through `lstmae.scoring.inference.neighbour_pass`;
+  one pass (`lstmae.scoring.inference.parts_pass`), which gives every score part
+  that reads the network its values; a part that reads the input alone has
+  windows of its own (``part.window_length(T)`` steps, on the same stride grid),
+  which the block completes earlier (`lstmae.scoring.inference.input_pass`);
 * their per-timestep values are summed per timestep and channel (the merge of
   `lstmae.scoring.inference.Merge`: the mean over the windows that cover a timestep);
 * once no later window can cover a timestep, its merged values are final, and
@@ -29,13 +29,13 @@ Delay (`StreamScorer.delay`): a point's score is final ``delay`` points after it
 arrived: T - 1 (s = 1) or T (s > 1), plus T - T // 2 - 1 for
 ``aggregation="window"`` (the right half of the centred mean).
 
-Shapes: F = features, C = merged channels (F squared errors, then 1 latent
-distance when the scorer uses one), T = timesteps.
+Shapes: F = features, C = merged channels (each score part's, in the parts' order:
+`ScorePart.channels`), T = timesteps.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 #: Format of a saved stream state (`StreamScorer.save_state`).
 STATE_FORMAT = "lstmae.stream"
-STATE_VERSION = 2  # 2: per-channel window counts, the nearest-window grid's own next window
+STATE_VERSION = 3  # 2: per-channel window counts, the nearest-window grid's own next window; 3: score parts by name
 
 _NO_TIMES, _DATETIME, _NUMBER = "none", "datetime", "number"
 _COLUMNS = pd.Index(["score", "anomaly"])
@@ -101,8 +101,7 @@ class StreamScorer:
         self.network = model.module_
         self.scoring = model._state()
         self.settings = model._settings()
-        self.reference = self.scoring.reference_for(self.settings.scorer)  # prepared once, not per update
-        self.neighbours = self.scoring.neighbours_for(self.settings.scorer)
+        self.parts = self.scoring.parts_for(self.settings)  # each prepares its reference once, not per update
         self.missing = missing
         self.min_gap = check_integer("min_gap", model.timesteps_ if min_gap is None else min_gap, 1)
         names = getattr(model, "feature_names_in_", None)
@@ -113,7 +112,7 @@ class StreamScorer:
         self.merge_delay = T - 1 if s == 1 else T
         self.margins = aggregation_margins(self.settings.aggregation, T)
         self.delay = self.merge_delay + self.margins[1]
-        self.layout = self._layout()  # [(Merged field, channels)]: what the batch pass merges per timestep
+        self.layout = [(part.name, part.channels(self.n_features)) for part in self.parts]  # what a pass merges per timestep
         self.channels = sum(width for _, width in self.layout)
         self._reset()
 
@@ -122,8 +121,7 @@ class StreamScorer:
         F, C = self.n_features, self.channels
         self.rows = 0  # rows received (held ones included)
         self.n = 0  # points released into the pipeline: positions 0 .. n-1
-        self.next_start = 0  # the next grid window of the network to run
-        self.next_near_start = 0  # ... and of the nearest-window part (windows of L steps)
+        self.next_starts = {name: 0 for name, _, _, _ in self.grids}  # each grid's next window to run
         self.tail = np.zeros((0, F), dtype=np.float32)  # the last <= T scaled points
         self.acc_from = 0  # first position whose merged value is not final
         self.sums = np.zeros((0, C))  # (n - acc_from, C) partial sums of the windows run so far
@@ -385,12 +383,13 @@ class StreamScorer:
             self.times = np.concatenate([self.times, times])
             self.sums = np.concatenate([self.sums, np.zeros((len(block), self.channels))])
             self.counts = np.concatenate([self.counts, np.zeros((len(block), self.channels), dtype=np.int64)])
-            for name, width, step in self.grids:
-                starts = np.arange(getattr(self, name), self.n - width + 1, step, dtype=np.int64)
+            for grid in self.grids:
+                name, width, step, _ = grid
+                starts = np.arange(self.next_starts[name], self.n - width + 1, step, dtype=np.int64)
                 if len(starts):  # the windows this block completed, in one pass: positions starts[0] .. starts[-1] + width - 1
                     span = self.tail[len(self.tail) - (self.n - starts[0]) : len(self.tail) - (self.n - starts[-1] - width)]
-                    self._add(self.sums, self.counts, int(starts[0]) - self.acc_from, *self._pass(span, name, width, step))
-                    setattr(self, name, int(starts[-1]) + step)
+                    self._add(self.sums, self.counts, int(starts[0]) - self.acc_from, *self._pass(span, grid))
+                    self.next_starts[name] = int(starts[-1]) + step
             self.tail = self.tail[-T:]
         final_to = self.n
         if end and self.n:
@@ -415,43 +414,27 @@ class StreamScorer:
         self._intervals(scores, per, positions, point_times, end)
         return self._frame(scores, positions, point_times)
 
-    def _components(self) -> dict[str, Any]:
-        """The parts of `ScoringState.score`'s pass for this scorer (keywords of `lstmae.scoring.inference.merged`).
-
-        Kept beside `ScoringState.score`: a part added there is added here, and
-        the tests comparing a stream with `anomaly_score` fail until it is.
-        """
-        return {"reference": self.reference, "neighbours": self.neighbours}
-
-    def _layout(self) -> list[tuple[str, int]]:
-        """The per-timestep fields the pass gives (`lstmae.scoring.inference.Merged`) and their channels, from one window."""
-        probe = inference.merged(self.network, torch.zeros(self.timesteps, self.n_features), False, 1, **self._components())
-        return [(field.name, getattr(probe, field.name).shape[1]) for field in dataclasses.fields(probe)
-                if getattr(probe, field.name) is not None]
-
-    @property
-    def grids(self) -> list[tuple[str, int, int]]:
-        """(attribute holding the next window's start, window length, stride) of each grid of windows the stream runs."""
-        grids = [("next_start", self.timesteps, self.stride)]
-        if self.neighbours is not None:
-            length = self.neighbours.length
-            grids.append(("next_near_start", length, inference.neighbour_stride(self.stride, length)))
+    @functools.cached_property
+    def grids(self) -> list[tuple[str, int, int, list]]:
+        """(name, window length, stride, parts) of each grid of windows the stream runs: the network's windows
+        of T steps at the score stride for the parts that read the network, and each input part's own."""
+        T, s = self.timesteps, self.stride
+        grids = [("network", T, s, [part for part in self.parts if part.from_network])]
+        for part in self.parts:
+            if not part.from_network:
+                length = part.window_length(T)  # at most T: the stream keeps the last T points
+                grids.append((part.name, length, inference.input_stride(s, length), [part]))
         return grids
 
-    def _pass(self, span: np.ndarray, grid: str, width: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """(per-timestep sums (S, C), window counts (S, C)) of the windows of ``width`` steps at 0, step, ..., S - width
-        of ``span`` (S, F), scaled, of one grid (`grids`): the network's windows (every channel but the
-        nearest-window one) or the nearest-window part's (its channel only).
+    def _pass(self, span: np.ndarray, grid: tuple[str, int, int, list]) -> tuple[np.ndarray, np.ndarray]:
+        """(per-timestep sums (S, C), window counts (S, C)) of one grid's windows (`grids`) at 0, step, ..., S - width
+        of ``span`` (S, F), scaled: the channels of that grid's parts, zero elsewhere.
 
-        The batch pass itself (`lstmae.scoring.inference.merged`, `lstmae.scoring.inference.neighbour_pass`); its means times
-        the number of windows covering each timestep are the sums to carry on.
+        The batch pass itself (`lstmae.scoring.inference.parts_pass`); its means times the number of
+        windows covering each timestep are the sums to carry on.
         """
-        scaled = torch.from_numpy(span)
-        network = grid == "next_start"
-        if network:
-            passed = inference.merged(self.network, scaled, False, self.stride, reference=self.reference)
-        else:
-            passed = inference.Merged(None, neighbours=inference.neighbour_pass(scaled, self.neighbours, self.stride))
+        _, width, step, parts = grid
+        passed = inference.parts_pass(self.network, torch.from_numpy(span), False, self.stride, parts)
         starts = window_starts(len(span), width, step)
         edges = np.zeros(len(span) + 1, dtype=np.int64)
         np.add.at(edges, starts, 1)
@@ -461,8 +444,8 @@ class StreamScorer:
         counts = np.zeros((len(span), self.channels), dtype=np.int64)
         at = 0
         for name, channels in self.layout:
-            if (name == "neighbours") != network:
-                sums[:, at : at + channels] = getattr(passed, name) * covering[:, None]
+            if name in passed:
+                sums[:, at : at + channels] = passed[name] * covering[:, None]
                 counts[:, at : at + channels] = covering[:, None]
             at += channels
         return sums, counts
@@ -476,10 +459,11 @@ class StreamScorer:
         """Add batch scoring's last window of each grid (at n - width) when the grid has not run it; cached per length."""
         if self._end_cache is None or self._end_cache[0] != self.n:
             ends = []
-            for grid, width, step in self.grids:
+            for grid in self.grids:
+                _, width, step, _ = grid
                 last = self.n - width
                 if last >= 0 and last % step:
-                    ends.append((last, self._pass(self.tail[-width:], grid, width, step)))
+                    ends.append((last, self._pass(self.tail[-width:], grid)))
             self._end_cache = (self.n, ends)
         for last, (more_sums, more_counts) in self._end_cache[1]:
             self._add(sums, counts, last - self.acc_from, more_sums, more_counts)
@@ -497,8 +481,7 @@ class StreamScorer:
         parts, at = {}, 0
         for name, width in self.layout:
             parts[name], at = segment[:, at : at + width], at + width
-        passed = inference.Merged(**parts)
-        scores, per = self.scoring.scores_of(passed, False, self.settings)
+        scores, per = self.scoring.scores_of(parts, False, self.settings)
         return scores[first - left : stop - left], per[first - left : stop - left]
 
     # ------------------------------------------------------------ intervals
@@ -573,7 +556,7 @@ class StreamScorer:
     # ------------------------------------------------------------ saving
     _ARRAYS = ("tail", "sums", "counts", "merged", "times", "held", "held_times", "last_valid", "last_x",
                "open_scores", "open_per", "open_times")
-    _FIELDS = ("rows", "n", "next_start", "next_near_start", "acc_from", "merged_from", "scored", "time_kind", "tz", "time_unit", "last_time",
+    _FIELDS = ("rows", "n", "next_starts", "acc_from", "merged_from", "scored", "time_kind", "tz", "time_unit", "last_time",
                "open_start", "open_end", "flushed")
 
     def _identity(self) -> dict[str, Any]:

@@ -1,0 +1,100 @@
+"""The nearest-window distance: how far a stretch of the series lies from every stretch of the training series.
+
+Both z-normalised, per feature (`lstmae.scoring.neighbours` has the search and the
+reasons). The windows compared are half the model's (`part_length`), on a grid of
+their own at the score stride, each distance counting for its own steps; the
+reference is the training series' windows of that length (every one up to
+`NEIGHBOUR_REFERENCE_MAX`, else evenly spaced ones). Series only: a panel's
+samples are compared whole by the input-space part.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+
+from lstmae.data.windows import n_windows, window_starts
+from lstmae.scoring.neighbours import WindowReference, nearest_window_distances, part_length, reference_windows
+from lstmae.scoring.parts.base import INPUT, ScorePart, ScoringSettings, TrainingData
+
+#: Training windows each scored window is compared with: every one up to this many, else evenly
+#: spaced ones. Each scored window is compared with all of them (L x F values each), so this bounds
+#: the part's cost per window, which is what a stream's update pays (bench/stream.py); the quality at
+#: this cap was checked by bench/quality.py --cv (bench/RESULTS-quality.md).
+NEIGHBOUR_REFERENCE_MAX = 8_192
+
+
+def reference_stride(n: int, length: int) -> int:
+    """Stride of the reference windows of ``length`` steps over ``n`` training rows: at most NEIGHBOUR_REFERENCE_MAX windows."""
+    return max(1, -(-n_windows(n, length, 1) // NEIGHBOUR_REFERENCE_MAX))
+
+
+class Neighbours(ScorePart):
+    """Distance of each window of ``length`` steps to the nearest z-normalised training window.
+
+    series : (m, F) float32, the scaled training series whose windows are the reference
+    length : the steps of each window (`part_length`; the model's whole window in files saved before it was half)
+    """
+
+    name = "neighbours"
+    source = INPUT
+    needs = "the training windows"
+    for_panels = False
+    applies_to = "compares windows of a series with the training windows"
+
+    def __init__(self, series: torch.Tensor | None = None, length: int = 0) -> None:
+        super().__init__()
+        self.series = series
+        self.length = length
+        self.positions: torch.Tensor | None = None  # the reference windows' starts, for the training data's own windows
+        self.radius = 1
+
+    def window_length(self, timesteps: int) -> int:
+        return self.length
+
+    @functools.cached_property
+    def prepared(self) -> WindowReference:
+        """The z-normalised reference windows (M, L * F), every `reference_stride`-th, prepared once."""
+        stride = reference_stride(self.series.shape[0], self.length)
+        return WindowReference.of(reference_windows(self.series, self.length, stride), self.length)
+
+    def fit_reference(self, data: TrainingData, embeddings: torch.Tensor | None) -> None:
+        timesteps = data.settings.timesteps
+        self.series, self.length = data.fitted.contiguous(), part_length(timesteps)
+        rows = self.series.shape[0]
+        self.positions = torch.from_numpy(window_starts(rows, self.length, reference_stride(rows, self.length)))
+        self.radius = timesteps  # a training window skips the reference windows starting within a model window of it
+
+    def window_values(self, windows: torch.Tensor, where: torch.Tensor, self_match: bool) -> torch.Tensor:
+        exclude = (where, self.positions, self.radius) if self_match else None
+        return nearest_window_distances(windows, self.prepared, exclude)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"series": self.series.contiguous()}
+
+    def fields(self) -> dict[str, Any]:
+        return {**super().fields(), "length": self.length}
+
+    @classmethod
+    def restore(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "Neighbours":
+        part = super().restore(tensors, fields, settings)
+        part.series = tensors["series"].float()
+        part.length = int(fields["length"])
+        return part
+
+    @classmethod
+    def from_legacy(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "Neighbours | None":
+        series = tensors.get("scoring.neighbour_reference")
+        if series is None:
+            return None
+        if fields.get("neighbour_level_") is None:
+            raise ValueError("nearest-neighbour reference but no neighbour level")
+        length = fields.get("neighbour_length_")  # None: saved before the windows were half the model's
+        part = cls(series.float(), settings.timesteps if length is None else int(length))
+        part.level = float(fields["neighbour_level_"])
+        return part
+
+
+__all__ = ["NEIGHBOUR_REFERENCE_MAX", "Neighbours", "reference_stride"]
