@@ -119,12 +119,10 @@ def lstmae_terms(train: np.ndarray, test: np.ndarray, seed: int, params: dict) -
         model = LSTMAutoencoder(**{"verbose": 0, "random_state": seed, **params}).fit(train)
     seconds = time.perf_counter() - began
     default = model.anomaly_score(test)
-    state = model.scoring_state_
     terms: dict[str, np.ndarray] = {}
-    for position, scorer in enumerate(("reconstruction", "latent")):
-        terms[scorer] = model.set_params(scorer=scorer).anomaly_score(test) / state.score_levels[position]
+    for part in model.scoring_state_.parts:  # each part alone, over its level
+        terms[part.name] = model.set_params(scorer=part.name).anomaly_score(test) / part.level
     model.set_params(scorer="combined")
-    terms["input"] = state.input_distances(state.scale(test), model._settings()) / state.input_level
     return terms, default, seconds
 
 

@@ -18,7 +18,6 @@ the report gives as lstmae's; labels are used only in the metrics.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -29,8 +28,8 @@ import numpy as np
 from lstmae.scoring import inference
 
 from lstmae.evaluation import metrics
-from lstmae.scoring.combination import aggregate
-from lstmae.scoring.state import LEVEL_FLOOR, SCORE_WINDOWS_PER_STEP, _split
+from lstmae.scoring.parts import TrainingData, part_class
+from lstmae.scoring.state import SCORE_WINDOWS_PER_STEP, training_split
 
 #: UCR series name -> family (the recording's domain); the dev UCR names, grouped by what they measure.
 UCR_FAMILIES = {
@@ -67,13 +66,12 @@ def components(series, params: dict, seed: int) -> dict[str, np.ndarray]:
     fitted = time.perf_counter()
     state, network = model.scoring_state_, model.module_
     settings = state.settings
-    scaled = state.scale(series.values)
-    passed = inference.merged(network, scaled, False, settings.score_stride, reference=state.latent_reference)
-    parts = aggregate(state.normalized(passed.errors, settings), passed.distances, False, settings.aggregation,
-                      settings.timesteps)
+    network_parts = [part for part in state.parts if part.from_network]  # reconstruction, latent
+    merged = inference.parts_pass(network, state.scale(series.values), False, settings.score_stride, network_parts)
+    values = {part.name: part.values(merged[part.name], False, settings)[0] for part in network_parts}
     scored = time.perf_counter()
     return {
-        "reconstruction": parts.reconstruction, "latent": parts.latent, "levels": np.asarray(state.score_levels),
+        **values, "levels": np.asarray([part.level for part in network_parts]),
         "timesteps": np.asarray(settings.timesteps), "fit_seconds": np.asarray(fitted - began),
         "score_seconds": np.asarray(scored - fitted),
     }
@@ -87,24 +85,26 @@ def neighbour_part(series, timesteps: int, validation_split: float) -> dict[str,
     network, so not on the seed): the training data's scaler, the windows
     trained on as the reference, the held-out part's mean as the level.
     """
-    from lstmae.data.scaling import fit_scaler
-    from lstmae.scoring.neighbours import part_length
-    from lstmae.scoring.state import ScoringSettings, ScoringState
+    import torch
+
+    from lstmae.data.scaling import fit_scaler, transform
+    from lstmae.scoring.state import ScoringSettings
 
     began = time.perf_counter()
     train = series.values[: series.train_end]
     settings = ScoringSettings("neighbours", "window", max(1, timesteps // SCORE_WINDOWS_PER_STEP), timesteps, True)
-    bare = ScoringState(*fit_scaler(train), None, None, None, math.nan, settings)
-    fit_rows, held_rows = _split(train.shape[0], False, timesteps, validation_split)
-    state = dataclasses.replace(bare, neighbour_reference=bare.scale(train)[fit_rows].contiguous(),
-                                neighbour_length=part_length(timesteps))
+    scaler = fit_scaler(train)
+    scale = lambda values: torch.from_numpy(transform(values, *scaler))  # noqa: E731
+    fit_rows, held_rows = training_split(train.shape[0], False, timesteps, validation_split)
+    part = part_class("neighbours")()
+    part.fit_reference(TrainingData(scale(train), False, fit_rows, held_rows, settings), None)
 
     def merged(values: np.ndarray) -> np.ndarray:
-        near = inference.neighbour_pass(state.scale(values), state.neighbour_windows, settings.score_stride)
-        return aggregate(np.zeros((len(values), 1)), None, False, "window", timesteps, near).neighbours
+        near = inference.input_pass(scale(values), part, False, settings.score_stride, timesteps)
+        return part.values(near, False, settings)[0]
 
-    level = max(float(merged(train[held_rows]).mean()), LEVEL_FLOOR)
-    return {"neighbours": merged(series.values), "neighbour_level": np.asarray(level),
+    part.fit_level(merged(train), merged(train[held_rows]))
+    return {"neighbours": merged(series.values), "neighbour_level": np.asarray(part.level),
             "neighbour_seconds": np.asarray(time.perf_counter() - began)}
 
 
@@ -126,7 +126,7 @@ CANDIDATES = tuple(Candidate(lw, nw) for lw in (0.25, 0.5, 1.0, 2.0) for nw in (
 
 
 def compose(candidate: Candidate, parts: dict, nn: dict) -> np.ndarray:
-    """The candidate's score per timestep, as `lstmae.scoring.combination.combine` computes it with these weights."""
+    """The candidate's score per timestep, as `lstmae.scoring.combination.Combination` computes it with these weights."""
     levels = parts["levels"]
     score = parts["reconstruction"] / levels[0] + candidate.latent_weight * parts["latent"] / levels[1]
     if candidate.neighbour_weight:
@@ -198,7 +198,7 @@ KINDS = {"univariate": UNIVARIATE, "multivariate": MULTIVARIATE}
 
 
 def kind_of(group: str) -> str:
-    """The weights' kind of a series group: one feature (UCR, NAB) or several (SMAP, MSL), as `lstmae.scoring.combination.combined_weights`."""
+    """The weights' kind of a series group: one feature (UCR, NAB) or several (SMAP, MSL), as `lstmae.scoring.combination.kind_weights`."""
     return "univariate" if group in UNIVARIATE else "multivariate"
 
 
@@ -206,7 +206,7 @@ def library_candidate(kind: str) -> Candidate:
     """The library's default weights for that kind of series (`lstmae.scoring.combination.SERIES_WEIGHTS`)."""
     from lstmae.scoring.combination import SERIES_WEIGHTS
 
-    return Candidate(*SERIES_WEIGHTS[kind])
+    return Candidate(SERIES_WEIGHTS[kind]["latent"], SERIES_WEIGHTS[kind]["neighbours"])
 
 
 def _best(table) -> str:

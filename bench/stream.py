@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {
         "model": {"timesteps": model.timesteps_, "frame": model.config_.frame, "units": list(model.config_.units),
                   "score_stride": scorer.stride, "scorer": scorer.settings.scorer,
-                  "latent_reference": None if scorer.reference is None else int(scorer.reference.rows.shape[0]),
-                  "neighbour_reference": None if scorer.neighbours is None else int(scorer.neighbours.rows.shape[0]),
-                  "neighbour_window": None if scorer.neighbours is None else scorer.neighbours.length,
+                  "parts": [part.name for part in scorer.parts],
+                  "references": {part.name: int(part.prepared.rows.shape[0]) for part in scorer.parts if hasattr(part, "prepared")},
+                  "grids": [[name, length, step] for name, length, step, _ in scorer.grids],
                   "delay": scorer.delay},
         "machine": {"cpu": platform.processor() or platform.machine(), "load": os.getloadavg(), "torch": torch.__version__},
         "throughput": {},

@@ -435,10 +435,11 @@ def test_the_scoring_state_round_trips_as_one_unit_and_scores_without_the_estima
     tensors, fields = state.to_tensors()
     again = ScoringState.from_tensors(tensors, json.loads(json.dumps(fields)), state.settings)
     assert again.settings == state.settings and again.threshold == state.threshold
-    assert again.score_levels == state.score_levels
-    for name in ("scaler_mean", "scaler_scale", "feature_levels"):
+    assert again.levels == state.levels and again.weights == state.weights
+    for name in ("scaler_mean", "scaler_scale"):
         np.testing.assert_array_equal(getattr(again, name), getattr(state, name))
-    assert torch.equal(again.latent_reference, state.latent_reference)
+    np.testing.assert_array_equal(again.part("reconstruction").feature_levels, state.part("reconstruction").feature_levels)
+    assert torch.equal(again.part("latent").reference, state.part("latent").reference)
     loaded = LSTMAutoencoder.load(model.save(tmp_path / "m.safetensors"))
     scores, _ = loaded.scoring_state_.score(loaded.module_, x[:, None], is_panel=False)
     np.testing.assert_array_equal(scores, model.anomaly_score(x))

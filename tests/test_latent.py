@@ -89,8 +89,8 @@ def test_combined_score_is_the_sum_of_the_parts_over_their_levels(plateau_series
     latent = model.set_params(scorer="latent").anomaly_score(x)
     neighbours = model.set_params(scorer="neighbours").anomaly_score(x)
     model.set_params(scorer="combined")
-    weight, neighbour_weight = SERIES_WEIGHTS["univariate"]
-    level = model.scoring_state_.neighbour_level
+    weight, neighbour_weight = SERIES_WEIGHTS["univariate"]["latent"], SERIES_WEIGHTS["univariate"]["neighbours"]
+    level = model.scoring_state_.part("neighbours").level
     np.testing.assert_allclose(
         combined,
         recon / model.score_levels_[0] + weight * latent / model.score_levels_[1] + neighbour_weight * neighbours / level,
@@ -110,7 +110,7 @@ def test_latent_scorer_needs_the_repeat_design():
 def test_the_latent_reference_is_every_training_window_up_to_the_cap(monkeypatch, make_sine):
     """Every window of the fit part (the validation part held out) is encoded, whatever score_stride; above
     LATENT_REFERENCE_MAX windows, evenly spaced ones (and the last), as the loop over window starts gives."""
-    import lstmae.scoring.state as state
+    import lstmae.scoring.parts.latent as state
     from lstmae.data.windows import window_starts
 
     x = make_sine(400, 20)

@@ -132,10 +132,10 @@ def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monke
     L = T // 2 steps covering each step (every score_stride-th and the last), of the loop's nearest distance to the
     fit part's windows of L steps (not excluding anything): every window, or with more than
     NEIGHBOUR_REFERENCE_MAX of them every ceil(windows / max)-th and the last."""
-    import lstmae.scoring.state
+    import lstmae.scoring.parts.neighbours
 
     if cap is not None:
-        monkeypatch.setattr(lstmae.scoring.state, "NEIGHBOUR_REFERENCE_MAX", cap)
+        monkeypatch.setattr(lstmae.scoring.parts.neighbours, "NEIGHBOUR_REFERENCE_MAX", cap)
     x, train_end = odd_cycle
     x = x[:1200]
     model = neighbours_model(x, train_end)
@@ -143,7 +143,7 @@ def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monke
     fit_part = int((train_end - 10 + 1) * 0.9) + 10 - 1  # the windows before the validation split
     stride = 1 if cap is None else -(-(fit_part - 5 + 1) // cap)
     expected, reference_starts = neighbours_loop_score(model, x, train_end, 5, stride)  # windows of L = 5 steps
-    assert model.scoring_state_.neighbour_windows.rows.shape[0] == len(reference_starts) <= (cap or len(reference_starts)) + 1  # and the last
+    assert model.scoring_state_.part("neighbours").prepared.rows.shape[0] == len(reference_starts) <= (cap or len(reference_starts)) + 1  # and the last
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -158,16 +158,18 @@ def test_a_file_saved_before_the_half_window_part_keeps_the_whole_window(odd_cyc
     path = model.save(tmp_path / "model.safetensors")
     tensors, info = load_model(path)
 
-    def drop(document):  # the field wherever the document nests it
-        if isinstance(document, dict):
-            return {key: drop(value) for key, value in document.items() if key != "neighbour_length_"}
-        return document
-
-    assert drop(info) != info  # the field is there to drop
-    save_model(tmp_path / "old.safetensors", tensors, {k: v for k, v in drop(info).items() if not k.startswith("format")
-                                                       and k not in ("lstmae_version", "tensors_sha256")})
+    # The document as format 1 wrote it before the half window: flat fields, no "neighbour_length_".
+    fitted = dict(info["fitted"])
+    parts = {entry["name"]: entry for entry in fitted.pop("parts")}
+    weights = fitted.pop("weights")
+    fitted.update(neighbour_level_=parts["neighbours"]["level"], score_levels_=None, input_level=None,
+                  combined_weights_=[weights["latent"], weights["neighbours"]])
+    old_tensors = {name.replace("part.reconstruction.feature_levels", "scoring.feature_levels")
+                   .replace("part.neighbours.series", "scoring.neighbour_reference"): tensor for name, tensor in tensors.items()}
+    document = {k: v for k, v in info.items() if not k.startswith("format") and k not in ("lstmae_version", "tensors_sha256")}
+    save_model(tmp_path / "old.safetensors", old_tensors, {**document, "fitted": fitted, "format_version": 1})
     old = LSTMAutoencoder.load(tmp_path / "old.safetensors")
-    assert old.scoring_state_.neighbour_windows.length == 10 and model.scoring_state_.neighbour_windows.length == 5
+    assert old.scoring_state_.part("neighbours").prepared.length == 10 and model.scoring_state_.part("neighbours").prepared.length == 5
     expected, _ = neighbours_loop_score(model, x, train_end, 10, 1)  # whole windows of T = 10 steps
     np.testing.assert_allclose(old.anomaly_score(x), expected, rtol=1e-4, atol=1e-4)
 
@@ -177,7 +179,7 @@ def test_the_default_score_finds_one_odd_cycle(odd_cycle):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = LSTMAutoencoder(timesteps=25, units=8, epochs=3, random_state=0, verbose=0).fit(x[:train_end])
-    assert model.scoring_state_.neighbour_reference is not None and model.scoring_state_.neighbour_level > 0
+    assert model.scoring_state_.part("neighbours") is not None and model.scoring_state_.part("neighbours").level > 0
     scores = model.anomaly_score(x)
     test = scores[train_end:]
     assert 1500 - 25 <= train_end + int(np.argmax(test)) < 1525 + 25
@@ -193,7 +195,7 @@ def test_neighbours_scorer_refuses_a_panel_and_needs_its_reference(make_sine):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, scorer="latent", verbose=0).fit(make_sine(200, 10))
-    assert model.scoring_state_.neighbour_reference is None
+    assert model.scoring_state_.part("neighbours") is None
     with pytest.raises(ParameterError, match=r"scorer='neighbours' needs the training windows"):
         model.set_params(scorer="neighbours").anomaly_score(make_sine(200, 10))
 
@@ -209,5 +211,5 @@ def test_the_weights_are_fitted_by_the_number_of_features(make_sine):
     assert one.scoring_state_.weights == SERIES_WEIGHTS["univariate"]
     assert two.scoring_state_.weights == SERIES_WEIGHTS["multivariate"]
     # no nearest-window weight: no reference is kept (and the part costs nothing)
-    assert (two.scoring_state_.neighbour_reference is None) == (SERIES_WEIGHTS["multivariate"][1] == 0)
-    assert one.scoring_state_.neighbour_reference.shape == (int((300 - 15 + 1) * 0.9) + 15 - 1, 1)
+    assert (two.scoring_state_.part("neighbours") is None) == (SERIES_WEIGHTS["multivariate"]["neighbours"] == 0)
+    assert one.scoring_state_.part("neighbours").series.shape == (int((300 - 15 + 1) * 0.9) + 15 - 1, 1)

@@ -38,39 +38,45 @@ def scaled_flat(model: LSTMAutoencoder, values: np.ndarray) -> np.ndarray:
 
 def test_input_level_is_the_mean_leave_one_out_distance_of_the_training_samples(combined_panel, panel):
     expected = nearest_loop(scaled_flat(combined_panel, panel), scaled_flat(combined_panel, panel), skip_same_index=True).mean()
-    assert combined_panel.scoring_state_.input_level == pytest.approx(expected, rel=1e-4)
+    assert combined_panel.scoring_state_.part("input").level == pytest.approx(expected, rel=1e-4)
 
 
 @pytest.mark.parametrize("weights", [None, (1.0, 0.5, 2.0)])  # the default, and one where every term counts
 def test_panel_score_weighs_reconstruction_latent_and_input_distance(combined_panel, panel, weights, monkeypatch):
-    import lstmae.scoring.state as state_module
+    import dataclasses
 
-    if weights is not None:
-        monkeypatch.setattr(state_module, "PANEL_WEIGHTS", weights)
-    w = state_module.PANEL_WEIGHTS
+    from lstmae.scoring.combination import PANEL_WEIGHTS
+
+    w = tuple(PANEL_WEIGHTS.values()) if weights is None else weights
+    if weights is not None:  # the fitted weights, as a model fitted with that weights table holds them
+        fitted = dict(zip(PANEL_WEIGHTS, weights))
+        monkeypatch.setattr(combined_panel, "scoring_state_", dataclasses.replace(combined_panel.scoring_state_, weights=fitted))
     rng = np.random.default_rng(1)
     new = panel[:10] + rng.normal(0, 0.3, size=panel[:10].shape)
     state = combined_panel.scoring_state_
+    levels = (state.part("reconstruction").level, state.part("latent").level)
     nearest = nearest_loop(scaled_flat(combined_panel, new), scaled_flat(combined_panel, panel))
     model = combined_panel
     reconstruction = model.set_params(scorer="reconstruction").anomaly_score(new)
     latent = model.set_params(scorer="latent").anomaly_score(new)
     model.set_params(scorer="auto")
     expected = (
-        w[0] * reconstruction / state.score_levels[0] + w[1] * latent / state.score_levels[1] + w[2] * nearest / state.input_level
+        w[0] * reconstruction / levels[0] + w[1] * latent / levels[1] + w[2] * nearest / state.part("input").level
     )
     np.testing.assert_allclose(model.anomaly_score(new), expected, rtol=1e-4)
 
 
 def test_a_training_sample_is_its_own_nearest_neighbour_when_scored_again(combined_panel, panel):
     state = combined_panel.scoring_state_
-    near = state.input_distances(state.scale(panel), combined_panel._settings())
+    near = state.part("input").sample_values(state.scale(panel), self_match=False)
     np.testing.assert_allclose(near, 0.0, atol=1e-3)
 
 
 def test_the_threshold_comes_from_leave_one_out_training_scores(panel):
     from lstmae.params import n_train
-    from lstmae.scoring.state import PANEL_WEIGHTS as w
+    from lstmae.scoring.combination import PANEL_WEIGHTS
+
+    w = tuple(PANEL_WEIGHTS.values())
 
     model = LSTMAutoencoder(**SMALL, contamination=0.5).fit(panel)
     state = model.scoring_state_
@@ -81,29 +87,30 @@ def test_the_threshold_comes_from_leave_one_out_training_scores(panel):
     near = nearest_loop(scaled_flat(model, panel), scaled_flat(model, panel), skip_same_index=True)
     reconstruction = model.set_params(scorer="reconstruction").anomaly_score(panel)
     model.set_params(scorer="auto")
-    training = w[0] * reconstruction / state.score_levels[0] + w[1] * latent / state.score_levels[1] + w[2] * near / state.input_level
+    levels = (state.part("reconstruction").level, state.part("latent").level, state.part("input").level)
+    training = w[0] * reconstruction / levels[0] + w[1] * latent / levels[1] + w[2] * near / levels[2]
     assert model.threshold_ == pytest.approx(np.quantile(training, 0.5, method="higher"), rel=1e-4)
 
 
 def test_the_input_reference_keeps_evenly_spaced_samples_of_a_large_panel(panel, monkeypatch):
-    import lstmae.scoring.state as state_module
+    import lstmae.scoring.parts.inputs as state_module
 
     monkeypatch.setattr(state_module, "INPUT_REFERENCE_MAX_VALUES", 12 * 16)  # 12 samples of 8 x 2 values
     model = LSTMAutoencoder(**SMALL).fit(panel)
     kept = np.round(np.linspace(0, len(panel) - 1, 12)).astype(int)
-    np.testing.assert_allclose(model.scoring_state_.input_reference.numpy(), scaled_flat(model, panel[kept]), atol=1e-5)
+    np.testing.assert_allclose(model.scoring_state_.part("input").reference.numpy(), scaled_flat(model, panel[kept]), atol=1e-5)
     # Leave-one-out: a kept sample skips itself, the others have no copy of themselves to skip.
     reference = scaled_flat(model, panel[kept])
     expected = []
     for i, sample in enumerate(scaled_flat(model, panel)):
         others = [r for j, r in zip(kept, reference) if j != i]
         expected.append(nearest_loop(sample[None], np.array(others))[0])
-    assert model.scoring_state_.input_level == pytest.approx(np.mean(expected), rel=1e-4)
+    assert model.scoring_state_.part("input").level == pytest.approx(np.mean(expected), rel=1e-4)
 
 
 def test_the_reconstruction_scorer_keeps_no_input_reference(panel):
     model = LSTMAutoencoder(**{**SMALL, "scorer": "reconstruction"}).fit(panel)
-    assert model.scoring_state_.input_reference is None
+    assert model.scoring_state_.part("input") is None
     expected = (model.reconstruct(panel) - panel) ** 2 / model.scaler_scale_**2 / model.feature_levels_
     np.testing.assert_allclose(model.anomaly_score(panel), expected.mean(axis=(1, 2)), rtol=1e-4)
 
@@ -111,7 +118,7 @@ def test_the_reconstruction_scorer_keeps_no_input_reference(panel):
 def test_save_and_load_keep_the_input_reference(combined_panel, panel, tmp_path):
     path = combined_panel.save(tmp_path / "panel.safetensors")
     loaded = LSTMAutoencoder.load(path, device="cpu")
-    assert loaded.scoring_state_.input_level == combined_panel.scoring_state_.input_level
+    assert loaded.scoring_state_.part("input").level == combined_panel.scoring_state_.part("input").level
     np.testing.assert_array_equal(loaded.anomaly_score(panel[:5]), combined_panel.anomaly_score(panel[:5]))
 
 

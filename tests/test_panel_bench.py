@@ -51,11 +51,11 @@ def test_leave_one_dataset_out_picks_on_the_others_only(panel_bench):
 
 def test_lstmae_terms_add_up_to_the_default_score(panel_bench):
     from lstmae.data.ts import read_ts
-    from lstmae.scoring.state import PANEL_WEIGHTS
+    from lstmae.scoring.combination import PANEL_WEIGHTS
 
     train, test = read_ts(DATA / "Tiny_TRAIN.ts"), read_ts(DATA / "Tiny_TEST.ts", length=6)
     terms, default, seconds = panel_bench.lstmae_terms(train.values, test.values, 0, {"epochs": 1, "units": 4})
-    np.testing.assert_allclose(panel_bench.weighted(terms, PANEL_WEIGHTS), default, rtol=1e-6)
+    np.testing.assert_allclose(panel_bench.weighted(terms, tuple(PANEL_WEIGHTS.values())), default, rtol=1e-6)
     assert seconds > 0
 
 

@@ -172,7 +172,7 @@ def test_defaults_and_boundaries_pass():
 
 
 def test_aggregations_are_the_scorers():
-    from lstmae.scoring.combination import AGGREGATIONS
+    from lstmae.scoring.aggregation import AGGREGATIONS
 
     assert params.AGGREGATIONS == AGGREGATIONS
 

@@ -12,7 +12,7 @@ import naive
 from lstmae.errors import LstmaeError, ParameterError
 from lstmae.scoring.thresholds import AUTO_THRESHOLD_MARGIN, auto_threshold, contamination_threshold, pot_threshold
 from lstmae.scoring.intervals import INTERVAL_COLUMNS, find_intervals, interval_table, top_features
-from lstmae.scoring.combination import centred_mean
+from lstmae.scoring.aggregation import centred_mean
 
 FAST = settings(max_examples=100, deadline=None)
 

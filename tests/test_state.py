@@ -14,15 +14,38 @@ import pytest
 import torch
 
 import naive
-from lstmae import LSTMAutoencoder, scoring
-from lstmae.scoring import inference
+from lstmae import LSTMAutoencoder
+from lstmae.scoring import combination, inference
 from lstmae.data.scaling import transform
 from lstmae.errors import ParameterError
 from lstmae.scoring.neighbours import STD_FLOOR
-from lstmae.scoring.combination import aggregate, combine
-from lstmae.scoring.thresholds import auto_threshold
+from lstmae.scoring.aggregation import centred_mean
+from lstmae.scoring.combination import PANEL_WEIGHTS
 from lstmae.scoring.latent import nearest_distances
-from lstmae.scoring.state import FEATURE_LEVEL_FLOOR, PANEL_WEIGHTS, ScoringSettings, fit_state
+from lstmae.scoring.parts.reconstruction import FEATURE_LEVEL_FLOOR
+from lstmae.scoring.state import ScoringSettings, fit_state
+from lstmae.scoring.thresholds import auto_threshold
+
+
+def latent_distances(network, scaled, is_panel, stride, reference, exclude=None):
+    """Each window's (sample's) latent distance merged onto timesteps (n, 1), or per sample (S, 1, 1), by a plain loop."""
+    T = network.config.timesteps
+    if is_panel:
+        z = inference.embeddings(network, scaled, True, 1)
+        at = None if exclude is None else (torch.arange(len(z)), *exclude)
+        return nearest_distances(z, reference, at).double().numpy()[:, None, None]
+    starts = naive.window_starts(scaled.shape[0], T, stride)
+    z = torch.cat([inference.embeddings(network, scaled[s : s + T], False, 1) for s in starts])
+    at = None if exclude is None else (torch.tensor(starts), *exclude)
+    d = nearest_distances(z, reference, at).double().numpy()
+    return np.asarray(naive.timestep_means(scaled.shape[0], starts, [[[v]] * T for v in d]))  # (n, 1)
+
+
+def aggregate(errors, distances, is_panel, aggregation, T, neighbours=None):
+    """(reconstruction, latent, neighbours) per timestep or sample, as the parts' values are documented."""
+    spread = lambda v: None if v is None else (v.reshape(-1) if is_panel or aggregation != "window" else centred_mean(v.reshape(-1), T))  # noqa: E731
+    per = errors.mean(axis=1) if is_panel else (centred_mean(errors, T) if aggregation == "window" else errors)
+    return per.mean(axis=1), spread(distances), spread(neighbours)
 
 
 def separate_passes(network, values, is_panel, scaler, settings, validation_split):
@@ -52,22 +75,27 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
                                       reference_series=fit_part.tolist())
         return np.asarray(naive.timestep_means(part.shape[0], starts, [[[v]] * L for v in d]))  # (n, 1)
 
-    held_pass = inference.merged(network, held, is_panel, settings.score_stride, reference=reference)
-    parts = aggregate(norm(held_pass.errors), held_pass.distances, is_panel, settings.aggregation, T,
-                      neighbour_loop(held, None) if near else None)
-    score_levels = (max(float(parts.reconstruction.mean()), 1e-12), max(float(parts.latent.mean()), 1e-12))
-    neighbour_level = max(float(parts.neighbours.mean()), 1e-12) if near else None
-    train = inference.merged(network, scaled, is_panel, settings.score_stride, reference=reference, exclude=(positions, radius))
-    parts = aggregate(norm(train.errors), train.distances, is_panel, settings.aggregation, T,
-                      neighbour_loop(scaled, radius) if near else None)
-    weights = None if is_panel else scoring.combined_weights(values.shape[-1])
-    scores = combine(settings.scorer, parts, score_levels, neighbour_level, weights)
-    if is_panel and settings.scorer == "combined":  # each sample against the other training samples, in input space
+    stride = settings.score_stride
+    held_errors = inference.merged(network, held, is_panel, stride).errors
+    rec, lat, nb = aggregate(norm(held_errors), latent_distances(network, held, is_panel, stride, reference), is_panel,
+                             settings.aggregation, T, neighbour_loop(held, None) if near else None)
+    score_levels = (max(float(rec.mean()), 1e-12), max(float(lat.mean()), 1e-12))
+    neighbour_level = max(float(nb.mean()), 1e-12) if near else None
+    train_errors = inference.merged(network, scaled, is_panel, stride).errors
+    rec, lat, nb = aggregate(norm(train_errors), latent_distances(network, scaled, is_panel, stride, reference, (positions, radius)),
+                             is_panel, settings.aggregation, T, neighbour_loop(scaled, radius) if near else None)
+    if settings.scorer == "latent":
+        scores = lat
+    elif is_panel:  # each sample against the other training samples, in input space
         samples = scaled.reshape(n, -1)
         close = nearest_distances(samples, samples, (torch.arange(n), torch.arange(n), 1)).double().numpy()
         w = PANEL_WEIGHTS
-        scores = (w[0] * parts.reconstruction / score_levels[0] + w[1] * parts.latent / score_levels[1]
-                  + w[2] * close / max(float(close.mean()), 1e-12))
+        scores = w["latent"] * lat / score_levels[1] + w["input"] * close / max(float(close.mean()), 1e-12)
+    else:
+        w = combination.SERIES_WEIGHTS["univariate" if values.shape[-1] == 1 else "multivariate"]
+        scores = rec / score_levels[0] + w["latent"] * lat / score_levels[1]
+        if near:
+            scores = scores + w["neighbours"] * nb / neighbour_level
     return levels, reference, score_levels, auto_threshold(scores)
 
 
@@ -83,7 +111,8 @@ def test_one_pass_equals_separate_passes(is_panel, scorer, aggregation, make_sin
         warnings.simplefilter("ignore")
         model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, random_state=0, verbose=0).fit(values)
     monkeypatch.setattr(inference, "CHUNK_VALUES", 10 * 16 * 7)  # 7 windows a chunk: many chunks, a ragged last one
-    monkeypatch.setitem(scoring.SERIES_WEIGHTS, "multivariate", (2.0, 1.0))  # this 2-feature series: a neighbour part too
+    monkeypatch.setitem(combination.SERIES_WEIGHTS, "multivariate",  # this 2-feature series: a neighbour part too
+                        {"reconstruction": 1.0, "latent": 2.0, "neighbours": 1.0})
     settings = ScoringSettings(scorer, aggregation, 3, 10, True)
     scaler = (model.scaler_mean_, model.scaler_scale_)
     calls = []
@@ -92,14 +121,14 @@ def test_one_pass_equals_separate_passes(is_panel, scorer, aggregation, make_sin
     state = fit_state(model.module_, values, is_panel, scaler, settings, 0.2, "auto", None)
     assert len(calls) == 1  # one pass over the training data
     levels, reference, score_levels, threshold = separate_passes(model.module_, values, is_panel, scaler, settings, 0.2)
-    np.testing.assert_array_equal(state.feature_levels, levels)
-    assert torch.equal(state.latent_reference, reference)
-    assert state.score_levels == score_levels
+    np.testing.assert_array_equal(state.part("reconstruction").feature_levels, levels)
+    assert torch.equal(state.part("latent").reference, reference)
+    assert (state.part("reconstruction").level, state.part("latent").level) == score_levels
     if is_panel or scorer != "combined":
         assert state.threshold == threshold
     else:  # with the nearest-window part, computed in float32, against a loop in float64
         assert state.threshold == pytest.approx(threshold, rel=1e-6)
-        assert state.neighbour_level > 0 and state.neighbour_reference.shape == (int((300 - 10 + 1) * 0.8) + 10 - 1, 2)
+        assert state.part("neighbours").level > 0 and state.part("neighbours").series.shape == (int((300 - 10 + 1) * 0.8) + 10 - 1, 2)
     assert state.settings == settings
 
 
@@ -108,7 +137,7 @@ def test_reconstruction_scorer_keeps_no_reference(make_sine):
         warnings.simplefilter("ignore")
         model = LSTMAutoencoder(timesteps=10, units=4, epochs=1, scorer="reconstruction", random_state=0, verbose=0)
         model.fit(make_sine(200, 10))
-    assert model.scoring_state_.latent_reference is None and model.scoring_state_.score_levels is None
+    assert model.scoring_state_.part("latent") is None and model.scoring_state_.part("reconstruction").level is None
     assert not hasattr(model, "latent_reference_") and not hasattr(model, "score_levels_")
     with pytest.raises(ParameterError, match=r"scorer='latent' needs the training embeddings"):
         model.set_params(scorer="latent").anomaly_score(make_sine(200, 10))

@@ -93,7 +93,7 @@ def test_flushed_stream_equals_batch_with_any_stride(univariate, stride, aggrega
     model, values = univariate
     with scoring(model, score_stride=stride, aggregation=aggregation, scorer=scorer):
         grids = model.stream().grids  # the network's windows; the nearest-window part's own (T // 2 steps)
-        assert [(length, step) for _, length, step in grids] == [(12, stride)] + (
+        assert [(length, step) for _, length, step, _ in grids] == [(12, stride)] + (
             [(6, min(stride, 6))] if scorer in ("combined", "neighbours") else [])
         for length in (N, N - 7):  # the end window at n - T off the grid, or not
             expected = model.anomaly_score(values[:length])
@@ -189,12 +189,14 @@ def test_a_state_of_another_model_is_refused(univariate, multivariate):
         multivariate[0].stream().load_state_dict(state)
 
 
-def test_a_state_saved_before_the_nearest_window_grid_is_refused_with_a_way_out(univariate):
+@pytest.mark.parametrize("version", [1, 2])  # 1: one (T,) count per position, no nearest-window grid; 2: parts unnamed
+def test_a_state_saved_before_the_nearest_window_grid_is_refused_with_a_way_out(univariate, version):
     from lstmae.errors import ModelFileError
+    from lstmae.streaming.scorer import STATE_VERSION
 
     state = univariate[0].stream().state_dict()
-    state["fields"]["format_version"] = 1  # one (T,) count per position, no nearest-window grid
-    with pytest.raises(ModelFileError, match=r"state version 1, this one reads 2\); start a new stream"):
+    state["fields"]["format_version"] = version
+    with pytest.raises(ModelFileError, match=rf"state version {version}, this one reads {STATE_VERSION}\); start a new stream"):
         univariate[0].stream().load_state_dict(state)
 
 

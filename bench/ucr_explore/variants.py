@@ -13,7 +13,7 @@ import numpy as np
 
 from common import VARIANT_CACHE, cv
 from lstmae.data.windows import TimestepAccumulator
-from lstmae.scoring.combination import centred_mean
+from lstmae.scoring.aggregation import centred_mean
 from lstmae.scoring.state import LEVEL_FLOOR
 
 

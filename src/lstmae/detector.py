@@ -46,9 +46,8 @@ class Detector(OutlierMixin):
     def __getattr__(self, name: str) -> Any:
         """The fitted attributes the score parts show (``feature_levels_``, ``latent_reference_``, ``score_levels_``:
         `lstmae.scoring.state.ScoringState.attributes`); called only for names the model does not hold itself."""
-        state = vars(self).get("scoring_state_")
-        if state is not None and name.endswith("_") and not name.startswith("_"):
-            shown = state.attributes()
+        if name.endswith("_") and not name.startswith("_"):
+            shown = self._state().attributes()  # no single state (unfitted, a global model): its own AttributeError
             if name in shown:
                 return shown[name]
             raise AttributeError(f"this model has no {name} (fitted without it, or read from an older file).")

@@ -56,7 +56,7 @@ THRESHOLD_RULES: tuple[str, ...] = ("auto", "pot")
 #: sample to the nearest training sample), or "combined": the weighted sum of the parts,
 #: each over its held-out level (`lstmae.scoring.combination`).
 SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "neighbours", "input", "combined")
-#: From per-window errors to per-timestep scores (`lstmae.scoring.combination.AGGREGATIONS`,
+#: From per-window errors to per-timestep scores (`lstmae.scoring.aggregation.AGGREGATIONS`,
 #: repeated here so that the command line need not import pandas to check an option).
 AGGREGATIONS: tuple[str, ...] = ("window", "timestep")
 #: How a collection of series is scaled: each by its own statistics, or all by one scaler (`lstmae.data.collection`).

@@ -201,7 +201,7 @@ def fit_state(
     parts = [_new_part(name, settings.scorer, is_panel) for name in fitted_parts(settings.scorer, weights)]
     state = ScoringState(*scaler, tuple(parts), weights, float("nan"), settings)
     scaled = state.scale(values)
-    fit_rows, held_rows = _split(scaled.shape[0], is_panel, settings.timesteps, validation_split)
+    fit_rows, held_rows = training_split(scaled.shape[0], is_panel, settings.timesteps, validation_split)
     data = TrainingData(scaled, is_panel, fit_rows, held_rows, settings)
     leveled = len(parts) > 1  # the score weighs several parts: each over its level on held-out data
     held_out = scaled[held_rows] if leveled else scaled[:0]
@@ -264,7 +264,7 @@ def _new_part(name: str, scorer: str, is_panel: bool) -> ScorePart:
     return kind()
 
 
-def _split(n: int, is_panel: bool, timesteps: int, validation_split: float) -> tuple[slice, slice]:
+def training_split(n: int, is_panel: bool, timesteps: int, validation_split: float) -> tuple[slice, slice]:
     """(rows trained on, rows held out) of the training data, as training split them (the last windows held out).
 
     Each part falls back to all rows when too short for one window (or sample).
@@ -280,4 +280,4 @@ def _split(n: int, is_panel: bool, timesteps: int, validation_split: float) -> t
     return (fit_rows if length(fit_rows) >= minimum else slice(0, n)), (held_rows if length(held_rows) >= minimum else slice(0, n))
 
 
-__all__ = ["SCORE_WINDOWS_PER_STEP", "ScoringSettings", "ScoringState", "fit_state", "resolve_settings"]
+__all__ = ["SCORE_WINDOWS_PER_STEP", "ScoringSettings", "ScoringState", "fit_state", "resolve_settings", "training_split"]

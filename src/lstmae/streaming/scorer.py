@@ -13,8 +13,8 @@ pipeline on the newest part only, through the same functions:
   `lstmae.scoring.inference.Merge`: the mean over the windows that cover a timestep);
 * once no later window can cover a timestep, its merged values are final, and
   once the aggregation's stretch around a point is final, the point's score is
-  `lstmae.scoring.state.ScoringState.scores_of` (normalisation, `lstmae.scoring.combination.aggregate`,
-  `lstmae.scoring.combination.combine`) of a segment of merged values that holds that stretch.
+  `lstmae.scoring.state.ScoringState.scores_of` (each part's `ScorePart.values`, then
+  `lstmae.scoring.combination.Combination`) of a segment of merged values that holds that stretch.
 
 Window placement (``score_stride`` s, window length T): windows start at
 0, s, 2s, ... as in batch scoring; a window runs when its last point arrives.
@@ -63,7 +63,7 @@ _COLUMNS = pd.Index(["score", "anomaly"])
 
 
 def aggregation_margins(aggregation: str, timesteps: int) -> tuple[int, int]:
-    """(points before, points after) a point that its aggregated score reads (`lstmae.scoring.combination.centred_mean`).
+    """(points before, points after) a point that its aggregated score reads (`lstmae.scoring.aggregation.centred_mean`).
 
     "window": the centred mean reads ``[t - T // 2, t - T // 2 + T)``; "timestep": the point only.
     """
@@ -574,7 +574,7 @@ class StreamScorer:
         `load_state_dict` on a stream of the same model continues exactly where this one stopped.
         """
         tensors = {name: torch.from_numpy(np.ascontiguousarray(getattr(self, name))) for name in self._ARRAYS}
-        fields = {name: getattr(self, name) for name in self._FIELDS}
+        fields = {name: _copied(getattr(self, name)) for name in self._FIELDS}  # no dict shared with the stream
         return {"tensors": tensors, "fields": {**fields, "model": self._identity(), "format": STATE_FORMAT, "format_version": STATE_VERSION}}
 
     def load_state_dict(self, state: dict[str, Any]) -> "StreamScorer":
@@ -596,7 +596,7 @@ class StreamScorer:
         for name in self._ARRAYS:
             setattr(self, name, state["tensors"][name].numpy().copy())
         for name in self._FIELDS:
-            setattr(self, name, fields[name])
+            setattr(self, name, _copied(fields[name]))
         return self
 
     def save_state(self, path: str | Path) -> Path:
@@ -622,6 +622,11 @@ class StreamScorer:
         if not isinstance(fields, dict) or set(self._ARRAYS) - set(tensors):
             raise ModelFileError(f"{str(path)!r} is not a stream state written by StreamScorer.save_state.")
         return self.load_state_dict({"tensors": tensors, "fields": fields})
+
+
+def _copied(value: Any) -> Any:
+    """A field's value that the stream may change without changing the saved state (a dict is copied)."""
+    return dict(value) if isinstance(value, dict) else value
 
 
 __all__ = ["StreamScorer", "aggregation_margins"]
