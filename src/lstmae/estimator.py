@@ -113,7 +113,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         timestep stays covered and its errors are averaged over the windows
         that cover it (exact merge). "auto": timesteps // 8, so each timestep is
         seen by about 8 windows. 1 scores every stride-1 window.
-    scorer : {"auto", "reconstruction", "latent", "neighbours", "combined"}, default="auto"
+    scorer : {"auto", "reconstruction", "latent", "neighbours", "input", "combined"}, default="auto"
         What a score measures. "reconstruction": the reconstruction error.
         "latent": the distance from the window's embedding to the nearest
         training window's (`lstmae.scoring.latent`; "has the encoder seen a window like
