@@ -68,7 +68,9 @@ sphinx_gallery_conf = {
 # ---------------------------------------------------------------- HTML
 html_theme = "pydata_sphinx_theme"
 html_title = f"lstmae {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["lstmae.css"]
+toc_object_entries_show_parents = "hide"  # "fit()" in a page's table of contents, not "LSTMAutoencoder.fit()"
 html_show_sourcelink = False
 html_theme_options = {
     "navbar_align": "left",
