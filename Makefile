@@ -40,4 +40,4 @@ docs: $(VENV)/.installed-docs
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) demo-output docs/_build docs/auto_examples docs/gen_modules .pytest_cache build src/lstmae/_kernels*
+	rm -rf $(VENV) demo-output docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst .pytest_cache build src/lstmae/_kernels*
