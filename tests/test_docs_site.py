@@ -68,17 +68,26 @@ def browser(site):
 
 
 class _Links(HTMLParser):
-    """The href of every <a> and <link>, the src of every <img> and <script>, of one page."""
+    """The href of every <a> and <link>, the src of every <img> and <script>, and every id, of one page."""
 
     def __init__(self) -> None:
         super().__init__()
         self.targets: list[str] = []
+        self.ids: set[str] = set()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         wanted = {"a": "href", "link": "href", "img": "src", "script": "src"}.get(tag)
         for name, value in attrs:
             if name == wanted and value:
                 self.targets.append(value)
+            elif name == "id" and value:
+                self.ids.add(value)
+
+
+def _parsed(page: Path) -> _Links:
+    parser = _Links()
+    parser.feed(page.read_text(encoding="utf-8", errors="replace"))
+    return parser
 
 
 def pages_of(site: Path) -> list[Path]:
@@ -90,13 +99,13 @@ def broken_links(site: Path) -> list[str]:
     """'page -> target' for every relative link of a built page that names no file of the site.
 
     External links (a scheme or //host), ``mailto:``/``data:`` and links to an anchor of
-    the same page are not checked; a link to a folder must hold index.html.
+    the same page are not checked; a link to a folder must hold index.html. A link to an
+    anchor of another page (``api.html#lstmae.window_starts``) needs that id on that page.
     """
     broken = []
+    ids: dict[Path, set[str]] = {}
     for page in pages_of(site):
-        parser = _Links()
-        parser.feed(page.read_text(encoding="utf-8", errors="replace"))
-        for target in parser.targets:
+        for target in _parsed(page).targets:
             parts = urlsplit(target)
             if parts.scheme or parts.netloc or not parts.path:
                 continue
@@ -106,6 +115,11 @@ def broken_links(site: Path) -> list[str]:
             inside = resolved == site.resolve() or site.resolve() in resolved.parents
             if not inside or not resolved.is_file():
                 broken.append(f"{page.relative_to(site)} -> {target}")
+            elif parts.fragment and resolved.suffix == ".html":
+                if resolved not in ids:
+                    ids[resolved] = _parsed(resolved).ids
+                if unquote(parts.fragment) not in ids[resolved]:
+                    broken.append(f"{page.relative_to(site)} -> {target}")
     return broken
 
 
@@ -115,18 +129,21 @@ def test_every_relative_link_of_the_site_names_a_file_of_it(site):
     assert broken_links(site) == []
 
 
-def test_broken_links_finds_a_missing_page_and_ignores_external_and_anchor_links(tmp_path):
+def test_broken_links_finds_a_missing_page_file_or_anchor_and_ignores_external_and_anchor_only_links(tmp_path):
     (tmp_path / "guide").mkdir()
     (tmp_path / "logo.png").write_bytes(b"png")
     (tmp_path / "index.html").write_text(
         '<a href="guide/">guide</a> <a href="guide/missing.html#top">gone</a> <a href="#here">anchor</a>'
         '<a href="https://example.org/x.html">external</a> <img src="logo.png"> <img src="nothing.png">'
-        '<a href="../outside.html">outside</a>',
+        '<a href="../outside.html">outside</a> <h1 id="top">lstmae</h1>',
         encoding="utf-8",
     )
-    (tmp_path / "guide" / "index.html").write_text('<a href="../index.html#top">home</a>', encoding="utf-8")
+    (tmp_path / "guide" / "index.html").write_text(
+        '<a href="../index.html#top">home</a> <a href="../index.html#gone">moved</a>', encoding="utf-8"
+    )
     (tmp_path.parent / "outside.html").write_text("", encoding="utf-8")
     assert broken_links(tmp_path) == [
+        "guide/index.html -> ../index.html#gone",
         "index.html -> guide/missing.html#top", "index.html -> nothing.png", "index.html -> ../outside.html",
     ]
 
