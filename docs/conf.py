@@ -76,6 +76,8 @@ html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
     "navigation_with_keys": False,
+    # The shape walk on this page is 100 columns of monospace: give it the right column's room too.
+    "secondary_sidebar_items": {"**": ["page-toc"], "guide/concepts": []},
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
