@@ -14,7 +14,10 @@ Without a built site or Chromium they skip locally; in CI (``CI=true``, where
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -62,6 +65,21 @@ def browser(site):
         chromium = driver.chromium.launch(executable_path=found, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# ------------------------------------------------------------- sources
+
+
+def test_the_guide_shows_what_lstmae_explain_prints_for_its_command():
+    """docs/guide/concepts.md quotes `lstmae explain` for one command: the quote must stay the real output."""
+    page = (ROOT / "docs" / "guide" / "concepts.md").read_text(encoding="utf-8")
+    command = re.search(r"`lstmae explain (--length [^`]*)`", page).group(1).split()
+    quoted = re.search(r"```text\n(lstmae explain:.*?)```", page, re.S).group(1)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""), COLUMNS="200")
+    printed = subprocess.run(
+        [sys.executable, "-m", "lstmae", "explain", *command], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert quoted == printed
 
 
 # ------------------------------------------------------------- links
