@@ -177,7 +177,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         ``epochs``; ``limit_train_batches``: ``windows_per_epoch``;
         ``enable_checkpointing``: ``fit(checkpoint=...)``; gradient clipping is
         fixed). Not part of a checkpoint's fingerprint. Distributed training:
-        ``strategy="ddp"`` with ``devices``/``num_nodes`` (README, "Scaling");
+        ``strategy="ddp"`` with ``devices``/``num_nodes`` (docs/guide/scaling.md);
         ``batch_size`` is then per process, Lightning's convention (the global
         batch is ``batch_size x devices x num_nodes``), ``random_state`` must be
         set (every process draws the same windows), and only the process of
