@@ -472,6 +472,15 @@ def test_resume_with_fewer_epochs_in_python_ends_with_the_best_or_last_weights(t
     assert len(model.history_["loss"]) == 4
     assert _equal_weights(_weights(model), best["state"])
 
+    # A checkpoint from before BestWeights kept its epoch: still its best weights, without an epoch to name.
+    io = SafetensorsCheckpointIO()
+    contents = io.load_checkpoint(ckpt)
+    del contents["callbacks"]["BestWeights"]["epoch"]
+    io.save_checkpoint(contents, ckpt)
+    with pytest.warns(ResumeWarning, match=r"so training ended with the checkpoint's best weights \(lowest validation loss\); ask for more than 4 epochs"):
+        model = LSTMAutoencoder(epochs=2, **params).fit(x, checkpoint=ckpt, resume=True)
+    assert _equal_weights(_weights(model), best["state"])
+
     # No validation windows, so no best epoch: the weights after the checkpoint's last epoch.
     ckpt = tmp_path / "no-val.ckpt"
     params = {**params, "validation_split": 0.0}

@@ -269,7 +269,8 @@ class Resumed:
     stopped: bool
     seed: int
     mark: dict[str, Any]
-    best_epoch: int | None = None  # the epoch of the best weights; None: no validation (or none finite), the last weights
+    best_weights: bool = False  # it holds best weights (BestWeights): a resumed fit ends with them, else with its last
+    best_epoch: int | None = None  # their epoch (None in checkpoints written before BestWeights kept it)
 
     def check(self, mark: dict[str, Any]) -> None:
         """Refuse to resume with other data or parameters than the checkpoint was made with."""
@@ -296,10 +297,11 @@ class Resumed:
             why = f"the checkpoint {str(self.path)!r} holds {held}, after which early stopping had ended its training"
         else:
             return None
-        if self.best_epoch is None:
+        if not self.best_weights:
             weights = f"the checkpoint's last weights, at epoch {self.epochs_done} (no validation loss chose a best epoch)"
         else:
-            weights = f"the checkpoint's best weights, at epoch {self.best_epoch} (lowest validation loss)"
+            at = "" if self.best_epoch is None else f", at epoch {self.best_epoch}"
+            weights = f"the checkpoint's best weights{at} (lowest validation loss)"
         more = "" if self.stopped else f"; ask for more than {self.epochs_done} epochs to train on"
         return f"{why}, so training ended with {weights}{more}."
 
@@ -318,13 +320,14 @@ def load_checkpoint(path: str | os.PathLike) -> Resumed:
         callbacks = checkpoint["callbacks"]
         record = callbacks[FitRecord.__qualname__]
         best = callbacks.get("BestWeights") or {}  # lstmae.training.BestWeights; absent without validation windows
-        best_epoch = best.get("epoch") if best.get("state") is not None else None
+        best_epoch = best.get("epoch")
         return Resumed(
             path=Path(path),
             epochs_done=int(record["epochs_done"]),
             stopped=bool(record["stopped"]),
             seed=int(record["seed"]),
             mark=dict(record["fingerprint"]),
+            best_weights=best.get("state") is not None,
             best_epoch=None if best_epoch is None else int(best_epoch),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
