@@ -3,7 +3,7 @@
 Run it with a Python that has ``tsb-ad==1.5`` installed (it pins numpy<2, so
 keep it in its own virtual environment; lstmae does not depend on it)::
 
-    /tmp/tsbad/bin/python bench/make_metric_oracle.py --data /work/shared/data
+    /tmp/tsbad/bin/python bench/make_metric_oracle.py   # --data DIR; default: lstmae's dev_data_folder()
 
 The fixture holds no benchmark data. For real series it keeps only what the
 metrics see: the length, the labelled ranges, train_end, TSB-AD's window for
@@ -84,7 +84,7 @@ def oracle(score: np.ndarray, labels: np.ndarray, window: int, full: bool) -> di
 
 
 def load_real(root: Path, group: str, name: str):
-    """(values (n, d), labels (n,), train_end), per /work/shared/data/README.md."""
+    """(values (n, d), labels (n,), train_end), per the development data's README.md."""
     if group == "ucr":
         path = next((root / "ucr").glob(name + ".txt*"))
         opener = gzip.open if path.suffix == ".gz" else open
@@ -220,18 +220,30 @@ def all_windows(root: Path, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--data", type=Path, help="the development data (default: $LSTMAE_BENCH_DATA, else ../shared/data beside the checkout)")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data")
     parser.add_argument("--case-file", type=Path, help="live mode: cases to evaluate (.npz)")
     parser.add_argument("--out", type=Path, help="live mode: where to write the JSON results")
     parser.add_argument("--windows", action="store_true", help="only write tests/data/tsbad_windows.json (every series)")
     args = parser.parse_args()
+    if args.data is None and args.case_file is None:
+        args.data = _dev_data_folder()
     if args.windows:
         all_windows(args.data, args.out_dir / "tsbad_windows.json")
     elif args.case_file is not None:
         live(args.case_file, args.out)
     else:
         build(args.data, args.out_dir)
+
+
+def _dev_data_folder() -> Path:
+    """lstmae's one lookup of the development data, from this checkout's src/ (this Python need not have lstmae)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from lstmae.data.benchmarks import dev_data_folder
+
+    return dev_data_folder()
 
 
 if __name__ == "__main__":

@@ -41,13 +41,13 @@ import numpy as np
 import pandas as pd
 
 from lstmae import __version__
-from lstmae.data.benchmarks import list_benchmark
+from lstmae.data.benchmarks import dev_data_folder, list_benchmark
 from lstmae.errors import LstmaeError
 from lstmae.evaluation.series import COLUMNS, METRICS, evaluate_series, parse_params, summarise
 from lstmae.persistence.atomic import atomic_target, write_table
 
 BENCH = Path(__file__).resolve().parent
-DEFAULT_DATA = Path(os.environ.get("LSTMAE_BENCH_DATA", "/work/shared/data"))
+DEFAULT_DATA = dev_data_folder()  # $LSTMAE_BENCH_DATA, else ../shared/data beside the checkout
 GROUPS = {  # report group -> the series groups it pools
     "univariate (UCR + NAB)": ("ucr", "nab"),
     "multivariate (SMAP + MSL)": ("smap", "msl"),

@@ -43,9 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lstmae.data.benchmarks import dev_data_folder
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_DATA = dev_data_folder()  # $LSTMAE_BENCH_DATA, else ../shared/data beside the checkout
 START, END = "<!-- scale:start -->", "<!-- scale:end -->"
 #: The model every series gets in the fleet part: small and quick, so that a run of ~290
 #: series takes minutes; the same for every engine.

@@ -35,10 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lstmae.data.benchmarks import dev_data_folder
+
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-DEFAULT_DATA = Path(os.environ.get("LSTMAE_BENCH_DATA", "/work/shared/data"))
+DEFAULT_DATA = dev_data_folder()  # $LSTMAE_BENCH_DATA, else ../shared/data beside the checkout
 #: The DDP part's model: small and framed like the defaults, so an epoch is seconds, not minutes.
 DDP_PARAMS = {"timesteps": 32, "units": 32, "batch_size": 64, "validation_split": 0.1, "patience": 1000,
               "scorer": "reconstruction", "random_state": 0, "verbose": 0}

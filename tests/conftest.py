@@ -9,6 +9,7 @@ Fitted models are module-scoped: tests that reuse them must not mutate them
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,23 @@ def _bench_script(name: str):
 def bench_script():
     """Loads a bench/ script: ``bench_script("perf")``."""
     return _bench_script
+
+
+@pytest.fixture(scope="session")
+def dev_data() -> Path:
+    """The development benchmark data (`lstmae.data.benchmarks.dev_data_folder`).
+
+    Skips a test where the folder is absent, except under ``CI=true``: CI lays
+    ``shared/`` beside its clone, so there a missing folder fails, saying where
+    it was looked for.
+    """
+    from lstmae.data.benchmarks import DATA_ENV, dev_data_folder
+
+    folder = dev_data_folder()
+    if folder.is_dir():
+        return folder
+    how = f"from ${DATA_ENV}" if os.environ.get(DATA_ENV) else f"../shared/data beside the project's root; ${DATA_ENV} names another"
+    message = f"the development data is not at {folder} ({how})"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{message}; CI lays a copy of shared/ beside its clone", pytrace=False)
+    pytest.skip(message)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lstmae.data.benchmarks import list_benchmark, load_benchmark
+from lstmae.data.benchmarks import dev_data_folder, list_benchmark, load_benchmark
 from lstmae.errors import DataFileError, ParameterError
-
-REAL_DATA = Path(os.environ.get("LSTMAE_BENCH_DATA", "/work/shared/data"))
 
 
 def write_ucr(folder: Path, name: str, values, compress: bool = True) -> Path:
@@ -151,15 +148,22 @@ def test_bad_paths_and_files_raise_typed_errors(tmp_path, make, fmt, kwargs, err
         list(load_benchmark(path, fmt, **kwargs))
 
 
-@pytest.mark.skipif(not (REAL_DATA / "MANIFEST.csv").is_file(), reason="the development data is not on this machine")
-def test_real_layout_matches_the_manifest():
-    manifest = pd.read_csv(REAL_DATA / "MANIFEST.csv").set_index("name")
+def test_dev_data_is_looked_for_beside_the_checkout_unless_the_environment_names_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("LSTMAE_BENCH_DATA", raising=False)
+    checkout = Path(__file__).resolve().parents[1]
+    assert dev_data_folder() == checkout.parent / "shared" / "data"
+    monkeypatch.setenv("LSTMAE_BENCH_DATA", str(tmp_path))
+    assert dev_data_folder() == tmp_path
+
+
+def test_real_layout_matches_the_manifest(dev_data):
+    manifest = pd.read_csv(dev_data / "MANIFEST.csv").set_index("name")
     checked = 0
     for fmt, folder, glob in [("nab", "nab", "*"), ("smap", "smap_msl", "*"), ("ucr", "ucr", "1[0-2]*")]:
-        for series in load_benchmark(REAL_DATA / folder, fmt, series=glob):
+        for series in load_benchmark(dev_data / folder, fmt, series=glob):
             row = manifest.loc[series.name]
             assert (series.n, series.d, int(series.labels.sum())) == (row.n, row.d, row.positives), series.name
             assert series.train_end == row.train_end, series.name
             checked += 1
     assert checked > 100
-    assert list_benchmark(REAL_DATA / "ucr", "ucr")[0][0] == "ucr/001_UCR_Anomaly_DISTORTED1sddb40_35000_52000_52620"
+    assert list_benchmark(dev_data / "ucr", "ucr")[0][0] == "ucr/001_UCR_Anomaly_DISTORTED1sddb40_35000_52000_52620"

@@ -17,7 +17,7 @@ import lstmae
 from lstmae import LSTMAutoencoder
 from lstmae.persistence.checkpoint import checkpoint_path, load_checkpoint
 from lstmae.cli.app import main
-from lstmae.errors import ModelFileError, ParameterError
+from lstmae.errors import ModelFileError, ParameterError, ResumeWarning
 
 SRC = str(Path(lstmae.__file__).resolve().parents[1])
 
@@ -41,7 +41,8 @@ def test_resumed_fit_is_identical_to_an_uninterrupted_one(tmp_path):
     np.testing.assert_array_equal(resumed.anomaly_score(x), straight.anomaly_score(x))
     assert load_checkpoint(ckpt).epochs_done == 4
     # Killed after the last epoch but before the model was saved: resuming trains nothing more.
-    again = LSTMAutoencoder(epochs=4, **SMALL).fit(x, checkpoint=ckpt, resume=True)
+    with pytest.warns(ResumeWarning, match=r"holds 4 epochs and the fit asked for 4, so training ended with the checkpoint's best weights"):
+        again = LSTMAutoencoder(epochs=4, **SMALL).fit(x, checkpoint=ckpt, resume=True)
     assert again.history_ == straight.history_
     np.testing.assert_array_equal(again.anomaly_score(x), straight.anomaly_score(x))
 
@@ -181,7 +182,8 @@ def test_early_stopped_checkpoint_trains_nothing_more_and_restores_the_best_weig
     record = load_checkpoint(ckpt)
     assert record.stopped and record.epochs_done == len(straight.history_["loss"])
     raw = ckpt.read_bytes()
-    again = LSTMAutoencoder(epochs=60, **params).fit(x, checkpoint=ckpt, resume=True)  # epochs raised: still stopped
+    with pytest.warns(ResumeWarning, match=rf"holds {record.epochs_done} epochs, after which early stopping had ended its training, so training ended with the checkpoint's best weights, at epoch {record.best_epoch} \(lowest validation loss\)\.$"):
+        again = LSTMAutoencoder(epochs=60, **params).fit(x, checkpoint=ckpt, resume=True)  # epochs raised: still stopped
     assert again.history_ == straight.history_
     np.testing.assert_array_equal(again.anomaly_score(x), straight.anomaly_score(x))
     assert ckpt.read_bytes() == raw, "no epoch ran, so nothing was rewritten"
@@ -313,3 +315,179 @@ def test_changed_json_or_an_old_format_version_is_refused(tmp_path):
     _rewrite_document(target, lambda d: d.update(format="lstmae.model"))
     with pytest.raises(ModelFileError, match=r"is not an lstmae checkpoint"):
         load_checkpoint(target)
+
+
+# ---------------------------------------------------------------------------
+# The resume matrix (issue 23): fewer, as many and more epochs than the
+# checkpoint holds, other data, other parameters, a damaged or missing
+# checkpoint. Every cell continues, ends cleanly, or gives one error line.
+# ---------------------------------------------------------------------------
+HELD = 4  # epochs in the matrix's checkpoint
+# A high learning rate makes the validation loss jump about, so the best epoch is not the last one:
+# the matrix then tells the checkpoint's best weights from its last ones.
+MATRIX_FIT = ["--timesteps", "8", "--units", "3", "--batch-size", "32", "--seed", "1", "--patience", "1000",
+              "--learning-rate", "0.05", "--quiet"]
+
+
+def _interrupt_after(epochs: int):
+    """Ctrl-C as the epoch after ``epochs`` starts: its checkpoint (written at the end of each epoch) holds ``epochs``."""
+    from lstmae.persistence.checkpoint import FitRecord
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == epochs:
+            raise KeyboardInterrupt
+
+    return FitRecord, "on_train_epoch_start", on_train_epoch_start
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory) -> dict:
+    """A `lstmae fit --epochs 100` interrupted after HELD epochs: its data, checkpoint bytes and contents."""
+    from lstmae.persistence.checkpoint import SafetensorsCheckpointIO
+
+    directory = tmp_path_factory.mktemp("held")
+    data = _write_series(directory / "s.csv")
+    out = directory / "m.safetensors"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(*_interrupt_after(HELD))
+        assert main(["fit", str(data), "-o", str(out), *MATRIX_FIT, "--epochs", "100"]) == 130
+    ckpt = checkpoint_path(out)
+    record = load_checkpoint(ckpt)
+    contents = SafetensorsCheckpointIO().load_checkpoint(ckpt)
+    assert not out.exists() and record.epochs_done == HELD
+    best = contents["callbacks"]["BestWeights"]
+    history = contents["callbacks"]["HistoryRecorder"]["history"]
+    # The matrix needs a best epoch before the last, and it must be the one of lowest val_loss.
+    assert record.best_epoch == best["epoch"] == 1 + int(np.argmin(history["val_loss"])) < HELD, history
+    return {"data": data, "raw": ckpt.read_bytes(), "best": best["state"], "last": contents["state_dict"],
+            "best_epoch": best["epoch"], "history": history}
+
+
+def _weights(model: LSTMAutoencoder) -> dict:
+    return {f"net.{name}": tensor for name, tensor in model.module_.state_dict().items()}
+
+
+def _equal_weights(a: dict, b: dict) -> bool:
+    import torch
+
+    return a.keys() == b.keys() and all(torch.equal(a[k].float(), b[k].float()) for k in a)
+
+
+def _other_data(directory: Path, data: Path) -> list[str]:
+    frame = pd.read_csv(data)
+    frame.loc[10, "value"] += 1.0
+    frame.to_csv(directory / "s.csv", index=False)
+    return []
+
+
+def _write_checkpoint(content: bytes | None):
+    def make(directory: Path, data: Path) -> list[str]:
+        ckpt = checkpoint_path(directory / "m.safetensors")
+        if content is None:
+            ckpt.unlink()
+        else:
+            ckpt.write_bytes(content)
+        return []
+    return make
+
+
+def _damage(change):
+    def make(directory: Path, data: Path) -> list[str]:
+        ckpt = checkpoint_path(directory / "m.safetensors")
+        ckpt.write_bytes(change(ckpt.read_bytes()))
+        return []
+    return make
+
+
+# name -> (epochs asked, what to change in the copy, extra options, exit code, stderr pattern)
+RESUME_MATRIX = {
+    "fewer epochs": (2, None, [], 0, rf"holds {HELD} epochs and the fit asked for 2, so training ended with the checkpoint's best weights, at epoch \d"),
+    "as many epochs": (HELD, None, [], 0, rf"holds {HELD} epochs and the fit asked for {HELD}, so training ended with the checkpoint's best weights"),
+    "more epochs": (HELD + 2, None, [], 0, None),
+    "other data": (HELD + 2, _other_data, [], 2, r"it was written while training on different data"),
+    "other parameters": (HELD + 2, None, ["--units", "4"], 2, r"parameters differ from the interrupted fit: units="),
+    "other parameters, fewer epochs": (2, None, ["--patience", "7"], 2, r"parameters differ from the interrupted fit: patience=7 \(checkpoint: 1000\)"),
+    "truncated checkpoint": (HELD + 2, _damage(lambda raw: raw[: len(raw) // 2]), [], 2, r"checkpoint .* is damaged or not a checkpoint .*delete it and fit without --resume"),
+    "bit-flipped checkpoint": (HELD + 2, _damage(lambda raw: raw[:-2] + bytes([raw[-2] ^ 1]) + raw[-1:]), [], 2, r"is damaged: its tensors do not match their checksum"),
+    "garbage checkpoint": (HELD + 2, _write_checkpoint(np.random.default_rng(0).bytes(3000)), [], 2, r"is damaged or not a checkpoint"),
+    "empty checkpoint": (HELD + 2, _write_checkpoint(b""), [], 2, r"is damaged or not a checkpoint"),
+    "a model file as checkpoint": (HELD + 2, None, [], 2, r"is not an lstmae checkpoint"),
+    "missing checkpoint": (HELD + 2, _write_checkpoint(None), [], 2, r"--resume: no checkpoint .*m\.safetensors\.ckpt.*run without --resume"),
+}
+
+
+@pytest.mark.parametrize("cell", list(RESUME_MATRIX))
+def test_resume_matrix_through_the_cli(capsys, held, tmp_path, cell):
+    import re
+
+    epochs, change, extra, code, pattern = RESUME_MATRIX[cell]
+    data, out, ckpt = tmp_path / "s.csv", tmp_path / "m.safetensors", checkpoint_path(tmp_path / "m.safetensors")
+    data.write_bytes(held["data"].read_bytes())
+    ckpt.write_bytes(held["raw"])
+    if change is not None:
+        change(tmp_path, data)
+    if cell == "a model file as checkpoint":
+        assert main(["fit", str(data), "-o", str(tmp_path / "other.safetensors"), *MATRIX_FIT, "--epochs", "1"]) == 0
+        ckpt.write_bytes((tmp_path / "other.safetensors").read_bytes())
+    before = ckpt.read_bytes() if ckpt.exists() else None
+    capsys.readouterr()
+
+    result = main(["fit", str(data), "-o", str(out), *MATRIX_FIT, *extra, "--epochs", str(epochs), "--resume"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert result == code, err
+    if code == 2:
+        assert len(lines) == 1 and lines[0].startswith("lstmae: error: "), err
+        assert re.search(pattern, lines[0]), lines[0]
+        assert not out.exists(), "a refused resume writes no model"
+        assert (ckpt.read_bytes() if ckpt.exists() else None) == before, "a refused resume leaves the checkpoint as it was"
+        return
+    model = LSTMAutoencoder.load(out)
+    assert not ckpt.exists(), "a finished fit removes its checkpoint"
+    resumed = [line for line in lines if "so training ended with" in line]
+    if pattern is None:  # epochs were left: training went on from epoch HELD + 1
+        assert resumed == [], err
+        assert len(model.history_["loss"]) == epochs
+        assert {k: v[:HELD] for k, v in model.history_.items()} == held["history"]
+        return
+    assert len(resumed) == 1 and resumed[0].startswith("lstmae: warning: ") and re.search(pattern, resumed[0]), err
+    assert f"at epoch {held['best_epoch']} (lowest validation loss)" in resumed[0]
+    assert model.history_ == held["history"], "nothing was trained: the checkpoint's history, all of it"
+    assert _equal_weights(_weights(model), held["best"]), "the model has the checkpoint's best weights"
+    assert not _equal_weights(_weights(model), held["last"])
+
+
+@pytest.mark.filterwarnings("ignore::lstmae.errors.DegenerateModelWarning")
+def test_resume_with_fewer_epochs_in_python_ends_with_the_best_or_last_weights(tmp_path):
+    from lstmae.persistence.checkpoint import SafetensorsCheckpointIO
+
+    x = series()
+    params = {**SMALL, "learning_rate": 0.05}
+    ckpt = tmp_path / "m.ckpt"
+    LSTMAutoencoder(epochs=4, **params).fit(x, checkpoint=ckpt)
+    best = SafetensorsCheckpointIO().load_checkpoint(ckpt)["callbacks"]["BestWeights"]
+    with pytest.warns(ResumeWarning, match=rf"holds 4 epochs and the fit asked for 1, so training ended with the checkpoint's best weights, at epoch {best['epoch']} "):
+        model = LSTMAutoencoder(epochs=1, **params).fit(x, checkpoint=ckpt, resume=True)
+    assert len(model.history_["loss"]) == 4
+    assert _equal_weights(_weights(model), best["state"])
+
+    # A checkpoint from before BestWeights kept its epoch: still its best weights, without an epoch to name.
+    io = SafetensorsCheckpointIO()
+    contents = io.load_checkpoint(ckpt)
+    del contents["callbacks"]["BestWeights"]["epoch"]
+    io.save_checkpoint(contents, ckpt)
+    with pytest.warns(ResumeWarning, match=r"so training ended with the checkpoint's best weights \(lowest validation loss\); ask for more than 4 epochs"):
+        model = LSTMAutoencoder(epochs=2, **params).fit(x, checkpoint=ckpt, resume=True)
+    assert _equal_weights(_weights(model), best["state"])
+
+    # No validation windows, so no best epoch: the weights after the checkpoint's last epoch.
+    ckpt = tmp_path / "no-val.ckpt"
+    params = {**params, "validation_split": 0.0}
+    LSTMAutoencoder(epochs=3, **params).fit(x, checkpoint=ckpt)
+    last = SafetensorsCheckpointIO().load_checkpoint(ckpt)["state_dict"]
+    with pytest.warns(ResumeWarning, match=r"holds 3 epochs and the fit asked for 2, so training ended with the checkpoint's last weights, at epoch 3"):
+        model = LSTMAutoencoder(epochs=2, **params).fit(x, checkpoint=ckpt, resume=True)
+    assert _equal_weights(_weights(model), last)
+    with pytest.raises(ModelFileError, match=r"no checkpoint to resume from"):
+        LSTMAutoencoder(epochs=2, **params).fit(x, checkpoint=tmp_path / "none.ckpt", resume=True)

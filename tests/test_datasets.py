@@ -14,7 +14,6 @@ import pytest
 from lstmae.datasets import NYC_TAXI_EVENTS, KnownEvent, load_nyc_taxi, match_events, missed_events
 from lstmae.errors import DataError, ParameterError
 
-SHARED = Path("/work/shared/data")
 NAB_KEY = "realKnownCause/nyc_taxi.csv"
 NYC_SHA256 = "d8fa6f7f0734bf5c8be12c52a94e20a82664c397d9dec4449156bd453d32856d"
 
@@ -68,22 +67,15 @@ def test_events_are_in_time_order_and_contain_their_dates() -> None:
         assert event.start <= pd.Timestamp(day) <= event.end
 
 
-@pytest.mark.skipif(
-    not (SHARED / "nab/labels/combined_windows.json").exists(),
-    reason="shared NAB labels not available",
-)
-def test_events_match_nab_combined_windows() -> None:
-    windows = json.loads((SHARED / "nab/labels/combined_windows.json").read_text())[NAB_KEY]
+def test_events_match_nab_combined_windows(dev_data: Path) -> None:
+    windows = json.loads((dev_data / "nab/labels/combined_windows.json").read_text())[NAB_KEY]
     got = [(e.start, e.end) for e in NYC_TAXI_EVENTS]
     assert got == [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in windows]
 
 
-@pytest.mark.skipif(
-    not (SHARED / "nab/data" / NAB_KEY).exists(), reason="shared NAB data not available"
-)
-def test_bundled_csv_equals_shared_copy() -> None:
+def test_bundled_csv_equals_shared_copy(dev_data: Path) -> None:
     bundled = resources.files("lstmae.datasets").joinpath("nyc_taxi.csv").read_bytes()
-    assert bundled == (SHARED / "nab/data" / NAB_KEY).read_bytes()
+    assert bundled == (dev_data / "nab/data" / NAB_KEY).read_bytes()
 
 
 def _events() -> list[KnownEvent]:

@@ -291,17 +291,13 @@ def test_vus_is_fast_on_a_long_series():
     assert time.perf_counter() - began < 20  # seconds, not minutes, even on a loaded CI machine
 
 
-REAL_DATA = Path(os.environ.get("LSTMAE_BENCH_DATA", "/work/shared/data"))
-
-
-@pytest.mark.skipif(not (REAL_DATA / "MANIFEST.csv").is_file(), reason="the development data is not on this machine")
-def test_sliding_window_agrees_with_find_length_rank_on_every_dev_series():
+def test_sliding_window_agrees_with_find_length_rank_on_every_dev_series(dev_data):
     from lstmae.data.benchmarks import load_benchmark
 
     expected = json.loads((DATA / "tsbad_windows.json").read_text())  # bench/make_metric_oracle.py --windows
     checked = 0
     for fmt, folder in [("ucr", "ucr"), ("nab", "nab"), ("smap", "smap_msl")]:
-        for series in load_benchmark(REAL_DATA / folder, fmt):
+        for series in load_benchmark(dev_data / folder, fmt):
             assert metrics.sliding_window(series.values) == expected[series.name], series.name
             checked += 1
     assert checked == len(expected)

@@ -164,8 +164,8 @@ def test_progress_bar_not_wanted_under_pytest_capture(capfd):
 # ---------------------------------------------------------------------------
 # Callbacks, with a fake trainer
 # ---------------------------------------------------------------------------
-def fake_trainer(**metrics) -> SimpleNamespace:
-    return SimpleNamespace(callback_metrics={k: torch.tensor(v) for k, v in metrics.items()})
+def fake_trainer(current_epoch: int = 0, **metrics) -> SimpleNamespace:
+    return SimpleNamespace(callback_metrics={k: torch.tensor(v) for k, v in metrics.items()}, current_epoch=current_epoch)
 
 
 def test_history_recorder_keeps_epoch_metrics_by_name():
@@ -195,13 +195,14 @@ def test_best_weights_restores_the_epoch_with_the_lowest_validation_loss():
         with torch.no_grad():
             module.weight.fill_(epoch)  # in place: a saved state that aliases the weights would follow
             module.bias.fill_(-epoch)
-        callback.on_validation_epoch_end(fake_trainer(val_loss=loss), module)
+        callback.on_validation_epoch_end(fake_trainer(epoch, val_loss=loss), module)
     with torch.no_grad():
         module.weight.fill_(99.0)
     callback.on_fit_end(None, module)
     assert torch.equal(module.weight, torch.full((1, 2), 1.0))
     assert torch.equal(module.bias, torch.tensor([-1.0]))
     assert callback.best == 1.0
+    assert callback.epoch == 2  # counted from 1, as the history's entries are
 
 
 def test_best_weights_without_the_metric_leaves_the_module_alone():
@@ -441,10 +442,10 @@ def test_best_weights_state_round_trips_and_restores_the_saved_best():
     callback = BestWeights("val_loss")
     with torch.no_grad():
         module.weight.fill_(1.0)
-    callback.on_validation_epoch_end(fake_trainer(val_loss=0.5), module)
+    callback.on_validation_epoch_end(fake_trainer(2, val_loss=0.5), module)
     restored = BestWeights("val_loss")
     restored.load_state_dict(callback.state_dict())
-    assert restored.best == 0.5
+    assert restored.best == 0.5 and restored.epoch == 3
     restored.on_validation_epoch_end(fake_trainer(val_loss=0.75), module)  # worse: keeps the restored best
     with torch.no_grad():
         module.weight.fill_(7.0)

@@ -65,3 +65,8 @@ def describe(value: object, limit: int = 60) -> str:
 
 class DegenerateModelWarning(LstmaeWarning):
     """A fitted model that cannot be trusted to find anomalies (see `LSTMAutoencoder.diagnostics_`)."""
+
+
+class ResumeWarning(LstmaeWarning):
+    """A resumed fit trained nothing more: its checkpoint already held the epochs asked for, or had
+    stopped early; the model has the checkpoint's best weights (the message names their epoch)."""

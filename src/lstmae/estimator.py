@@ -295,7 +295,10 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             epoch. It is left in place after fit; delete it once the model is saved.
         resume : bool, default=False
             Continue from ``checkpoint``, which must come from a fit on the same
-            data with the same parameters (``epochs`` may be raised).
+            data with the same parameters (``epochs`` may differ). A checkpoint
+            that already holds ``epochs`` epochs or more (or had stopped early)
+            trains nothing more: the model gets its best weights and a
+            `lstmae.errors.ResumeWarning` names their epoch.
 
         Returns
         -------

@@ -258,23 +258,26 @@ class BestWeights(pl.Callback):
         self.monitor = monitor
         self.best = math.inf
         self.state: dict | None = None
+        self.epoch: int | None = None  # 1-based epoch of ``state``; a resumed fit that trains nothing names it
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
         if value is not None and float(value) < self.best:
             self.best = float(value)
             self.state = copy.deepcopy(pl_module.state_dict())
+            self.epoch = trainer.current_epoch + 1
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.state is not None:
             pl_module.load_state_dict(self.state)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"monitor": self.monitor, "best": self.best, "state": self.state}
+        return {"monitor": self.monitor, "best": self.best, "state": self.state, "epoch": self.epoch}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best = float(state_dict["best"])
         self.state = state_dict["state"]
+        self.epoch = state_dict.get("epoch")  # absent from checkpoints written before it was kept
 
 
 class ShuffleOrder(pl.Callback):

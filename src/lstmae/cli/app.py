@@ -295,7 +295,7 @@ def fit(
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same data: identical model on CPU).")] = None,
     device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda' or 'cuda:N'.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted fit from its checkpoint OUTPUT.ckpt (same data and options; --epochs may be raised).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted fit from its checkpoint OUTPUT.ckpt (same data and options; --epochs may differ: a checkpoint that holds as many epochs or more ends the fit with its best weights).")] = False,
     series_column: SeriesColumnOpt = None,
     devices: Annotated[Optional[str], typer.Option("--devices", help="Lightning devices for training: N processes (DDP) or 'auto'. With --strategy ddp; --batch-size is per process. Launch as Lightning documents (it starts the other local processes itself; torchrun/srun for several machines).")] = None,
     num_nodes: Annotated[Optional[int], typer.Option("--num-nodes", help="Machines taking part in DDP training (Lightning's num_nodes).")] = None,

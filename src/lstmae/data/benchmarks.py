@@ -3,7 +3,7 @@
 Each series is one array ``values`` (n, d) float64 with point labels
 ``labels`` (n,) int8 (1 = anomaly) and ``train_end``: a detector may fit on
 ``values[:train_end]`` only and scores all n points. The conventions are the
-benchmark's (``/work/shared/data/README.md`` in the development set-up):
+benchmark's (``README.md`` of the development data, `dev_data_folder`):
 
 - ``ucr``: files ``NNN_UCR_Anomaly_<name>_<train_end>_<start>_<end>.txt[.gz]``;
   ``labels[start:end] = 1`` (end exclusive). ``train_end`` is the one in the
@@ -45,12 +45,15 @@ import pandas as pd
 
 from lstmae.errors import DataFileError, ParameterError, describe
 
-__all__ = ["FORMATS", "LabelledSeries", "load_benchmark", "list_benchmark"]
+__all__ = ["FORMATS", "LabelledSeries", "load_benchmark", "list_benchmark", "dev_data_folder"]
 
 #: The formats `load_benchmark` reads.
 FORMATS: tuple[str, ...] = ("ucr", "nab", "smap", "labelled-csv")
 #: NAB's probationary fraction, also the default training share of a labelled CSV.
 PROBATIONARY_FRACTION = 0.15
+
+#: The environment variable that names the development data folder (`dev_data_folder`).
+DATA_ENV = "LSTMAE_BENCH_DATA"
 
 _UCR_NAME = re.compile(r"^(?P<stem>\d+_UCR_Anomaly_.+)_(?P<train>\d+)_(?P<start>\d+)_(?P<end>\d+)$")
 _TIME_NAMES = {"timestamp", "time", "date", "datetime", "ds"}
@@ -90,6 +93,21 @@ class LabelledSeries:
 
 
 Entry = tuple[str, Callable[[], LabelledSeries]]
+
+
+def dev_data_folder() -> Path:
+    """Where the tests and ``bench/`` scripts look for the development benchmark data (UCR, NAB, SMAP/MSL).
+
+    ``$LSTMAE_BENCH_DATA`` when set; else ``../shared/data`` next to the
+    project's root, the checkout this file lies in (``src/lstmae/data/`` below
+    it): CI lays a copy of ``shared/`` beside its clone at that place. The
+    folder may not exist; callers say so. An installed (not editable) lstmae
+    has no checkout around it: set the variable.
+    """
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    project_root = Path(__file__).resolve().parents[3]
+    return project_root.parent / "shared" / "data"
 
 
 def list_benchmark(path: str | os.PathLike, format: str, *, train_end: int | None = None) -> list[Entry]:

@@ -52,7 +52,7 @@ from lstmae.data.partitioned import Staged, partition_name, read_series, stage
 from lstmae.fleet.engines import Outcome, check_engine, close, make_engine
 from lstmae.errors import LstmaeError, ModelFileError, NotFittedError, ParameterError, describe
 
-FORMAT_NAME = "lstmae.fleet.runner"
+FORMAT_NAME = "lstmae.fleet"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.parquet"
 #: A folder of scores is a plain dataset partitioned by series: readers skip names starting with "_".

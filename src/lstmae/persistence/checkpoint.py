@@ -15,10 +15,11 @@ Everything here is Lightning's own machinery with a safe file format:
   of the tensors and of the JSON on load.
 * `FitRecord` carries what is lstmae's own: a fingerprint of the training
   data and of every parameter that shapes training (``epochs`` excepted: it
-  may be raised on resume), the seed, the epochs done and whether early
+  may differ on resume), the seed, the epochs done and whether early
   stopping had ended training. Resuming with other data or other parameters
-  is refused, naming what differs; a finished or early-stopped checkpoint
-  trains nothing more (its best weights are restored).
+  is refused, naming what differs. A checkpoint that already holds the epochs
+  asked for (or more), or whose training had stopped early, trains nothing
+  more: the fit ends with its best weights and a `ResumeWarning` says so.
 
 Header ``"lstmae"`` (JSON): ``format`` ``lstmae.persistence.checkpoint``,
 ``format_version`` 2 (version 1, lstmae's hand-written layout, is refused with
@@ -34,6 +35,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +45,10 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import CheckpointIO
 
-from lstmae.errors import ModelFileError, ParameterError
+from lstmae.errors import ModelFileError, ParameterError, ResumeWarning
 from lstmae.persistence.model_file import METADATA_KEY, tensors_digest, write_document
 
-FORMAT_NAME = "lstmae.persistence.checkpoint"
+FORMAT_NAME = "lstmae.checkpoint"
 FORMAT_VERSION = 2
 #: Single-key dictionaries that stand for a value JSON has no type for.
 _TENSOR, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
@@ -267,6 +269,8 @@ class Resumed:
     stopped: bool
     seed: int
     mark: dict[str, Any]
+    best_weights: bool = False  # it holds best weights (BestWeights): a resumed fit ends with them, else with its last
+    best_epoch: int | None = None  # their epoch (None in checkpoints written before BestWeights kept it)
 
     def check(self, mark: dict[str, Any]) -> None:
         """Refuse to resume with other data or parameters than the checkpoint was made with."""
@@ -284,6 +288,23 @@ class Resumed:
                 f"{'; '.join(differ)}; pass the same options, or fit without --resume to start over."
             )
 
+    def nothing_left(self, epochs: int) -> str | None:
+        """Why a resumed fit of ``epochs`` epochs trains no more (the warning it gives), or None when epochs are left."""
+        held = f"{self.epochs_done} epoch{'s' if self.epochs_done != 1 else ''}"
+        if self.epochs_done >= epochs:
+            why = f"the checkpoint {str(self.path)!r} holds {held} and the fit asked for {epochs}"
+        elif self.stopped:
+            why = f"the checkpoint {str(self.path)!r} holds {held}, after which early stopping had ended its training"
+        else:
+            return None
+        if not self.best_weights:
+            weights = f"the checkpoint's last weights, at epoch {self.epochs_done} (no validation loss chose a best epoch)"
+        else:
+            at = "" if self.best_epoch is None else f", at epoch {self.best_epoch}"
+            weights = f"the checkpoint's best weights{at} (lowest validation loss)"
+        more = "" if self.stopped else f"; ask for more than {self.epochs_done} epochs to train on"
+        return f"{why}, so training ended with {weights}{more}."
+
 
 def load_checkpoint(path: str | os.PathLike) -> Resumed:
     """Read the lstmae part of a checkpoint written during `fit`. Never executes code.
@@ -296,13 +317,18 @@ def load_checkpoint(path: str | os.PathLike) -> Resumed:
     checkpoint = SafetensorsCheckpointIO().load_checkpoint(path)
     name = str(path)
     try:
-        record = checkpoint["callbacks"][FitRecord.__qualname__]
+        callbacks = checkpoint["callbacks"]
+        record = callbacks[FitRecord.__qualname__]
+        best = callbacks.get("BestWeights") or {}  # lstmae.training.BestWeights; absent without validation windows
+        best_epoch = best.get("epoch")
         return Resumed(
             path=Path(path),
             epochs_done=int(record["epochs_done"]),
             stopped=bool(record["stopped"]),
             seed=int(record["seed"]),
             mark=dict(record["fingerprint"]),
+            best_weights=best.get("state") is not None,
+            best_epoch=None if best_epoch is None else int(best_epoch),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"checkpoint {name!r} is incomplete ({type(exc).__name__}: {exc}); {_HINT}.") from None
@@ -312,17 +338,28 @@ def train_resumable(net: torch.nn.Module, train_set: Any, val_set: Any, plan: An
     """`lstmae.training.train`, checkpointed after every epoch at ``path``, resumed from ``resumed``.
 
     ``plan.epochs`` is the total; a resumed fit runs only the epochs left. A
-    checkpoint whose training had already ended (early stopping, or every
-    epoch done) trains nothing more: its best weights are restored.
+    checkpoint whose training had already ended (early stopping, or as many
+    epochs done as asked, or more) trains nothing more: Lightning restores it
+    and stops at once, `BestWeights` puts back its best weights, and a
+    `ResumeWarning` says which epoch's weights the model has.
     """
     from lstmae.training import train
 
+    ended = None
+    epochs = plan.epochs
     if resumed is not None:
         resumed.check(mark)
+        ended = resumed.nothing_left(plan.epochs)
+        # Lightning refuses a checkpoint past max_epochs (MisconfigurationException); at max_epochs its fit loop is done.
+        epochs = max(epochs, resumed.epochs_done)
     plan = dataclasses.replace(
         plan,
+        epochs=epochs,
         callbacks=[*plan.callbacks, FitRecord(mark, plan.seed), EpochCheckpoint(path)],
         checkpoint_io=SafetensorsCheckpointIO(),
         resume_from=None if resumed is None else resumed.path,
     )
-    return train(net, train_set, val_set, plan)
+    history = train(net, train_set, val_set, plan)
+    if ended is not None:
+        warnings.warn(ended, ResumeWarning, stacklevel=4)  # train_resumable <- _train <- fit <- the caller
+    return history
