@@ -26,7 +26,7 @@ def test_every_error_class_in_the_module_is_listed_here():
     defined = {
         obj for _, obj in inspect.getmembers(errors, inspect.isclass) if issubclass(obj, BaseException) and obj.__module__ == errors.__name__
     }
-    assert defined == {LstmaeError, *ALL, errors.LstmaeWarning, errors.DegenerateModelWarning, errors.Interrupted}
+    assert defined == {LstmaeError, *ALL, errors.LstmaeWarning, errors.DegenerateModelWarning, errors.ResumeWarning, errors.Interrupted}
 
 
 def test_warning_and_interruption_are_not_errors():
