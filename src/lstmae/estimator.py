@@ -12,41 +12,44 @@ one pass over the training data and saved as a unit.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from lstmae.data import collection
-
-from lstmae.scoring import inference
+from lstmae.backends.device import resolve_device
+from lstmae.backends.network import LSTMAutoencoder as _Network
 from lstmae.config import NetworkConfig
+from lstmae.data import collection
 from lstmae.data.frames import Prepared, prepare
 from lstmae.data.period import auto_timesteps
 from lstmae.data.scaling import inverse_transform
 from lstmae.data.windows import n_windows
 from lstmae.detector import Detector, labelled
-from lstmae.diagnostics import diagnose
+from lstmae.diagnostics import Diagnostics, diagnose
 from lstmae.errors import (
     DataError,
     DegenerateModelWarning,
     NotFittedError,
     ParameterError,
 )
-from lstmae.backends.network import LSTMAutoencoder as _Network
-from lstmae.params import MAX_LSTM_STEPS, check, check_integer, check_windows, n_train, resolve_frame
+from lstmae.params import MAX_LSTM_STEPS, check_integer, check_windows, jsonable_params, n_train, resolve_frame
 from lstmae.params import validate as validate_params
+from lstmae.persistence.atomic import is_rank_zero
+from lstmae.persistence.model_file import StoredModel, model_document, read_model, save_model, series_states_to_tensors
+from lstmae.reports.explain import explain_shapes
+from lstmae.reports.html import write_report
+from lstmae.scoring import inference
 from lstmae.scoring.combination import LATENT_WEIGHT
 from lstmae.scoring.state import ScoringSettings, fit_state, resolve_settings
-
-if TYPE_CHECKING:
-    from lstmae.streaming.scorer import StreamScorer
+from lstmae.streaming.scorer import StreamScorer
 
 #: Training windows the diagnostics look at (evenly spaced).
 DIAGNOSTIC_WINDOWS = 256
@@ -372,7 +375,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             For 3-D input ``n_windows`` is the number of samples.
         """
         if self._many(X, series_column):
-            return collection.apply(self, X, series_column, "encode", stride=stride)
+            return _apply(self, X, series_column, "encode", stride=stride)
         data = self._prepare_fitted(X)
         step = self.stride if stride is None else stride
         check_integer("stride", step, 1)
@@ -387,7 +390,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         {series: reconstruction}, a long DataFrame the same table reconstructed.
         """
         if self._many(X, series_column):
-            return collection.apply(self, X, series_column, "reconstruct")
+            return _apply(self, X, series_column, "reconstruct")
         data = self._prepare_fitted(X)
         state = self._state()
         passed = inference.merged(self.module_, state.scale(data.values), data.is_panel, self._settings().score_stride, reconstruction=True)
@@ -416,7 +419,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             table with the series column and "score", the input's index and row order.
         """
         if self._many(X, series_column):
-            return collection.apply(self, X, series_column, "anomaly_score", per_feature=per_feature)
+            return _apply(self, X, series_column, "anomaly_score", per_feature=per_feature)
         data = self._prepare_fitted(X)
         scores, per = self._score_parts(data)
         return labelled(data, per if per_feature else scores)
@@ -425,7 +428,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         """Anomalous intervals (`lstmae.detector.Detector.detect`, its options); a collection of series gives a
         dict {series: intervals}, or for a long DataFrame one table of intervals with the series column first."""
         if self._many(X, series_column):
-            return collection.apply(self, X, series_column, "detect", **options)
+            return _apply(self, X, series_column, "detect", **options)
         return super().detect(X, **options)
 
     def _many(self, X: Any, series_column: str | None) -> bool:
@@ -454,9 +457,17 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         ``missing``: "interpolate" (a gap is filled once its next value arrives,
         with a warning) or "error".
         """
-        from lstmae.streaming.scorer import StreamScorer
-
-        return StreamScorer(self, min_gap=min_gap, missing=missing)
+        self._check_fitted()
+        if self.input_kind_ == "panel":
+            raise DataError(
+                "this model was fitted on a panel of separate sequences (3-D input); a stream scores one long "
+                "series point by point. Score panels in batch with model.anomaly_score(X)."
+            )
+        names = getattr(self, "feature_names_in_", None)
+        return StreamScorer(
+            self.module_, self._state(), self._settings(), n_features=self.n_features_in_,
+            feature_names=None if names is None else [str(n) for n in names], min_gap=min_gap, missing=missing,
+        )
 
     def explain(self, X: Any = None) -> str:
         """The shape walk: how ``X`` becomes windows and flows through each layer, in Keras terms."""
@@ -467,8 +478,6 @@ class LSTMAutoencoder(Detector, BaseEstimator):
 
         ``labels`` (n_timesteps,), optional: known anomalies (non-zero), shaded in the plots.
         """
-        from lstmae.reports.html import write_report
-
         return write_report(self, X, path, labels=labels)
 
     # --------------------------------------------------------------- files
@@ -479,38 +488,114 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             Stored in the file and given back by `load` as ``metadata_``.
             Default: the model's ``metadata_`` (what `load` read; empty after `fit`).
         """
-        from lstmae.persistence.model_file import model_document, save_model
-
-        from lstmae.persistence.atomic import is_rank_zero
-
         self._check_fitted()
         if not is_rank_zero():  # DDP: every process holds the same model; one writes it
             return Path(path)
         if "series_states_" in vars(self):
-            tensors, fields = collection.states_to_tensors(self.series_states_)
+            tensors, fields = series_states_to_tensors(self.series_states_)
         else:
             tensors, fields = self.scoring_state_.to_tensors()
         tensors.update({f"net.{k}": v for k, v in self.module_.state_dict().items()})
-        info = model_document(self, fields, getattr(self, "metadata_", {}) if metadata is None else metadata)
+        names = getattr(self, "feature_names_in_", None)
+        fitted = {
+            **fields,
+            "history_": self.history_,
+            "timesteps_reason_": self.timesteps_reason_,
+            "input_kind_": self.input_kind_,
+            "seed_": self.seed_,
+            "fit_seconds_": self.fit_seconds_,
+            "diagnostics_": getattr(self, "diagnostics_", None),
+            "feature_names_in_": None if names is None else [str(n) for n in names],
+        }
+        info = model_document(self.get_params(), self.config_, fitted, getattr(self, "metadata_", {}) if metadata is None else metadata)
         return save_model(path, tensors, info)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> "LSTMAutoencoder":
-        """Read a model written by `save`. Never executes code from the file."""
-        from lstmae.persistence.model_file import load_estimator
+        """Read a model written by `save` (`lstmae.persistence.model_file.read_model`). Never executes code from the file."""
+        stored = read_model(path, device)
+        try:
+            model = cls(**stored.params)
+        except TypeError as exc:  # a parameter this lstmae does not have
+            raise stored.inconsistent(exc) from None
+        model._restore(stored)
+        return model
 
-        return load_estimator(cls, path, device)
+    def _restore(self, stored: StoredModel) -> None:
+        """Become the fitted model that ``stored`` holds: network, scoring state(s) and fitted attributes."""
+        config, fitted = stored.config, stored.fitted
+        self.config_, self.timesteps_, self.n_features_in_ = config, config.timesteps, config.n_features
+        if stored.is_global:  # a global model over a collection of series: one state per series
+            self.series_states_ = stored.series_states(self._settings())
+        else:
+            self.scoring_state_ = stored.scoring_state(self._settings())
+        self.module_ = stored.network
+        self.metadata_ = stored.metadata
+        try:
+            self.history_ = {k: [float(x) for x in v] for k, v in fitted["history_"].items()}
+            if fitted.get("diagnostics_") is not None:
+                self.diagnostics_ = Diagnostics.from_dict(fitted["diagnostics_"]).to_dict()
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise stored.inconsistent(exc) from None
+        self.timesteps_reason_ = fitted.get("timesteps_reason_", "")
+        self.input_kind_ = fitted.get("input_kind_", "series")
+        self.seed_ = fitted.get("seed_")
+        self.fit_seconds_ = fitted.get("fit_seconds_")
+        if fitted.get("feature_names_in_") is not None:
+            self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+
+
+# ------------------------------------------------------- many series, one model
+def _views(model: Any, keys: list) -> dict:
+    """Per series, the model that scores it: the fitted model itself, or for a global model a
+    shallow copy (the network shared, nothing copied) holding that series' scoring state."""
+    states = vars(model).get("series_states_")
+    if states is None:
+        return {key: model for key in keys}
+    unknown = [key for key in keys if key not in states]
+    if unknown:
+        known = list(states)
+        raise DataError(
+            f"series {unknown[:5]} were not in the data this global model was fitted on (it knows {known[:10]}"
+            f"{' ...' if len(known) > 10 else ''}); every series is scored by its own fitted state: fit on them too."
+        )
+    chosen = {}
+    for key in keys:
+        view = copy.copy(model)
+        del view.series_states_
+        view.scoring_state_ = states[key]
+        chosen[key] = view
+    return chosen
+
+
+def _apply(model: Any, X: Any, series_column: str | None, method: str, **options: Any) -> Any:
+    """``method`` of the model for every series of ``X``: a dict {key: result}, or one long table (`assemble`)."""
+    model._check_fitted()
+    given = collection.split(X, series_column)
+    if not given.many:
+        count = len(model.series_states_)
+        raise DataError(
+            f"this is a global model over {count} series; pass a collection: a dict {{series: data}}, a list in "
+            "the order of fit, or a long DataFrame with series_column (each series is scored by its own state)."
+        )
+    chosen = _views(model, given.keys)
+    results = {key: getattr(chosen[key], method)(source, **options) for key, source in zip(given.keys, given.sources)}
+    return collection.assemble(given, results, method)
+
 
 
 # ---------------------------------------------------------------- training
 def _train(model: LSTMAutoencoder, config: NetworkConfig, data: collection.Collection, scaled: torch.Tensor, device: torch.device,
            checkpoint: str | os.PathLike | None, resume: bool) -> tuple[_Network, dict, int, Any]:
     """Build the network from the seed and train it: (network in eval mode, history, seed, training set)."""
+    # Lightning takes seconds to import: training and its checkpoints load when a fit starts, so that
+    # scoring, loading a model and the command line's error paths never wait for it.
+    from lstmae.persistence.checkpoint import fingerprint, load_checkpoint, train_resumable
+    from lstmae.training import TrainingPlan, train
+
     timesteps = config.timesteps
     resumed = None
     if resume:
-        from lstmae.persistence.checkpoint import load_checkpoint
-
         resumed = load_checkpoint(checkpoint)
     seed = resumed.seed if resumed is not None and model.random_state is None else _seed(model.random_state)
     with torch.random.fork_rng(devices=[]):
@@ -522,8 +607,6 @@ def _train(model: LSTMAutoencoder, config: NetworkConfig, data: collection.Colle
     cap = model.windows_per_epoch
     if data.many:
         cap = collection.series_cap(model.windows_per_series, model.windows_per_epoch, len(data.parts))
-    from lstmae.training import TrainingPlan, train  # Lightning is slow to import: only when training
-
     plan = TrainingPlan(
         epochs=model.epochs,
         batch_size=model.batch_size,
@@ -541,13 +624,11 @@ def _train(model: LSTMAutoencoder, config: NetworkConfig, data: collection.Colle
     if checkpoint is None:
         history = train(network, train_set, val_set, plan)
     else:
-        from lstmae.persistence.checkpoint import fingerprint, train_resumable
-
         # What shapes training must match on resume; epochs may grow, the rest only affects use.
         ignored = ("epochs", "threshold", "verbose", "device", "random_state")
         if not data.many:  # parameters of collections only: a checkpoint of one series keeps its fingerprint
             ignored += ("windows_per_series", "series_scaling")
-        shaping = {k: v for k, v in _jsonable_params(model.get_params()).items() if k not in ignored}
+        shaping = {k: v for k, v in jsonable_params(model.get_params()).items() if k not in ignored}
         if data.many:
             shaping["series"] = data.keys
         mark = fingerprint(data.values, {**shaping, "timesteps": timesteps, "seed": seed})
@@ -564,7 +645,7 @@ def _seed(random_state: int | None) -> int:
 
 def _datasets(windows: collection.WindowPlan, scaled: torch.Tensor, is_panel: bool, timesteps: int):
     """Training and validation datasets of the planned windows (`lstmae.data.collection.window_plan`)."""
-    from lstmae.training import PanelSamples, SeriesWindows
+    from lstmae.training import PanelSamples, SeriesWindows  # Lightning: see `_train`
 
     parts = (windows.train, windows.held_out)
     if is_panel:
@@ -617,8 +698,6 @@ def _resolve_timesteps(model: LSTMAutoencoder, data: Prepared) -> tuple[int, str
 
 
 def _explain(model: LSTMAutoencoder, X: Any) -> str:
-    from lstmae.reports.explain import explain_shapes
-
     fitted = hasattr(model, "module_")
     units = model.config_.units if fitted else model._validate_params()
     data = prepare(X) if X is not None else None
@@ -655,36 +734,6 @@ def _explain(model: LSTMAutoencoder, X: Any) -> str:
         frame=model.config_.frame if fitted else resolve_frame(model.frame, timesteps),
         **sizes,
     ).text
-
-
-def resolve_device(device: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; explicit names checked by the parameter table."""
-    check("device", device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r} but no CUDA device is available here; use device='auto' or 'cpu'.")
-    return resolved
-
-
-def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters as JSON values (tuples -> lists, numpy scalars -> Python).
-
-    ``trainer_kwargs`` is left out: Lightning objects (loggers, callbacks) for one
-    training run, neither saved with a model nor part of a checkpoint's fingerprint.
-    """
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if key == "trainer_kwargs":
-            continue
-        if isinstance(value, (tuple, list)):
-            value = [int(v) for v in value]
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[key] = value
-    return out
-
 
 
 __all__ = ["LSTMAutoencoder", "LATENT_WEIGHT", "resolve_device"]

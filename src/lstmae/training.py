@@ -20,6 +20,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lstmae.backends import fused
@@ -415,8 +416,6 @@ class _interruptible:
             except ValueError:  # not the main thread: nothing was changed there either
                 pass
         if isinstance(error, SystemExit) and self.trainer.interrupted:
-            from lightning.pytorch.utilities.exceptions import SIGTERMException
-
             cause = error.__context__
             if isinstance(error, SIGTERMException):
                 signum = signal.SIGTERM

@@ -42,9 +42,11 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.plugins.io import CheckpointIO
+from safetensors import SafetensorError, safe_open
 
 from lstmae.errors import ModelFileError, ParameterError
 from lstmae.persistence.model_file import METADATA_KEY, tensors_digest, write_document
+from lstmae.training import train
 
 FORMAT_NAME = "lstmae.persistence.checkpoint"
 FORMAT_VERSION = 2
@@ -71,7 +73,6 @@ def fingerprint(values: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the file format
 class SafetensorsCheckpointIO(CheckpointIO):
     """Lightning's checkpoint dictionary as safetensors (tensors) + JSON (everything else); never pickle."""
-
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
         tensors: dict[str, torch.Tensor] = {}
         tree = _encode(checkpoint, tensors, Path(path), "checkpoint")
@@ -92,8 +93,6 @@ class SafetensorsCheckpointIO(CheckpointIO):
         ModelFileError
             Missing, damaged or truncated file, not a checkpoint, or another format version.
         """
-        from safetensors import SafetensorError, safe_open
-
         source = Path(path)
         name = str(source)
         if not source.is_file():
@@ -192,7 +191,6 @@ class FitRecord(pl.Callback):
     training had ended by early stopping stops the Trainer before its first
     epoch (Lightning itself stops a fit whose ``max_epochs`` are done).
     """
-
     def __init__(self, mark: dict[str, Any], seed: int) -> None:
         self.mark = mark
         self.seed = seed
@@ -226,7 +224,6 @@ class EpochCheckpoint(pl.callbacks.ModelCheckpoint):
     No ``.ckpt`` appended, no ``-v1`` versions, no ``{epoch}`` templates: the
     one file the user named.
     """
-
     FILE_EXTENSION = ""
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -261,7 +258,6 @@ class EpochCheckpoint(pl.callbacks.ModelCheckpoint):
 @dataclass
 class Resumed:
     """What lstmae reads from a checkpoint before resuming."""
-
     path: Path
     epochs_done: int
     stopped: bool
@@ -315,8 +311,6 @@ def train_resumable(net: torch.nn.Module, train_set: Any, val_set: Any, plan: An
     checkpoint whose training had already ended (early stopping, or every
     epoch done) trains nothing more: its best weights are restored.
     """
-    from lstmae.training import train
-
     if resumed is not None:
         resumed.check(mark)
     plan = dataclasses.replace(
