@@ -35,8 +35,8 @@ class _NotFitted(NotFittedError, SklearnNotFittedError):
 class Detector(OutlierMixin):
     """Outlier-detector methods shared by lstmae models.
 
-    Subclasses fit ``scoring_state_`` and define ``anomaly_score(X)`` and
-    ``_score_parts(prepared) -> (scores, per-feature scores)``.
+    Subclasses fit ``scoring_state_`` (or override ``_state``) and define ``anomaly_score(X)`` and
+    ``_score_parts(prepared, state) -> (scores, per-feature scores)``.
     """
 
     threshold_ = property(lambda self: self._state().threshold, doc="Score above which a timestep (or sample) is anomalous.")
@@ -91,8 +91,11 @@ class Detector(OutlierMixin):
             `sample_table`): ``sample`` (position), ``id`` (for a DataFrame
             indexed by (id, time)), ``score``, ``severity``, ``top_features``.
         """
-        data = self._prepare_fitted(X)
-        limit = self.threshold_ if threshold is None else threshold
+        return self._intervals(self._prepare_fitted(X), self._state(), threshold, min_gap)
+
+    def _intervals(self, data: Prepared, state: ScoringState, threshold: float | None, min_gap: int | None) -> pd.DataFrame:
+        """`detect` of prepared, checked input with ``state`` (whose threshold is the default)."""
+        limit = state.threshold if threshold is None else threshold
         if isinstance(limit, bool) or not isinstance(limit, numbers.Real) or not np.isfinite(limit) or limit < 0:
             raise ParameterError(f"threshold must be a finite number >= 0, got {limit!r}.")
         if data.is_panel and min_gap is not None:
@@ -101,7 +104,7 @@ class Detector(OutlierMixin):
                 "and each anomalous sample is its own row: leave min_gap out."
             )
         gap = None if data.is_panel else check_integer("min_gap", self.timesteps_ if min_gap is None else min_gap, 1)
-        scores, per_feature = self._score_parts(data)
+        scores, per_feature = self._score_parts(data, state)
         names = getattr(self, "feature_names_in_", None)
         names = None if names is None else [str(n) for n in names]
         if data.is_panel:

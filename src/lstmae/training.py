@@ -72,6 +72,20 @@ class PanelSamples(Dataset):
         return self._panel[self._indices[indices]]  # (B, T, F)
 
 
+def window_datasets(train: torch.Tensor, held_out: torch.Tensor, scaled: torch.Tensor, is_panel: bool,
+                    timesteps: int) -> tuple[Dataset, Dataset | None]:
+    """The training and validation datasets of planned windows (`lstmae.data.collection.window_plan`).
+
+    ``train``/``held_out``: window starts of a series (or the collection's series laid end to end),
+    sample numbers of a panel; ``scaled`` the data they index. No held-out windows: no validation set.
+    """
+    if is_panel:
+        sets = [PanelSamples(scaled, part) for part in (train, held_out)]
+    else:
+        sets = [SeriesWindows(scaled, part, timesteps) for part in (train, held_out)]
+    return sets[0], (sets[1] if len(held_out) else None)
+
+
 def _batch_as_is(batch: torch.Tensor) -> torch.Tensor:
     """collate_fn: `__getitems__` already returns a stacked batch."""
     return batch

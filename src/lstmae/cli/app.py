@@ -175,7 +175,7 @@ def _model_and_data(
 
 def _threshold(model: "LSTMAutoencoder", key: Any) -> float:
     """The threshold a series is detected with: its own in a global model, else the model's."""
-    states = vars(model).get("series_states_")
+    states = getattr(model, "series_states_", None)
     return model.threshold_ if states is None else states[key].threshold
 
 

@@ -267,7 +267,8 @@ def series_cap(windows_per_series: int | str | None, windows_per_epoch: int | No
 
 # ------------------------------------------------------------------ outputs
 def assemble(collection: Collection, results: dict, method: str) -> Any:
-    """Per-series results as the input came: a dict for a list / dict, one table for a long DataFrame.
+    """Per-series results as the input came: the result itself for a plain series or panel, a dict for a
+    list / dict, one table for a long DataFrame.
 
     Long DataFrame input: ``anomaly_score`` gives a DataFrame with the series
     column and "score" (or one column per feature with ``per_feature``),
@@ -275,6 +276,8 @@ def assemble(collection: Collection, results: dict, method: str) -> Any:
     input's index and row order; ``detect`` the intervals of every series with
     the series column first; ``encode`` a dict (embeddings are per window).
     """
+    if collection.layout == "one":  # a plain series or panel: its one result, as it is
+        return results[None]
     if collection.layout != "long" or method == "encode":
         return results
     column = collection.series_column

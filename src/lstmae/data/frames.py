@@ -58,6 +58,11 @@ class Prepared:
     def is_panel(self) -> bool:
         return self.kind == "panel"
 
+    @property
+    def sizes(self) -> dict[str, int]:
+        """How much data this is: ``{"n_samples": S}`` for a panel, ``{"n_timesteps": n}`` for a series."""
+        return {"n_samples" if self.is_panel else "n_timesteps": int(self.values.shape[0])}
+
     def restore(self, values: np.ndarray) -> Any:
         """Give per-timestep ``values`` the caller's layout.
 

@@ -191,6 +191,7 @@ class StoredModel:
     network : the trained network, in eval mode, on the device asked for
     fitted : the fitted fields of the JSON document (``history_``, ``seed_``, ...)
     metadata : the user's metadata (a dict)
+    tensors : every tensor of the file; `scoring_states` reads the scoring states from them
     """
 
     path: str
@@ -201,22 +202,12 @@ class StoredModel:
     metadata: dict[str, Any]
     tensors: dict[str, torch.Tensor]
 
-    @property
-    def is_global(self) -> bool:
-        """Fitted on a collection of series: one scoring state per series."""
-        return "series_states" in self.fitted
-
-    def scoring_state(self, settings: ScoringSettings) -> ScoringState:
-        """The scoring state of a model of one series or panel (not `is_global`)."""
+    def scoring_states(self, settings: ScoringSettings) -> dict[Any, ScoringState]:
+        """{series key: scoring state}: one entry, key None, for a model of one series or panel (`scoring_tensors`)."""
         try:
-            return ScoringState.from_tensors(self.tensors, self.fitted, settings)
-        except _CONTENT_ERRORS as exc:
-            raise self.inconsistent(exc) from None
-
-    def series_states(self, settings: ScoringSettings) -> dict[Any, ScoringState]:
-        """A global model's {series key: scoring state} (`is_global`)."""
-        try:
-            return series_states_from_tensors(self.tensors, self.fitted["series_states"], settings)
+            if "series_states" in self.fitted:  # a global model over a collection of series
+                return series_states_from_tensors(self.tensors, self.fitted["series_states"], settings)
+            return {None: ScoringState.from_tensors(self.tensors, self.fitted, settings)}
         except _CONTENT_ERRORS as exc:
             raise self.inconsistent(exc) from None
 
@@ -259,6 +250,17 @@ def read_model(path: str | os.PathLike, device: str = "auto") -> StoredModel:
     return StoredModel(name, params, config, network.to(resolve_device(device)), fitted, metadata, tensors)
 
 
+def scoring_tensors(states: Mapping[Any, ScoringState]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A model's scoring states as model-file tensors and fields.
+
+    A model of one series or panel (the one key None) writes its state as format 1 always has
+    (``scaler.*``, ``scoring.*`` and its fields); a global model ``series.<i>.*`` and ``series_states``.
+    """
+    if list(states) == [None]:
+        return states[None].to_tensors()
+    return series_states_to_tensors(states)
+
+
 def series_states_to_tensors(states: Mapping[Any, ScoringState]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Every series' scoring state as model-file tensors ``series.<i>.<name>`` and fields ``{"series_states": [...]}``."""
     tensors: dict[str, torch.Tensor] = {}
@@ -284,6 +286,6 @@ def series_states_from_tensors(tensors: dict[str, torch.Tensor], entries: list, 
 
 
 __all__ = [
-    "METADATA_KEY", "StoredModel", "load_model", "model_document", "read_model", "save_model",
+    "METADATA_KEY", "StoredModel", "load_model", "model_document", "read_model", "save_model", "scoring_tensors",
     "series_states_from_tensors", "series_states_to_tensors", "write_document",
 ]
