@@ -40,7 +40,7 @@ from lstmae.data.frames import prepare
 from lstmae.errors import DataError, LstmaeError, ParameterError, describe
 from lstmae.evaluation.metrics import label_ranges
 from lstmae.persistence.atomic import atomic_target
-from lstmae.reports.plots import DECIMATE_ABOVE, minmax_decimate_indices
+from lstmae.reports.decimate import DECIMATE_ABOVE, minmax_decimate_indices
 
 __all__ = ["ReportData", "ReportedModel", "display_indices", "render_html", "report_data", "write_report"]
 
@@ -195,7 +195,7 @@ def display_indices(y: np.ndarray, n_buckets: int, keep: Sequence[tuple[int, int
     ----------
     y : ndarray of shape (n,)
     n_buckets : int
-        Buckets of `lstmae.reports.plots.minmax_decimate_indices` (equal, contiguous;
+        Buckets of `lstmae.reports.decimate.minmax_decimate_indices` (equal, contiguous;
         ``n <= 2 * n_buckets`` keeps every position).
     keep : sequence of (first, last)
         Inclusive position ranges drawn at full resolution (clipped to ``[0, n)``).
