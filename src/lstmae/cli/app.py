@@ -174,9 +174,9 @@ def _model_and_data(
 
 
 def _threshold(model: "LSTMAutoencoder", key: Any) -> float:
-    """The threshold a series is detected with: its own in a global model, else the model's."""
-    states = getattr(model, "series_states_", None)
-    return model.threshold_ if states is None else states[key].threshold
+    """The threshold a series is detected with: its own state's in a global model, else the model's one state's."""
+    states = model.scoring_states_
+    return (states[key] if key in states else states[None]).threshold
 
 
 def _per_series(many: Many, tables: dict) -> Any:
