@@ -1,6 +1,7 @@
 # Quick start:  make demo   (creates .venv, installs lstmae, runs the demo job)
-#               make test   (installs the dev extras, runs the whole test suite)
+#               make test   (installs the dev extras, checks the import layers, runs the whole test suite)
 #               make docs   (installs the docs extra, builds the site into docs/_build/html; warnings are errors)
+#               make lint   (the import layers only: lint-imports, contracts in pyproject.toml)
 # pip install -e . compiles src/lstmae/backends/kernels.c into src/lstmae/backends/ (rebuilt here when it changes).
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 CONSTRAINTS := -c constraints.txt
 
-.PHONY: demo test docs install dev clean
+.PHONY: demo test lint docs install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +33,10 @@ dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(BIN)/lstmae demo -o demo-output
 
-test: $(VENV)/.installed-dev
+lint: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest
 
 # The gallery runs its examples (a few seconds each); open docs/_build/html/index.html.

@@ -289,7 +289,7 @@ def report(table, peers, seeds: list[int], params: dict, check: list[dict], mach
         f"(latent in {{{', '.join(sorted({f'{c.latent_weight:g}' for c in CANDIDATES}))}}}, nearest-neighbour in "
         f"{{{', '.join(sorted({f'{c.neighbour_weight:g}' for c in CANDIDATES}, key=float))}}}), computed from the same fit. "
         "The weights are chosen separately for series of one feature (UCR, NAB) and of several (SMAP, MSL), as "
-        "`lstmae.scoring.combination.combined_weights` applies them. Folds are source families (UCR domains, NAB folders, SMAP/MSL "
+        "`lstmae.scoring.combination.kind_weights` applies them. Folds are source families (UCR domains, NAB folders, SMAP/MSL "
         "channel letters). For each fold the candidate with the best mean VUS-PR (mean over seeds) over the OTHER folds "
         "of its kind is chosen and scored on the held-out fold: lstmae's numbers below are these out-of-fold numbers. "
         "Labels are used only in the metrics and in this selection.",

@@ -180,6 +180,22 @@ def test_a_single_series_model_scores_each_series_of_a_collection():
         np.testing.assert_array_equal(scores[key], single.anomaly_score(values))
 
 
+def test_every_model_holds_one_mapping_of_states(fitted):
+    """A global model's states are keyed by series; a model of one series is the mapping with one entry, key None."""
+    assert fitted.scoring_states_ is fitted.series_states_ and list(fitted.scoring_states_) == ["a", "b", "c"]
+    with pytest.raises(AttributeError, match="global model over 3 series"):
+        fitted.scoring_state_
+    with pytest.warns(Warning):
+        single = model().fit(series_set()["a"])
+    assert list(single.scoring_states_) == [None] and single.scoring_states_[None] is single.scoring_state_
+    assert not hasattr(single, "series_states_")
+    # each series of the global model is scored on the plain path with its own state
+    data = series_set()
+    for key, values in data.items():
+        expected, _ = fitted.scoring_states_[key].score(fitted.module_, values, False, fitted._settings())
+        np.testing.assert_array_equal(fitted.anomaly_score(data)[key], expected)
+
+
 def test_save_and_load_keep_every_series_state(fitted, tmp_path):
     path = fitted.save(tmp_path / "global.safetensors")
     loaded = LSTMAutoencoder.load(path, device="cpu")

@@ -11,6 +11,7 @@ command line starts quickly.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from lstmae._version import __version__
@@ -51,8 +52,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    # The public names load on first use: `import lstmae` (and the command line) never waits for torch.
     if name in _LAZY:
-        import importlib
 
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

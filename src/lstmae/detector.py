@@ -22,9 +22,8 @@ from sklearn.base import OutlierMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from lstmae.data.frames import Prepared, prepare
-from lstmae.errors import DataError, FeatureMismatchError, NotFittedError, ParameterError
-from lstmae.params import check_integer
-from lstmae.scoring.intervals import interval_table, top_features
+from lstmae.errors import FeatureMismatchError, NotFittedError, ParameterError
+from lstmae.scoring.intervals import detection_gap, detections, sample_table
 from lstmae.scoring.state import ScoringState
 
 
@@ -35,8 +34,8 @@ class _NotFitted(NotFittedError, SklearnNotFittedError):
 class Detector(OutlierMixin):
     """Outlier-detector methods shared by lstmae models.
 
-    Subclasses fit ``scoring_state_`` and define ``anomaly_score(X)`` and
-    ``_score_parts(prepared) -> (scores, per-feature scores)``.
+    Subclasses fit ``scoring_state_`` (or override ``_state``) and define ``anomaly_score(X)`` and
+    ``_score_parts(prepared, state) -> (scores, per-feature scores)``.
     """
 
     threshold_ = property(lambda self: self._state().threshold, doc="Score above which a timestep (or sample) is anomalous.")
@@ -98,22 +97,18 @@ class Detector(OutlierMixin):
             `sample_table`): ``sample`` (position), ``id`` (for a DataFrame
             indexed by (id, time)), ``score``, ``severity``, ``top_features``.
         """
-        data = self._prepare_fitted(X)
-        limit = self.threshold_ if threshold is None else threshold
+        return self._intervals(self._prepare_fitted(X), self._state(), threshold, min_gap)
+
+    def _intervals(self, data: Prepared, state: ScoringState, threshold: float | None, min_gap: int | None) -> pd.DataFrame:
+        """`detect` of prepared, checked input with ``state`` (whose threshold is the default)."""
+        limit = state.threshold if threshold is None else threshold
         if isinstance(limit, bool) or not isinstance(limit, numbers.Real) or not np.isfinite(limit) or limit < 0:
             raise ParameterError(f"threshold must be a finite number >= 0, got {limit!r}.")
-        if data.is_panel and min_gap is not None:
-            raise ParameterError(
-                f"min_gap={min_gap!r} merges nearby timesteps of a long series; the samples of a panel are independent "
-                "and each anomalous sample is its own row: leave min_gap out."
-            )
-        gap = None if data.is_panel else check_integer("min_gap", self.timesteps_ if min_gap is None else min_gap, 1)
-        scores, per_feature = self._score_parts(data)
+        gap = detection_gap(data.kind, min_gap, self.timesteps_)  # checked before the (long) scoring
+        scores, per_feature = self._score_parts(data, state)
         names = getattr(self, "feature_names_in_", None)
         names = None if names is None else [str(n) for n in names]
-        if data.is_panel:
-            return sample_table(scores, float(limit), ids=data.index, feature_scores=per_feature, feature_names=names)
-        return interval_table(scores, float(limit), gap, index=data.index, feature_scores=per_feature, feature_names=names)
+        return detections(data.kind, scores, float(limit), gap, index=data.index, feature_scores=per_feature, feature_names=names)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -149,58 +144,7 @@ def check_input(model: Detector, data: Prepared) -> None:
         warnings.warn(f"X does not have valid feature names, but {type(model).__name__} was fitted with feature names", UserWarning, stacklevel=3)
     if names is None and named and model.input_kind_ == "series" and data.index is not None:
         warnings.warn(f"X has feature names, but {type(model).__name__} was fitted without feature names", UserWarning, stacklevel=3)
-    if data.is_panel and data.values.shape[1] != model.timesteps_:
-        raise FeatureMismatchError(
-            f"3-D input has {data.values.shape[1]} timesteps per sample but the model was fitted with "
-            f"timesteps={model.timesteps_}; reshape the samples to {model.timesteps_} timesteps."
-        )
-    if not data.is_panel and data.values.shape[0] < model.timesteps_:
-        raise DataError(
-            f"the series has {data.values.shape[0]} timesteps, fewer than the model's timesteps={model.timesteps_}; "
-            "pass at least one full window."
-        )
-
-
-def sample_table(
-    scores: np.ndarray,
-    threshold: float,
-    ids: pd.Index | None = None,
-    feature_scores: np.ndarray | None = None,
-    feature_names: list[str] | None = None,
-) -> pd.DataFrame:
-    """The anomalous samples of a panel (score > threshold), one row each, most anomalous first.
-
-    Parameters
-    ----------
-    scores : ndarray of shape (S,)
-    threshold : float
-    ids : pandas.Index of length S, optional
-        The samples' ids; adds an ``id`` column.
-    feature_scores : ndarray of shape (S, n_features), optional
-        Per-feature reconstruction scores; adds ``top_features``.
-    feature_names : list of str, optional
-        Names for ``top_features``; default ``"0"``, ``"1"``, ...
-
-    Returns
-    -------
-    DataFrame with columns ``sample`` (position in the panel), ``id`` (with
-    ``ids``), ``score``, ``severity`` (score / threshold) and ``top_features``
-    (the features with the largest share of the sample's reconstruction error,
-    ``"name (share%)"``, as `lstmae.scoring.intervals.top_features`); ties keep sample order.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    chosen = np.flatnonzero(scores > threshold)
-    chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
-    table = pd.DataFrame({"sample": chosen.astype(np.int64)})
-    if ids is not None:
-        table["id"] = ids[chosen] if len(chosen) else pd.Index([], dtype=ids.dtype)
-    table["score"] = scores[chosen]
-    table["severity"] = scores[chosen] / threshold if threshold > 0 else np.inf
-    if feature_scores is not None:
-        per = np.asarray(feature_scores, dtype=np.float64)
-        names = [str(i) for i in range(per.shape[1])] if feature_names is None else feature_names
-        table["top_features"] = pd.Series([top_features(per[i], names) for i in chosen], dtype=object)
-    return table
+    data.check_window(model.timesteps_)
 
 
 def labelled(data: Prepared, values: np.ndarray) -> Any:

@@ -15,37 +15,39 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from lstmae.data import collection
-
-from lstmae.scoring import inference
+from lstmae.backends.device import resolve_device
+from lstmae.backends.network import LSTMAutoencoder as _Network
 from lstmae.config import NetworkConfig
+from lstmae.data import collection
 from lstmae.data.frames import Prepared, prepare
-from lstmae.data.period import auto_timesteps
+from lstmae.data.period import choose_timesteps
 from lstmae.data.scaling import inverse_transform
 from lstmae.data.windows import n_windows
-from lstmae.detector import Detector, labelled
-from lstmae.diagnostics import diagnose
+from lstmae.detector import Detector, check_input, labelled
+from lstmae.diagnostics import Diagnostics, diagnose
 from lstmae.errors import (
     DataError,
     DegenerateModelWarning,
     NotFittedError,
     ParameterError,
 )
-from lstmae.backends.network import LSTMAutoencoder as _Network
-from lstmae.params import MAX_LSTM_STEPS, check, check_integer, check_windows, n_train, resolve_frame
+from lstmae.params import check_integer, check_windows, jsonable_params, n_train, resolve_frame
 from lstmae.params import validate as validate_params
-from lstmae.scoring.state import ScoringSettings, fit_state, resolve_settings
-
-if TYPE_CHECKING:
-    from lstmae.streaming.scorer import StreamScorer
+from lstmae.persistence.atomic import is_rank_zero
+from lstmae.persistence.model_file import StoredModel, model_document, read_model, save_model, scoring_tensors
+from lstmae.reports.explain import explain_shapes
+from lstmae.reports.html import write_report
+from lstmae.scoring import inference
+from lstmae.scoring.state import ScoringSettings, ScoringState, fit_state, resolve_settings
+from lstmae.streaming.scorer import StreamScorer
 
 #: Training windows the diagnostics look at (evenly spaced).
 DIAGNOSTIC_WINDOWS = 256
@@ -193,7 +195,11 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     feature_names_in_ : ndarray of str, only for DataFrame input (a series, or a panel indexed by (id, time))
     scaler_mean_, scaler_scale_ : ndarray of shape (n_features,)
     threshold_ : float
-    scoring_state_ : lstmae.scoring.state.ScoringState
+    scoring_states_ : dict of key -> lstmae.scoring.state.ScoringState
+        What scores each series the model was fitted on: one entry, key None,
+        for a model of one series or panel; one per series (its key) for a
+        global model. Every method scores through this one mapping.
+    scoring_state_ : lstmae.scoring.state.ScoringState, only for a model of one series or panel
         Everything scoring needs besides the network (scaler, ``feature_levels_``,
         ``latent_reference_``, ``score_levels_``, ``threshold_``: read-only views of it).
     metadata_ : dict
@@ -208,7 +214,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     history_ : dict of str -> list of float
         "loss", "mae" and, with validation, "val_loss", "val_mae", per epoch.
     input_kind_ : {"series", "panel"}
-    series_states_ : dict of key -> lstmae.scoring.state.ScoringState, only for a global model
+    series_states_ : dict of key -> lstmae.scoring.state.ScoringState, only for a global model (``scoring_states_``)
         Fitted on a collection of series: each series' scaler, levels and
         threshold (such a model has no single ``scoring_state_``/``threshold_``).
     timesteps_reason_ : str
@@ -316,7 +322,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             raise ParameterError("resume=True needs checkpoint=PATH, the checkpoint of the fit to continue.")
         device = resolve_device(self.device)
         data = collection.split(X, series_column)  # one part for a plain series or panel
-        timesteps, reason = _resolve_timesteps(self, data.longest)
+        timesteps, reason = choose_timesteps(data.longest, self.timesteps, self.frame)
         collection.check_lengths(data, timesteps)
         config = NetworkConfig(data.n_features, timesteps, units, self.architecture, resolve_frame(self.frame, timesteps))
         check_windows(timesteps, stride=self.stride, score_stride=self.score_stride)
@@ -341,12 +347,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             fit_state(self.module_, part.values, part.is_panel, scaler, self._settings(), self.validation_split, self.threshold, self.contamination)
             for part, scaler in zip(data.parts, scalers)
         ]
-        for stale in ("scoring_state_", "series_states_"):
-            vars(self).pop(stale, None)
-        if data.many:
-            self.series_states_ = dict(zip(data.keys, states))
-        else:
-            self.scoring_state_ = states[0]
+        self.scoring_states_ = dict(zip(data.keys, states))  # plain input: the one key None
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -375,12 +376,13 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             "repeat": ``(n_windows, latent)``; "sequence": ``(n_windows, timesteps, latent)``.
             For 3-D input ``n_windows`` is the number of samples.
         """
-        if self._many(X, series_column):
-            return collection.apply(self, X, series_column, "encode", stride=stride)
-        data = self._prepare_fitted(X)
         step = self.stride if stride is None else stride
-        check_integer("stride", step, 1)
-        return inference.embeddings(self.module_, self._state().scale(data.values), data.is_panel, step).numpy()
+
+        def embeddings(data: Prepared, state: ScoringState) -> np.ndarray:
+            check_integer("stride", step, 1)
+            return inference.embeddings(self.module_, state.scale(data.values), data.is_panel, step).numpy()
+
+        return self._each_series(X, series_column, "encode", embeddings)
 
     def reconstruct(self, X: Any, *, series_column: str | None = None) -> Any:
         """The model's reconstruction, in the layout and units of ``X``.
@@ -390,12 +392,11 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         a DataFrame with the same index and columns; a collection a dict
         {series: reconstruction}, a long DataFrame the same table reconstructed.
         """
-        if self._many(X, series_column):
-            return collection.apply(self, X, series_column, "reconstruct")
-        data = self._prepare_fitted(X)
-        state = self._state()
-        passed = inference.merged(self.module_, state.scale(data.values), data.is_panel, self._settings().score_stride, reconstruction=True)
-        return data.restore(inverse_transform(passed.reconstruction, state.scaler_mean, state.scaler_scale))
+        def reconstruction(data: Prepared, state: ScoringState) -> Any:
+            passed = inference.merged(self.module_, state.scale(data.values), data.is_panel, self._settings().score_stride, reconstruction=True)
+            return data.restore(inverse_transform(passed.reconstruction, state.scaler_mean, state.scaler_scale))
+
+        return self._each_series(X, series_column, "reconstruct", reconstruction)
 
     def anomaly_score(self, X: Any, *, per_feature: bool = False, series_column: str | None = None) -> Any:
         """Score per timestep (long series) or per sample (3-D); higher = more anomalous.
@@ -419,34 +420,86 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             A collection: a dict {series: scores}, or for a long DataFrame one
             table with the series column and "score", the input's index and row order.
         """
-        if self._many(X, series_column):
-            return collection.apply(self, X, series_column, "anomaly_score", per_feature=per_feature)
-        data = self._prepare_fitted(X)
-        scores, per = self._score_parts(data)
-        return labelled(data, per if per_feature else scores)
+        def score(data: Prepared, state: ScoringState) -> Any:
+            scores, per = self._score_parts(data, state)
+            return labelled(data, per if per_feature else scores)
 
-    def detect(self, X: Any, *, series_column: str | None = None, **options: Any) -> Any:
+        return self._each_series(X, series_column, "anomaly_score", score)
+
+    def detect(self, X: Any, *, threshold: float | None = None, min_gap: int | None = None, series_column: str | None = None) -> Any:
         """Anomalous intervals (`lstmae.detector.Detector.detect`, its options); a collection of series gives a
-        dict {series: intervals}, or for a long DataFrame one table of intervals with the series column first."""
-        if self._many(X, series_column):
-            return collection.apply(self, X, series_column, "detect", **options)
-        return super().detect(X, **options)
+        dict {series: intervals}, or for a long DataFrame one table of intervals with the series column first.
+        Each series is detected with its own threshold (a global model) unless ``threshold`` is given."""
+        return self._each_series(X, series_column, "detect", lambda data, state: self._intervals(data, state, threshold, min_gap))
 
-    def _many(self, X: Any, series_column: str | None) -> bool:
-        """Does ``X`` go to `lstmae.data.collection`: a collection, or any input to a global model?"""
-        return collection.is_collection(X, series_column) or "series_states_" in vars(self)
+    # -------------------------------------------------- one path for every input
+    def _each_series(self, X: Any, series_column: str | None, method: str, one: Callable[[Prepared, ScoringState], Any]) -> Any:
+        """``one(prepared series, its scoring state)`` for every series of ``X``; the results as the input came.
 
-    def _state(self) -> Any:
-        if "series_states_" in vars(self):
+        What ``X`` is (a series, a panel, a collection) is decided once, by `lstmae.data.collection.split`;
+        which state scores which series, once, by `_states_for`. A plain input is the collection of one
+        series (key None), and its result is returned as it is (`lstmae.data.collection.assemble`).
+        """
+        self._check_fitted()
+        given = collection.split(X, series_column)
+        states = self._states_for(given)
+        results = {}
+        for key, data in zip(given.keys, given.parts):
+            check_input(self, data)
+            results[key] = one(data, states[key])
+        return collection.assemble(given, results, method)
+
+    def _states_for(self, given: collection.Collection) -> dict[Any, ScoringState]:
+        """{series key of ``given``: the scoring state that scores it}.
+
+        A model of one series or panel scores every series with its one state; a global model scores
+        each series with the state fitted on it, and knows only the series it was fitted on.
+        """
+        states = self.scoring_states_
+        if None in states:
+            return {key: states[None] for key in given.keys}
+        if not given.many:
+            raise DataError(
+                f"this is a global model over {len(states)} series; pass a collection: a dict {{series: data}}, a list in "
+                "the order of fit, or a long DataFrame with series_column (each series is scored by its own state)."
+            )
+        unknown = [key for key in given.keys if key not in states]
+        if unknown:
+            known = list(states)
+            raise DataError(
+                f"series {unknown[:5]} were not in the data this global model was fitted on (it knows {known[:10]}"
+                f"{' ...' if len(known) > 10 else ''}); every series is scored by its own fitted state: fit on them too."
+            )
+        return states
+
+    def _state(self) -> ScoringState:
+        """The one scoring state of a model of one series or panel (``threshold_`` and the other views read it)."""
+        states = getattr(self, "scoring_states_", None)
+        if states is None:
+            raise AttributeError(f"this {type(self).__name__} is not fitted yet: it has no scoring state.")
+        if None not in states:
             raise AttributeError(
-                f"this is a global model over {len(self.series_states_)} series, each with its own scoring state "
+                f"this is a global model over {len(states)} series, each with its own scoring state "
                 "(scaler, threshold): read series_states_[series]."
             )
-        return super()._state()
+        return states[None]
 
-    def _score_parts(self, data: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def scoring_state_(self) -> ScoringState:
+        """Everything scoring needs besides the network, for a model of one series or panel (``scoring_states_[None]``)."""
+        return self._state()
+
+    @property
+    def series_states_(self) -> dict[Any, ScoringState]:
+        """A global model's {series: scoring state} (``scoring_states_``); a model of one series or panel has none."""
+        states = getattr(self, "scoring_states_", None)
+        if states is None or None in states:
+            raise AttributeError(f"this {type(self).__name__} is not a global model over a collection of series: it has no series_states_.")
+        return states
+
+    def _score_parts(self, data: Prepared, state: ScoringState) -> tuple[np.ndarray, np.ndarray]:
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of prepared input."""
-        return self._state().score(self.module_, data.values, data.is_panel, self._settings())
+        return state.score(self.module_, data.values, data.is_panel, self._settings())
 
     def stream(self, *, min_gap: int | None = None, missing: str = "interpolate") -> "StreamScorer":
         """A scorer that takes a long series as it arrives (`lstmae.streaming.scorer.StreamScorer`).
@@ -458,9 +511,17 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         ``missing``: "interpolate" (a gap is filled once its next value arrives,
         with a warning) or "error".
         """
-        from lstmae.streaming.scorer import StreamScorer
-
-        return StreamScorer(self, min_gap=min_gap, missing=missing)
+        self._check_fitted()
+        if self.input_kind_ == "panel":
+            raise DataError(
+                "this model was fitted on a panel of separate sequences (3-D input); a stream scores one long "
+                "series point by point. Score panels in batch with model.anomaly_score(X)."
+            )
+        names = getattr(self, "feature_names_in_", None)
+        return StreamScorer(
+            self.module_, self._state(), self._settings(), n_features=self.n_features_in_,
+            feature_names=None if names is None else [str(n) for n in names], min_gap=min_gap, missing=missing,
+        )
 
     def explain(self, X: Any = None) -> str:
         """The shape walk: how ``X`` becomes windows and flows through each layer, in Keras terms."""
@@ -471,8 +532,6 @@ class LSTMAutoencoder(Detector, BaseEstimator):
 
         ``labels`` (n_timesteps,), optional: known anomalies (non-zero), shaded in the plots.
         """
-        from lstmae.reports.html import write_report
-
         return write_report(self, X, path, labels=labels)
 
     # --------------------------------------------------------------- files
@@ -483,38 +542,69 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             Stored in the file and given back by `load` as ``metadata_``.
             Default: the model's ``metadata_`` (what `load` read; empty after `fit`).
         """
-        from lstmae.persistence.model_file import model_document, save_model
-
-        from lstmae.persistence.atomic import is_rank_zero
-
         self._check_fitted()
         if not is_rank_zero():  # DDP: every process holds the same model; one writes it
             return Path(path)
-        if "series_states_" in vars(self):
-            tensors, fields = collection.states_to_tensors(self.series_states_)
-        else:
-            tensors, fields = self.scoring_state_.to_tensors()
+        tensors, fields = scoring_tensors(self.scoring_states_)
         tensors.update({f"net.{k}": v for k, v in self.module_.state_dict().items()})
-        info = model_document(self, fields, getattr(self, "metadata_", {}) if metadata is None else metadata)
+        names = getattr(self, "feature_names_in_", None)
+        fitted = {
+            **fields,
+            "history_": self.history_,
+            "timesteps_reason_": self.timesteps_reason_,
+            "input_kind_": self.input_kind_,
+            "seed_": self.seed_,
+            "fit_seconds_": self.fit_seconds_,
+            "diagnostics_": getattr(self, "diagnostics_", None),
+            "feature_names_in_": None if names is None else [str(n) for n in names],
+        }
+        info = model_document(self.get_params(), self.config_, fitted, getattr(self, "metadata_", {}) if metadata is None else metadata)
         return save_model(path, tensors, info)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> "LSTMAutoencoder":
-        """Read a model written by `save`. Never executes code from the file."""
-        from lstmae.persistence.model_file import load_estimator
+        """Read a model written by `save` (`lstmae.persistence.model_file.read_model`). Never executes code from the file."""
+        stored = read_model(path, device)
+        try:
+            model = cls(**stored.params)
+        except TypeError as exc:  # a parameter this lstmae does not have
+            raise stored.inconsistent(exc) from None
+        model._restore(stored)
+        return model
 
-        return load_estimator(cls, path, device)
+    def _restore(self, stored: StoredModel) -> None:
+        """Become the fitted model that ``stored`` holds: network, scoring state(s) and fitted attributes."""
+        config, fitted = stored.config, stored.fitted
+        self.config_, self.timesteps_, self.n_features_in_ = config, config.timesteps, config.n_features
+        self.scoring_states_ = stored.scoring_states(self._settings())
+        self.module_ = stored.network
+        self.metadata_ = stored.metadata
+        try:
+            self.history_ = {k: [float(x) for x in v] for k, v in fitted["history_"].items()}
+            if fitted.get("diagnostics_") is not None:
+                self.diagnostics_ = Diagnostics.from_dict(fitted["diagnostics_"]).to_dict()
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise stored.inconsistent(exc) from None
+        self.timesteps_reason_ = fitted.get("timesteps_reason_", "")
+        self.input_kind_ = fitted.get("input_kind_", "series")
+        self.seed_ = fitted.get("seed_")
+        self.fit_seconds_ = fitted.get("fit_seconds_")
+        if fitted.get("feature_names_in_") is not None:
+            self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
 
 
 # ---------------------------------------------------------------- training
 def _train(model: LSTMAutoencoder, config: NetworkConfig, data: collection.Collection, scaled: torch.Tensor, device: torch.device,
            checkpoint: str | os.PathLike | None, resume: bool) -> tuple[_Network, dict, int, Any]:
     """Build the network from the seed and train it: (network in eval mode, history, seed, training set)."""
+    # Lightning takes seconds to import: training and its checkpoints load when a fit starts, so that
+    # scoring, loading a model and the command line's error paths never wait for it.
+    from lstmae.persistence.checkpoint import fingerprint, load_checkpoint, train_resumable
+    from lstmae.training import TrainingPlan, train, window_datasets
+
     timesteps = config.timesteps
     resumed = None
     if resume:
-        from lstmae.persistence.checkpoint import load_checkpoint
-
         resumed = load_checkpoint(checkpoint)
     seed = resumed.seed if resumed is not None and model.random_state is None else _seed(model.random_state)
     with torch.random.fork_rng(devices=[]):
@@ -522,12 +612,10 @@ def _train(model: LSTMAutoencoder, config: NetworkConfig, data: collection.Colle
         network = _Network(config)
 
     plan_windows = collection.window_plan(data, timesteps, model.stride, model.validation_split, model.windows_per_epoch)
-    train_set, val_set = _datasets(plan_windows, scaled, data.is_panel, timesteps)
+    train_set, val_set = window_datasets(plan_windows.train, plan_windows.held_out, scaled, data.is_panel, timesteps)
     cap = model.windows_per_epoch
     if data.many:
         cap = collection.series_cap(model.windows_per_series, model.windows_per_epoch, len(data.parts))
-    from lstmae.training import TrainingPlan, train  # Lightning is slow to import: only when training
-
     plan = TrainingPlan(
         epochs=model.epochs,
         batch_size=model.batch_size,
@@ -545,13 +633,11 @@ def _train(model: LSTMAutoencoder, config: NetworkConfig, data: collection.Colle
     if checkpoint is None:
         history = train(network, train_set, val_set, plan)
     else:
-        from lstmae.persistence.checkpoint import fingerprint, train_resumable
-
         # What shapes training must match on resume; epochs may grow, the rest only affects use.
         ignored = ("epochs", "threshold", "verbose", "device", "random_state")
         if not data.many:  # parameters of collections only: a checkpoint of one series keeps its fingerprint
             ignored += ("windows_per_series", "series_scaling")
-        shaping = {k: v for k, v in _jsonable_params(model.get_params()).items() if k not in ignored}
+        shaping = {k: v for k, v in jsonable_params(model.get_params()).items() if k not in ignored}
         if data.many:
             shaping["series"] = data.keys
         mark = fingerprint(data.values, {**shaping, "timesteps": timesteps, "seed": seed})
@@ -566,18 +652,6 @@ def _seed(random_state: int | None) -> int:
     return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] % (2**63))
 
 
-def _datasets(windows: collection.WindowPlan, scaled: torch.Tensor, is_panel: bool, timesteps: int):
-    """Training and validation datasets of the planned windows (`lstmae.data.collection.window_plan`)."""
-    from lstmae.training import PanelSamples, SeriesWindows
-
-    parts = (windows.train, windows.held_out)
-    if is_panel:
-        sets = [PanelSamples(scaled, part) for part in parts]
-    else:
-        sets = [SeriesWindows(scaled, part, timesteps) for part in parts]
-    return sets[0], (sets[1] if len(parts[1]) else None)
-
-
 def _diagnose(network: _Network, train_set: Any, architecture: str, seed: int) -> dict:
     """Identity and mean-collapse ratios on up to DIAGNOSTIC_WINDOWS training windows."""
     count = min(len(train_set), DIAGNOSTIC_WINDOWS)
@@ -589,55 +663,17 @@ def _diagnose(network: _Network, train_set: Any, architecture: str, seed: int) -
 
 
 # ------------------------------------------------------------- the window plan
-def _resolve_timesteps(model: LSTMAutoencoder, data: Prepared) -> tuple[int, str]:
-    if data.is_panel:
-        length = data.values.shape[1]
-        if model.timesteps == "auto":
-            return length, f"timesteps={length}: the length of each sample of the 3-D input"
-        if model.timesteps != length:
-            raise DataError(
-                f"3-D input has {length} timesteps per sample but timesteps={model.timesteps}; "
-                f"pass timesteps={length} or timesteps='auto'."
-            )
-        return length, f"timesteps={length}: given, equal to the length of each sample"
-    n = data.values.shape[0]
-    if model.timesteps == "auto":
-        if n < 4:
-            raise DataError(f"the series has {n} timesteps; at least 4 are needed to learn anything.")
-        chosen, reason = auto_timesteps(data.values)
-        if model.frame == "auto" and chosen > MAX_LSTM_STEPS:
-            frame = -(-chosen // MAX_LSTM_STEPS)
-            rounded = frame * round(chosen / frame)
-            if rounded != chosen and rounded <= n:
-                reason += f", rounded to {rounded} (a multiple of frame={frame})"
-                chosen = rounded
-        return chosen, reason
-    if n < model.timesteps:
-        raise DataError(
-            f"the series has {n} timesteps, fewer than timesteps={model.timesteps}; "
-            f"use a longer series or timesteps <= {n} (n_samples={n})."
-        )
-    return int(model.timesteps), f"timesteps={model.timesteps}: given"
-
-
 def _explain(model: LSTMAutoencoder, X: Any) -> str:
-    from lstmae.reports.explain import explain_shapes
-
     fitted = hasattr(model, "module_")
     units = model.config_.units if fitted else model._validate_params()
     data = prepare(X) if X is not None else None
     if fitted:
         timesteps, reason, features = model.timesteps_, model.timesteps_reason_, model.n_features_in_
     elif data is not None:
-        (timesteps, reason), features = _resolve_timesteps(model, data), data.n_features
+        (timesteps, reason), features = choose_timesteps(data, model.timesteps, model.frame), data.n_features
     else:
         raise NotFittedError("explain() needs data or a fitted model: call explain(X) or fit first.")
-    sizes: dict[str, int] = {}
-    if data is not None:
-        if data.is_panel:
-            sizes["n_samples"] = data.values.shape[0]
-        else:
-            sizes["n_timesteps"] = data.values.shape[0]
+    sizes = data.sizes if data is not None else {}
     notes = [reason]
     n_all = sizes.get("n_samples") or (n_windows(sizes["n_timesteps"], timesteps, model.stride) if sizes else 0)
     n_fit = n_train(n_all, model.validation_split)
@@ -659,36 +695,6 @@ def _explain(model: LSTMAutoencoder, X: Any) -> str:
         frame=model.config_.frame if fitted else resolve_frame(model.frame, timesteps),
         **sizes,
     ).text
-
-
-def resolve_device(device: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; explicit names checked by the parameter table."""
-    check("device", device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r} but no CUDA device is available here; use device='auto' or 'cpu'.")
-    return resolved
-
-
-def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters as JSON values (tuples -> lists, numpy scalars -> Python).
-
-    ``trainer_kwargs`` is left out: Lightning objects (loggers, callbacks) for one
-    training run, neither saved with a model nor part of a checkpoint's fingerprint.
-    """
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if key == "trainer_kwargs":
-            continue
-        if isinstance(value, (tuple, list)):
-            value = [int(v) for v in value]
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[key] = value
-    return out
-
 
 
 __all__ = ["LSTMAutoencoder", "resolve_device"]

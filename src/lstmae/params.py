@@ -38,6 +38,7 @@ __all__ = [
     "check",
     "check_integer",
     "check_windows",
+    "jsonable_params",
     "n_train",
     "resolve_frame",
     "several_processes",
@@ -374,3 +375,21 @@ def n_train(n: int, validation_split: float) -> int:
     counts match what a Keras user has seen: ``int(n * (1 - validation_split))``.
     """
     return int(n * (1 - validation_split))
+
+
+def jsonable_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters as JSON values (tuples -> lists, numpy scalars -> Python).
+
+    ``trainer_kwargs`` is left out: Lightning objects (loggers, callbacks) for one
+    training run, neither saved with a model nor part of a checkpoint's fingerprint.
+    """
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key == "trainer_kwargs":
+            continue
+        if isinstance(value, (tuple, list)):
+            value = [int(v) for v in value]
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out

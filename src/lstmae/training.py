@@ -20,6 +20,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lstmae.backends import fused
@@ -69,6 +70,20 @@ class PanelSamples(Dataset):
 
     def __getitems__(self, indices: list[int]) -> torch.Tensor:
         return self._panel[self._indices[indices]]  # (B, T, F)
+
+
+def window_datasets(train: torch.Tensor, held_out: torch.Tensor, scaled: torch.Tensor, is_panel: bool,
+                    timesteps: int) -> tuple[Dataset, Dataset | None]:
+    """The training and validation datasets of planned windows (`lstmae.data.collection.window_plan`).
+
+    ``train``/``held_out``: window starts of a series (or the collection's series laid end to end),
+    sample numbers of a panel; ``scaled`` the data they index. No held-out windows: no validation set.
+    """
+    if is_panel:
+        sets = [PanelSamples(scaled, part) for part in (train, held_out)]
+    else:
+        sets = [SeriesWindows(scaled, part, timesteps) for part in (train, held_out)]
+    return sets[0], (sets[1] if len(held_out) else None)
 
 
 def _batch_as_is(batch: torch.Tensor) -> torch.Tensor:
@@ -418,8 +433,6 @@ class _interruptible:
             except ValueError:  # not the main thread: nothing was changed there either
                 pass
         if isinstance(error, SystemExit) and self.trainer.interrupted:
-            from lightning.pytorch.utilities.exceptions import SIGTERMException
-
             cause = error.__context__
             if isinstance(error, SIGTERMException):
                 signum = signal.SIGTERM

@@ -11,6 +11,10 @@ import platform
 import sys
 from importlib import metadata
 
+import numpy
+
+from lstmae._version import __version__
+
 
 def _version(distribution: str) -> str | None:
     try:
@@ -27,11 +31,10 @@ def versions() -> dict[str, object]:
     torch's nn.LSTM runs, ``detail`` says why) or "off" (``LSTMAE_KERNELS=0``);
     ``vector_width`` "avx2", "plain" or None; ``openmp_threads``; ``file``.
     """
-    import numpy
+    # torch (and the kernels' loader, which imports it) only when asked: the command line imports this module at start.
     import torch
 
     from lstmae.backends import kernels
-    from lstmae._version import __version__
 
     cuda = torch.cuda.is_available()
     return {

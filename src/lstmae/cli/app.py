@@ -8,7 +8,8 @@ progress and summaries go to stderr, so ``lstmae score ... > scores.csv`` works.
 from __future__ import annotations
 
 import contextlib
-import functools
+import fnmatch
+import json
 import signal
 import sys
 import threading
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
+import numpy as np
+import pandas as pd
 import typer
-from rich.console import Console
 
 try:  # typer >= 0.26 ships its own copy of click
     from typer._click import exceptions as _click_errors
@@ -27,11 +29,23 @@ except ImportError:  # older typer depends on click itself
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from lstmae._version import __version__
-from lstmae.errors import Interrupted, LstmaeError, LstmaeWarning, ParameterError
-from lstmae.reports.terminal import print_intervals
+from lstmae.cli.common import Stopped, err, out, parse_threshold, parse_timesteps, parse_units, split_list, stoppable
+from lstmae.cli.fleet import fleet_app
+from lstmae.data.benchmarks import list_benchmark, select
+from lstmae.data.cleaning import check_policies
+from lstmae.data.readers import LoadedData, read_collection, read_data, split_train
+from lstmae.data.windows import window_starts
+from lstmae.errors import DataFileError, Interrupted, LstmaeError, LstmaeWarning, ParameterError
+from lstmae.params import validate
+from lstmae.persistence.atomic import TABLE_EXTENSIONS, check_extension, create_temporary, is_rank_zero, write_array, write_table
+from lstmae.reports.explain import explain_shapes
+from lstmae.reports.terminal import print_evaluation, print_intervals, print_panel_evaluation
+from lstmae.versions import format_versions, versions
 
+# Imported inside the commands that need them: modules that load torch (the estimator, streaming,
+# evaluation), Lightning (checkpoints) or matplotlib (the report, the demo), so that `lstmae --help`
+# and the one-line error for a bad option come back at once.
 if TYPE_CHECKING:
-    from lstmae.data.readers import LoadedData
     from lstmae.estimator import LSTMAutoencoder
 
 app = typer.Typer(
@@ -43,10 +57,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# Wide tables when piped, so that nothing is cut to 80 columns in a log file.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 # ----------------------------------------------------------------- options
 DataArg = Annotated[Path, typer.Argument(help="Data file: .csv/.tsv/.csv.gz, .parquet, .npy, .txt/.txt.gz.", show_default=False)]
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file written by `lstmae fit`.", show_default=False)]
@@ -56,52 +66,6 @@ IdColumnOpt = Annotated[Optional[str], typer.Option("--id-column", help="Id colu
 SeriesColumnOpt = Annotated[Optional[str], typer.Option("--series-column", help="Column that splits a long table into independent series (any lengths, each its own time axis): fit trains one global model on all of them, each scaled by its own statistics; results come per series, with this column first (default: the model's; 'none': no series column). Unlike --id-column, whose ids are samples of one panel.")]
 MissingOpt = Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' (linear, with a warning) or 'error'.")]
 DuplicatesOpt = Annotated[str, typer.Option("--duplicates", help="Repeated timestamps: 'error', 'mean' (average the rows) or 'first' (keep the first).")]
-
-
-def _split_list(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    return items or None
-
-
-# The parsers only turn text into values; `lstmae.params` (the estimator's table) judges them,
-# so a bad number gets the estimator's message. Text that is no value at all gets the
-# table's message for that text, naming the option: "--timesteps must be ..., got 'ten'."
-def _unparseable(name: str, text: str) -> ParameterError:
-    from lstmae.params import check
-
-    try:
-        check(name, text)
-    except ParameterError as exc:
-        return ParameterError(f"--{exc}")
-    return ParameterError(f"--{name} cannot be read from {text!r}.")  # the table accepts every word the parsers pass on
-
-
-def _parse_timesteps(text: str) -> int | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise _unparseable("timesteps", text) from None
-
-
-def _parse_units(text: str) -> int | list[int]:
-    try:
-        units = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise _unparseable("units", text) from None
-    return units[0] if len(units) == 1 else units
-
-
-def _parse_threshold(text: str) -> float | str:
-    if text.strip().lower() in ("auto", "pot"):
-        return text.strip().lower()
-    try:
-        return float(text)
-    except ValueError:
-        raise _unparseable("threshold", text) from None
 
 
 def _parse_column(text: str | None) -> str | None:
@@ -130,7 +94,6 @@ def _read_columns(model: "LSTMAutoencoder | None", given: dict[str, str | None])
 @dataclass(frozen=True)
 class Many:
     """A long table read as independent series (--series-column): {key: LoadedData}, in order of appearance."""
-
     column: str
     parts: dict
 
@@ -152,9 +115,6 @@ def _read(
 
     ``many``: the command takes independent series (--series-column, given or the model's): then a `Many`.
     """
-    from lstmae.data.readers import read_collection, read_data
-    from lstmae.errors import DataFileError
-
     # .npy/.txt files have no named columns: the columns a model remembers do not apply.
     table_file = data.suffix.lower() not in (".npy", ".txt") and not data.name.lower().endswith(".txt.gz")
     given = {"time-column": time_column, "id-column": id_column}
@@ -167,7 +127,7 @@ def _read(
             f"--series-column {series_column} and --id-column {id_column}: give one; --id-column makes a panel of "
             "equal-length samples, --series-column splits the table into independent series."
         )
-    chosen = _split_list(columns)
+    chosen = split_list(columns)
     if chosen is None and model is not None and getattr(model, "feature_names_in_", None) is not None:
         chosen = [str(name) for name in model.feature_names_in_]
         if data.suffix.lower() in (".npy", ".txt", ".gz") or data.name.lower().endswith((".txt.gz",)):
@@ -208,23 +168,19 @@ def _model_and_data(
     series_column: str | None = None,
 ) -> tuple["LSTMAutoencoder", "LoadedData | Many"]:
     """Load the model first (its columns are the default), then read DATA the way it was trained."""
-    from lstmae.data.cleaning import check_policies
-
     check_policies(*policy)  # a bad option fails before the model is even opened
     model = _load_model(model_path)
     return model, _read(data, time_column, columns, id_column, model, policy, series_column, many=True)
 
 
 def _threshold(model: "LSTMAutoencoder", key: Any) -> float:
-    """The threshold a series is detected with: its own in a global model, else the model's."""
-    states = vars(model).get("series_states_")
-    return model.threshold_ if states is None else states[key].threshold
+    """The threshold a series is detected with: its own state's in a global model, else the model's one state's."""
+    states = model.scoring_states_
+    return (states[key] if key in states else states[None]).threshold
 
 
 def _per_series(many: Many, tables: dict) -> Any:
     """Per-series tables as one, the series column first."""
-    import pandas as pd
-
     parts = []
     for key, table in tables.items():
         table = table.copy()
@@ -235,8 +191,6 @@ def _per_series(many: Many, tables: dict) -> Any:
 
 def _position_frame(loaded: "LoadedData", n: int) -> Any:
     """The first column(s) of a per-timestep / per-sample output table."""
-    import pandas as pd
-
     if loaded.kind == "panel":
         return pd.DataFrame({"id": loaded.ids if loaded.ids is not None else range(n)})
     index = loaded.data.index
@@ -247,9 +201,6 @@ def _position_frame(loaded: "LoadedData", n: int) -> Any:
 def _model_input(loaded: "LoadedData") -> Any:
     """What the model reads: a series' DataFrame, a .npy panel's array, or a table's panel as a
     DataFrame indexed by (id, step), so that the model keeps the ids and the column names."""
-    import numpy as np
-    import pandas as pd
-
     if loaded.kind != "panel" or loaded.columns is None:
         return loaded.data
     samples, steps, width = loaded.data.shape
@@ -261,8 +212,6 @@ def _model_input(loaded: "LoadedData") -> Any:
 
 def _emit_table(table: Any, output: Path | None) -> None:
     """Write ``table`` to ``output`` (CSV/Parquet), or as CSV to stdout."""
-    from lstmae.persistence.atomic import write_table
-
     if output is None:
         table.to_csv(sys.stdout, index=False)
     else:
@@ -311,22 +260,21 @@ def fit(
     place; run the same command with --resume to continue. A finished fit
     writes OUTPUT, then deletes the checkpoint.
     """
-    from lstmae.persistence.checkpoint import checkpoint_path
-    from lstmae.data.cleaning import check_policies
-    from lstmae.data.readers import split_train
-    from lstmae.estimator import LSTMAutoencoder, resolve_device
+    from lstmae.backends.device import resolve_device  # torch
+    from lstmae.estimator import LSTMAutoencoder
+    from lstmae.persistence.checkpoint import checkpoint_path  # Lightning
 
     model = LSTMAutoencoder(
-        timesteps=_parse_timesteps(timesteps),
+        timesteps=parse_timesteps(timesteps),
         stride=stride,
-        units=_parse_units(units),
+        units=parse_units(units),
         architecture=architecture,
         batch_size=batch_size,
         epochs=epochs,
         validation_split=validation_split,
         learning_rate=learning_rate,
         patience=patience,
-        threshold=_parse_threshold(threshold),
+        threshold=parse_threshold(threshold),
         contamination=contamination,
         random_state=seed,
         device=device,
@@ -334,8 +282,6 @@ def fit(
         trainer_kwargs=_distributed_options(devices, num_nodes, strategy, accelerator),
     )
     # Fail on bad parameters before reading any data or training: the estimator's own table.
-    from lstmae.params import validate
-
     validate(model.get_params())
     check_policies(missing, duplicates)
     resolve_device(device)
@@ -366,8 +312,6 @@ def fit(
         "id_column": _parse_column(id_column), "time_column": _parse_column(time_column),
         "series_column": loaded.column if isinstance(loaded, Many) else None,
     }
-    from lstmae.persistence.atomic import is_rank_zero
-
     if not is_rank_zero():  # DDP: the other processes trained the same model; rank 0 writes and reports
         return
     model.save(output, metadata={"read": read})
@@ -412,13 +356,11 @@ def _distributed_options(devices: str | None, num_nodes: int | None, strategy: s
 
 def _check_output(path: Path, option: str) -> None:
     """An output path that cannot be written fails before any work (not after hours of training)."""
-    from lstmae.persistence.atomic import _create_temporary
-
     if path.is_dir():
         raise ParameterError(f"{option} {str(path)!r} is a directory; give a file name such as {path / 'model.safetensors'}.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _create_temporary(path).unlink()  # where the model's temporary file will go
+        create_temporary(path).unlink()  # where the model's temporary file will go
     except OSError as exc:
         raise ParameterError(
             f"{option} {str(path)!r} cannot be written: {exc.strerror or exc}; choose a writable directory."
@@ -427,8 +369,6 @@ def _check_output(path: Path, option: str) -> None:
 
 def _design_warnings(model: "LSTMAutoencoder") -> list[str]:
     """The bottleneck check of `lstmae explain`, for a fitted model."""
-    from lstmae.reports.explain import explain_shapes
-
     config = model.config_
     return list(
         explain_shapes(
@@ -452,8 +392,6 @@ def score(
     series_column: SeriesColumnOpt = None,
 ) -> None:
     """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1 (with --series-column: per series, the series first)."""
-    import numpy as np
-
     if follow:
         _follow(data, model_path, output, time_column, columns, id_column, (missing, duplicates), idle_timeout)
         return
@@ -477,7 +415,6 @@ def score(
 def _follow(data: Path, model_path: Path, output: Path | None, time_column: str | None, columns: str | None,
             id_column: str | None, policy: tuple[str, str], idle_timeout: float | None) -> None:
     """`lstmae score --follow`: `lstmae.streaming.follow`, with the model's remembered time column."""
-    from lstmae.data.cleaning import check_policies
     from lstmae.streaming.follow import follow
 
     check_policies(*policy)
@@ -494,7 +431,7 @@ def _follow(data: Path, model_path: Path, output: Path | None, time_column: str 
         raise ParameterError("--follow scores one long series; a model fitted with --series-column is scored without --follow.")
     chosen_time = _read_columns(model, {"time-column": time_column})[0]["time-column"]
     follow(
-        model, data, time_column=chosen_time, detect_time=time_column is None, columns=_split_list(columns),
+        model.stream(missing=policy[0]), data, time_column=chosen_time, detect_time=time_column is None, columns=split_list(columns),
         missing=policy[0], idle_timeout=idle_timeout, output=sys.stdout,
     )
 
@@ -521,8 +458,6 @@ def detect(
             out.print(f"{loaded.column} {key}:", markup=False)
             print_intervals(table, _threshold(model, key) if threshold is None else threshold, out)
         if output is not None:
-            from lstmae.persistence.atomic import write_table
-
             table = _per_series(loaded, found)
             write_table(table, output)
             err.print(f"wrote {len(table)} interval(s) to {output}")
@@ -533,8 +468,6 @@ def detect(
     unit = "sample" if loaded.kind == "panel" else "interval"
     print_intervals(found, model.threshold_ if threshold is None else threshold, out, unit=unit)
     if output is not None:
-        from lstmae.persistence.atomic import write_table
-
         write_table(found, output)
         err.print(f"wrote {len(found)} {unit}(s) to {output}")
 
@@ -553,13 +486,7 @@ def encode(
     series_column: SeriesColumnOpt = None,
 ) -> None:
     """Write the encoder output (embeddings): (windows, latent) or (windows, timesteps, latent); per series, the series first."""
-    import numpy as np
-    import pandas as pd
-
-    from lstmae.data.windows import window_starts
-    from lstmae.persistence.atomic import _extension, write_array, write_table
-
-    suffix = _extension(output, (".npy", ".csv", ".parquet"), "embeddings")
+    suffix = check_extension(output, (".npy", ".csv", ".parquet"), "embeddings")
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
 
     def rows(part: "LoadedData", embeddings: np.ndarray) -> Any:
@@ -622,9 +549,6 @@ def reconstruct(
 
 def _long_format(keys: Any, values: Any, names: list[str]) -> Any:
     """``values`` (n, steps, k) as a table of n*steps rows: ``keys`` repeated, ``step``, then ``names``."""
-    import numpy as np
-    import pandas as pd
-
     n, steps, width = values.shape
     table = keys.loc[keys.index.repeat(steps)].reset_index(drop=True)
     table["step"] = np.tile(np.arange(steps), n)
@@ -652,8 +576,6 @@ def explain(
 ) -> None:
     """Explain timesteps, features, samples, batches, units, return_sequences, RepeatVector,
     TimeDistributed and unroll with your own numbers, layer by layer."""
-    from lstmae.reports.explain import explain_shapes
-
     if data is not None and (length is not None or samples is not None):
         raise ParameterError("give either DATA or --length/--samples, not both.")
     if model_path is not None:
@@ -663,13 +585,13 @@ def explain(
         return
     notes: list[str] = []
     size: dict[str, int] = {}
-    steps = _parse_timesteps(timesteps)
+    steps = parse_timesteps(timesteps)
     if data is not None:
         loaded = _read(data, time_column, columns, id_column, policy=(missing, duplicates))
         from lstmae.estimator import LSTMAutoencoder
 
         text = LSTMAutoencoder(
-            timesteps=steps, units=_parse_units(units), architecture=architecture, batch_size=batch_size,
+            timesteps=steps, units=parse_units(units), architecture=architecture, batch_size=batch_size,
             stride=stride, validation_split=validation_split,
         ).explain(loaded.data)
         out.print(f"data: {data} ({loaded.kind}, shape {tuple(loaded.data.shape)})", markup=False)
@@ -682,7 +604,7 @@ def explain(
     if samples is not None:
         size["n_samples"] = samples
     explanation = explain_shapes(
-        timesteps=steps, n_features=features, units=_parse_units(units), architecture=architecture,
+        timesteps=steps, n_features=features, units=parse_units(units), architecture=architecture,
         stride=stride, batch_size=batch_size, validation_split=validation_split, notes=notes, **size,
     )
     out.print(explanation.text, markup=False)
@@ -707,7 +629,7 @@ def report(
     frame, known = loaded.data, None
     if labels is not None:
         inputs = getattr(model, "feature_names_in_", None)
-        if labels in (_split_list(columns) or []) or (inputs is not None and labels in [str(n) for n in inputs]):
+        if labels in (split_list(columns) or []) or (inputs is not None and labels in [str(n) for n in inputs]):
             raise ParameterError(f"--labels {labels!r} is one of the model's input columns; name the column of known anomalies.")
         if labels in getattr(frame, "columns", ()):  # read as a value column by default: it is not one
             known, frame = frame[labels], frame.drop(columns=[labels])
@@ -747,16 +669,10 @@ def evaluate(
 
     --format panel: for each class c, fit on the training samples of class c, score every
     test sample, anomaly = any other class; AUC-ROC and AUC-PR per class and their means."""
-    import pandas as pd
-
-    from lstmae.data.benchmarks import list_benchmark, select
     from lstmae.evaluation.series import COLUMNS, evaluate_series, parse_params
-    from lstmae.reports.terminal import print_evaluation
 
     if output is not None:
-        from lstmae.persistence.atomic import TABLE_EXTENSIONS, _extension
-
-        _extension(output, TABLE_EXTENSIONS, "the results")
+        check_extension(output, TABLE_EXTENSIONS, "the results")
     chosen = parse_params(params)
     if random_state is not None:
         chosen["random_state"] = random_state
@@ -779,12 +695,7 @@ def evaluate(
 def _evaluate_panels(path: Path, params: dict, output: Path | None, labels: Path | None, train_end: int | None,
                      normal_class: str | None, quiet: bool, pattern: str | None, limit: int | None) -> None:
     """`evaluate --format panel`: one row per (panel, normal class); see `lstmae.evaluation.panels`."""
-    import fnmatch
-
-    import pandas as pd
-
     from lstmae.evaluation.panels import PANEL_COLUMNS, evaluate_panel, list_panels
-    from lstmae.reports.terminal import print_panel_evaluation
 
     panels = [p for p in list_panels(path, labels=labels, train_end=train_end) if pattern is None or fnmatch.fnmatchcase(p[0], pattern)]
     if not panels:
@@ -805,33 +716,12 @@ def _finish_evaluation(table: Any, show: Callable[[Any, Any], None], output: Pat
     """Print an evaluation table (``show(table, console)``) and write it to ``output`` when given."""
     show(table, out)
     if output is not None:
-        from lstmae.persistence.atomic import write_table
-
         write_table(table, output)
         err.print(f"wrote {len(table)} rows to {output}")
 
 
-class _Stopped(Exception):
-    """A command was interrupted. Not a KeyboardInterrupt: typer would swallow that into a bare exit code 130."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _stoppable(callback: Any) -> Any:
-    @functools.wraps(callback)
-    def run_command(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return callback(*args, **kwargs)
-        except KeyboardInterrupt as exc:
-            raise _Stopped(exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)) from None
-
-    return run_command
-
-
 for _command in app.registered_commands:
-    _command.callback = _stoppable(_command.callback)
+    _command.callback = stoppable(_command.callback)
 
 
 def _version_callback(value: bool) -> None:
@@ -852,20 +742,14 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of lines.")] = False,
 ) -> None:
     """Versions, the C kernels' state (built at install / unavailable / off), threads and CUDA devices."""
-    from lstmae.versions import format_versions, versions
-
     found = versions()
     if as_json:
-        import json
-
         out.print(json.dumps(found, indent=2), markup=False, highlight=False, soft_wrap=True)
     else:
         out.print("\n".join(format_versions(found)), markup=False, highlight=False, soft_wrap=True)
 
 
-from lstmae.cli.fleet import fleet_app  # noqa: E402  (after the verbs: `lstmae fleet ...` is listed last)
-
-app.add_typer(fleet_app, name="fleet")
+app.add_typer(fleet_app, name="fleet")  # after the verbs: `lstmae fleet ...` is listed last
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -898,7 +782,7 @@ def _run(args: list[str]) -> int:
     except LstmaeError as exc:
         err.print(f"lstmae: error: {_one_line(str(exc))}", markup=False)
         return 2
-    except _Stopped as exc:
+    except Stopped as exc:
         return _interrupted(exc)
     except (KeyboardInterrupt, typer.Abort) as exc:
         return _interrupted(exc)
@@ -911,7 +795,7 @@ def _run(args: list[str]) -> int:
 
 def _interrupted(exc: BaseException) -> int:
     """One line, and the shell's convention for a process stopped by a signal: 128 + its number."""
-    signum = exc.signum if isinstance(exc, (Interrupted, _Stopped)) else int(signal.SIGINT)
+    signum = exc.signum if isinstance(exc, (Interrupted, Stopped)) else int(signal.SIGINT)
     err.print(f"lstmae: interrupted ({signal.Signals(signum).name})", markup=False)
     return 128 + signum
 

@@ -16,6 +16,13 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
+from lstmae.datasets import NYC_TAXI_EVENTS, load_nyc_taxi, match_events, missed_events
+from lstmae.estimator import LSTMAutoencoder
+from lstmae.persistence.atomic import write_table
+from lstmae.reports.html import write_report
+from lstmae.reports.plots import plot_detection
+from lstmae.reports.terminal import print_intervals
+
 #: The demo's settings, chosen once for this series (a day is 48 half hours) and
 #: kept fixed: the demo shows the workflow, it is not tuned on the labels.
 TRAIN_END = "2014-10-15"
@@ -41,13 +48,6 @@ class DemoResult:
 
 def run_demo(output_dir: str | Path, console: Console | None = None, verbose: int = 1) -> DemoResult:
     """Run the demo job and print its report; return what it found and wrote."""
-    from lstmae.datasets import NYC_TAXI_EVENTS, load_nyc_taxi, match_events, missed_events
-    from lstmae.estimator import LSTMAutoencoder
-    from lstmae.persistence.atomic import write_table
-    from lstmae.reports.html import write_report
-    from lstmae.reports.plots import plot_detection
-    from lstmae.reports.terminal import print_intervals
-
     console = console or Console()
     started = time.perf_counter()
     output = Path(output_dir)

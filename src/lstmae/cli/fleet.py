@@ -7,11 +7,17 @@ says which, and the manifest says why.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+
+from lstmae.cli.common import err, out, parse_timesteps, parse_units, split_list, stoppable
+from lstmae.persistence.atomic import write_table
+from lstmae.reports.terminal import print_intervals
+
+# `lstmae.fleet.runner` and the estimator load torch: imported inside the commands, so that
+# `lstmae --help` and the one-line error for a bad option come back at once.
 
 fleet_app = typer.Typer(
     name="fleet",
@@ -34,20 +40,8 @@ AddressOpt = Annotated[Optional[str], typer.Option("--address", help="--engine r
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (failures are still reported).")]
 
 
-def _stoppable(callback: Any) -> Any:
-    """Ctrl-C ends the command as in the other verbs (one line, exit 130): cli's own wrapper, applied at call time."""
-
-    @functools.wraps(callback)
-    def run_command(*args: Any, **kwargs: Any) -> Any:
-        from lstmae.cli.app import _stoppable as wrap
-
-        return wrap(callback)(*args, **kwargs)
-
-    return run_command
-
-
 @fleet_app.command("fit")
-@_stoppable
+@stoppable
 def fit(
     data: DataArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The fleet's folder: models/, manifest.parquet, fleet.json.", show_default=False)],
@@ -73,21 +67,20 @@ def fit(
     Ctrl-C stops within seconds: finished models stay, the manifest says which
     series are done; run the same command with --resume to fit the rest.
     """
-    from lstmae.cli.app import _parse_timesteps, _parse_units, _split_list
     from lstmae.estimator import LSTMAutoencoder
     from lstmae.evaluation.series import parse_params
     from lstmae.fleet.runner import Fleet
 
-    chosen = {"timesteps": _parse_timesteps(timesteps), "units": _parse_units(units), "epochs": epochs,
+    chosen = {"timesteps": parse_timesteps(timesteps), "units": parse_units(units), "epochs": epochs,
               "random_state": seed, **parse_params(params)}
     fleet = Fleet(LSTMAutoencoder(**chosen), engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
     fleet.fit(data, series_column=series_column, output=output, time_column=time_column,
-              columns=_split_list(columns), missing=missing, duplicates=duplicates, train_end=train_end, resume=resume)
+              columns=split_list(columns), missing=missing, duplicates=duplicates, train_end=train_end, resume=resume)
     _finish(fleet.manifest_, "fitted", output / "manifest.parquet", quiet)
 
 
 @fleet_app.command("score")
-@_stoppable
+@stoppable
 def score(
     data: DataArg,
     models: ModelsOpt,
@@ -104,7 +97,7 @@ def score(
 
 
 @fleet_app.command("detect")
-@_stoppable
+@stoppable
 def detect(
     data: DataArg,
     models: ModelsOpt,
@@ -117,9 +110,7 @@ def detect(
     quiet: QuietOpt = False,
 ) -> None:
     """Print the anomalous intervals of every series of DATA, series by series; exit 3 if some failed."""
-    from lstmae.cli.app import err, out
     from lstmae.fleet.runner import iter_intervals
-    from lstmae.reports.terminal import print_intervals
 
     fleet = _load(models, engine, workers, address, quiet)
     intervals = fleet.detect(data, threshold=threshold, min_gap=min_gap)
@@ -131,8 +122,6 @@ def detect(
         print_intervals(found.get(name, intervals.iloc[:0].drop(columns=[fleet.series_column_])),
                         thresholds[name] if threshold is None else threshold, out)
     if output is not None:
-        from lstmae.persistence.atomic import write_table
-
         write_table(intervals, output)
         err.print(f"wrote {len(intervals)} interval(s) to {output}")
     _finish(manifest, "scored", None, quiet)
@@ -147,7 +136,6 @@ def _load(models: Path, engine: str, workers: int | None, address: str | None, q
 
 def _finish(manifest: Any, what: str, manifest_path: Path | None, quiet: bool) -> None:
     """The summary line (always when something failed), then exit 3 if something failed."""
-    from lstmae.cli.app import err
     from lstmae.fleet.runner import summary
 
     failed = manifest[manifest["status"] != "ok"]

@@ -179,7 +179,7 @@ def fill_series(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     for c in np.flatnonzero(missing.any(axis=0)):
         values[:, c] = interpolate_column(x, values[:, c])
     how = "in time" if isinstance(frame.index, pd.DatetimeIndex) else "between neighbouring rows"
-    _warn_filled(missing, [str(n) for n in frame.columns], source, how)
+    warn_filled(missing, [str(n) for n in frame.columns], source, how)
     return pd.DataFrame(values, index=frame.index, columns=frame.columns)
 
 
@@ -200,7 +200,7 @@ def fill_panel(panel: np.ndarray, names: list[str], ids: list | None, source: st
     steps = np.arange(panel.shape[1], dtype=np.float64)
     for s, c in zip(*np.nonzero(missing.any(axis=1))):
         out[s, :, c] = interpolate_column(steps, out[s, :, c])
-    _warn_filled(missing.reshape(-1, panel.shape[2]), names, source, "within each sample")
+    warn_filled(missing.reshape(-1, panel.shape[2]), names, source, "within each sample")
     return out
 
 
@@ -214,7 +214,7 @@ def _axis(index: pd.Index) -> np.ndarray:
     return np.arange(len(index), dtype=np.float64)
 
 
-def _warn_filled(missing: np.ndarray, names: list[str], source: str, how: str) -> None:
+def warn_filled(missing: np.ndarray, names: list[str], source: str, how: str) -> None:
     per_column = missing.sum(axis=0)
     parts = ", ".join(f"{per_column[c]} in {names[c]!r}" for c in np.flatnonzero(per_column))
     warnings.warn(

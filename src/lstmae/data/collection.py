@@ -33,7 +33,6 @@ embeddings are per window, not per row: always a dict.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,11 +47,6 @@ from lstmae.data.scaling import fit_scaler, transform
 from lstmae.data.windows import window_starts
 from lstmae.errors import DataError, FeatureMismatchError, ParameterError, describe
 from lstmae.params import n_train
-from lstmae.scoring.state import ScoringSettings, ScoringState
-
-#: How the model file names each series' scoring state tensors: ``series.<i>.<name>``.
-PREFIX = "series.{}."
-
 
 @dataclass(frozen=True, eq=False)
 class Collection:
@@ -272,45 +266,9 @@ def series_cap(windows_per_series: int | str | None, windows_per_epoch: int | No
 
 
 # ------------------------------------------------------------------ outputs
-def views(model: Any, keys: list) -> dict:
-    """Per series, the model that scores it: the fitted model itself, or for a global model a
-    shallow copy (the network shared, nothing copied) holding that series' scoring state."""
-    states = vars(model).get("series_states_")
-    if states is None:
-        return {key: model for key in keys}
-    unknown = [key for key in keys if key not in states]
-    if unknown:
-        known = list(states)
-        raise DataError(
-            f"series {unknown[:5]} were not in the data this global model was fitted on (it knows {known[:10]}"
-            f"{' ...' if len(known) > 10 else ''}); every series is scored by its own fitted state: fit on them too."
-        )
-    chosen = {}
-    for key in keys:
-        view = copy.copy(model)
-        del view.series_states_
-        view.scoring_state_ = states[key]
-        chosen[key] = view
-    return chosen
-
-
-def apply(model: Any, X: Any, series_column: str | None, method: str, **options: Any) -> Any:
-    """``method`` of the model for every series of ``X``: a dict {key: result}, or one long table (`assemble`)."""
-    model._check_fitted()
-    collection = split(X, series_column)
-    if not collection.many:
-        count = len(model.series_states_)
-        raise DataError(
-            f"this is a global model over {count} series; pass a collection: a dict {{series: data}}, a list in "
-            "the order of fit, or a long DataFrame with series_column (each series is scored by its own state)."
-        )
-    chosen = views(model, collection.keys)
-    results = {key: getattr(chosen[key], method)(source, **options) for key, source in zip(collection.keys, collection.sources)}
-    return assemble(collection, results, method)
-
-
 def assemble(collection: Collection, results: dict, method: str) -> Any:
-    """Per-series results as the input came: a dict for a list / dict, one table for a long DataFrame.
+    """Per-series results as the input came: the result itself for a plain series or panel, a dict for a
+    list / dict, one table for a long DataFrame.
 
     Long DataFrame input: ``anomaly_score`` gives a DataFrame with the series
     column and "score" (or one column per feature with ``per_feature``),
@@ -318,6 +276,8 @@ def assemble(collection: Collection, results: dict, method: str) -> Any:
     input's index and row order; ``detect`` the intervals of every series with
     the series column first; ``encode`` a dict (embeddings are per window).
     """
+    if collection.layout == "one":  # a plain series or panel: its one result, as it is
+        return results[None]
     if collection.layout != "long" or method == "encode":
         return results
     column = collection.series_column
@@ -343,29 +303,4 @@ def assemble(collection: Collection, results: dict, method: str) -> Any:
     return out
 
 
-# ------------------------------------------------------------------- files
-def states_to_tensors(states: dict) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Every series' scoring state as model-file tensors ``series.<i>.<name>`` and fields ``{"series_states": [...]}``."""
-    tensors: dict[str, torch.Tensor] = {}
-    entries = []
-    for number, (key, state) in enumerate(states.items()):
-        own, fields = state.to_tensors()
-        tensors.update({PREFIX.format(number) + name: tensor for name, tensor in own.items()})
-        entries.append({"key": key, **fields})
-    return tensors, {"series_states": entries}
-
-
-def states_from_tensors(tensors: dict[str, torch.Tensor], entries: list, settings: ScoringSettings) -> dict:
-    """The dict {key: ScoringState} `states_to_tensors` wrote. Raises KeyError, TypeError or ValueError on bad content."""
-    states = {}
-    for number, entry in enumerate(entries):
-        prefix = PREFIX.format(number)
-        own = {name[len(prefix):]: tensor for name, tensor in tensors.items() if name.startswith(prefix)}
-        key = entry["key"]
-        if isinstance(key, bool) or not isinstance(key, (str, int)):
-            raise ValueError(f"series key {key!r} is neither str nor int")
-        states[key] = ScoringState.from_tensors(own, entry, settings)
-    return states
-
-
-__all__ = ["Collection", "apply", "is_collection", "split"]
+__all__ = ["Collection", "assemble", "is_collection", "split"]

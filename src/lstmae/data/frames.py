@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstmae.errors import DataError, describe
+from lstmae.errors import DataError, FeatureMismatchError, describe
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,24 @@ class Prepared:
     @property
     def is_panel(self) -> bool:
         return self.kind == "panel"
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """How much data this is: ``{"n_samples": S}`` for a panel, ``{"n_timesteps": n}`` for a series."""
+        return {"n_samples" if self.is_panel else "n_timesteps": int(self.values.shape[0])}
+
+    def check_window(self, timesteps: int) -> None:
+        """Does this input hold a model's windows of ``timesteps``? A panel's samples are that long; a series holds one."""
+        if self.is_panel and self.values.shape[1] != timesteps:
+            raise FeatureMismatchError(
+                f"3-D input has {self.values.shape[1]} timesteps per sample but the model was fitted with "
+                f"timesteps={timesteps}; reshape the samples to {timesteps} timesteps."
+            )
+        if not self.is_panel and self.values.shape[0] < timesteps:
+            raise DataError(
+                f"the series has {self.values.shape[0]} timesteps, fewer than the model's timesteps={timesteps}; "
+                "pass at least one full window."
+            )
 
     def restore(self, values: np.ndarray) -> Any:
         """Give per-timestep ``values`` the caller's layout.

@@ -15,13 +15,21 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as csv
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
+from lstmae.data.readers import check_path, detect_time_column, format_names, format_of, read_bytes, sniff_delimiter
 from lstmae.errors import DataFileError, ParameterError, describe
 
 #: Rows per streamed batch: large enough for fast I/O, small enough that a few fit in memory.
@@ -47,7 +55,6 @@ class Staged:
     columns : list of str
         The table's other columns, in file order.
     """
-
     folder: Path
     series_column: str
     files: dict[str, list[str]]
@@ -73,8 +80,6 @@ def stage(data: Any, series_column: str, folder: str | os.PathLike) -> Staged:
         Missing or unreadable file, no column ``series_column``, empty cells in it,
         a value that does not fit its column's type.
     """
-    import pyarrow as pa
-
     if not isinstance(series_column, str) or not series_column:
         raise ParameterError(f"series_column must name the column that says which series a row belongs to, got {describe(series_column)}.")
     if not isinstance(data, pd.DataFrame) and Path(data).is_dir():
@@ -107,13 +112,6 @@ def _write_partitions(batches: Any, schema: Any, series_column: str, folder: Pat
     A series whose file was closed to make room continues in a new file (part-1, part-2, ...).
     Each write is one Parquet row group, flushed at once: memory holds one batch, whatever the table.
     """
-    from collections import OrderedDict
-
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     position = schema.get_field_index(series_column)
     values_schema = schema.remove(position)
     folder.mkdir(parents=True)
@@ -150,8 +148,6 @@ def _write_partitions(batches: Any, schema: Any, series_column: str, folder: Pat
 
 def discover(folder: Path, series_column: str) -> Staged:
     """The series of a dataset already partitioned by ``series_column`` (Hive layout)."""
-    import pyarrow.dataset as ds
-
     prefix = f"{series_column}="
     if not any(entry.name.startswith(prefix) for entry in os.scandir(folder)):
         raise DataFileError(
@@ -178,41 +174,32 @@ def _file_order(path: str) -> tuple:
 
 def read_series(files: list[str]) -> pd.DataFrame:
     """One series' rows (every column but the series column), from its files only."""
-    import pyarrow.parquet as pq
-    import pyarrow as pa
-
     tables = [pq.read_table(path) for path in files]
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     return table.to_pandas()
 
 
 def _layout(series_column: str) -> Any:
-    import pyarrow as pa
-    import pyarrow.dataset as ds
 
     return ds.partitioning(pa.schema([(series_column, pa.string())]), flavor="hive")
 
 
 def _batches(data: Any, series_column: str) -> Any:
     """A RecordBatchReader over ``data`` whose series column is text."""
-    import pyarrow as pa
-
     if isinstance(data, pd.DataFrame):
         named = any(name is not None for name in data.index.names)  # a time index is a column; row labels are not
         frame = data.reset_index() if named else data.reset_index(drop=True)
         _check_column(series_column, [str(c) for c in frame.columns], "the DataFrame")
         table = pa.Table.from_pandas(frame, preserve_index=False)
         return _text_series(table.to_reader(BATCH_ROWS), series_column)
-    from lstmae.data.readers import _check_path, _format_of
 
     source = os.fsdecode(data)
-    _check_path(source)
-    kind = _format_of(source)
+    check_path(source)
+    kind = format_of(source)
     try:
         if kind == "csv":
             return _csv_reader(source, series_column)
         if kind == "parquet":
-            import pyarrow.parquet as pq
 
             parquet = pq.ParquetFile(source)
             _check_column(series_column, parquet.schema_arrow.names, source)
@@ -226,19 +213,14 @@ def _batches(data: Any, series_column: str) -> Any:
 
 def _csv_reader(source: str, series_column: str) -> Any:
     """Stream a CSV; whole-number columns are read as floats and the time column as text (lstmae parses it)."""
-    import pyarrow as pa
-    import pyarrow.csv as csv
-
-    from lstmae.data.readers import _detect_time_column, _read_bytes, _sniff_delimiter
-
-    sample = _read_bytes(source, 64 * 1024).decode("utf-8", errors="replace")
-    delimiter = _sniff_delimiter(sample, "\t" if source.lower().endswith(".tsv") else ",")
+    sample = read_bytes(source, 64 * 1024).decode("utf-8", errors="replace")
+    delimiter = sniff_delimiter(sample, "\t" if source.lower().endswith(".tsv") else ",")
     parse = csv.ParseOptions(delimiter=delimiter)
     read = csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
     first = csv.open_csv(source, read_options=read, parse_options=parse)
     names = first.schema.names
     _check_column(series_column, names, source)
-    time_column = _detect_time_column(names, exclude={series_column})
+    time_column = detect_time_column(names, exclude={series_column})
     types = {series_column: pa.string()}
     for field in first.schema:
         if field.name in types:
@@ -253,8 +235,6 @@ def _csv_reader(source: str, series_column: str) -> Any:
 
 def _text_series(reader: Any, series_column: str) -> Any:
     """``reader`` with its series column cast to text, batch by batch."""
-    import pyarrow as pa
-
     position = reader.schema.get_field_index(series_column)
     schema = reader.schema.set(position, pa.field(series_column, pa.string()))
 
@@ -269,8 +249,6 @@ def _text_series(reader: Any, series_column: str) -> Any:
 
 def _counting(reader: Any, series_column: str, rows: dict[str, int], source: str) -> Any:
     """The batches of ``reader``, unchanged, adding each series' row count to ``rows``."""
-    import pyarrow.compute as pc
-
     seen = 0
     for batch in reader:
         column = batch.column(series_column)
@@ -288,10 +266,9 @@ def _counting(reader: Any, series_column: str, rows: dict[str, int], source: str
 
 def _check_column(series_column: str, names: list[str], source: str) -> None:
     if series_column not in names:
-        from lstmae.data.readers import _names
 
         raise DataFileError(
-            f"series column {series_column!r} not found in {source}; columns found: {_names(names)}; "
+            f"series column {series_column!r} not found in {source}; columns found: {format_names(names)}; "
             "pass --series-column naming the column that says which series a row belongs to."
         )
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from lstmae.data.frames import Prepared
+from lstmae.errors import DataError
+from lstmae.params import MAX_LSTM_STEPS
+
 #: Bounds of an automatically chosen window length, and the fallback when the
 #: series shows no clear period.
 MIN_TIMESTEPS = 16
@@ -68,3 +72,41 @@ def auto_timesteps(values: np.ndarray) -> tuple[int, str]:
     if chosen == period:
         return chosen, f"dominant period of the data is {period} timesteps; timesteps={chosen} (one period per window)"
     return chosen, f"dominant period of the data is {period} timesteps; timesteps={chosen} (bounded to [{min(MIN_TIMESTEPS, upper)}, {upper}])"
+
+
+def choose_timesteps(data: Prepared, timesteps: int | str, frame: int | str) -> tuple[int, str]:
+    """The window length T for ``data`` and the reason, in words, from the ``timesteps`` and ``frame`` parameters.
+
+    A panel: each sample's length ("auto", or given and equal). A series: its
+    dominant period (`auto_timesteps`, rounded to a multiple of the frame that
+    keeps the LSTM at <= MAX_LSTM_STEPS steps when ``frame="auto"``), or the
+    given length, which the series must hold.
+    """
+    if data.is_panel:
+        length = data.values.shape[1]
+        if timesteps == "auto":
+            return length, f"timesteps={length}: the length of each sample of the 3-D input"
+        if timesteps != length:
+            raise DataError(
+                f"3-D input has {length} timesteps per sample but timesteps={timesteps}; "
+                f"pass timesteps={length} or timesteps='auto'."
+            )
+        return length, f"timesteps={length}: given, equal to the length of each sample"
+    n = data.values.shape[0]
+    if timesteps == "auto":
+        if n < 4:
+            raise DataError(f"the series has {n} timesteps; at least 4 are needed to learn anything.")
+        chosen, reason = auto_timesteps(data.values)
+        if frame == "auto" and chosen > MAX_LSTM_STEPS:
+            steps = -(-chosen // MAX_LSTM_STEPS)
+            rounded = steps * round(chosen / steps)
+            if rounded != chosen and rounded <= n:
+                reason += f", rounded to {rounded} (a multiple of frame={steps})"
+                chosen = rounded
+        return chosen, reason
+    if n < timesteps:
+        raise DataError(
+            f"the series has {n} timesteps, fewer than timesteps={timesteps}; "
+            f"use a longer series or timesteps <= {n} (n_samples={n})."
+        )
+    return int(timesteps), f"timesteps={timesteps}: given"

@@ -182,8 +182,8 @@ def read_data(
     """
     check_policies(missing, duplicates)
     source = os.fsdecode(path)
-    _check_path(source)
-    kind = _format_of(source)
+    check_path(source)
+    kind = format_of(source)
     selected = _normalise_columns(columns)
     if kind in ("npy", "txt"):
         for argument, value in (("time_column", time_column), ("id_column", id_column)):
@@ -197,7 +197,7 @@ def read_data(
     if kind == "txt":
         return _load_txt(source, selected, missing)
     frame = _read_csv(source) if kind == "csv" else _read_parquet(source)
-    return _table_to_loaded(frame, source, time_column, selected, id_column, missing, duplicates)
+    return table_to_loaded(frame, source, time_column, selected, id_column, missing, duplicates)
 
 
 def read_collection(
@@ -231,8 +231,8 @@ def read_collection(
     """
     check_policies(missing, duplicates)
     source = os.fsdecode(path)
-    _check_path(source)
-    kind = _format_of(source)
+    check_path(source)
+    kind = format_of(source)
     if kind in ("npy", "txt"):
         raise ParameterError(
             f"series_column={series_column!r} splits a table (.csv, .tsv, .parquet), not {source}; "
@@ -247,7 +247,7 @@ def read_collection(
     frame = _read_csv(source) if kind == "csv" else _read_parquet(source)
     if series_column not in frame.columns:
         raise DataFileError(
-            f"series_column {series_column!r} not found in {source}; columns found: {_names(list(frame.columns))}; "
+            f"series_column {series_column!r} not found in {source}; columns found: {format_names(list(frame.columns))}; "
             "pass one of these as series_column."
         )
     labels = frame[series_column]
@@ -262,7 +262,7 @@ def read_collection(
     for code, key in enumerate(keys):
         key = key.item() if isinstance(key, np.generic) else key
         part = values.iloc[np.flatnonzero(codes == code)].reset_index(drop=True)
-        series[key] = _table_to_loaded(part, f"{source} ({series_column}={key!r})", time_column, selected, None, missing, duplicates)
+        series[key] = table_to_loaded(part, f"{source} ({series_column}={key!r})", time_column, selected, None, missing, duplicates)
     return series
 
 
@@ -313,7 +313,7 @@ def split_train(loaded: LoadedData, train_end: str | int | None) -> LoadedData:
 # --------------------------------------------------------------------------- #
 
 
-def _format_of(source: str) -> str:
+def format_of(source: str) -> str:
     """``"csv"``, ``"parquet"``, ``"npy"`` or ``"txt"`` from the file name ending."""
     name = source.lower()
     for suffix, kind in _FORMATS:
@@ -325,7 +325,7 @@ def _format_of(source: str) -> str:
     )
 
 
-def _check_path(source: str) -> None:
+def check_path(source: str) -> None:
     """Fail early, with a clear message, on a path that cannot be a data file."""
     if not os.path.exists(source):
         raise DataFileError(f"no such file: {source}; check the path (relative paths start at {os.getcwd()}).")
@@ -342,12 +342,12 @@ def _check_path(source: str) -> None:
 def _open_binary(source: str, compressed: bool) -> BinaryIO:
     """Open ``source`` for reading bytes, decompressing gzip when ``compressed``.
 
-    Kept separate so every reader turns OS errors into one message (`_read_bytes`).
+    Kept separate so every reader turns OS errors into one message (`read_bytes`).
     """
     return gzip.open(source, "rb") if compressed else open(source, "rb")  # noqa: SIM115
 
 
-def _read_bytes(source: str, limit: int | None = None) -> bytes:
+def read_bytes(source: str, limit: int | None = None) -> bytes:
     """Up to ``limit`` bytes (all when None) of the file, decompressed if ``.gz``."""
     compressed = source.lower().endswith(".gz")
     try:
@@ -416,7 +416,7 @@ def _one_line(error: BaseException | str) -> str:
 
 def _read_csv(source: str) -> pd.DataFrame:
     """A CSV/TSV (optionally gzip) file -> DataFrame with stripped string column names."""
-    raw = _read_bytes(source, _SAMPLE_BYTES)
+    raw = read_bytes(source, _SAMPLE_BYTES)
     _check_not_binary(raw, source)
     if len(raw) == _SAMPLE_BYTES and b"\n" in raw:
         # Cut at the last newline: keeps whole lines and never splits a UTF-8 character.
@@ -425,7 +425,7 @@ def _read_csv(source: str) -> pd.DataFrame:
     if not sample.strip():
         raise DataFileError(f"{source} is empty (only blank lines); pass a file that holds data.")
     default = "\t" if source.lower().endswith(".tsv") else ","
-    delimiter = _sniff_delimiter(sample, default)
+    delimiter = sniff_delimiter(sample, default)
     _check_header(sample, delimiter, source)
     decimal = _decimal_mark(sample, delimiter)
     try:
@@ -457,14 +457,14 @@ def _read_csv(source: str) -> pd.DataFrame:
         ) from None
     if len(frame) == 0:
         raise DataFileError(
-            f"{source} has a header row but no data rows (columns {_names(frame.columns)}); "
+            f"{source} has a header row but no data rows (columns {format_names(frame.columns)}); "
             "pass a file with at least one row of values."
         )
     frame.columns = [str(name).strip() for name in frame.columns]
     return frame
 
 
-def _sniff_delimiter(sample: str, default: str) -> str:
+def sniff_delimiter(sample: str, default: str) -> str:
     """The delimiter among ``, tab ; |`` used by the first lines of ``sample``.
 
     Preferred: the one found the same (non-zero) number of times on every line,
@@ -540,7 +540,7 @@ def _is_number(text: str) -> bool:
 
 def _read_parquet(source: str) -> pd.DataFrame:
     """A parquet file -> DataFrame; a stored (non-default) index becomes a column again."""
-    _read_bytes(source, 1)  # turns permission errors into the common message
+    read_bytes(source, 1)  # turns permission errors into the common message
     try:
         frame = pd.read_parquet(source)
     except Exception as exc:  # pyarrow raises its own types; none may escape
@@ -563,14 +563,14 @@ def _read_parquet(source: str) -> pd.DataFrame:
     frame.columns = [str(name).strip() for name in frame.columns]
     if len(frame) == 0:
         raise DataFileError(
-            f"{source} has no data rows (columns {_names(frame.columns)}); pass a file with at least one row."
+            f"{source} has no data rows (columns {format_names(frame.columns)}); pass a file with at least one row."
         )
     return frame
 
 
 def _load_npy(source: str, columns: list[str] | None, missing: str) -> LoadedData:
     """A ``.npy`` array: 1-D/2-D -> series, 3-D -> panel. Never unpickles."""
-    head = _read_bytes(source, 8)  # also turns permission errors into the common message
+    head = read_bytes(source, 8)  # also turns permission errors into the common message
     if not head.startswith(b"\x93NUMPY") and not head.startswith(b"PK\x03\x04"):
         found = next((what for magic, what, _ in _MAGIC if head.startswith(magic)), None)
         raise DataFileError(
@@ -630,7 +630,7 @@ def _filled(frame: pd.DataFrame, source: str, missing: str) -> pd.DataFrame:
 
 def _load_txt(source: str, columns: list[str] | None, missing: str) -> LoadedData:
     """Whitespace-separated numbers (any layout, CRLF ok) -> one-column series ``"value"``."""
-    raw = _read_bytes(source)
+    raw = read_bytes(source)
     _check_not_binary(raw, source)
     text = _decode(raw, source)
     tokens = text.split()
@@ -670,7 +670,7 @@ def _pick_generated(names: list[str], columns: list[str] | None, source: str) ->
     missing = [name for name in columns if name not in names]
     if missing:
         raise DataFileError(
-            f"column {missing[0]!r} not found in {source}; its columns are named {_names(names)}; "
+            f"column {missing[0]!r} not found in {source}; its columns are named {format_names(names)}; "
             "pass --columns with some of these names."
         )
     return [names.index(name) for name in columns]
@@ -696,7 +696,7 @@ def _normalise_columns(columns: Sequence[str] | None) -> list[str] | None:
     return names
 
 
-def _table_to_loaded(
+def table_to_loaded(
     frame: pd.DataFrame,
     source: str,
     time_column: str | None,
@@ -710,7 +710,7 @@ def _table_to_loaded(
     for argument, name in (("time_column", time_column), ("id_column", id_column)):
         if name is not None and name not in available:
             raise DataFileError(
-                f"{argument} {name!r} not found in {source}; columns found: {_names(available)}; "
+                f"{argument} {name!r} not found in {source}; columns found: {format_names(available)}; "
                 f"pass one of these as {argument}."
             )
     if time_column is not None and time_column == id_column:
@@ -724,18 +724,18 @@ def _table_to_loaded(
                 "remove it from columns (it cannot be a feature too)."
             )
     if time_column is None:
-        time_column = _detect_time_column(available, exclude={id_column, *(columns or ())})
+        time_column = detect_time_column(available, exclude={id_column, *(columns or ())})
     features = columns if columns is not None else [c for c in available if c not in (time_column, id_column)]
     absent = [name for name in features if name not in available]
     if absent:
         raise DataFileError(
-            f"column {absent[0]!r} not found in {source}; columns found: {_names(available)}; "
+            f"column {absent[0]!r} not found in {source}; columns found: {format_names(available)}; "
             "pass --columns with some of these names."
         )
     names, matrix = _value_matrix(frame, features, source, explicit=columns is not None)
     if not names:
         raise DataFileError(
-            f"no numeric column in {source}; columns found: {_names(available)}; "
+            f"no numeric column in {source}; columns found: {format_names(available)}; "
             "pass --columns (columns=) naming the numeric value columns."
         )
     check_values(matrix, names, source, missing)
@@ -749,7 +749,7 @@ def _table_to_loaded(
     return dataclasses.replace(loaded, data=_filled(loaded.data, source, missing))
 
 
-def _detect_time_column(available: list[str], exclude: set) -> str | None:
+def detect_time_column(available: list[str], exclude: set) -> str | None:
     """The first column (in file order) with a conventional time name."""
     for name in available:
         if name.lower() in TIME_COLUMN_NAMES and name not in exclude:
@@ -757,7 +757,7 @@ def _detect_time_column(available: list[str], exclude: set) -> str | None:
     return None
 
 
-def _names(names: Sequence[Any], limit: int = 20) -> str:
+def format_names(names: Sequence[Any], limit: int = 20) -> str:
     """A list of column names for messages, cut after ``limit``."""
     shown = [str(name) for name in list(names)[:limit]]
     extra = len(names) - len(shown)

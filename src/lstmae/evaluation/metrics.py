@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from lstmae.errors import DataError, ParameterError, describe
 
@@ -153,8 +154,6 @@ def auc_roc(y: object, score: object) -> float:
     float in [0, 1]
         ``sklearn.metrics.roc_auc_score(y, score)``, after lstmae's input checks.
     """
-    from sklearn.metrics import roc_auc_score
-
     labels, scores = _inputs(y, score, "auc_roc")
     return float(roc_auc_score(labels, scores))
 
@@ -175,8 +174,6 @@ def auc_pr(y: object, score: object) -> float:
         ``sklearn.metrics.average_precision_score(y, score)``, after lstmae's input checks
         (TSB-AD's AUC-PR): a step sum, not the trapezoid.
     """
-    from sklearn.metrics import average_precision_score
-
     labels, scores = _inputs(y, score, "auc_pr")
     return float(average_precision_score(labels, scores))
 

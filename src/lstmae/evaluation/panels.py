@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from lstmae.evaluation import metrics
 from lstmae.data.ts import LabelledPanel, read_ts
 from lstmae.errors import DataFileError, LstmaeError, ParameterError
+from lstmae.estimator import LSTMAutoencoder
+from lstmae.evaluation import metrics
 
 __all__ = ["PANEL_COLUMNS", "evaluate_panel", "list_panels"]
 
@@ -120,8 +121,6 @@ def evaluate_panel(
     Returns rows with the keys of `PANEL_COLUMNS`; ``auc_roc``/``auc_pr`` are NaN where the
     test part lacks normal or anomalous samples (``status`` says which).
     """
-    from lstmae.estimator import LSTMAutoencoder
-
     if train.labels is None or test.labels is None:
         raise DataFileError(f"{name}: the panel has no class labels (@classLabel false); evaluation needs them.")
     classes = [c for c in dict.fromkeys(train.classes or np.unique(train.labels).tolist())]

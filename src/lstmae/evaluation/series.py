@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstmae.evaluation import metrics
 from lstmae.data.benchmarks import LabelledSeries
 from lstmae.errors import LstmaeError, ParameterError
+from lstmae.estimator import LSTMAutoencoder
+from lstmae.evaluation import metrics
+from lstmae.params import validate
 
 __all__ = ["COLUMNS", "METRICS", "evaluate_series", "parse_params", "summarise"]
 
@@ -42,16 +44,12 @@ def parse_params(text: str | None) -> dict[str, Any]:
         raise ParameterError(f"--params must be a JSON object such as '{{\"epochs\": 5}}'; got {text!r} ({exc}).") from None
     if not isinstance(params, dict):
         raise ParameterError(f"--params must be a JSON object such as '{{\"epochs\": 5}}'; got {text!r}.")
-    from lstmae.estimator import LSTMAutoencoder
-
     unknown = sorted(set(params) - set(LSTMAutoencoder().get_params()))
     if unknown:
         raise ParameterError(
             f"--params names unknown estimator parameter(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(LSTMAutoencoder().get_params()))}."
         )
-    from lstmae.params import validate
-
     validate(LSTMAutoencoder(**params).get_params())  # bad values fail now, not after reading data
     return params
 
@@ -73,8 +71,6 @@ def evaluate_series(series: LabelledSeries, params: dict[str, Any] | None = None
         (no anomaly in the series, or top-1 outside UCR) are NaN; a failed
         fit/score gives ``status='error'`` and the message in ``error``.
     """
-    from lstmae.estimator import LSTMAutoencoder
-
     row: dict[str, Any] = {
         "name": series.name, "group": series.group, "n": series.n, "d": series.d, "train_end": series.train_end,
         "window": metrics.sliding_window(series.values), **{m: math.nan for m in METRICS},

@@ -15,7 +15,7 @@ __all__ = ["Fleet"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Fleet":
+    if name == "Fleet":  # loaded on first use: it imports torch
         from lstmae.fleet.runner import Fleet
 
         return Fleet

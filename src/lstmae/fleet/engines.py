@@ -22,6 +22,8 @@ flight and the driver's memory does not grow with the number of jobs.
 from __future__ import annotations
 
 import importlib
+import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import time
@@ -73,7 +75,7 @@ def call(function: str, payload: Any) -> dict:
     """Import ``"module:name"`` and call it on ``payload`` with torch on one thread (in a worker)."""
     module, name = function.split(":")
     target: Callable[[Any], dict] = getattr(importlib.import_module(module), name)
-    import torch
+    import torch  # here, in the worker: after _worker_main has set the math libraries' thread variables
 
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
@@ -149,9 +151,6 @@ class LocalEngine:
 
     def map(self, function: str, jobs: Iterable[tuple[str, Any]]) -> Iterator[Outcome]:
         """One `Outcome` per job, as they finish. Stopping the iteration (or Ctrl-C) stops every worker."""
-        import multiprocessing
-        from multiprocessing.connection import wait
-
         context = multiprocessing.get_context("spawn")
         waiting: deque[tuple[str, Any, int]] = deque()
         source = iter(jobs)
@@ -162,7 +161,7 @@ class LocalEngine:
                 busy = [w for w in pool if w.job is not None]
                 if not busy:
                     return
-                ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
+                ready = multiprocessing.connection.wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
                 for worker in busy:
                     if worker.connection in ready or worker.process.sentinel in ready:
                         outcome = self._collect(worker, waiting)
@@ -224,7 +223,7 @@ class RayEngine:
 
     def __init__(self, workers: int | None, address: str | None) -> None:
         try:
-            import ray
+            import ray  # optional: the `ray` extra
         except ImportError:
             raise ParameterError(
                 "engine='ray' needs Ray, which is not installed; install it with `pip install lstmae[ray]`, "

@@ -36,6 +36,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -46,11 +47,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from lstmae.data.cleaning import check_policies
 from lstmae.data.partitioned import Staged, partition_name, read_series, stage
+from lstmae.data.readers import detect_time_column, format_names, split_train, table_to_loaded
+from lstmae.errors import DataFileError, LstmaeError, ModelFileError, NotFittedError, ParameterError, describe
+from lstmae.estimator import LSTMAutoencoder
 from lstmae.fleet.engines import Outcome, check_engine, close, make_engine
-from lstmae.errors import LstmaeError, ModelFileError, NotFittedError, ParameterError, describe
+from lstmae.params import jsonable_params, validate
+from lstmae.persistence.atomic import atomic_target, write_table
+from lstmae.persistence.model_file import load_model
 
 FORMAT_NAME = "lstmae.fleet"
 FORMAT_VERSION = 1
@@ -135,7 +145,6 @@ class Fleet:
         -------
         self. Series that failed are in ``failed_`` and in the manifest, with their reason.
         """
-        from lstmae.data.cleaning import check_policies
 
         check_policies(missing, duplicates)
         params = self._params()
@@ -216,7 +225,6 @@ class Fleet:
     # ---------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> Path:
         """Copy the fleet (settings, manifest, models; not the staged input) to the folder ``path``. Atomic per file."""
-        from lstmae.persistence.atomic import atomic_target
 
         self._check_fitted()
         target = Path(path)
@@ -231,7 +239,6 @@ class Fleet:
     def load(cls, path: str | os.PathLike, *, engine: str = "local", workers: int | None = None,
              address: str | None = None, verbose: int = 1) -> "Fleet":
         """A fleet from the folder written by `fit` (or `save`), to score with ``engine``."""
-        from lstmae.estimator import LSTMAutoencoder
 
         folder = Path(path)
         settings = _read_settings(folder)
@@ -250,8 +257,6 @@ class Fleet:
 
     # ------------------------------------------------------------- helpers
     def _params(self) -> dict[str, Any]:
-        from lstmae.estimator import LSTMAutoencoder, _jsonable_params
-        from lstmae.params import validate
 
         estimator = LSTMAutoencoder() if self.estimator is None else self.estimator
         if not isinstance(estimator, LSTMAutoencoder):
@@ -259,7 +264,7 @@ class Fleet:
         if estimator.trainer_kwargs:
             raise ParameterError("a fleet cannot pass trainer_kwargs (Lightning objects) to its workers; leave it None.")
         validate(estimator.get_params())
-        return {**_jsonable_params(estimator.get_params()), "verbose": 0}
+        return {**jsonable_params(estimator.get_params()), "verbose": 0}
 
     def _folder(self, output: str | os.PathLike | None) -> Path:
         if output is not None:
@@ -357,7 +362,6 @@ def _manifest(rows: dict[str, dict]) -> pd.DataFrame:
 
 
 def _write_manifest(rows: dict[str, dict], path: Path) -> None:
-    from lstmae.persistence.atomic import write_table
 
     write_table(_manifest(rows), path)
 
@@ -374,7 +378,6 @@ def summary(manifest: pd.DataFrame, what: str = "fitted") -> str:
 
 # ------------------------------------------------------------ settings files
 def _write_json(path: Path, document: dict) -> None:
-    from lstmae.persistence.atomic import atomic_target
 
     with atomic_target(path, "the fleet settings") as temporary:
         temporary.write_text(json.dumps(document, indent=2, allow_nan=False))
@@ -413,16 +416,14 @@ def _check_resumable(folder: Path, settings: dict) -> None:
 
 def _time_column(staged: Staged, time_column: str | None, columns: list[str] | None) -> str | None:
     """The time column each series is read with: the one given (checked), else one with a time name."""
-    from lstmae.data.readers import _detect_time_column, _names
-    from lstmae.errors import DataFileError
 
     named = [time_column] if time_column is not None else []
     for name in [*named, *(columns or [])]:
         if name not in staged.columns:
-            raise DataFileError(f"column {name!r} not found in the table; columns found: {_names(staged.columns)}.")
+            raise DataFileError(f"column {name!r} not found in the table; columns found: {format_names(staged.columns)}.")
     if time_column is not None:
         return time_column
-    return _detect_time_column(staged.columns, exclude=set(columns or ()))
+    return detect_time_column(staged.columns, exclude=set(columns or ()))
 
 
 @contextlib.contextmanager
@@ -460,8 +461,6 @@ class _Progress:
         self.total, self.failed = total, 0
         self.bar = None
         if verbose and total and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
                 TextColumn(f"fleet {task}"), BarColumn(), MofNCompleteColumn(), TextColumn("series"),
@@ -510,19 +509,16 @@ def run_job(job: dict) -> dict:
 
 def _load(job: dict, model: Any = None) -> Any:
     """The job's series as `LoadedData`, read from its files only, with the fleet's read options."""
-    from lstmae.data.readers import _table_to_loaded
 
     settings = job["settings"]
     columns = settings["columns"]
     if columns is None and model is not None and getattr(model, "feature_names_in_", None) is not None:
         columns = [str(name) for name in model.feature_names_in_]
-    return _table_to_loaded(read_series(job["files"]), f"series {job['series']!r}", settings["time_column"],
+    return table_to_loaded(read_series(job["files"]), f"series {job['series']!r}", settings["time_column"],
                             columns, None, settings["missing"], settings["duplicates"])
 
 
 def _fit(job: dict) -> dict:
-    from lstmae.estimator import LSTMAutoencoder
-    from lstmae.persistence.model_file import load_model
 
     path = Path(job["model"])
     if job["resume"] and path.is_file():
@@ -533,7 +529,6 @@ def _fit(job: dict) -> dict:
                 return {**fleet["result"], "status": "ok", "error": None, "model_sha256": info["tensors_sha256"]}
         except ModelFileError:
             pass  # damaged or foreign: fitted again below
-    from lstmae.data.readers import split_train
 
     started = time.perf_counter()
     loaded = _load(job)
@@ -548,10 +543,7 @@ def _fit(job: dict) -> dict:
 
 
 def _score(job: dict) -> dict:
-    import numpy as np
 
-    from lstmae.estimator import LSTMAutoencoder
-    from lstmae.persistence.atomic import write_table
 
     model = LSTMAutoencoder.load(job["model"], device="cpu")
     loaded = _load(job, model)
@@ -576,7 +568,6 @@ def _kill_hook(series: str) -> None:
             if os.path.exists(once):
                 return
             Path(once).touch()
-        import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
 

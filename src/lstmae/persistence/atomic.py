@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,8 +34,6 @@ def is_rank_zero() -> bool:
     writes it, so that two processes never race on one file. Read from the
     process group when one is running, else from the launchers' variables.
     """
-    import sys
-
     distributed = getattr(sys.modules.get("torch"), "distributed", None)  # torch is never imported just for this
     if distributed is not None and distributed.is_available() and distributed.is_initialized():
         return distributed.get_rank() == 0
@@ -59,7 +58,7 @@ def atomic_target(path: str | os.PathLike, what: str = "") -> Iterator[Path]:
         raise DataFileError(f"cannot write {label}: it is a directory; give a file name.")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = _create_temporary(target)
+        temporary = create_temporary(target)
     except OSError as exc:
         raise DataFileError(f"cannot write {label}: {exc.strerror or exc}.") from None
     try:
@@ -75,7 +74,7 @@ def atomic_target(path: str | os.PathLike, what: str = "") -> Iterator[Path]:
         raise
 
 
-def _create_temporary(target: Path) -> Path:
+def create_temporary(target: Path) -> Path:
     while True:
         candidate = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
         try:
@@ -85,7 +84,7 @@ def _create_temporary(target: Path) -> Path:
             continue
 
 
-def _extension(path: str | os.PathLike, allowed: tuple[str, ...], what: str) -> str:
+def check_extension(path: str | os.PathLike, allowed: tuple[str, ...], what: str) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in allowed:
         raise ParameterError(
@@ -97,7 +96,7 @@ def _extension(path: str | os.PathLike, allowed: tuple[str, ...], what: str) -> 
 
 def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a DataFrame (its index is not written; make it a column first) as CSV or Parquet."""
-    suffix = _extension(path, TABLE_EXTENSIONS, "a table")
+    suffix = check_extension(path, TABLE_EXTENSIONS, "a table")
     with atomic_target(path) as temporary:
         if suffix == ".csv":
             table.to_csv(temporary, index=False)
@@ -108,7 +107,7 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 def write_array(array: np.ndarray, path: str | os.PathLike) -> Path:
     """Write an ndarray as ``.npy`` (never pickled)."""
-    _extension(path, (".npy",), "an array")
+    check_extension(path, (".npy",), "an array")
     with atomic_target(path) as temporary:
         with open(temporary, "wb") as stream:
             np.save(stream, np.asarray(array), allow_pickle=False)

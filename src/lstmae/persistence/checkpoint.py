@@ -44,9 +44,11 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.plugins.io import CheckpointIO
+from safetensors import SafetensorError, safe_open
 
 from lstmae.errors import ModelFileError, ParameterError, ResumeWarning
 from lstmae.persistence.model_file import METADATA_KEY, tensors_digest, write_document
+from lstmae.training import train
 
 FORMAT_NAME = "lstmae.checkpoint"
 FORMAT_VERSION = 2
@@ -73,7 +75,6 @@ def fingerprint(values: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the file format
 class SafetensorsCheckpointIO(CheckpointIO):
     """Lightning's checkpoint dictionary as safetensors (tensors) + JSON (everything else); never pickle."""
-
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
         tensors: dict[str, torch.Tensor] = {}
         tree = _encode(checkpoint, tensors, Path(path), "checkpoint")
@@ -94,8 +95,6 @@ class SafetensorsCheckpointIO(CheckpointIO):
         ModelFileError
             Missing, damaged or truncated file, not a checkpoint, or another format version.
         """
-        from safetensors import SafetensorError, safe_open
-
         source = Path(path)
         name = str(source)
         if not source.is_file():
@@ -194,7 +193,6 @@ class FitRecord(pl.Callback):
     training had ended by early stopping stops the Trainer before its first
     epoch (Lightning itself stops a fit whose ``max_epochs`` are done).
     """
-
     def __init__(self, mark: dict[str, Any], seed: int) -> None:
         self.mark = mark
         self.seed = seed
@@ -228,7 +226,6 @@ class EpochCheckpoint(pl.callbacks.ModelCheckpoint):
     No ``.ckpt`` appended, no ``-v1`` versions, no ``{epoch}`` templates: the
     one file the user named.
     """
-
     FILE_EXTENSION = ""
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -263,7 +260,6 @@ class EpochCheckpoint(pl.callbacks.ModelCheckpoint):
 @dataclass
 class Resumed:
     """What lstmae reads from a checkpoint before resuming."""
-
     path: Path
     epochs_done: int
     stopped: bool
@@ -343,8 +339,6 @@ def train_resumable(net: torch.nn.Module, train_set: Any, val_set: Any, plan: An
     and stops at once, `BestWeights` puts back its best weights, and a
     `ResumeWarning` says which epoch's weights the model has.
     """
-    from lstmae.training import train
-
     ended = None
     epochs = plan.epochs
     if resumed is not None:

@@ -28,19 +28,29 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import safetensors.torch
+from safetensors import SafetensorError, safe_open
 
 from lstmae._version import __version__
+from lstmae.backends.device import resolve_device
+from lstmae.backends.network import LSTMAutoencoder as Network
+from lstmae.config import NetworkConfig
 from lstmae.errors import DataFileError, ModelFileError, ParameterError, describe
+from lstmae.params import jsonable_params
 from lstmae.persistence.atomic import atomic_target
+from lstmae.scoring.state import ScoringSettings, ScoringState
 
 FORMAT_NAME = "lstmae.model"
 #: 2: the scoring state as named score parts (`lstmae.scoring.parts`); format 1 files still load.
 FORMAT_VERSION = 2
 METADATA_KEY = "lstmae"
+#: How a global model's file names each series' scoring state tensors: ``series.<i>.<name>``.
+SERIES_PREFIX = "series.{}."
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -84,13 +94,11 @@ def write_document(target: Path, tensors: dict[str, torch.Tensor], document: dic
     Written atomically (a temporary file, then a rename); ``what`` names the file in errors.
     Raises ModelFileError if the directory cannot be written.
     """
-    from safetensors.torch import save_file
-
     metadata = {METADATA_KEY: json.dumps(document, allow_nan=True)}
     try:
         with atomic_target(target, what) as temporary:
             mode = temporary.stat().st_mode  # 0o666 less the umask, as atomic_target created it
-            save_file(tensors, temporary, metadata=metadata)
+            safetensors.torch.save_file(tensors, temporary, metadata=metadata)  # looked up now: tests replace it
             os.chmod(temporary, mode)  # safetensors re-creates the file as 0o600: unreadable to the user's group
     except DataFileError as exc:
         raise ModelFileError(str(exc)) from None
@@ -111,8 +119,6 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
         Missing file, a directory, not a safetensors file, truncated or
         damaged content (hash mismatch), not an lstmae model, or a newer format.
     """
-    from safetensors import SafetensorError, safe_open
-
     source = Path(path)
     name = str(source)
     if not source.exists():
@@ -151,14 +157,14 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     return tensors, info
 
 
-def model_document(model: Any, fields: dict[str, Any], metadata: Any) -> dict[str, Any]:
-    """The JSON document of a fitted `LSTMAutoencoder`: parameters, network config, fitted fields, user metadata.
+def model_document(params: Mapping[str, Any], config: NetworkConfig, fitted: Mapping[str, Any], metadata: Any) -> dict[str, Any]:
+    """The JSON document of a fitted model: parameters, network config, fitted fields, user metadata.
 
-    ``fields`` are the scoring state's (`lstmae.scoring.state.ScoringState.to_tensors`);
-    ``metadata`` must be a mapping of str to JSON values (ParameterError otherwise).
+    ``params`` are the estimator's keywords (`get_params`); ``fitted`` its fitted
+    fields, the scoring state's (`lstmae.scoring.state.ScoringState.to_tensors`,
+    `series_states_to_tensors`) included; ``metadata`` must be a mapping of str to
+    JSON values (ParameterError otherwise).
     """
-    from lstmae.estimator import _jsonable_params
-
     if not (isinstance(metadata, Mapping) and all(isinstance(key, str) for key in metadata)):
         raise ParameterError(f"metadata must be a mapping with str keys (a dict), got {type(metadata).__name__}: {metadata!r:.200}.")
     try:
@@ -168,66 +174,119 @@ def model_document(model: Any, fields: dict[str, Any], metadata: Any) -> dict[st
             f"metadata must be a mapping of JSON values, got {describe(metadata)} ({exc}); "
             "keep str, numbers, bool, None, lists and dicts only."
         ) from None
-    names = getattr(model, "feature_names_in_", None)
     return {
-        "params": _jsonable_params(model.get_params()),
-        "tuple_params": [key for key, value in model.get_params().items() if isinstance(value, tuple)],
-        "network": model.config_.to_dict(),
-        "fitted": {
-            **fields,
-            "history_": model.history_,
-            "timesteps_reason_": model.timesteps_reason_,
-            "input_kind_": model.input_kind_,
-            "seed_": model.seed_,
-            "fit_seconds_": model.fit_seconds_,
-            "diagnostics_": getattr(model, "diagnostics_", None),
-            "feature_names_in_": None if names is None else [str(n) for n in names],
-        },
+        "params": jsonable_params(params),
+        "tuple_params": [key for key, value in params.items() if isinstance(value, tuple)],
+        "network": config.to_dict(),
+        "fitted": dict(fitted),
         "metadata": dict(metadata),
     }
 
 
-def load_estimator(cls: type, path: str | os.PathLike, device: str = "auto") -> Any:
-    """An `LSTMAutoencoder` (``cls``) from a file written by `save_model` with `model_document`; old files included."""
-    from lstmae.config import NetworkConfig
-    from lstmae.diagnostics import Diagnostics
-    from lstmae.estimator import resolve_device
-    from lstmae.backends.network import LSTMAutoencoder as Network
-    from lstmae.scoring.state import ScoringState
+@dataclass(frozen=True)
+class StoredModel:
+    """What a model file holds, read and checked, for the estimator to become (`read_model`).
 
+    params : the estimator's keywords (tuples given back as tuples, ``device`` as asked)
+    config : the network's configuration
+    network : the trained network, in eval mode, on the device asked for
+    fitted : the fitted fields of the JSON document (``history_``, ``seed_``, ...)
+    metadata : the user's metadata (a dict)
+    tensors : every tensor of the file; `scoring_states` reads the scoring states from them
+    """
+
+    path: str
+    params: dict[str, Any]
+    config: NetworkConfig
+    network: Network
+    fitted: dict[str, Any]
+    metadata: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+    def scoring_states(self, settings: ScoringSettings) -> dict[Any, ScoringState]:
+        """{series key: scoring state}: one entry, key None, for a model of one series or panel (`scoring_tensors`)."""
+        try:
+            if "series_states" in self.fitted:  # a global model over a collection of series
+                return series_states_from_tensors(self.tensors, self.fitted["series_states"], settings)
+            return {None: ScoringState.from_tensors(self.tensors, self.fitted, settings)}
+        except _CONTENT_ERRORS as exc:
+            raise self.inconsistent(exc) from None
+
+    def inconsistent(self, exc: BaseException) -> ModelFileError:
+        """The error for content that does not fit together (``exc``, raised while turning it into objects)."""
+        return _inconsistent(self.path, exc)
+
+
+# What bad content raises while it is turned into objects.
+_CONTENT_ERRORS = (KeyError, TypeError, ValueError, RuntimeError, ParameterError)
+
+
+def _inconsistent(name: str, exc: BaseException) -> ModelFileError:
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    return ModelFileError(f"{name!r} is an lstmae file with incomplete or inconsistent content ({type(exc).__name__}: {reason}).")
+
+
+def read_model(path: str | os.PathLike, device: str = "auto") -> StoredModel:
+    """A model file written by `save_model` with `model_document`, old files included, read into plain parts.
+
+    Raises ModelFileError (`load_model`'s, and for content that does not fit together).
+    """
     tensors, info = load_model(path)
+    name = str(path)
     try:
         params = dict(info["params"])
         params["device"] = device
         for key in info.get("tuple_params", []):  # JSON has no tuples: give back what was given
             params[key] = tuple(params[key])
-        model = cls(**params)
         config = NetworkConfig.from_dict(info["network"])
         network = Network(config)
         network.load_state_dict({k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
-        fitted = info["fitted"]
-        model.config_, model.timesteps_, model.n_features_in_ = config, config.timesteps, config.n_features
-        if "series_states" in fitted:  # a global model over a collection of series: one state per series
-            from lstmae.data.collection import states_from_tensors
-
-            model.series_states_ = states_from_tensors(tensors, fitted["series_states"], model._settings())
-        else:
-            model.scoring_state_ = ScoringState.from_tensors(tensors, fitted, model._settings())
+        fitted = dict(info["fitted"])
         metadata = info.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise TypeError(f"metadata is a {type(metadata).__name__}, not an object")
-    except (KeyError, TypeError, ValueError, RuntimeError, ParameterError) as exc:
-        raise ModelFileError(f"{str(path)!r} is an lstmae file with incomplete or inconsistent content ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
+    except _CONTENT_ERRORS as exc:
+        raise _inconsistent(name, exc) from None
     network.eval()
-    model.module_ = network.to(resolve_device(device))
-    model.metadata_ = metadata
-    model.history_ = {k: [float(x) for x in v] for k, v in fitted["history_"].items()}
-    model.timesteps_reason_ = fitted.get("timesteps_reason_", "")
-    model.input_kind_ = fitted.get("input_kind_", "series")
-    model.seed_ = fitted.get("seed_")
-    model.fit_seconds_ = fitted.get("fit_seconds_")
-    if fitted.get("diagnostics_") is not None:
-        model.diagnostics_ = Diagnostics.from_dict(fitted["diagnostics_"]).to_dict()
-    if fitted.get("feature_names_in_") is not None:
-        model.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
-    return model
+    return StoredModel(name, params, config, network.to(resolve_device(device)), fitted, metadata, tensors)
+
+
+def scoring_tensors(states: Mapping[Any, ScoringState]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A model's scoring states as model-file tensors and fields.
+
+    A model of one series or panel (the one key None) writes its state as format 1 always has
+    (``scaler.*``, ``scoring.*`` and its fields); a global model ``series.<i>.*`` and ``series_states``.
+    """
+    if list(states) == [None]:
+        return states[None].to_tensors()
+    return series_states_to_tensors(states)
+
+
+def series_states_to_tensors(states: Mapping[Any, ScoringState]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Every series' scoring state as model-file tensors ``series.<i>.<name>`` and fields ``{"series_states": [...]}``."""
+    tensors: dict[str, torch.Tensor] = {}
+    entries = []
+    for number, (key, state) in enumerate(states.items()):
+        own, fields = state.to_tensors()
+        tensors.update({SERIES_PREFIX.format(number) + name: tensor for name, tensor in own.items()})
+        entries.append({"key": key, **fields})
+    return tensors, {"series_states": entries}
+
+
+def series_states_from_tensors(tensors: dict[str, torch.Tensor], entries: list, settings: ScoringSettings) -> dict[Any, ScoringState]:
+    """The dict {key: ScoringState} `series_states_to_tensors` wrote. Raises KeyError, TypeError or ValueError on bad content."""
+    states = {}
+    for number, entry in enumerate(entries):
+        prefix = SERIES_PREFIX.format(number)
+        own = {name[len(prefix):]: tensor for name, tensor in tensors.items() if name.startswith(prefix)}
+        key = entry["key"]
+        if isinstance(key, bool) or not isinstance(key, (str, int)):
+            raise ValueError(f"series key {key!r} is neither str nor int")
+        states[key] = ScoringState.from_tensors(own, entry, settings)
+    return states
+
+
+__all__ = [
+    "METADATA_KEY", "StoredModel", "load_model", "model_document", "read_model", "save_model", "scoring_tensors",
+    "series_states_from_tensors", "series_states_to_tensors", "write_document",
+]

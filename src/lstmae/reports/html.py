@@ -1,9 +1,10 @@
 """The interactive HTML report: one self-contained file that opens offline.
 
 `write_report` scores a long series with a fitted model (public methods only:
-`anomaly_score`, `reconstruct`, `detect`, `explain` and the fitted attributes)
-and writes one HTML file holding plotly.js, the page's own script and style,
-and the data as JSON; nothing is fetched from the network, so the file opens
+`anomaly_score`, `reconstruct`, `detect`, `explain` and the fitted attributes,
+the `ReportedModel` protocol; this module never imports the estimator) and
+writes one HTML file holding plotly.js, the page's own script and style, and
+the data as JSON; nothing is fetched from the network, so the file opens
 from a ``file://`` URL and can be mailed to a colleague.
 
 The page shows, on one shared zoomable time axis, the series against its
@@ -29,20 +30,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from importlib.resources import files
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from lstmae.data.frames import prepare
 from lstmae.errors import DataError, LstmaeError, ParameterError, describe
-from lstmae.persistence.atomic import atomic_target
 from lstmae.evaluation.metrics import label_ranges
-from lstmae.reports.plots import DECIMATE_ABOVE, minmax_decimate_indices
+from lstmae.persistence.atomic import atomic_target
+from lstmae.reports.decimate import DECIMATE_ABOVE, minmax_decimate_indices
 
-if TYPE_CHECKING:
-    from lstmae.estimator import LSTMAutoencoder
-
-__all__ = ["ReportData", "display_indices", "render_html", "report_data", "write_report"]
+__all__ = ["ReportData", "ReportedModel", "display_indices", "render_html", "report_data", "write_report"]
 
 #: Lines (series, reconstruction, score) longer than this are downsampled for display.
 DOWNSAMPLE_ABOVE = DECIMATE_ABOVE
@@ -52,6 +52,25 @@ TOTAL_BUCKETS = 30_000
 #: Buckets of one line: at most this many (a few per pixel), at least MIN_BUCKETS.
 MAX_BUCKETS = 5_000
 MIN_BUCKETS = 250
+
+
+class ReportedModel(Protocol):
+    """What the report reads of a fitted model (`lstmae.LSTMAutoencoder`): public methods and attributes only.
+
+    Also read when present: ``feature_names_in_``, ``diagnostics_``, ``history_``.
+    """
+
+    threshold_: float
+
+    def anomaly_score(self, X: Any, *, per_feature: bool = False) -> Any: ...
+
+    def reconstruct(self, X: Any) -> Any: ...
+
+    def detect(self, X: Any) -> pd.DataFrame: ...
+
+    def explain(self, X: Any = None) -> str: ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +117,7 @@ class ReportData:
 
 
 def write_report(
-    model: "LSTMAutoencoder",
+    model: ReportedModel,
     X: Any,
     path: str | os.PathLike,
     *,
@@ -109,7 +128,7 @@ def write_report(
 
     Parameters
     ----------
-    model : LSTMAutoencoder
+    model : LSTMAutoencoder (any `ReportedModel`)
         A fitted model (of a long series, not a panel).
     X : array-like of shape (n_timesteps,) or (n_timesteps, n_features), or DataFrame
         The series to show; a DatetimeIndex gives a time axis.
@@ -134,10 +153,8 @@ def write_report(
     return target
 
 
-def report_data(model: "LSTMAutoencoder", X: Any, *, labels: Any = None, title: str | None = None) -> ReportData:
+def report_data(model: ReportedModel, X: Any, *, labels: Any = None, title: str | None = None) -> ReportData:
     """Score ``X`` with ``model`` (its public methods only) and collect what the page shows."""
-    from lstmae.data.frames import prepare
-
     data = prepare(X)
     if data.is_panel:
         raise DataError(
@@ -178,7 +195,7 @@ def display_indices(y: np.ndarray, n_buckets: int, keep: Sequence[tuple[int, int
     ----------
     y : ndarray of shape (n,)
     n_buckets : int
-        Buckets of `lstmae.reports.plots.minmax_decimate_indices` (equal, contiguous;
+        Buckets of `lstmae.reports.decimate.minmax_decimate_indices` (equal, contiguous;
         ``n <= 2 * n_buckets`` keeps every position).
     keep : sequence of (first, last)
         Inclusive position ranges drawn at full resolution (clipped to ``[0, n)``).
@@ -362,8 +379,6 @@ def _jsonable(value: Any) -> Any:
 def _plotly_js() -> str:
     """plotly.js from the `plotly` package (its offline bundle), to be inlined."""
     try:
-        from importlib.resources import files
-
         bundle = files("plotly") / "package_data" / "plotly.min.js"
         text = bundle.read_text(encoding="utf-8")
     except (ImportError, OSError) as exc:

@@ -1,4 +1,5 @@
-"""From scores to anomalous intervals: runs above the threshold, merged over short gaps, as a table."""
+"""From scores to detections: a long series' anomalous intervals (runs above the threshold, merged over
+short gaps) or a panel's anomalous samples, as a table."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from lstmae.errors import ParameterError
+from lstmae.params import check_integer
 
 
 def find_intervals(scores: np.ndarray, threshold: float, min_gap: int = 1) -> np.ndarray:
@@ -134,3 +136,78 @@ def interval_table(
         table.insert(2, "start_time", index[table["start"].to_numpy()])
         table.insert(3, "end_time", index[table["end"].to_numpy()])
     return table
+
+
+def sample_table(
+    scores: np.ndarray,
+    threshold: float,
+    ids: pd.Index | None = None,
+    feature_scores: np.ndarray | None = None,
+    feature_names: list[str] | None = None,
+) -> pd.DataFrame:
+    """The anomalous samples of a panel (score > threshold), one row each, most anomalous first.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (S,)
+    threshold : float
+    ids : pandas.Index of length S, optional
+        The samples' ids; adds an ``id`` column.
+    feature_scores : ndarray of shape (S, n_features), optional
+        Per-feature reconstruction scores; adds ``top_features``.
+    feature_names : list of str, optional
+        Names for ``top_features``; default ``"0"``, ``"1"``, ...
+
+    Returns
+    -------
+    DataFrame with columns ``sample`` (position in the panel), ``id`` (with
+    ``ids``), ``score``, ``severity`` (score / threshold) and ``top_features``
+    (the features with the largest share of the sample's reconstruction error,
+    ``"name (share%)"``, as `lstmae.scoring.intervals.top_features`); ties keep sample order.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    chosen = np.flatnonzero(scores > threshold)
+    chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
+    table = pd.DataFrame({"sample": chosen.astype(np.int64)})
+    if ids is not None:
+        table["id"] = ids[chosen] if len(chosen) else pd.Index([], dtype=ids.dtype)
+    table["score"] = scores[chosen]
+    table["severity"] = scores[chosen] / threshold if threshold > 0 else np.inf
+    if feature_scores is not None:
+        per = np.asarray(feature_scores, dtype=np.float64)
+        names = [str(i) for i in range(per.shape[1])] if feature_names is None else feature_names
+        table["top_features"] = pd.Series([top_features(per[i], names) for i in chosen], dtype=object)
+    return table
+
+
+def detection_gap(kind: str, min_gap: int | None, timesteps: int) -> int | None:
+    """The gap `detections` merges a long series' runs over: ``min_gap``, by default ``timesteps``.
+
+    A panel's samples are independent (``kind`` "panel"): none, and a ``min_gap`` is refused.
+    """
+    if kind == "panel":
+        if min_gap is not None:
+            raise ParameterError(
+                f"min_gap={min_gap!r} merges nearby timesteps of a long series; the samples of a panel are independent "
+                "and each anomalous sample is its own row: leave min_gap out."
+            )
+        return None
+    return check_integer("min_gap", timesteps if min_gap is None else min_gap, 1)
+
+
+def detections(
+    kind: str,
+    scores: np.ndarray,
+    threshold: float,
+    min_gap: int | None,
+    index: pd.Index | None = None,
+    feature_scores: np.ndarray | None = None,
+    feature_names: list[str] | None = None,
+) -> pd.DataFrame:
+    """What `LSTMAutoencoder.detect` gives for input of ``kind``: a series' `interval_table`, a panel's `sample_table`.
+
+    ``index``: the series' row labels, or the panel's sample ids; ``min_gap`` from `detection_gap`.
+    """
+    if kind == "panel":
+        return sample_table(scores, threshold, ids=index, feature_scores=feature_scores, feature_names=feature_names)
+    return interval_table(scores, threshold, min_gap, index=index, feature_scores=feature_scores, feature_names=feature_names)

@@ -10,7 +10,7 @@ Euclidean distance to the nearest one is its score. Unlike the matrix profile's
 self-join, the reference here is only the training data, so each window is
 scored from itself and the fitted reference alone (a stream can do the same).
 The windows compared are half the model's (`part_length`), on a grid of their
-own at the score stride (`lstmae.scoring.inference.neighbour_pass`), each distance
+own at the score stride (`lstmae.scoring.inference.input_pass`), each distance
 counted for its own steps.
 
 Each feature of a window is z-normalised on its own, with its standard

@@ -7,6 +7,7 @@ when its score is strictly above the threshold.
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import genpareto
 
 from lstmae.errors import ParameterError
 from lstmae.params import n_train
@@ -64,8 +65,6 @@ def pot_threshold(normal_scores: np.ndarray, risk: float = POT_RISK, initial_qua
     risk : float in (0, 1)
     initial_quantile : float in (0, 1)
     """
-    from scipy.stats import genpareto
-
     if not 0 < risk < 1:
         raise ParameterError(f"risk must be in (0, 1), got {risk!r}.")
     if not 0 < initial_quantile < 1:

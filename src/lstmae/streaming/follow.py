@@ -28,17 +28,14 @@ import warnings
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from lstmae.data.readers import TIME_COLUMN_NAMES
 from lstmae.errors import DataError, DataFileError, LstmaeWarning, ParameterError
-
-if TYPE_CHECKING:
-    from lstmae.estimator import LSTMAutoencoder
-    from lstmae.streaming.scorer import StreamScorer
+from lstmae.streaming.scorer import StreamScorer
 
 #: Seconds between looks at a followed file that has no new line yet.
 POLL_SECONDS = 0.05
@@ -81,7 +78,7 @@ def read_lines(fd: int, is_file: bool, idle_timeout: float | None) -> Iterator[s
 class Columns:
     """Where the time and the model's values are in a line, from the header."""
 
-    def __init__(self, header: str, model: "LSTMAutoencoder", time_column: str | None, columns: list[str] | None,
+    def __init__(self, header: str, scorer: StreamScorer, time_column: str | None, columns: list[str] | None,
                  detect_time: bool) -> None:
         header = header.lstrip("\ufeff")  # a UTF-8 byte order mark, as the file readers accept it
         self.delimiter = max(DELIMITERS, key=header.count)
@@ -91,7 +88,7 @@ class Columns:
             time_column = next((name for name in names if name.lower() in TIME_COLUMN_NAMES), None)
         if time_column is not None and time_column not in names:
             raise DataFileError(f"time column {time_column!r} not found in the header {names}; pass --time-column COLUMN, or none.")
-        fitted = getattr(model, "feature_names_in_", None)
+        fitted = scorer.feature_names
         if columns is None and fitted is not None and all(str(n) in names for n in fitted):
             columns = [str(n) for n in fitted]
         if columns is None:
@@ -99,10 +96,10 @@ class Columns:
         absent = [name for name in columns if name not in names]
         if absent:
             raise DataFileError(f"column(s) {absent} not found in the header {names}; pass --columns with the model's columns.")
-        if len(columns) != model.n_features_in_:
+        if len(columns) != scorer.n_features:
             raise DataFileError(
                 f"the header has {len(columns)} value column(s) {columns} but the model was fitted on "
-                f"{model.n_features_in_}; pass --columns naming the model's columns."
+                f"{scorer.n_features}; pass --columns naming the model's columns."
             )
         self.time_name = time_column
         self.time_at = None if time_column is None else names.index(time_column)
@@ -140,7 +137,7 @@ class Columns:
 
 
 def follow(
-    model: "LSTMAutoencoder",
+    scorer: StreamScorer,
     source: Path,
     *,
     time_column: str | None,
@@ -150,8 +147,8 @@ def follow(
     idle_timeout: float | None,
     output: IO[str],
 ) -> None:
-    """Score the rows of ``source`` (``-``: standard input) as they arrive; see the module docstring."""
-    scorer = model.stream(missing=missing)
+    """Score the rows of ``source`` (``-``: standard input) as they arrive with ``scorer`` (`LSTMAutoencoder.stream`
+    with the same ``missing``); see the module docstring."""
     strict = missing == "error"
     if str(source) == "-":
         fd, is_file, opened = sys.stdin.fileno(), False, None
@@ -166,7 +163,7 @@ def follow(
         header = next((line for line in lines if line.strip()), None)
         if header is None:
             return
-        layout = Columns(header, model, time_column, columns, detect_time)
+        layout = Columns(header, scorer, time_column, columns, detect_time)
         output.write(f"{layout.time_name or 'index'},score,anomaly\n")
         output.flush()
         times: deque[str] = deque()  # the time text of each accepted row not written yet
@@ -183,7 +180,7 @@ def follow(
             opened.close()
 
 
-def _one(scorer: "StreamScorer", layout: Columns, line: str, number: int, strict: bool, times: deque) -> pd.DataFrame | None:
+def _one(scorer: StreamScorer, layout: Columns, line: str, number: int, strict: bool, times: deque) -> pd.DataFrame | None:
     """The final points after one line; a bad line is skipped with a warning (refused when ``strict``)."""
     try:
         values, stamp, text = layout.parse(line)

@@ -38,21 +38,22 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError, safe_open
 
-from lstmae.scoring import inference
-from lstmae.data.cleaning import _warn_filled, interpolate_column
+from lstmae.backends.network import LSTMAutoencoder as Network
+from lstmae.data.cleaning import interpolate_column, warn_filled
 from lstmae.data.windows import window_starts
 from lstmae.errors import DataError, FeatureMismatchError, ModelFileError, ParameterError
 from lstmae.params import check_integer
+from lstmae.persistence.model_file import METADATA_KEY, write_document
+from lstmae.scoring import inference
 from lstmae.scoring.intervals import interval_table
-
-if TYPE_CHECKING:
-    from lstmae.estimator import LSTMAutoencoder
+from lstmae.scoring.state import ScoringSettings, ScoringState
 
 #: Format of a saved stream state (`StreamScorer.save_state`).
 STATE_FORMAT = "lstmae.stream"
@@ -76,7 +77,9 @@ def aggregation_margins(aggregation: str, timesteps: int) -> tuple[int, int]:
 class StreamScorer:
     """Scores of a series fed point by point or in blocks; see the module docstring for what is exact.
 
-    Make one with `LSTMAutoencoder.stream`. Attributes:
+    Make one with `LSTMAutoencoder.stream`, which passes its network, scoring state and settings
+    (``model.scoring_state_``, the scoring parameters in force), its feature count and names.
+    ``min_gap`` defaults to the window length. Attributes:
 
     delay : int
         Points between a point's arrival and its final score (a gap being
@@ -88,27 +91,22 @@ class StreamScorer:
         an interval closes once ``min_gap`` normal points followed its last anomalous one.
     """
 
-    def __init__(self, model: "LSTMAutoencoder", *, min_gap: int | None = None, missing: str = "interpolate") -> None:
-        model._check_fitted()
-        if model.input_kind_ == "panel":
-            raise DataError(
-                "this model was fitted on a panel of separate sequences (3-D input); a stream scores one long "
-                "series point by point. Score panels in batch with model.anomaly_score(X)."
-            )
+    def __init__(
+        self, network: Network, state: ScoringState, settings: ScoringSettings, *, n_features: int,
+        feature_names: list[str] | None = None, min_gap: int | None = None, missing: str = "interpolate",
+    ) -> None:
         if missing not in ("interpolate", "error"):
             raise ParameterError(f"missing must be 'interpolate' or 'error' for a stream, got {missing!r}.")
-        self.model = model
-        self.network = model.module_
-        self.scoring = model._state()
-        self.settings = model._settings()
+        self.network = network
+        self.scoring = state
+        self.settings = settings
         self.parts = self.scoring.parts_for(self.settings)  # each prepares its reference once, not per update
         self.missing = missing
-        self.min_gap = check_integer("min_gap", model.timesteps_ if min_gap is None else min_gap, 1)
-        names = getattr(model, "feature_names_in_", None)
-        self.feature_names = None if names is None else [str(n) for n in names]
+        self.min_gap = check_integer("min_gap", settings.timesteps if min_gap is None else min_gap, 1)
+        self.feature_names = None if feature_names is None else list(feature_names)
         self.threshold = float(self.scoring.threshold)
         T, s = self.settings.timesteps, self.settings.score_stride
-        self.timesteps, self.stride, self.n_features = T, s, int(model.n_features_in_)
+        self.timesteps, self.stride, self.n_features = T, s, int(n_features)
         self.merge_delay = T - 1 if s == 1 else T
         self.margins = aggregation_margins(self.settings.aggregation, T)
         self.delay = self.merge_delay + self.margins[1]
@@ -365,7 +363,7 @@ class StreamScorer:
                 ys = np.concatenate([self.last_valid[c : c + 1] if known else [], held[:, c]])
                 rows[:, c] = interpolate_column(x, ys)[int(known) : int(known) + count]
             how = "in time" if self.time_kind == _DATETIME else "between neighbouring rows"
-            _warn_filled(missing[:count], self.feature_names or [str(j) for j in range(F)], "the stream", how)
+            warn_filled(missing[:count], self.feature_names or [str(j) for j in range(F)], "the stream", how)
         if count:
             self.last_valid = rows[-1].copy()
             self.last_x = times[-1:].copy() if self.time_kind != _NO_TIMES else np.array([self.rows - len(held) + count - 1])
@@ -601,18 +599,12 @@ class StreamScorer:
 
     def save_state(self, path: str | Path) -> Path:
         """Write `state_dict` to one safetensors file (fields as JSON in its header), atomically."""
-        from lstmae.persistence.model_file import write_document
-
         state = self.state_dict()
         write_document(Path(path), state["tensors"], state["fields"], "the stream state")
         return Path(path)
 
     def load_state(self, path: str | Path) -> "StreamScorer":
         """Continue from a file written by `save_state`. Returns self."""
-        from safetensors import SafetensorError, safe_open
-
-        from lstmae.persistence.model_file import METADATA_KEY
-
         try:
             with safe_open(Path(path), framework="pt", device="cpu") as stored:
                 fields = json.loads((stored.metadata() or {}).get(METADATA_KEY, "null"))
