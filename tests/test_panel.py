@@ -50,7 +50,7 @@ def test_panel_score_weighs_reconstruction_latent_and_input_distance(combined_pa
     w = tuple(PANEL_WEIGHTS.values()) if weights is None else weights
     if weights is not None:  # the fitted weights, as a model fitted with that weights table holds them
         fitted = dict(zip(PANEL_WEIGHTS, weights))
-        monkeypatch.setattr(combined_panel, "scoring_state_", dataclasses.replace(combined_panel.scoring_state_, weights=fitted))
+        monkeypatch.setattr(combined_panel, "scoring_states_", {None: dataclasses.replace(combined_panel.scoring_state_, weights=fitted)})
     rng = np.random.default_rng(1)
     new = panel[:10] + rng.normal(0, 0.3, size=panel[:10].shape)
     state = combined_panel.scoring_state_

@@ -3,6 +3,7 @@ like the built-in ones, without any change to a library module (`lstmae.scoring.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -96,12 +97,11 @@ def test_a_plugged_part_is_fitted_and_weighed_into_the_score(plugged, series):
     without = {"reconstruction": 1.0, "latent": 0.5, "neighbours": 4.0}
     base = state.combination(state.settings)
     assert base.terms[-2:] == (("peak_error", 0.5), ("spread", 2.0))
-    model.scoring_state_ = type(state)(state.scaler_mean, state.scaler_scale, state.parts, without, state.threshold, state.settings)
+    model.scoring_states_ = {None: dataclasses.replace(state, weights=without)}
     others = model.anomaly_score(series)
-    model.scoring_state_ = type(state)(state.scaler_mean, state.scaler_scale, state.parts, {"reconstruction": 0.0, "peak_error": 1.0},
-                                       state.threshold, state.settings)
+    model.scoring_states_ = {None: dataclasses.replace(state, weights={"reconstruction": 0.0, "peak_error": 1.0})}
     peak = model.anomaly_score(series)  # the toy network part over its level
-    model.scoring_state_ = state
+    model.scoring_states_ = {None: state}
     expected = others + 0.5 * peak + 2.0 * np.ravel(spread) / state.part("spread").level
     np.testing.assert_allclose(model.anomaly_score(series), expected, rtol=1e-6)
     assert int(np.argmax(model.anomaly_score(series))) in range(550, 585)

@@ -474,7 +474,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
 
     def _state(self) -> ScoringState:
         """The one scoring state of a model of one series or panel (``threshold_`` and the other views read it)."""
-        states = getattr(self, "scoring_states_", None)
+        states = vars(self).get("scoring_states_")
         if states is None:
             raise AttributeError(f"this {type(self).__name__} is not fitted yet: it has no scoring state.")
         if None not in states:
@@ -492,7 +492,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     @property
     def series_states_(self) -> dict[Any, ScoringState]:
         """A global model's {series: scoring state} (``scoring_states_``); a model of one series or panel has none."""
-        states = getattr(self, "scoring_states_", None)
+        states = vars(self).get("scoring_states_")
         if states is None or None in states:
             raise AttributeError(f"this {type(self).__name__} is not a global model over a collection of series: it has no series_states_.")
         return states
