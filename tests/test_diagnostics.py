@@ -116,3 +116,36 @@ def test_flat_windows_give_no_warning():
     result = diagnose(lambda w: w + 1e-3, flat, "repeat")
     assert result.collapse_ratio == 0.0
     assert result.warnings == []
+
+
+def test_early_stopping_is_read_from_the_history():
+    from lstmae.diagnostics import describe_early_stop, early_stop
+
+    losses = [0.5, 0.3, 0.2, 0.25, 0.26, 0.27]
+    assert early_stop({"loss": losses, "val_loss": losses}, epochs=6) is None  # every epoch ran
+    assert early_stop({"loss": losses[:3]}, epochs=20) is None  # no validation: nothing to stop on
+    stop = early_stop({"loss": losses, "val_loss": losses}, epochs=20)
+    assert stop == {"stopped_epoch": 6, "epochs": 20, "best_epoch": 3, "best_val_loss": 0.2}
+    assert describe_early_stop(stop) == "early stopping ended training at epoch 6 of 20 (best val_loss 0.2 at epoch 3)"
+
+
+def test_collapse_advice_never_asks_for_more_epochs_after_early_stopping(sine_windows):
+    collapse = lambda w: w.mean(dim=1, keepdim=True).expand_as(w)  # noqa: E731
+    assert "train longer (epochs)" in diagnose(collapse, sine_windows, "repeat").warnings[0]
+    stop = {"stopped_epoch": 14, "epochs": 20, "best_epoch": 9, "best_val_loss": 0.0123}
+    advice = diagnose(collapse, sine_windows, "repeat", early_stopped=stop).warnings[0]
+    assert "train longer" not in advice and "epochs)" not in advice
+    assert "early stopping ended training at epoch 14 of 20 (best val_loss 0.0123 at epoch 9), so more epochs would not help" in advice
+
+
+def test_a_fit_that_stopped_early_says_so_and_keeps_it_after_loading(tmp_path):
+    noise = np.random.default_rng(1).normal(size=1500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LSTMAutoencoder(units=4, timesteps=20, epochs=40, patience=1, random_state=0, verbose=0).fit(noise)
+    stop = model.early_stopping_
+    assert stop is not None and stop["stopped_epoch"] == len(model.history_["val_loss"]) < 40
+    assert stop["best_val_loss"] == min(model.history_["val_loss"])
+    assert all("train longer" not in message for message in model.diagnostics_["warnings"])
+    model.save(tmp_path / "m.safetensors")
+    assert LSTMAutoencoder.load(tmp_path / "m.safetensors").early_stopping_ == stop

@@ -108,11 +108,29 @@ def unlike_inputs(windows: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     return {"shuffled": shuffled, "reversed": windows.flip(1), "noise": noise}
 
 
+def early_stop(history: dict, epochs: int) -> dict | None:
+    """How early stopping ended a fit, from its ``history`` (per-epoch lists) and the ``epochs`` asked for:
+    {"stopped_epoch", "epochs", "best_epoch", "best_val_loss"} (epochs counted from 1), or None when the fit
+    ran every epoch asked for (or had no validation windows to stop on)."""
+    losses = [float(v) for v in history.get("val_loss", [])]
+    if not losses or len(losses) >= epochs:
+        return None
+    best = min(range(len(losses)), key=losses.__getitem__)
+    return {"stopped_epoch": len(losses), "epochs": int(epochs), "best_epoch": best + 1, "best_val_loss": losses[best]}
+
+
+def describe_early_stop(stop: dict) -> str:
+    """One sentence: "early stopping ended training at epoch 14 of 20 (best val_loss 0.0123 at epoch 9)"."""
+    return (f"early stopping ended training at epoch {stop['stopped_epoch']} of {stop['epochs']} "
+            f"(best val_loss {stop['best_val_loss']:.4g} at epoch {stop['best_epoch']})")
+
+
 def diagnose(
     reconstruct: Callable[[torch.Tensor], torch.Tensor],
     windows: torch.Tensor,
     architecture: str,
     seed: int = 0,
+    early_stopped: dict | None = None,
 ) -> Diagnostics:
     """Measure identity and mean-collapse behaviour on training windows.
 
@@ -126,6 +144,8 @@ def diagnose(
         Named in the warnings' advice.
     seed : int
         For the shuffling and the noise.
+    early_stopped : dict, optional
+        `early_stop` of the fit: the advice then never asks for more epochs.
     """
     train_error = _mse(reconstruct, windows)
     floor = 1e-12  # a perfect reconstruction still gives finite ratios
@@ -161,9 +181,11 @@ def diagnose(
             f"identity-like model: {evidence}, so it will reconstruct anomalies too and miss them; {advice}."
         )
     if collapsed:
+        longer = ("train longer (epochs), " if early_stopped is None
+                  else f"{describe_early_stop(early_stopped)}, so more epochs would not help; ")
         warnings.append(
             f"mean-collapse: the model's error is {collapse_ratio:.2f}x the error of predicting each "
-            "window's mean, so it learned little of the shape; train longer (epochs), use more units, "
+            f"window's mean, so it learned little of the shape; {longer}use more units, "
             "or check that the data has structure at this window length (timesteps)."
         )
     return Diagnostics(

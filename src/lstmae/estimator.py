@@ -32,7 +32,7 @@ from lstmae.data.period import choose_timesteps
 from lstmae.data.scaling import inverse_transform
 from lstmae.data.windows import n_windows
 from lstmae.detector import Detector, check_input, labelled
-from lstmae.diagnostics import Diagnostics, diagnose
+from lstmae.diagnostics import Diagnostics, diagnose, early_stop
 from lstmae.errors import (
     DataError,
     DegenerateModelWarning,
@@ -213,6 +213,10 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         `lstmae.diagnostics`.
     history_ : dict of str -> list of float
         "loss", "mae" and, with validation, "val_loss", "val_mae", per epoch.
+    early_stopping_ : dict or None
+        How early stopping ended the fit: {"stopped_epoch", "epochs", "best_epoch",
+        "best_val_loss"} (epochs from 1; the model has the best epoch's weights), or None
+        when it ran every epoch asked for.
     input_kind_ : {"series", "panel"}
     series_states_ : dict of key -> lstmae.scoring.state.ScoringState, only for a global model (``scoring_states_``)
         Fitted on a collection of series: each series' scaler, levels and
@@ -340,7 +344,8 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self.input_kind_, self.seed_, self.history_, self.metadata_ = first.kind, seed, history, {}
-        self.diagnostics_ = _diagnose(self.module_, train_set, self.architecture, seed)
+        self.early_stopping_ = early_stop(history, self.epochs)
+        self.diagnostics_ = _diagnose(self.module_, train_set, self.architecture, seed, self.early_stopping_)
         for message in self.diagnostics_["warnings"]:
             warnings.warn(message, DegenerateModelWarning, stacklevel=2)
         states = [
@@ -581,6 +586,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         self.metadata_ = stored.metadata
         try:
             self.history_ = {k: [float(x) for x in v] for k, v in fitted["history_"].items()}
+            self.early_stopping_ = early_stop(self.history_, self.epochs)
             if fitted.get("diagnostics_") is not None:
                 self.diagnostics_ = Diagnostics.from_dict(fitted["diagnostics_"]).to_dict()
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -652,13 +658,13 @@ def _seed(random_state: int | None) -> int:
     return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] % (2**63))
 
 
-def _diagnose(network: _Network, train_set: Any, architecture: str, seed: int) -> dict:
+def _diagnose(network: _Network, train_set: Any, architecture: str, seed: int, early_stopped: dict | None) -> dict:
     """Identity and mean-collapse ratios on up to DIAGNOSTIC_WINDOWS training windows."""
     count = min(len(train_set), DIAGNOSTIC_WINDOWS)
     picks = torch.linspace(0, len(train_set) - 1, count).round().long().tolist()
     windows = train_set.__getitems__(picks)  # (N, T, F), scaled
     device = inference.network_device(network)
-    result = diagnose(lambda w: network(w.to(device)).cpu(), windows, architecture, seed)
+    result = diagnose(lambda w: network(w.to(device)).cpu(), windows, architecture, seed, early_stopped)
     return result.to_dict()
 
 
