@@ -12,7 +12,6 @@ labels outputs like the input (pandas in -> pandas out).
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from typing import Any
 
@@ -23,7 +22,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from lstmae.data.frames import Prepared, prepare
 from lstmae.errors import DataError, FeatureMismatchError, NotFittedError, ParameterError
-from lstmae.params import check_integer
+from lstmae.params import check_integer, check_score_threshold
 from lstmae.scoring import interval_table, top_features
 from lstmae.state import ScoringState
 
@@ -93,8 +92,7 @@ class Detector(OutlierMixin):
         """
         data = self._prepare_fitted(X)
         limit = self.threshold_ if threshold is None else threshold
-        if isinstance(limit, bool) or not isinstance(limit, numbers.Real) or not np.isfinite(limit) or limit < 0:
-            raise ParameterError(f"threshold must be a finite number >= 0, got {limit!r}.")
+        check_score_threshold(limit)
         if data.is_panel and min_gap is not None:
             raise ParameterError(
                 f"min_gap={min_gap!r} merges nearby timesteps of a long series; the samples of a panel are independent "
