@@ -44,6 +44,7 @@ import torch
 from lightning.pytorch.plugins.io import CheckpointIO
 
 from lstmae.errors import ModelFileError, ParameterError
+from lstmae.files import checkpoint_path  # noqa: F401  (defined with the other paths, without torch)
 from lstmae.io import METADATA_KEY, tensors_digest, write_document
 
 FORMAT_NAME = "lstmae.checkpoint"
@@ -54,10 +55,6 @@ _MARKERS = (_TENSOR, _TUPLE, _ITEMS)
 _HINT = "delete it and fit without --resume to start over"
 
 
-def checkpoint_path(model_path: str | os.PathLike) -> Path:
-    """Where `lstmae fit -o MODEL` keeps its checkpoint: ``MODEL.ckpt`` next to it."""
-    model = Path(model_path)
-    return model.with_name(model.name + ".ckpt")
 
 
 def fingerprint(values: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:

@@ -231,13 +231,13 @@ class Fleet:
     def load(cls, path: str | os.PathLike, *, engine: str = "local", workers: int | None = None,
              address: str | None = None, verbose: int = 1) -> "Fleet":
         """A fleet from the folder written by `fit` (or `save`), to score with ``engine``."""
-        from lstmae.estimator import LSTMAutoencoder
-
         folder = Path(path)
         settings = _read_settings(folder)
         manifest_path = folder / MANIFEST
         if not manifest_path.is_file():
             raise ModelFileError(f"{str(folder)!r} has {SETTINGS} but no {MANIFEST}; fit the fleet again (or with --resume).")
+        from lstmae.estimator import LSTMAutoencoder  # after the folder's checks: a wrong path is answered without torch
+
         fleet = cls(LSTMAutoencoder(**settings["params"]), engine=engine, workers=workers, address=address, verbose=verbose)
         fleet.folder_, fleet.series_column_, fleet.settings_ = folder, settings["series_column"], settings
         fleet.manifest_ = pd.read_parquet(manifest_path)

@@ -36,6 +36,7 @@ import torch
 from lstmae._version import __version__
 from lstmae.errors import DataFileError, ModelFileError, ParameterError, describe
 from lstmae.files import atomic_target
+from lstmae.inputs import check_model_path
 
 FORMAT_NAME = "lstmae.model"
 FORMAT_VERSION = 1
@@ -114,12 +115,7 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
 
     source = Path(path)
     name = str(source)
-    if not source.exists():
-        raise ModelFileError(f"no model file at {name!r}; train one with `lstmae fit DATA -o {name}`.")
-    if source.is_dir():
-        raise ModelFileError(f"{name!r} is a directory, not a model file; pass the .safetensors file written by `lstmae fit`.")
-    if source.stat().st_size == 0:
-        raise ModelFileError(f"model file {name!r} is empty (0 bytes); it was not written completely. Train it again.")
+    check_model_path(source)  # the checks the command line runs before importing torch
     try:
         with safe_open(source, framework="pt", device="cpu") as stream:
             metadata = stream.metadata() or {}
