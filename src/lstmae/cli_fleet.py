@@ -13,6 +13,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from lstmae.cli_options import EstimatorOptions, estimator_options
+
 fleet_app = typer.Typer(
     name="fleet",
     help="One model per series of a long table (a --series-column names each row's series): fit, score and "
@@ -48,15 +50,11 @@ def _stoppable(callback: Any) -> Any:
 
 @fleet_app.command("fit")
 @_stoppable
+@estimator_options()
 def fit(
     data: DataArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The fleet's folder: models/, manifest.parquet, fleet.json.", show_default=False)],
     series_column: Annotated[str, typer.Option("--series-column", help="Column naming each row's series: one model per series (not --id-column, whose ids are samples of ONE model).", show_default=False)],
-    timesteps: Annotated[str, typer.Option(help="Window length, or 'auto' (each series' dominant period).")] = "auto",
-    units: Annotated[str, typer.Option(help="Hidden units per encoder layer, e.g. 64 or 64,16.")] = "32",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs per series.")] = 30,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed of every series' model (same data and seed: the same models, whatever the engine).")] = None,
-    params: Annotated[Optional[str], typer.Option("--params", help='Other estimator parameters as JSON, e.g. \'{"batch_size": 32}\'.')] = None,
     time_column: Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: one named timestamp/time/date/datetime/ds).")] = None,
     columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column).")] = None,
     missing: Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' or 'error'.")] = "interpolate",
@@ -67,19 +65,25 @@ def fit(
     address: AddressOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Keep the valid models already in OUTPUT (same options) and fit the rest.")] = False,
     quiet: QuietOpt = False,
+    estimator: EstimatorOptions = EstimatorOptions({}),
 ) -> None:
     """Fit one model per series of DATA; exit 3 if some series failed (the others are fitted).
 
     Ctrl-C stops within seconds: finished models stay, the manifest says which
     series are done; run the same command with --resume to fit the rest.
     """
-    from lstmae.cli import _parse_timesteps, _parse_units, _split_list
+    from lstmae.cli import _split_list
+    from lstmae.engines import check_engine
+    from lstmae.inputs import check_data_path, check_policies
+
+    chosen = estimator.params()  # the options first, then the paths, then torch (an error is answered at once)
+    check_policies(missing, duplicates)
+    check_engine(engine, workers, address)
+    if not data.is_dir():  # a folder partitioned by the series column is read as it is
+        check_data_path(data)
     from lstmae.estimator import LSTMAutoencoder
-    from lstmae.evaluation import parse_params
     from lstmae.fleet import Fleet
 
-    chosen = {"timesteps": _parse_timesteps(timesteps), "units": _parse_units(units), "epochs": epochs,
-              "random_state": seed, **parse_params(params)}
     fleet = Fleet(LSTMAutoencoder(**chosen), engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
     fleet.fit(data, series_column=series_column, output=output, time_column=time_column,
               columns=_split_list(columns), missing=missing, duplicates=duplicates, train_end=train_end, resume=resume)
@@ -98,7 +102,7 @@ def score(
     quiet: QuietOpt = False,
 ) -> None:
     """Score every series of DATA with its model, as Parquet partitioned by series; exit 3 if some failed."""
-    fleet = _load(models, engine, workers, address, quiet)
+    fleet = _load(data, models, engine, workers, address, quiet)
     manifest = fleet.write_scores(data, output)
     _finish(manifest, "scored", output / "_manifest.parquet", quiet)
 
@@ -121,7 +125,7 @@ def detect(
     from lstmae.fleet import iter_intervals
     from lstmae.report import print_intervals
 
-    fleet = _load(models, engine, workers, address, quiet)
+    fleet = _load(data, models, engine, workers, address, quiet)
     intervals = fleet.detect(data, threshold=threshold, min_gap=min_gap)
     manifest = fleet.detect_manifest_
     thresholds = dict(zip(fleet.manifest_["series"], fleet.manifest_["threshold"]))
@@ -138,8 +142,14 @@ def detect(
     _finish(manifest, "scored", None, quiet)
 
 
-def _load(models: Path, engine: str, workers: int | None, address: str | None, quiet: bool) -> Any:
+def _load(data: Path, models: Path, engine: str, workers: int | None, address: str | None, quiet: bool) -> Any:
     """The fleet in MODELS on the chosen engine (`fleet score` and `fleet detect`)."""
+    from lstmae.engines import check_engine
+    from lstmae.inputs import check_data_path
+
+    check_engine(engine, workers, address)  # the options and DATA's path first: answered without torch
+    if not data.is_dir():
+        check_data_path(data)
     from lstmae.fleet import Fleet
 
     return Fleet.load(models, engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
