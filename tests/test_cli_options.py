@@ -102,8 +102,8 @@ def test_fit_help_lists_every_parameter(capsys):
         if spec.text != "python":
             assert flag(name) in out, name
     flat = " ".join(out.split())
-    assert "--scorer TEXT What a score measures" in flat and "[default: auto]" in flat
-    assert "--windows-per-epoch INT Windows drawn afresh" in flat and "[default: 2048]" in flat
+    assert "--scorer <str> What a score measures" in flat and "[default: auto]" in flat
+    assert "--windows-per-epoch <int> Windows drawn afresh" in flat and "[default: 2048]" in flat
 
 
 @pytest.mark.parametrize("verb", [("fit",), ("fleet", "fit")], ids=" ".join)
@@ -173,7 +173,7 @@ def test_params_file_json_and_toml_and_options_override_it(tmp_path):
         ("p.toml", 'scorer = "distance"\n', r"^--params {p}: scorer must be one of .*got 'distance'\.$"),
         ("p.toml", "epochs = \n", r"^--params {p} is not valid TOML \("),
         ("p.json", "{epochs: 5}", r"^--params {p} is not valid JSON \("),
-        ("p.json", "[5]", r"^--params {p} must hold an object of parameter names and values"),
+        ("p.json", "[5]", r"^--params {p} must be a JSON object \(or a TOML table\) of parameter names and values such as"),
         ("p.yaml", "epochs: 5\n", r"^--params '{p}': give a \.json or \.toml file"),
         (None, None, r"^--params: no such file: {p}; check the path"),
     ],

@@ -460,13 +460,13 @@ def detect(
 ) -> None:
     """Find anomalous intervals of a series, or anomalous samples of a panel (one row each, with its id), and print them as a table (with --series-column: one table per series)."""
     from lstmae.params import check_integer, check_score_threshold
-    from lstmae.report import print_intervals
 
     if threshold is not None:  # the checks `detect` runs, before the model is opened
         check_score_threshold(threshold)
     if min_gap is not None:
         check_integer("min_gap", min_gap, 1)
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
+    from lstmae.report import print_intervals
     if isinstance(loaded, Many):
         found = model.detect(loaded.data(), threshold=threshold, min_gap=min_gap)
         for key, table in found.items():
@@ -511,13 +511,12 @@ def encode(
     suffix = _extension(output, (".npy", ".csv", ".parquet"), "embeddings")
     if stride is not None:
         check_integer("stride", stride, 1)  # as `encode` does, before the model is opened
+    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
     import numpy as np
     import pandas as pd
 
     from lstmae.data.windows import window_starts
     from lstmae.files import write_table
-
-    model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
 
     def rows(part: "LoadedData", embeddings: np.ndarray) -> Any:
         """One row per window (and step): window, start, start_time, z0..."""
@@ -715,18 +714,19 @@ def evaluate(
         from lstmae.files import TABLE_EXTENSIONS, _extension
 
         _extension(output, TABLE_EXTENSIONS, "the results")
-    import pandas as pd
-
-    from lstmae.data.benchmarks import list_benchmark, select
-    from lstmae.evaluation import COLUMNS, evaluate_series
-    from lstmae.report import print_evaluation
-
     if format == "panel":
         _evaluate_panels(path, chosen, output, labels, train_end, normal_class, quiet, series, limit)
         return
     if labels is not None or normal_class is not None:
         raise ParameterError("--labels and --normal-class apply to --format panel only.")
+    from lstmae.data.benchmarks import list_benchmark, select
+
     entries = select(list_benchmark(path, format, train_end=train_end), series=series, limit=limit, path=path)
+    import pandas as pd
+
+    from lstmae.evaluation import COLUMNS, evaluate_series
+    from lstmae.report import print_evaluation
+
     rows = []
     for number, (name, load) in enumerate(entries, start=1):
         row = evaluate_series(load(), chosen)

@@ -34,7 +34,7 @@ __all__ = ["ALIASES", "EstimatorOptions", "estimator_options", "flag", "option_n
 
 #: Older spellings kept working: ``lstmae fit --seed 0`` is ``--random-state 0``.
 ALIASES: dict[str, tuple[str, ...]] = {"random_state": ("--seed",)}
-_METAVARS = {"int": "INT", "float": "FLOAT", "units": "INT[,INT...]", "word": "TEXT"}
+_METAVARS = {"int": "<int>", "float": "<float>", "units": "<int,...>", "word": "<str>"}  # as typer writes its own
 _PARAMS_HELP = (
     "Estimator parameters from a .json or .toml file (or a JSON object such as '{\"epochs\": 5}'); "
     "options given on the command line override it."
@@ -108,12 +108,15 @@ def read_params(source: str | None) -> dict[str, Any]:
     """
     if source is None or not source.strip():
         return {}
-    if source.lstrip().startswith("{"):
+    if source.lstrip().startswith(("{", "[")):  # JSON on the command line, not a file name
         where, values = "--params", _parse_json(source, source)
     else:
         where, values = f"--params {source}", _parse_file(Path(source))
     if not isinstance(values, dict):
-        raise ParameterError(f"{where} must hold an object of parameter names and values such as {{\"epochs\": 5}}; got {describe(values)}.")
+        raise ParameterError(
+            f"{where} must be a JSON object (or a TOML table) of parameter names and values such as {{\"epochs\": 5}}; "
+            f"got {describe(values)}."
+        )
     unknown = [key for key in values if key not in PARAMETERS]
     if unknown:
         given = ", ".join(f"{key}={describe(values[key])}" for key in unknown)
@@ -201,7 +204,7 @@ def estimator_options(defaults: Mapping[str, Any] | None = None) -> Callable[[Ca
         names = [name for name in option_names() if name not in taken]
         params_option = inspect.Parameter(
             "params", inspect.Parameter.KEYWORD_ONLY, default=None,
-            annotation=Annotated[Optional[str], typer.Option("--params", help=_PARAMS_HELP, metavar="FILE|JSON")],
+            annotation=Annotated[Optional[str], typer.Option("--params", help=_PARAMS_HELP, metavar="<file|json>")],
         )
         added = [params_option, *(_option(name, shown[name]) for name in names)]
         @functools.wraps(command)
