@@ -106,12 +106,13 @@ def test_fit_help_lists_every_parameter(capsys):
     assert "--windows-per-epoch <int> Windows drawn afresh" in flat and "[default: 2048]" in flat
 
 
-@pytest.mark.parametrize("verb", [("fit",), ("fleet", "fit")], ids=" ".join)
+@pytest.mark.parametrize("verb", [("fit",), ("fleet", "fit"), ("evaluate",)], ids=" ".join)
 def test_every_option_refuses_a_bad_value_as_the_estimator_does(capsys, tmp_path, verb):
     valued = {name for name, spec in params.SPECS.items() if spec.text not in ("python", "switch")}
     assert set(BAD) == valued  # a new parameter needs a bad value here
     series = np.sin(np.arange(300) / 3.0)
-    where = ["-o", tmp_path / "out"] if verb == ("fit",) else ["-o", tmp_path / "out", "--series-column", "s"]
+    where = {("fit",): ["-o", tmp_path / "out"], ("fleet", "fit"): ["-o", tmp_path / "out", "--series-column", "s"],
+             ("evaluate",): ["--format", "ucr"]}[verb]
     for name, (text, value) in BAD.items():
         with pytest.raises(ParameterError) as info:
             LSTMAutoencoder(**{"verbose": 0, name: value}).fit(series)
