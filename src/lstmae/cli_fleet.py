@@ -145,9 +145,10 @@ def detect(
 def _load(data: Path, models: Path, engine: str, workers: int | None, address: str | None, quiet: bool) -> Any:
     """The fleet in MODELS on the chosen engine (`fleet score` and `fleet detect`)."""
     from lstmae.engines import check_engine
-    from lstmae.inputs import check_data_path
+    from lstmae.inputs import check_data_path, check_fleet_path
 
-    check_engine(engine, workers, address)  # the options and DATA's path first: answered without torch
+    check_engine(engine, workers, address)  # the options and the paths first: answered without pandas or torch
+    check_fleet_path(models)
     if not data.is_dir():
         check_data_path(data)
     from lstmae.fleet import Fleet

@@ -207,6 +207,7 @@ def estimator_options(defaults: Mapping[str, Any] | None = None) -> Callable[[Ca
             annotation=Annotated[Optional[str], typer.Option("--params", help=_PARAMS_HELP, metavar="<file|json>")],
         )
         added = [params_option, *(_option(name, shown[name]) for name in names)]
+
         @functools.wraps(command)
         def with_options(**kwargs: Any) -> Any:
             given = {name: kwargs.pop(name) for name in names if kwargs.get(name) is not None}

@@ -51,6 +51,7 @@ import pandas as pd
 from lstmae.data.partitioned import Staged, partition_name, read_series, stage
 from lstmae.engines import Outcome, check_engine, close, make_engine
 from lstmae.errors import LstmaeError, ModelFileError, NotFittedError, ParameterError, describe
+from lstmae.inputs import FLEET_SETTINGS, check_fleet_path
 
 FORMAT_NAME = "lstmae.fleet"
 FORMAT_VERSION = 1
@@ -58,7 +59,7 @@ MANIFEST = "manifest.parquet"
 #: A folder of scores is a plain dataset partitioned by series: readers skip names starting with "_".
 SCORES_MANIFEST = "_manifest.parquet"
 STAGED = "_input"
-SETTINGS = "fleet.json"
+SETTINGS = FLEET_SETTINGS
 MANIFEST_COLUMNS = ("series", "status", "error", "rows", "seconds", "threshold", "model", "model_sha256", "attempts", "warnings")
 #: Seconds between two rewrites of the manifest during a fit.
 MANIFEST_EVERY = 10.0
@@ -381,9 +382,8 @@ def _write_json(path: Path, document: dict) -> None:
 
 
 def _read_settings(folder: Path) -> dict[str, Any]:
+    check_fleet_path(folder)
     path = folder / SETTINGS
-    if not path.is_file():
-        raise ModelFileError(f"no fleet at {str(folder)!r} (no {SETTINGS}); fit one with `lstmae fleet fit DATA --series-column COLUMN -o {folder}`.")
     try:
         settings = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

@@ -12,10 +12,15 @@ import os
 
 from lstmae.errors import DataFileError, ModelFileError, ParameterError, describe
 
-__all__ = ["DUPLICATE_POLICIES", "MISSING_POLICIES", "check_data_path", "check_model_path", "check_policies"]
+__all__ = [
+    "DUPLICATE_POLICIES", "FLEET_SETTINGS", "MISSING_POLICIES", "check_data_path", "check_fleet_path", "check_model_path",
+    "check_policies",
+]
 
 MISSING_POLICIES: tuple[str, ...] = ("interpolate", "error", "keep")
 DUPLICATE_POLICIES: tuple[str, ...] = ("error", "mean", "first")
+#: The file that makes a folder a fleet (`lstmae.fleet`): its settings.
+FLEET_SETTINGS = "fleet.json"
 
 
 def check_policies(missing: str, duplicates: str) -> None:
@@ -54,6 +59,15 @@ def check_model_path(path: str | os.PathLike) -> None:
     if os.path.getsize(name) == 0:
         raise ModelFileError(f"model file {name!r} is empty (0 bytes); it was not written completely. Train it again.")
     _check_readable(name, ModelFileError)
+
+
+def check_fleet_path(folder: str | os.PathLike) -> None:
+    """Fail early on a folder that holds no fleet (no settings file written by `lstmae fleet fit`)."""
+    name = os.fsdecode(folder)
+    if not os.path.isfile(os.path.join(name, FLEET_SETTINGS)):
+        raise ModelFileError(
+            f"no fleet at {name!r} (no {FLEET_SETTINGS}); fit one with `lstmae fleet fit DATA --series-column COLUMN -o {name}`."
+        )
 
 
 def _check_readable(name: str, error: type[Exception]) -> None:
