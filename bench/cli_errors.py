@@ -84,7 +84,8 @@ def _time(args: list[str], env: dict, runs: int) -> dict:
         seconds.append(time.perf_counter() - began)
         code, lines = done.returncode, [x for x in done.stderr.splitlines() if x.strip()]
         line = lines[0] if lines else ""
-    return {"median_s": statistics.median(seconds), "runs": runs, "exit": code, "message": line, "lines": len(lines)}
+    return {"median_s": statistics.median(seconds), "min_s": min(seconds), "runs": runs, "exit": code, "message": line,
+            "lines": len(lines)}
 
 
 def _table(store: dict) -> str:
@@ -94,7 +95,8 @@ def _table(store: dict) -> str:
     for verb, what, _ in CASES:
         key = f"{verb}: {what}"
         found = [store["runs"][label]["cases"].get(key) for label in labels]
-        times = [f"{f['median_s']:.2f}" if f else "-" for f in found]
+        times = [f"{f['median_s']:.2f} ({f['min_s']:.2f})" if f and "min_s" in f else f"{f['median_s']:.2f}" if f else "-"
+                 for f in found]
         last = next((f for f in reversed(found) if f), None)
         message = (last["message"][:90] + ("..." if len(last["message"]) > 90 else "")).replace("|", "\\|") if last else ""
         exits = "/".join(str(f["exit"]) if f else "-" for f in found)
@@ -138,7 +140,9 @@ def main() -> None:
     text = (
         "# Time to refuse bad input, per verb\n\n"
         "`python bench/cli_errors.py --label LABEL [--src TREE]`: each bad invocation run as a process "
-        f"(`python -m lstmae ...`), median wall-clock seconds of {options.runs} runs. Written by the script.\n\n"
+        f"(`python -m lstmae ...`), median (and fastest) wall-clock seconds of {options.runs} runs. The machine is "
+        "shared (2 cores, other jobs running: see the load averages), so single runs vary by up to a second; the "
+        "fastest run is the cost without contention. Written by the script.\n\n"
         f"{notes}\n\n{_table(store)}\n"
     )
     RESULTS.write_text(text)

@@ -121,11 +121,11 @@ def detect(
     quiet: QuietOpt = False,
 ) -> None:
     """Print the anomalous intervals of every series of DATA, series by series; exit 3 if some failed."""
+    fleet = _load(data, models, engine, workers, address, quiet)
     from lstmae.cli import err, out
     from lstmae.fleet import iter_intervals
     from lstmae.report import print_intervals
 
-    fleet = _load(data, models, engine, workers, address, quiet)
     intervals = fleet.detect(data, threshold=threshold, min_gap=min_gap)
     manifest = fleet.detect_manifest_
     thresholds = dict(zip(fleet.manifest_["series"], fleet.manifest_["threshold"]))
