@@ -37,7 +37,7 @@ ALIASES: dict[str, tuple[str, ...]] = {"random_state": ("--seed",)}
 _METAVARS = {"int": "<int>", "float": "<float>", "units": "<int,...>", "word": "<str>"}  # as typer writes its own
 _PARAMS_HELP = (
     "Estimator parameters from a .json or .toml file (or a JSON object such as '{\"epochs\": 5}'); "
-    "options given on the command line override it."
+    "options given on the command line override it. trainer_kwargs, which has no option, is set here."
 )
 
 
