@@ -15,7 +15,6 @@ Lightning or pandas: a bad option is answered at once.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import json
@@ -28,7 +27,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from lstmae.errors import ParameterError, describe
-from lstmae.params import PARAMETERS, SPECS, check, from_text, validate
+from lstmae.params import PARAMETERS, SPECS, check, check_names, from_text, validate
 
 __all__ = ["ALIASES", "EstimatorOptions", "estimator_options", "flag", "option_names", "option_value", "read_params"]
 
@@ -117,14 +116,7 @@ def read_params(source: str | None) -> dict[str, Any]:
             f"{where} must be a JSON object (or a TOML table) of parameter names and values such as {{\"epochs\": 5}}; "
             f"got {describe(values)}."
         )
-    unknown = [key for key in values if key not in PARAMETERS]
-    if unknown:
-        given = ", ".join(f"{key}={describe(values[key])}" for key in unknown)
-        hints = [match for key in unknown for match in difflib.get_close_matches(str(key), list(PARAMETERS), n=1)]
-        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
-        raise ParameterError(
-            f"{where} names unknown estimator parameter(s) {given}{hint} Known: {', '.join(sorted(PARAMETERS))}."
-        )
+    check_names(values, where)
     chosen = {}
     for name, value in values.items():
         if isinstance(value, str) and value.strip().lower() == "none" and all(rule.ok(None) for rule in PARAMETERS[name]):

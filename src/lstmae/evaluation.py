@@ -42,17 +42,10 @@ def parse_params(text: str | None) -> dict[str, Any]:
         raise ParameterError(f"--params must be a JSON object such as '{{\"epochs\": 5}}'; got {text!r} ({exc}).") from None
     if not isinstance(params, dict):
         raise ParameterError(f"--params must be a JSON object such as '{{\"epochs\": 5}}'; got {text!r}.")
-    from lstmae.estimator import LSTMAutoencoder
+    from lstmae.params import SPECS, check_names, validate
 
-    unknown = sorted(set(params) - set(LSTMAutoencoder().get_params()))
-    if unknown:
-        raise ParameterError(
-            f"--params names unknown estimator parameter(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(LSTMAutoencoder().get_params()))}."
-        )
-    from lstmae.params import validate
-
-    validate(LSTMAutoencoder(**params).get_params())  # bad values fail now, not after reading data
+    check_names(params)  # the command line's own check (`lstmae.cli_options.read_params`)
+    validate({**{name: spec.default for name, spec in SPECS.items()}, **params})  # bad values fail now, not after reading data
     return params
 
 

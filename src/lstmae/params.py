@@ -38,6 +38,7 @@ __all__ = [
     "THRESHOLD_RULES",
     "check",
     "check_integer",
+    "check_names",
     "check_score_threshold",
     "check_windows",
     "from_text",
@@ -343,6 +344,18 @@ def from_text(name: str, text: str) -> Any:
 
 def _passes(name: str, value: Any) -> bool:
     return all(rule.ok(value) for rule in PARAMETERS[name])
+
+
+def check_names(values: Mapping[str, Any], where: str = "--params") -> None:
+    """ParameterError naming every key of ``values`` that is no parameter, its value, and the nearest parameter name."""
+    import difflib
+
+    unknown = [key for key in values if key not in PARAMETERS]
+    if unknown:
+        given = ", ".join(f"{key}={describe(values[key])}" for key in unknown)
+        hints = [match for key in unknown for match in difflib.get_close_matches(str(key), list(PARAMETERS), n=1)]
+        hint = f"; did you mean {', '.join(hints)}?" if hints else ";"
+        raise ParameterError(f"{where} names unknown estimator parameter(s) {given}{hint} Known: {', '.join(sorted(PARAMETERS))}.")
 
 
 def check(name: str, value: Any) -> Any:
