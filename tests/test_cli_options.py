@@ -17,8 +17,8 @@ import typer
 
 from clirun import run
 from lstmae import params
-from lstmae.cli import app, first_sentence
-from lstmae.cli_options import EstimatorOptions, flag, read_params
+from lstmae.cli import app
+from lstmae.cli_options import EstimatorOptions, first_sentence, flag, read_params
 from lstmae.errors import ParameterError
 from lstmae.estimator import LSTMAutoencoder
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
-import re
 import signal
 import sys
 import threading
@@ -29,7 +27,7 @@ except ImportError:  # older typer depends on click itself
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from lstmae._version import __version__
-from lstmae.cli_options import EstimatorOptions, estimator_options
+from lstmae.cli_options import EstimatorOptions, estimator_options, first_sentence
 from lstmae.errors import Interrupted, LstmaeError, LstmaeWarning, ParameterError
 
 if TYPE_CHECKING:
@@ -825,14 +823,6 @@ def info(
 from lstmae.cli_fleet import fleet_app  # noqa: E402  (after the verbs: `lstmae fleet ...` is listed last)
 
 app.add_typer(fleet_app, name="fleet", short_help=fleet_app.info.help)
-
-
-def first_sentence(doc: str | None) -> str:
-    """The first sentence of a docstring, whole (click cuts a command's summary at 45 characters)."""
-    paragraph = " ".join(inspect.cleandoc(doc or "").split("\n\n")[0].split())
-    # a period that ends a sentence: followed by a space or the end, not the one of "e.g." / "i.e."
-    end = re.search(r"(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)", paragraph)
-    return paragraph[: end.end()] if end else paragraph
 
 
 for _command in app.registered_commands:

@@ -1,4 +1,4 @@
-"""The estimator's parameters as command-line options, generated from the table (`lstmae.params.SPECS`).
+"""What the command line generates for its commands: the estimator's parameters as options (from `lstmae.params.SPECS`), and each command's summary.
 
 Every parameter of `LSTMAutoencoder` gets a kebab-case option (``batch_size``
 -> ``--batch-size``; ``shuffle`` -> ``--shuffle/--no-shuffle``) on each verb
@@ -19,6 +19,7 @@ import functools
 import inspect
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,9 @@ import typer
 from lstmae.errors import ParameterError, describe
 from lstmae.params import PARAMETERS, SPECS, check, check_names, from_text, validate
 
-__all__ = ["ALIASES", "EstimatorOptions", "estimator_options", "flag", "option_names", "option_value", "read_params"]
+__all__ = [
+    "ALIASES", "EstimatorOptions", "estimator_options", "first_sentence", "flag", "option_names", "option_value", "read_params",
+]
 
 #: Older spellings kept working: ``lstmae fit --seed 0`` is ``--random-state 0``.
 ALIASES: dict[str, tuple[str, ...]] = {"random_state": ("--seed",)}
@@ -217,3 +220,15 @@ def estimator_options(defaults: Mapping[str, Any] | None = None) -> Callable[[Ca
         return with_options
 
     return decorate
+
+
+def first_sentence(doc: str | None) -> str:
+    """A command's summary for ``lstmae --help``: its docstring's first sentence, whole.
+
+    click cuts a command's summary at 45 characters; the CLI gives each command
+    this as its ``short_help`` instead.
+    """
+    paragraph = " ".join(inspect.cleandoc(doc or "").split("\n\n")[0].split())
+    # a period that ends a sentence: followed by a space or the end, not the one of "e.g." / "i.e."
+    end = re.search(r"(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)", paragraph)
+    return paragraph[: end.end()] if end else paragraph
