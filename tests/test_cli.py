@@ -238,7 +238,7 @@ BAD_FIT = [
     ("bad architecture", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--architecture", "dense"], r"architecture.*'dense'"),
     ("bad timesteps", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--timesteps", "x"], r"--timesteps.*'x'"),
     ("zero epochs", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--epochs", "0"], r"epochs.*>= 1.*0"),
-    ("bad validation split", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--validation-split", "1.5"], r"validation_split.*1.5"),
+    ("bad validation split", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--validation-split", "1.5"], r"--validation-split.*1.5"),
     ("non-integer epochs", lambda d: [_write(d / "ok.csv", "value\n1\n"), "--epochs", "abc"], r"--epochs"),
     ("train end beyond data", lambda d: [_write(d / "ok2.csv", "value\n" + "\n".join(map(str, range(50)))), "--train-end", "500"], r"train_end.*500"),
 ]

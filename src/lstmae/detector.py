@@ -12,7 +12,6 @@ labels outputs like the input (pandas in -> pandas out).
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from typing import Any
 
@@ -22,7 +21,8 @@ from sklearn.base import OutlierMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from lstmae.data.frames import Prepared, prepare
-from lstmae.errors import FeatureMismatchError, NotFittedError, ParameterError
+from lstmae.errors import FeatureMismatchError, NotFittedError
+from lstmae.params import check_score_threshold
 from lstmae.scoring.intervals import detection_gap, detections, sample_table
 from lstmae.scoring.state import ScoringState
 
@@ -102,8 +102,7 @@ class Detector(OutlierMixin):
     def _intervals(self, data: Prepared, state: ScoringState, threshold: float | None, min_gap: int | None) -> pd.DataFrame:
         """`detect` of prepared, checked input with ``state`` (whose threshold is the default)."""
         limit = state.threshold if threshold is None else threshold
-        if isinstance(limit, bool) or not isinstance(limit, numbers.Real) or not np.isfinite(limit) or limit < 0:
-            raise ParameterError(f"threshold must be a finite number >= 0, got {limit!r}.")
+        check_score_threshold(limit)
         gap = detection_gap(data.kind, min_gap, self.timesteps_)  # checked before the (long) scoring
         scores, per_feature = self._score_parts(data, state)
         names = getattr(self, "feature_names_in_", None)

@@ -34,11 +34,15 @@ __all__ = [
     "MAX_UNITS",
     "PARAMETERS",
     "SCORERS",
+    "SPECS",
     "THRESHOLD_RULES",
     "check",
     "check_integer",
+    "check_names",
+    "check_score_threshold",
     "check_windows",
     "jsonable_params",
+    "from_text",
     "n_train",
     "resolve_frame",
     "several_processes",
@@ -206,7 +210,7 @@ PARAMETERS: dict[str, tuple[Check, ...]] = {
         ),
         Check(
             lambda v: all(1 <= u <= MAX_UNITS for u in _units_sequence(v)),
-            f"every entry of {{name}} must be in [1, {MAX_UNITS}], got {{value}}; e.g. 32 or (64, 16).",
+            f"{{name}} must be in [1, {MAX_UNITS}], got {{value}} (every entry is one layer's width); e.g. 32 or (64, 16).",
         ),
     ),
     "architecture": _choice(ARCHITECTURES),
@@ -258,6 +262,103 @@ PARAMETERS: dict[str, tuple[Check, ...]] = {
         Check(lambda v: v is None or _trainer_kwargs_value(v) is None, _trainer_kwargs_value_message),
     ),
 }
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a parameter is for people: its default, how it is written as text, one line of help.
+
+    ``text`` says how the command line (`from_text`) reads it: "int", "float",
+    "units" (comma-separated ints), "word" (kept as typed), "switch" (a
+    --name/--no-name pair) or "python" (no option: ``python_only`` says why;
+    still settable from ``lstmae fit --params FILE`` when its value is JSON).
+    """
+
+    default: Any
+    text: str
+    help: str
+    python_only: str = ""
+
+
+#: name -> Spec, the same names and order as `PARAMETERS`: the command line's options and their help come from here.
+SPECS: dict[str, Spec] = {
+    "timesteps": Spec("auto", "int", "Window length, or 'auto' (the dominant period of a series; the sample length of a panel)."),
+    "stride": Spec(1, "int", "Step between the starts of consecutive training windows."),
+    "frame": Spec("auto", "int", "Timesteps the LSTM reads as one step (must divide timesteps); 'auto': 1 up to 50 timesteps, else the smallest divisor keeping <= 50 steps."),
+    "units": Spec(32, "units", "Hidden units per encoder layer, e.g. 64 or 64,16 (the last is the latent size; the decoder mirrors it)."),
+    "architecture": Spec("repeat", "word", "'repeat' (bottleneck + RepeatVector) or 'sequence' (return_sequences throughout: can learn the identity)."),
+    "batch_size": Spec(64, "int", "Windows per gradient step (per process under DDP)."),
+    "epochs": Spec(30, "int", "Maximum epochs; early stopping usually ends sooner."),
+    "validation_split": Spec(0.1, "float", "Fraction of windows held out (the last ones) for early stopping, in [0, 1); 0: none."),
+    "learning_rate": Spec(1e-3, "float", "Adam's learning rate, in (0, 10]."),
+    "patience": Spec(5, "int", "Epochs without a better validation loss before training stops."),
+    "shuffle": Spec(True, "switch", "Shuffle the training windows every epoch."),
+    "windows_per_epoch": Spec(2048, "int", "Windows drawn afresh for each epoch (with shuffling); 'none': every window every epoch."),
+    "windows_per_series": Spec("auto", "int", "A collection of series: at most this many windows per series and epoch; 'auto': windows_per_epoch shared equally; 'none': no cap."),
+    "series_scaling": Spec("series", "word", "A collection of series: 'series' (each by its own statistics) or 'global' (one scaler for all)."),
+    "score_stride": Spec("auto", "int", "Step between scored windows, at most timesteps; 'auto': timesteps // 8."),
+    "aggregation": Spec("window", "word", "Per-window errors to per-timestep scores: 'window' (averaged over the surrounding window) or 'timestep'."),
+    "scorer": Spec("auto", "word", "What a score measures: 'reconstruction', 'latent', 'neighbours', 'combined', or 'auto' (combined for repeat, reconstruction for sequence)."),
+    "normalize_errors": Spec(True, "switch", "Divide each feature's squared error by its mean on the training data."),
+    "threshold": Spec("auto", "float", "'auto' (1.25 x the largest training score), 'pot' (extreme-value tail of held-out scores) or a score value."),
+    "contamination": Spec(None, "float", "Expected share of anomalous timesteps, in (0, 0.5]: the threshold becomes that quantile of the training scores."),
+    "random_state": Spec(None, "int", "Random seed (same seed and data: the same model on the CPU)."),
+    "device": Spec("auto", "word", "'auto', 'cpu', 'cuda' or 'cuda:N'."),
+    "verbose": Spec(1, "int", "0: silent; 1: a progress bar when writing to a terminal."),
+    "trainer_kwargs": Spec(
+        None, "python", "Lightning Trainer options.",
+        python_only="a dict of Lightning Trainer options, some of them Python objects (loggers, callbacks): "
+        "give its JSON part in --params (e.g. {\"trainer_kwargs\": {\"precision\": \"64-true\"}}), or use "
+        "--devices/--num-nodes/--strategy/--accelerator",
+    ),
+}
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def from_text(name: str, text: str) -> Any:
+    """The value ``text`` stands for, read as `SPECS` says; text that is no such value comes back unchanged.
+
+    Nothing is judged here: `check` then gives the table's message for a bad
+    value, the unreadable text included (``--epochs many``: "epochs must be an
+    integer >= 1, got 'many'."). 'none' is None where the parameter takes None;
+    a word the parameter takes is matched in any case ('AUTO').
+    """
+    spec, stripped = SPECS[name], text.strip()
+    word = stripped.lower()
+    if word != stripped and _passes(name, word):
+        return word
+    if word == "none" and _passes(name, None):
+        return None
+    try:
+        if spec.text == "int" and _INTEGER.fullmatch(stripped):
+            return int(stripped)
+        if spec.text == "int" and not _passes(name, word):  # "2.5": the table then says it must be an integer
+            return float(stripped)
+        if spec.text == "float" and not _passes(name, word):
+            return float(stripped)
+        if spec.text == "units" and all(_INTEGER.fullmatch(part.strip()) for part in stripped.split(",")):
+            units = [int(part) for part in stripped.split(",")]
+            return units[0] if len(units) == 1 else units
+    except ValueError:
+        pass
+    return text
+
+
+def _passes(name: str, value: Any) -> bool:
+    return all(rule.ok(value) for rule in PARAMETERS[name])
+
+
+def check_names(values: Mapping[str, Any], where: str = "--params") -> None:
+    """ParameterError naming every key of ``values`` that is no parameter, its value, and the nearest parameter name."""
+    import difflib
+
+    unknown = [key for key in values if key not in PARAMETERS]
+    if unknown:
+        given = ", ".join(f"{key}={describe(values[key])}" for key in unknown)
+        hints = [match for key in unknown for match in difflib.get_close_matches(str(key), list(PARAMETERS), n=1)]
+        hint = f"; did you mean {', '.join(hints)}?" if hints else ";"
+        raise ParameterError(f"{where} names unknown estimator parameter(s) {given}{hint} Known: {', '.join(sorted(PARAMETERS))}.")
 
 
 def check(name: str, value: Any) -> Any:
@@ -366,6 +467,13 @@ def check_integer(name: str, value: Any, minimum: int, hint: str = "") -> int:
     if not rule.ok(value):
         raise ParameterError(rule.explain(name, value))
     return int(value)
+
+
+def check_score_threshold(value: Any) -> float:
+    """A score threshold given to `detect` (not a rule: a number), else ParameterError."""
+    if not _is_number(value) or not np.isfinite(value) or value < 0:
+        raise ParameterError(f"threshold must be a finite number >= 0, got {value!r}.")
+    return float(value)
 
 
 def n_train(n: int, validation_split: float) -> int:

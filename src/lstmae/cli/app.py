@@ -29,15 +29,16 @@ except ImportError:  # older typer depends on click itself
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from lstmae._version import __version__
-from lstmae.cli.common import Stopped, err, out, parse_threshold, parse_timesteps, parse_units, split_list, stoppable
+from lstmae.cli.app.common import Stopped, err, out, split_list, stoppable
+from lstmae.cli.app.options import EstimatorOptions, estimator_options, first_sentence, option_value
 from lstmae.cli.fleet import fleet_app
 from lstmae.data.benchmarks import list_benchmark, select
-from lstmae.data.cleaning import check_policies
 from lstmae.data.readers import LoadedData, read_collection, read_data, split_train
 from lstmae.data.windows import window_starts
 from lstmae.errors import DataFileError, Interrupted, LstmaeError, LstmaeWarning, ParameterError
-from lstmae.params import validate
-from lstmae.persistence.atomic import TABLE_EXTENSIONS, check_extension, create_temporary, is_rank_zero, write_array, write_table
+from lstmae.inputs import check_data_path, check_model_path, check_policies
+from lstmae.params import check_integer
+from lstmae.persistence.atomic import TABLE_EXTENSIONS, check_extension, checkpoint_path, create_temporary, is_rank_zero, write_array, write_table
 from lstmae.reports.explain import explain_shapes
 from lstmae.reports.terminal import print_evaluation, print_intervals, print_panel_evaluation
 from lstmae.versions import format_versions, versions
@@ -168,7 +169,10 @@ def _model_and_data(
     series_column: str | None = None,
 ) -> tuple["LSTMAutoencoder", "LoadedData | Many"]:
     """Load the model first (its columns are the default), then read DATA the way it was trained."""
-    check_policies(*policy)  # a bad option fails before the model is even opened
+    # A bad option or path fails before the model is even opened (and torch imported).
+    check_policies(*policy)
+    check_model_path(model_path)
+    check_data_path(data)
     model = _load_model(model_path)
     return model, _read(data, time_column, columns, id_column, model, policy, series_column, many=True)
 
@@ -221,35 +225,24 @@ def _emit_table(table: Any, output: Path | None) -> None:
 
 # ---------------------------------------------------------------- commands
 @app.command()
+@estimator_options()
 def fit(
     data: DataArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the model (.safetensors).", show_default=False)],
-    timesteps: Annotated[str, typer.Option(help="Window length, or 'auto' (dominant period; sample length for panels).")] = "auto",
-    units: Annotated[str, typer.Option(help="Hidden units per encoder layer, e.g. 64 or 64,16 (last = latent size).")] = "32",
-    architecture: Annotated[str, typer.Option(help="'repeat' (bottleneck + RepeatVector) or 'sequence' (return_sequences throughout).")] = "repeat",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per gradient step.")] = 64,
-    stride: Annotated[int, typer.Option(help="Step between training windows.")] = 1,
-    validation_split: Annotated[float, typer.Option("--validation-split", help="Last fraction of windows held out for early stopping.")] = 0.1,
-    learning_rate: Annotated[float, typer.Option("--learning-rate", help="Adam learning rate.")] = 1e-3,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs.")] = 5,
-    threshold: Annotated[str, typer.Option(help="'auto' (1.25 x the largest training score), 'pot' (extreme-value tail of held-out scores) or a score value.")] = "auto",
-    contamination: Annotated[Optional[float], typer.Option(help="Expected share of anomalous timesteps, in (0, 0.5]: the threshold becomes that quantile of the training scores.")] = None,
     train_end: Annotated[Optional[str], typer.Option("--train-end", help="Train on rows before this position N or TIMESTAMP (panels: first N samples).")] = None,
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
     id_column: IdColumnOpt = None,
     missing: MissingOpt = "interpolate",
     duplicates: DuplicatesOpt = "error",
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same data: identical model on CPU).")] = None,
-    device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda' or 'cuda:N'.")] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (sets --verbose 0).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted fit from its checkpoint OUTPUT.ckpt (same data and options; --epochs may differ: a checkpoint that holds as many epochs or more ends the fit with its best weights).")] = False,
     series_column: SeriesColumnOpt = None,
     devices: Annotated[Optional[str], typer.Option("--devices", help="Lightning devices for training: N processes (DDP) or 'auto'. With --strategy ddp; --batch-size is per process. Launch as Lightning documents (it starts the other local processes itself; torchrun/srun for several machines).")] = None,
     num_nodes: Annotated[Optional[int], typer.Option("--num-nodes", help="Machines taking part in DDP training (Lightning's num_nodes).")] = None,
     strategy: Annotated[Optional[str], typer.Option("--strategy", help="Lightning strategy, e.g. 'ddp' (gloo on CPUs, NCCL on GPUs). Needs --seed.")] = None,
     accelerator: Annotated[Optional[str], typer.Option("--accelerator", help="'cpu' or 'gpu' for training (default: what --device gives).")] = None,
+    estimator: EstimatorOptions = EstimatorOptions({}),
 ) -> None:
     """Train an autoencoder on DATA (or its first part, --train-end) and save it.
 
@@ -260,31 +253,12 @@ def fit(
     place; run the same command with --resume to continue. A finished fit
     writes OUTPUT, then deletes the checkpoint.
     """
-    from lstmae.backends.device import resolve_device  # torch
-    from lstmae.estimator import LSTMAutoencoder
-    from lstmae.persistence.checkpoint import checkpoint_path  # Lightning
-
-    model = LSTMAutoencoder(
-        timesteps=parse_timesteps(timesteps),
-        stride=stride,
-        units=parse_units(units),
-        architecture=architecture,
-        batch_size=batch_size,
-        epochs=epochs,
-        validation_split=validation_split,
-        learning_rate=learning_rate,
-        patience=patience,
-        threshold=parse_threshold(threshold),
-        contamination=contamination,
-        random_state=seed,
-        device=device,
-        verbose=0 if quiet else 1,
-        trainer_kwargs=_distributed_options(devices, num_nodes, strategy, accelerator),
-    )
-    # Fail on bad parameters before reading any data or training: the estimator's own table.
-    validate(model.get_params())
+    # Everything that can be judged without the data or torch, first: the estimator's own table.
+    fixed: dict[str, Any] = {"trainer_kwargs": _distributed_options(devices, num_nodes, strategy, accelerator)}
+    if quiet:
+        fixed["verbose"] = 0
+    chosen = estimator.params(**fixed)
     check_policies(missing, duplicates)
-    resolve_device(device)
     _check_output(output, "--output")
     checkpoint = checkpoint_path(output)
     if resume and not checkpoint.is_file():
@@ -292,11 +266,17 @@ def fit(
         raise ParameterError(
             f"--resume: no checkpoint {str(checkpoint)!r} next to {str(output)!r}{finished}; run without --resume to train."
         )
+    check_data_path(data)
+
     loaded = _read(data, time_column, columns, id_column, policy=(missing, duplicates), series_column=series_column, many=True)
     if isinstance(loaded, Many):
         loaded = Many(loaded.column, {key: split_train(part, train_end) for key, part in loaded.parts.items()})
     else:
         loaded = split_train(loaded, train_end)
+    from lstmae.estimator import LSTMAutoencoder, resolve_device
+
+    model = LSTMAutoencoder(**chosen)
+    resolve_device(model.device)
     try:
         model.fit(loaded.data() if isinstance(loaded, Many) else _model_input(loaded), checkpoint=checkpoint, resume=resume)  # DegenerateModelWarning: one line each
     except KeyboardInterrupt:
@@ -415,8 +395,6 @@ def score(
 def _follow(data: Path, model_path: Path, output: Path | None, time_column: str | None, columns: str | None,
             id_column: str | None, policy: tuple[str, str], idle_timeout: float | None) -> None:
     """`lstmae score --follow`: `lstmae.streaming.follow`, with the model's remembered time column."""
-    from lstmae.streaming.follow import follow
-
     check_policies(*policy)
     if output is not None:
         raise ParameterError("--follow writes each score to standard output as it is final; drop -o and redirect: > scores.csv.")
@@ -426,6 +404,9 @@ def _follow(data: Path, model_path: Path, output: Path | None, time_column: str 
         raise ParameterError("--follow scores one long series; a panel (--id-column) is scored without --follow.")
     if idle_timeout is not None and not idle_timeout > 0:
         raise ParameterError(f"--idle-timeout must be a number of seconds > 0, got {idle_timeout!r}.")
+    check_model_path(model_path)
+    from lstmae.streaming.follow import follow
+
     model = _load_model(model_path)
     if isinstance(getattr(model, "metadata_", {}).get("read", {}).get("series_column"), str):
         raise ParameterError("--follow scores one long series; a model fitted with --series-column is scored without --follow.")
@@ -451,6 +432,12 @@ def detect(
     series_column: SeriesColumnOpt = None,
 ) -> None:
     """Find anomalous intervals of a series, or anomalous samples of a panel (one row each, with its id), and print them as a table (with --series-column: one table per series)."""
+    from lstmae.params import check_integer, check_score_threshold
+
+    if threshold is not None:  # the checks `detect` runs, before the model is opened
+        check_score_threshold(threshold)
+    if min_gap is not None:
+        check_integer("min_gap", min_gap, 1)
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
     if isinstance(loaded, Many):
         found = model.detect(loaded.data(), threshold=threshold, min_gap=min_gap)
@@ -487,6 +474,8 @@ def encode(
 ) -> None:
     """Write the encoder output (embeddings): (windows, latent) or (windows, timesteps, latent); per series, the series first."""
     suffix = check_extension(output, (".npy", ".csv", ".parquet"), "embeddings")
+    if stride is not None:
+        check_integer("stride", stride, 1)  # as `encode` does, before the model is opened
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
 
     def rows(part: "LoadedData", embeddings: np.ndarray) -> Any:
@@ -564,9 +553,10 @@ def explain(
     timesteps: Annotated[str, typer.Option(help="Window length, or 'auto' (needs DATA).")] = "40",
     units: Annotated[str, typer.Option(help="Hidden units per encoder layer, e.g. 100 or 64,16.")] = "64",
     architecture: Annotated[str, typer.Option(help="'repeat' or 'sequence'.")] = "repeat",
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    stride: Annotated[int, typer.Option()] = 1,
-    validation_split: Annotated[float, typer.Option("--validation-split")] = 0.0,
+    batch_size: Annotated[str, typer.Option("--batch-size", help="Windows per gradient step.")] = "32",
+    stride: Annotated[str, typer.Option(help="Step between training windows.")] = "1",
+    validation_split: Annotated[str, typer.Option("--validation-split", help="Fraction of windows held out for validation.")] = "0.0",
+    frame: Annotated[str, typer.Option(help="Timesteps the LSTM reads as one step, or 'auto'.")] = "auto",
     model_path: Annotated[Optional[Path], typer.Option("--model", "-m", help="Explain a saved model instead of the options above.")] = None,
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
@@ -578,22 +568,27 @@ def explain(
     TimeDistributed and unroll with your own numbers, layer by layer."""
     if data is not None and (length is not None or samples is not None):
         raise ParameterError("give either DATA or --length/--samples, not both.")
+    check_policies(missing, duplicates)
     if model_path is not None:
+        check_model_path(model_path)
+        if data is not None:
+            check_data_path(data)
         model = _load_model(model_path)
         loaded = _read(data, time_column, columns, id_column, model, (missing, duplicates)) if data is not None else None
         out.print(model.explain(loaded.data if loaded is not None else None), markup=False)
         return
     notes: list[str] = []
     size: dict[str, int] = {}
-    steps = parse_timesteps(timesteps)
+    texts = {"timesteps": timesteps, "units": units, "architecture": architecture, "batch_size": batch_size,
+             "stride": stride, "validation_split": validation_split, "frame": frame}
+    chosen = {name: option_value(name, text) for name, text in texts.items()}
+    steps = chosen["timesteps"]
     if data is not None:
+        check_data_path(data)
         loaded = _read(data, time_column, columns, id_column, policy=(missing, duplicates))
         from lstmae.estimator import LSTMAutoencoder
 
-        text = LSTMAutoencoder(
-            timesteps=steps, units=parse_units(units), architecture=architecture, batch_size=batch_size,
-            stride=stride, validation_split=validation_split,
-        ).explain(loaded.data)
+        text = LSTMAutoencoder(**chosen).explain(loaded.data)
         out.print(f"data: {data} ({loaded.kind}, shape {tuple(loaded.data.shape)})", markup=False)
         out.print(text, markup=False)
         return
@@ -603,10 +598,7 @@ def explain(
         size["n_timesteps"] = length
     if samples is not None:
         size["n_samples"] = samples
-    explanation = explain_shapes(
-        timesteps=steps, n_features=features, units=parse_units(units), architecture=architecture,
-        stride=stride, batch_size=batch_size, validation_split=validation_split, notes=notes, **size,
-    )
+    explanation = explain_shapes(n_features=features, notes=notes, **chosen, **size)
     out.print(explanation.text, markup=False)
 
 
@@ -622,10 +614,11 @@ def report(
     duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Write an interactive HTML report: series vs reconstruction, score and threshold, intervals, model summary."""
-    from lstmae.reports.html import write_report
 
     _check_output(output, "--output")
     model, loaded = _model_and_data(model_path, data, time_column, columns, None, (missing, duplicates))
+    from lstmae.reports.html import write_report
+
     frame, known = loaded.data, None
     if labels is not None:
         inputs = getattr(model, "feature_names_in_", None)
@@ -651,6 +644,7 @@ def demo(
 
 
 @app.command()
+@estimator_options(defaults={"verbose": 0})
 def evaluate(
     path: Annotated[Path, typer.Argument(help="Benchmark data: a folder (or for ucr / labelled-csv, one file).", show_default=False)],
     format: Annotated[str, typer.Option("--format", "-f", help="ucr, nab, smap (SMAP and MSL), labelled-csv, or panel (Name_TRAIN.ts + Name_TEST.ts, a folder of them, or a 3-D .npy with --labels).", show_default=False)],
@@ -660,28 +654,29 @@ def evaluate(
     train_end: Annotated[Optional[int], typer.Option("--train-end", help="labelled-csv: fit on the first N rows (default: 15%); panel .npy: the first N samples are the training part (default: half).")] = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="panel .npy only: one class label per sample (.npy, or text with one label a line).")] = None,
     normal_class: Annotated[Optional[str], typer.Option("--normal-class", help="panel only: fit on this class only (default: each class in turn).")] = None,
-    random_state: Annotated[Optional[int], typer.Option("--random-state", help="Seed of every model.")] = None,
-    params: Annotated[Optional[str], typer.Option("--params", help='Estimator parameters as JSON, e.g. \'{"epochs": 5}\'.')] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    estimator: EstimatorOptions = EstimatorOptions({}),
 ) -> None:
     """Fit the default detector on each labelled series' normal prefix, score it all, and report
     VUS-PR, AUC-PR, VUS-ROC, AUC-ROC (and UCR top-1) with their means.
 
     --format panel: for each class c, fit on the training samples of class c, score every
     test sample, anomaly = any other class; AUC-ROC and AUC-PR per class and their means."""
-    from lstmae.evaluation.series import COLUMNS, evaluate_series, parse_params
-
+    chosen = estimator.params()  # every model's parameters, checked before anything heavy is imported
     if output is not None:
         check_extension(output, TABLE_EXTENSIONS, "the results")
-    chosen = parse_params(params)
-    if random_state is not None:
-        chosen["random_state"] = random_state
+    from lstmae.evaluation.series import COLUMNS, evaluate_series  # the estimator: torch
+
     if format == "panel":
         _evaluate_panels(path, chosen, output, labels, train_end, normal_class, quiet, series, limit)
         return
     if labels is not None or normal_class is not None:
         raise ParameterError("--labels and --normal-class apply to --format panel only.")
+
     entries = select(list_benchmark(path, format, train_end=train_end), series=series, limit=limit, path=path)
+    import pandas as pd
+
+
     rows = []
     for number, (name, load) in enumerate(entries, start=1):
         row = evaluate_series(load(), chosen)
@@ -720,8 +715,6 @@ def _finish_evaluation(table: Any, show: Callable[[Any, Any], None], output: Pat
         err.print(f"wrote {len(table)} rows to {output}")
 
 
-for _command in app.registered_commands:
-    _command.callback = stoppable(_command.callback)
 
 
 def _version_callback(value: bool) -> None:
@@ -749,7 +742,12 @@ def info(
         out.print("\n".join(format_versions(found)), markup=False, highlight=False, soft_wrap=True)
 
 
-app.add_typer(fleet_app, name="fleet")  # after the verbs: `lstmae fleet ...` is listed last
+app.add_typer(fleet_app, name="fleet", short_help=fleet_app.info.help)  # after the verbs: `lstmae fleet ...` is listed last
+for _command in app.registered_commands:  # each command's whole first sentence in `lstmae --help`
+    _command.short_help = first_sentence(_command.callback.__doc__)
+    _command.callback = stoppable(_command.callback)
+for _command in fleet_app.registered_commands:
+    _command.short_help = first_sentence(_command.callback.__doc__)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,12 +12,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from lstmae.cli.common import err, out, parse_timesteps, parse_units, split_list, stoppable
+from lstmae.cli.app.common import err, out, split_list, stoppable
+from lstmae.cli.app.options import EstimatorOptions, estimator_options
+from lstmae.fleet.engines import check_engine
+from lstmae.inputs import check_data_path, check_fleet_path, check_policies
 from lstmae.persistence.atomic import write_table
 from lstmae.reports.terminal import print_intervals
 
-# `lstmae.fleet.runner` and the estimator load torch: imported inside the commands, so that
-# `lstmae --help` and the one-line error for a bad option come back at once.
+# `lstmae.fleet.runner` and the estimator load torch: imported inside the commands, after the options
+# and paths are checked, so that `lstmae --help` and the one-line error for bad input come back at once.
 
 fleet_app = typer.Typer(
     name="fleet",
@@ -42,15 +45,11 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar o
 
 @fleet_app.command("fit")
 @stoppable
+@estimator_options()
 def fit(
     data: DataArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The fleet's folder: models/, manifest.parquet, fleet.json.", show_default=False)],
     series_column: Annotated[str, typer.Option("--series-column", help="Column naming each row's series: one model per series (not --id-column, whose ids are samples of ONE model).", show_default=False)],
-    timesteps: Annotated[str, typer.Option(help="Window length, or 'auto' (each series' dominant period).")] = "auto",
-    units: Annotated[str, typer.Option(help="Hidden units per encoder layer, e.g. 64 or 64,16.")] = "32",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs per series.")] = 30,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed of every series' model (same data and seed: the same models, whatever the engine).")] = None,
-    params: Annotated[Optional[str], typer.Option("--params", help='Other estimator parameters as JSON, e.g. \'{"batch_size": 32}\'.')] = None,
     time_column: Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (default: one named timestamp/time/date/datetime/ds).")] = None,
     columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated value columns (default: every numeric column).")] = None,
     missing: Annotated[str, typer.Option("--missing", help="Empty cells / NaN: 'interpolate' or 'error'.")] = "interpolate",
@@ -61,18 +60,21 @@ def fit(
     address: AddressOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Keep the valid models already in OUTPUT (same options) and fit the rest.")] = False,
     quiet: QuietOpt = False,
+    estimator: EstimatorOptions = EstimatorOptions({}),
 ) -> None:
     """Fit one model per series of DATA; exit 3 if some series failed (the others are fitted).
 
     Ctrl-C stops within seconds: finished models stay, the manifest says which
     series are done; run the same command with --resume to fit the rest.
     """
+    chosen = estimator.params()  # the options first, then the paths, then torch (an error is answered at once)
+    check_policies(missing, duplicates)
+    check_engine(engine, workers, address)
+    if not data.is_dir():  # a folder partitioned by the series column is read as it is
+        check_data_path(data)
     from lstmae.estimator import LSTMAutoencoder
-    from lstmae.evaluation.series import parse_params
     from lstmae.fleet.runner import Fleet
 
-    chosen = {"timesteps": parse_timesteps(timesteps), "units": parse_units(units), "epochs": epochs,
-              "random_state": seed, **parse_params(params)}
     fleet = Fleet(LSTMAutoencoder(**chosen), engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
     fleet.fit(data, series_column=series_column, output=output, time_column=time_column,
               columns=split_list(columns), missing=missing, duplicates=duplicates, train_end=train_end, resume=resume)
@@ -91,7 +93,7 @@ def score(
     quiet: QuietOpt = False,
 ) -> None:
     """Score every series of DATA with its model, as Parquet partitioned by series; exit 3 if some failed."""
-    fleet = _load(models, engine, workers, address, quiet)
+    fleet = _load(data, models, engine, workers, address, quiet)
     manifest = fleet.write_scores(data, output)
     _finish(manifest, "scored", output / "_manifest.parquet", quiet)
 
@@ -110,9 +112,9 @@ def detect(
     quiet: QuietOpt = False,
 ) -> None:
     """Print the anomalous intervals of every series of DATA, series by series; exit 3 if some failed."""
+    fleet = _load(data, models, engine, workers, address, quiet)
     from lstmae.fleet.runner import iter_intervals
 
-    fleet = _load(models, engine, workers, address, quiet)
     intervals = fleet.detect(data, threshold=threshold, min_gap=min_gap)
     manifest = fleet.detect_manifest_
     thresholds = dict(zip(fleet.manifest_["series"], fleet.manifest_["threshold"]))
@@ -127,8 +129,12 @@ def detect(
     _finish(manifest, "scored", None, quiet)
 
 
-def _load(models: Path, engine: str, workers: int | None, address: str | None, quiet: bool) -> Any:
+def _load(data: Path, models: Path, engine: str, workers: int | None, address: str | None, quiet: bool) -> Any:
     """The fleet in MODELS on the chosen engine (`fleet score` and `fleet detect`)."""
+    check_engine(engine, workers, address)  # the options and the paths first: answered without pandas or torch
+    check_fleet_path(models)
+    if not data.is_dir():
+        check_data_path(data)
     from lstmae.fleet.runner import Fleet
 
     return Fleet.load(models, engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)

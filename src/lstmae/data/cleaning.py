@@ -26,23 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstmae.errors import DataError, DataFileError, LstmaeWarning, ParameterError, describe
+from lstmae.errors import DataError, DataFileError, LstmaeWarning
+from lstmae.inputs import DUPLICATE_POLICIES, MISSING_POLICIES, check_policies
 
 __all__ = ["DUPLICATE_POLICIES", "MISSING_POLICIES", "check_policies", "fill_missing"]
-
-MISSING_POLICIES: tuple[str, ...] = ("interpolate", "error", "keep")
-DUPLICATE_POLICIES: tuple[str, ...] = ("error", "mean", "first")
-
-
-def check_policies(missing: str, duplicates: str) -> None:
-    """Raise a ParameterError for an unknown ``missing`` or ``duplicates`` policy."""
-    for name, value, allowed in (("missing", missing, MISSING_POLICIES), ("duplicates", duplicates, DUPLICATE_POLICIES)):
-        if value not in allowed:
-            raise ParameterError(
-                f"{name} must be one of {', '.join(allowed)}; got {describe(value)}. "
-                f"Pass e.g. --{name} {allowed[0]}."
-            )
-
 
 def check_values(matrix: np.ndarray, names: list[str], source: str, missing: str, row: str = "data row") -> None:
     """Refuse infinities, all-missing columns and (with ``missing="error"``) any missing value.

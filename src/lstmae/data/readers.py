@@ -35,6 +35,7 @@ import pandas as pd
 
 from lstmae.data.cleaning import check_policies, check_values, fill_panel, fill_series, group_rows, merge_rows
 from lstmae.errors import DataFileError, LstmaeWarning, ParameterError, describe
+from lstmae.inputs import check_data_path
 
 __all__ = ["LoadedData", "SUPPORTED_EXTENSIONS", "TIME_COLUMN_NAMES", "read_data", "split_train"]
 
@@ -182,7 +183,7 @@ def read_data(
     """
     check_policies(missing, duplicates)
     source = os.fsdecode(path)
-    check_path(source)
+    check_data_path(source)
     kind = format_of(source)
     selected = _normalise_columns(columns)
     if kind in ("npy", "txt"):
@@ -231,7 +232,7 @@ def read_collection(
     """
     check_policies(missing, duplicates)
     source = os.fsdecode(path)
-    check_path(source)
+    check_data_path(source)
     kind = format_of(source)
     if kind in ("npy", "txt"):
         raise ParameterError(
@@ -323,20 +324,6 @@ def format_of(source: str) -> str:
         f"unsupported file type: {source}; supported endings are {', '.join(SUPPORTED_EXTENSIONS)}. "
         "Convert the file to one of them (e.g. CSV with a header row)."
     )
-
-
-def check_path(source: str) -> None:
-    """Fail early, with a clear message, on a path that cannot be a data file."""
-    if not os.path.exists(source):
-        raise DataFileError(f"no such file: {source}; check the path (relative paths start at {os.getcwd()}).")
-    if os.path.isdir(source):
-        raise DataFileError(f"{source} is a directory, not a data file; pass the path of a file inside it.")
-    if not os.path.isfile(source):
-        raise DataFileError(
-            f"{source} is not a regular file (a pipe, socket or device); save the data to a file and pass its path."
-        )
-    if os.path.getsize(source) == 0:
-        raise DataFileError(f"{source} is empty (0 bytes); pass a file that holds data.")
 
 
 def _open_binary(source: str, compressed: bool) -> BinaryIO:

@@ -22,7 +22,7 @@ from lstmae.data.benchmarks import LabelledSeries
 from lstmae.errors import LstmaeError, ParameterError
 from lstmae.estimator import LSTMAutoencoder
 from lstmae.evaluation import metrics
-from lstmae.params import validate
+from lstmae.params import SPECS, check_names, validate
 
 __all__ = ["COLUMNS", "METRICS", "evaluate_series", "parse_params", "summarise"]
 
@@ -44,13 +44,8 @@ def parse_params(text: str | None) -> dict[str, Any]:
         raise ParameterError(f"--params must be a JSON object such as '{{\"epochs\": 5}}'; got {text!r} ({exc}).") from None
     if not isinstance(params, dict):
         raise ParameterError(f"--params must be a JSON object such as '{{\"epochs\": 5}}'; got {text!r}.")
-    unknown = sorted(set(params) - set(LSTMAutoencoder().get_params()))
-    if unknown:
-        raise ParameterError(
-            f"--params names unknown estimator parameter(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(LSTMAutoencoder().get_params()))}."
-        )
-    validate(LSTMAutoencoder(**params).get_params())  # bad values fail now, not after reading data
+    check_names(params)  # the command line's own check (`lstmae.cli.app.options.read_params`)
+    validate({**{name: spec.default for name, spec in SPECS.items()}, **params})  # bad values fail now, not after reading data
     return params
 
 

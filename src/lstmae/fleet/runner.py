@@ -58,6 +58,7 @@ from lstmae.data.readers import detect_time_column, format_names, split_train, t
 from lstmae.errors import DataFileError, LstmaeError, ModelFileError, NotFittedError, ParameterError, describe
 from lstmae.estimator import LSTMAutoencoder
 from lstmae.fleet.engines import Outcome, check_engine, close, make_engine
+from lstmae.inputs import FLEET_SETTINGS, check_fleet_path
 from lstmae.params import jsonable_params, validate
 from lstmae.persistence.atomic import atomic_target, write_table
 from lstmae.persistence.model_file import load_model
@@ -68,7 +69,7 @@ MANIFEST = "manifest.parquet"
 #: A folder of scores is a plain dataset partitioned by series: readers skip names starting with "_".
 SCORES_MANIFEST = "_manifest.parquet"
 STAGED = "_input"
-SETTINGS = "fleet.json"
+SETTINGS = FLEET_SETTINGS
 MANIFEST_COLUMNS = ("series", "status", "error", "rows", "seconds", "threshold", "model", "model_sha256", "attempts", "warnings")
 #: Seconds between two rewrites of the manifest during a fit.
 MANIFEST_EVERY = 10.0
@@ -245,6 +246,8 @@ class Fleet:
         manifest_path = folder / MANIFEST
         if not manifest_path.is_file():
             raise ModelFileError(f"{str(folder)!r} has {SETTINGS} but no {MANIFEST}; fit the fleet again (or with --resume).")
+        from lstmae.estimator import LSTMAutoencoder  # after the folder's checks: a wrong path is answered without torch
+
         fleet = cls(LSTMAutoencoder(**settings["params"]), engine=engine, workers=workers, address=address, verbose=verbose)
         fleet.folder_, fleet.series_column_, fleet.settings_ = folder, settings["series_column"], settings
         fleet.manifest_ = pd.read_parquet(manifest_path)
@@ -384,9 +387,8 @@ def _write_json(path: Path, document: dict) -> None:
 
 
 def _read_settings(folder: Path) -> dict[str, Any]:
+    check_fleet_path(folder)
     path = folder / SETTINGS
-    if not path.is_file():
-        raise ModelFileError(f"no fleet at {str(folder)!r} (no {SETTINGS}); fit one with `lstmae fleet fit DATA --series-column COLUMN -o {folder}`.")
     try:
         settings = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

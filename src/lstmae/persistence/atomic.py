@@ -12,11 +12,14 @@ import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from lstmae.errors import DataFileError, ParameterError
+
+if TYPE_CHECKING:  # pandas only in annotations: the command line checks output paths before importing it
+    import pandas as pd
 
 TABLE_EXTENSIONS = (".csv", ".parquet")
 ARRAY_EXTENSIONS = (".npy", ".csv", ".parquet")
@@ -72,6 +75,12 @@ def atomic_target(path: str | os.PathLike, what: str = "") -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def checkpoint_path(model_path: str | os.PathLike) -> Path:
+    """Where `lstmae fit -o MODEL` keeps its checkpoint: ``MODEL.ckpt`` next to it."""
+    model = Path(model_path)
+    return model.with_name(model.name + ".ckpt")
 
 
 def create_temporary(target: Path) -> Path:

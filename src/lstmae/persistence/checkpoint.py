@@ -49,6 +49,7 @@ from safetensors import SafetensorError, safe_open
 from lstmae.errors import ModelFileError, ParameterError, ResumeWarning
 from lstmae.persistence.model_file import METADATA_KEY, tensors_digest, write_document
 from lstmae.training import train
+from lstmae.persistence.atomic import checkpoint_path  # noqa: F401  (defined with the other paths, without torch)
 
 FORMAT_NAME = "lstmae.checkpoint"
 FORMAT_VERSION = 2
@@ -58,10 +59,6 @@ _MARKERS = (_TENSOR, _TUPLE, _ITEMS)
 _HINT = "delete it and fit without --resume to start over"
 
 
-def checkpoint_path(model_path: str | os.PathLike) -> Path:
-    """Where `lstmae fit -o MODEL` keeps its checkpoint: ``MODEL.ckpt`` next to it."""
-    model = Path(model_path)
-    return model.with_name(model.name + ".ckpt")
 
 
 def fingerprint(values: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:

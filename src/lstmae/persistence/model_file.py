@@ -41,6 +41,7 @@ from lstmae.backends.device import resolve_device
 from lstmae.backends.network import LSTMAutoencoder as Network
 from lstmae.config import NetworkConfig
 from lstmae.errors import DataFileError, ModelFileError, ParameterError, describe
+from lstmae.inputs import check_model_path
 from lstmae.params import jsonable_params
 from lstmae.persistence.atomic import atomic_target
 from lstmae.scoring.state import ScoringSettings, ScoringState
@@ -121,12 +122,7 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     """
     source = Path(path)
     name = str(source)
-    if not source.exists():
-        raise ModelFileError(f"no model file at {name!r}; train one with `lstmae fit DATA -o {name}`.")
-    if source.is_dir():
-        raise ModelFileError(f"{name!r} is a directory, not a model file; pass the .safetensors file written by `lstmae fit`.")
-    if source.stat().st_size == 0:
-        raise ModelFileError(f"model file {name!r} is empty (0 bytes); it was not written completely. Train it again.")
+    check_model_path(source)  # the checks the command line runs before importing torch
     try:
         with safe_open(source, framework="pt", device="cpu") as stream:
             metadata = stream.metadata() or {}

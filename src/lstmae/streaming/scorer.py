@@ -373,10 +373,9 @@ class StreamScorer:
     # ------------------------------------------------------------ the pipeline
     def _advance(self, block: np.ndarray, times: np.ndarray, end: bool) -> pd.DataFrame:
         """Run the windows ``block`` completes, finalise what can no longer change, score it."""
-        T, s = self.timesteps, self.stride
+        T = self.timesteps
         if len(block):
             self.tail = np.concatenate([self.tail, self.scoring.scale(block).numpy()])  # (<= T + k, F)
-            first_new = self.n
             self.n += len(block)
             self.times = np.concatenate([self.times, times])
             self.sums = np.concatenate([self.sums, np.zeros((len(block), self.channels))])
