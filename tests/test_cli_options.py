@@ -16,7 +16,7 @@ import typer
 
 from clirun import run
 from lstmae import params
-from lstmae.cli import app
+from lstmae.cli.app import app
 from lstmae.cli.options import EstimatorOptions, first_sentence, flag, read_params
 from lstmae.errors import ParameterError
 from lstmae.estimator import LSTMAutoencoder
@@ -127,7 +127,7 @@ def test_every_option_refuses_a_bad_value_as_the_estimator_does(capsys, tmp_path
     [  # the contract, written out by hand
         (["--batch-size", "0"], "--batch-size must be an integer >= 1, got 0."),
         (["--epochs", "many"], "--epochs must be an integer >= 1, got 'many'."),
-        (["--scorer", "distance"], "--scorer must be one of ['auto', 'reconstruction', 'latent', 'neighbours', 'combined'], got 'distance'."),
+        (["--scorer", "distance"], "--scorer must be one of ['auto', 'reconstruction', 'latent', 'neighbours', 'input', 'combined'], got 'distance'."),
         (["--windows-per-epoch", "0"], "--windows-per-epoch must be None or an integer >= 1, got 0."),
         (["--seed", "-1"], "--random-state must be None or an integer >= 0, got -1."),
         (["--units", "64,99999"], "--units must be in [1, 4096], got [64, 99999] (every entry is one layer's width); e.g. 32 or (64, 16)."),

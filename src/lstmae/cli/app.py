@@ -29,8 +29,8 @@ except ImportError:  # older typer depends on click itself
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from lstmae._version import __version__
-from lstmae.cli.app.common import Stopped, err, out, split_list, stoppable
-from lstmae.cli.app.options import EstimatorOptions, estimator_options, first_sentence, option_value
+from lstmae.cli.common import Stopped, err, out, split_list, stoppable
+from lstmae.cli.options import EstimatorOptions, estimator_options, first_sentence, option_value
 from lstmae.cli.fleet import fleet_app
 from lstmae.data.benchmarks import list_benchmark, select
 from lstmae.data.readers import LoadedData, read_collection, read_data, split_train
@@ -665,8 +665,6 @@ def evaluate(
     chosen = estimator.params()  # every model's parameters, checked before anything heavy is imported
     if output is not None:
         check_extension(output, TABLE_EXTENSIONS, "the results")
-    from lstmae.evaluation.series import COLUMNS, evaluate_series  # the estimator: torch
-
     if format == "panel":
         _evaluate_panels(path, chosen, output, labels, train_end, normal_class, quiet, series, limit)
         return
@@ -674,8 +672,7 @@ def evaluate(
         raise ParameterError("--labels and --normal-class apply to --format panel only.")
 
     entries = select(list_benchmark(path, format, train_end=train_end), series=series, limit=limit, path=path)
-    import pandas as pd
-
+    from lstmae.evaluation.series import COLUMNS, evaluate_series  # the estimator: torch, once the benchmark is found
 
     rows = []
     for number, (name, load) in enumerate(entries, start=1):

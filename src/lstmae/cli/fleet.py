@@ -12,8 +12,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from lstmae.cli.app.common import err, out, split_list, stoppable
-from lstmae.cli.app.options import EstimatorOptions, estimator_options
+from lstmae.cli.common import err, out, split_list, stoppable
+from lstmae.cli.options import EstimatorOptions, estimator_options
 from lstmae.fleet.engines import check_engine
 from lstmae.inputs import check_data_path, check_fleet_path, check_policies
 from lstmae.persistence.atomic import write_table

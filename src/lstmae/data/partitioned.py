@@ -29,7 +29,8 @@ import pyarrow.csv as csv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from lstmae.data.readers import check_path, detect_time_column, format_names, format_of, read_bytes, sniff_delimiter
+from lstmae.data.readers import detect_time_column, format_names, format_of, read_bytes, sniff_delimiter
+from lstmae.inputs import check_data_path
 from lstmae.errors import DataFileError, ParameterError, describe
 
 #: Rows per streamed batch: large enough for fast I/O, small enough that a few fit in memory.
@@ -194,7 +195,7 @@ def _batches(data: Any, series_column: str) -> Any:
         return _text_series(table.to_reader(BATCH_ROWS), series_column)
 
     source = os.fsdecode(data)
-    check_path(source)
+    check_data_path(source)
     kind = format_of(source)
     try:
         if kind == "csv":

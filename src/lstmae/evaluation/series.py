@@ -44,7 +44,7 @@ def parse_params(text: str | None) -> dict[str, Any]:
         raise ParameterError(f"--params must be a JSON object such as '{{\"epochs\": 5}}'; got {text!r} ({exc}).") from None
     if not isinstance(params, dict):
         raise ParameterError(f"--params must be a JSON object such as '{{\"epochs\": 5}}'; got {text!r}.")
-    check_names(params)  # the command line's own check (`lstmae.cli.app.options.read_params`)
+    check_names(params)  # the command line's own check (`lstmae.cli.options.read_params`)
     validate({**{name: spec.default for name, spec in SPECS.items()}, **params})  # bad values fail now, not after reading data
     return params
 
