@@ -1,6 +1,6 @@
 """``lstmae score DATA -m MODEL --follow``: CSV rows in as they arrive, ``time,score,anomaly`` out as scores become final.
 
-DATA is ``-`` (standard input, e.g. ``tail -f data.csv | lstmae score - -m model --follow``)
+DATA is ``-`` (standard input, e.g. ``tail -n +1 -f data.csv | lstmae score - -m model --follow``, from the header on)
 or a file that is read like ``tail -f``: from its first line, then waiting for
 appended lines. The first line is the header. Each data row goes through a
 `lstmae.streaming.scorer.StreamScorer`; every point whose score became final is
