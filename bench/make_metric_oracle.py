@@ -1,4 +1,4 @@
-"""Write tests/data/tsbad_oracle.{json,npz}: TSB-AD 1.5's metric values for lstmae.evaluation.metrics to match.
+"""Write tests/files/tsbad_oracle.{json,npz}: TSB-AD 1.5's metric values for lstmae.evaluation.metrics to match.
 
 Run it with a Python that has ``tsb-ad==1.5`` installed (it pins numpy<2, so
 keep it in its own virtual environment; lstmae does not depend on it)::
@@ -221,10 +221,10 @@ def all_windows(root: Path, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, help="the development data (default: $LSTMAE_BENCH_DATA, else ../shared/data beside the checkout)")
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data")
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "files")
     parser.add_argument("--case-file", type=Path, help="live mode: cases to evaluate (.npz)")
     parser.add_argument("--out", type=Path, help="live mode: where to write the JSON results")
-    parser.add_argument("--windows", action="store_true", help="only write tests/data/tsbad_windows.json (every series)")
+    parser.add_argument("--windows", action="store_true", help="only write tests/files/tsbad_windows.json (every series)")
     args = parser.parse_args()
     if args.data is None and args.case_file is None:
         args.data = _dev_data_folder()

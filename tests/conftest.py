@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from paths import BENCH
 
 # The CI/test machines have two slow, shared cores: torch's default of one
 # thread per core oversubscribes them when other processes run and makes each
@@ -119,7 +120,7 @@ def tiny() -> dict:
 
 def _bench_script(name: str):
     """bench/<name>.py loaded as a module (bench/ is not a package)."""
-    path = Path(__file__).parents[1] / "bench" / f"{name}.py"
+    path = BENCH / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"{name}_bench", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

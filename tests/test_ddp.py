@@ -25,8 +25,9 @@ from lstmae import LSTMAutoencoder
 from lstmae.config import NetworkConfig
 from lstmae.errors import ParameterError
 from lstmae.backends.network import LSTMAutoencoder as Network
+from paths import TESTS
 
-HERE = Path(__file__).parent
+HERE = TESTS
 SCRIPT = HERE / "ddp_fit.py"
 
 

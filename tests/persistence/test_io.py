@@ -20,6 +20,7 @@ from lstmae.config import NetworkConfig
 from lstmae.errors import LstmaeError, ModelFileError
 from lstmae.persistence.model_file import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, load_model, save_model, tensors_digest
 from lstmae.backends.network import LSTMAutoencoder
+from paths import FILES
 
 
 def example_tensors() -> dict[str, torch.Tensor]:
@@ -350,7 +351,7 @@ def test_io_module_does_not_import_pickle_or_torch_load():
 
 
 # ------------------------------------------------- estimator files: state as a unit, metadata, old files
-DATA = Path(__file__).parent / "data"
+DATA = FILES
 
 
 def test_a_file_written_by_the_previous_code_loads_and_scores_as_it_did(monkeypatch):

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
@@ -17,9 +16,10 @@ from hypothesis import strategies as st
 import naive
 from lstmae.evaluation import metrics
 from lstmae.errors import DataError, ParameterError
+from paths import BENCH, FILES
 
-DATA = Path(__file__).parent / "data"
-ORACLE_SCRIPT = Path(__file__).parents[1] / "bench" / "make_metric_oracle.py"
+DATA = FILES
+ORACLE_SCRIPT = BENCH / "make_metric_oracle.py"
 TOLERANCE = 1e-6
 FIXTURE = json.loads((DATA / "tsbad_oracle.json").read_text())
 ARRAYS = np.load(DATA / "tsbad_oracle.npz")

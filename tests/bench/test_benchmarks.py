@@ -12,6 +12,7 @@ import pytest
 
 from lstmae.data.benchmarks import dev_data_folder, list_benchmark, load_benchmark
 from lstmae.errors import DataFileError, ParameterError
+from paths import ROOT
 
 
 def write_ucr(folder: Path, name: str, values, compress: bool = True) -> Path:
@@ -150,7 +151,7 @@ def test_bad_paths_and_files_raise_typed_errors(tmp_path, make, fmt, kwargs, err
 
 def test_dev_data_is_looked_for_beside_the_checkout_unless_the_environment_names_it(monkeypatch, tmp_path):
     monkeypatch.delenv("LSTMAE_BENCH_DATA", raising=False)
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = ROOT
     assert dev_data_folder() == checkout.parent / "shared" / "data"
     monkeypatch.setenv("LSTMAE_BENCH_DATA", str(tmp_path))
     assert dev_data_folder() == tmp_path

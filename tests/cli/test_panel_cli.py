@@ -10,8 +10,9 @@ import pytest
 
 from lstmae.cli.app import main
 from clirun import run
+from paths import FILES
 
-DATA = Path(__file__).parent / "data" / "panel"
+DATA = FILES / "panel"
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import FILES
 
-DATA = Path(__file__).parent / "data" / "panel"
+DATA = FILES / "panel"
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ from hypothesis.extra.numpy import arrays
 from lstmae.data.cleaning import fill_missing, interpolate_column, merge_rows
 from lstmae.data.readers import read_data
 from lstmae.errors import DataError, DataFileError, LstmaeWarning, ParameterError
+from paths import BENCH
 
-CRASHES = Path(__file__).resolve().parent.parent / "bench" / "fuzz-crashes"
+CRASHES = BENCH / "fuzz-crashes"
 
 
 def write(path: Path, text: str) -> Path:

@@ -23,8 +23,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+
 SITE = Path(os.environ.get("LSTMAE_DOCS_HTML") or ROOT / "docs" / "_build" / "html")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -25,9 +25,10 @@ from lstmae import LSTMAutoencoder
 from lstmae.cli.app import main
 
 from conftest import sine
+from paths import ROOT
 
 N = 200
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(ROOT / "src")
 
 
 @pytest.fixture(scope="module")

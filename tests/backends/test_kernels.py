@@ -24,6 +24,7 @@ from lstmae.backends import kernels
 from lstmae.config import NetworkConfig
 from lstmae.backends.network import LSTMAutoencoder
 from lstmae.backends.recurrence import lstm_inference
+from paths import ROOT
 
 #: A C compiler is on this machine, so setup.py (pip install -e . or build_ext --inplace) builds the kernels.
 HAVE_COMPILER = any(shutil.which(name) for name in ((sysconfig.get_config_var("CC") or "cc").split()[:1] + ["cc", "gcc", "clang"]))
@@ -158,7 +159,7 @@ def test_lstmae_kernels_0_switches_them_off(fresh, monkeypatch):
 def test_building_without_a_compiler_warns_once_and_succeeds(tmp_path):
     """setup.py's optional extension: CC=false fails both builds (OpenMP and plain), one warning line, exit 0."""
     pytest.importorskip("setuptools")
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     env = {**os.environ, "CC": "false", "LDSHARED": "false"}
     done = subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"), "--build-temp", str(tmp_path / "tmp")],

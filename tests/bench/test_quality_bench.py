@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from paths import BENCH
 
 TINY = '{"epochs": 1, "timesteps": 10, "units": 4, "batch_size": 64, "validation_split": 0.0}'
 
@@ -92,7 +93,7 @@ def test_cross_validation_never_picks_with_the_held_out_fold(monkeypatch):
     import importlib
     import sys
 
-    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "bench"))  # as quality.py imports it
+    monkeypatch.syspath_prepend(str(BENCH))  # as quality.py imports it
     cv = sys.modules.get("quality_cv") or importlib.import_module("quality_cv")
     a, b = cv.CANDIDATES[0].name, cv.CANDIDATES[1].name
     rows = []

@@ -9,8 +9,9 @@ import pytest
 
 from lstmae.data.ts import read_ts
 from lstmae.errors import DataFileError, ParameterError
+from paths import FILES
 
-DATA = Path(__file__).parent / "data" / "panel"
+DATA = FILES / "panel"
 
 
 def test_reads_the_hand_written_training_file():
