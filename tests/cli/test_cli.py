@@ -365,3 +365,18 @@ def test_help_says_how_series_and_id_columns_differ(capsys):
     _, out, _ = run(capsys, "fit", "--help")
     flat = " ".join(out.split())
     assert "--series-column" in flat and "independent series" in flat and "samples of one panel" in flat
+
+
+def test_fit_says_when_early_stopping_ended_training(tmp_path, capsys):
+    """Issue 23 item 8: the summary names the epoch early stopping ended at and the best one, whose weights the model has."""
+    import numpy as np
+
+    data = tmp_path / "noise.csv"
+    data.write_text("value\n" + "\n".join(f"{v:.6f}" for v in np.random.default_rng(1).normal(size=1500)) + "\n")
+    code = main(["fit", str(data), "-o", str(tmp_path / "m.safetensors"), "--timesteps", "20", "--units", "4",
+                 "--epochs", "40", "--patience", "1", "--random-state", "0"])
+    assert code == 0
+    lines = capsys.readouterr().err.splitlines()
+    stopped = [line for line in lines if line.startswith("early stopping ended training at epoch ")]
+    assert len(stopped) == 1 and " of 40 (best val_loss " in stopped[0] and stopped[0].endswith("the model has that epoch's weights")
+    assert not any("train longer" in line for line in lines)

@@ -302,7 +302,7 @@ def fit(
         last = f"loss {history['loss'][-1]:.4g}" + (f", val_loss {history['val_loss'][-1]:.4g}" if "val_loss" in history else "")
         if isinstance(loaded, Many):
             rows = sum(part.n_rows for part in loaded.parts.values())
-            thresholds = [state.threshold for state in model.series_states_.values()]
+            thresholds = [state.threshold for state in model.scoring_states_.values()]
             err.print(f"trained one global model on {len(loaded.parts)} series ({loaded.column}), {rows} timesteps; {model.timesteps_reason_}")
             limit = f"thresholds {min(thresholds):.4g} to {max(thresholds):.4g} (one per series)"
         else:
@@ -312,6 +312,10 @@ def fit(
             )
             limit = f"threshold {model.threshold_:.4g}"
         err.print(f"{epochs_run} epoch(s), {last}; {limit}; {model.fit_seconds_:.1f} s")
+        if model.early_stopping_ is not None:  # the model has the best epoch's weights, not the last one's
+            from lstmae.diagnostics import describe_early_stop  # torch, loaded by the fit already
+
+            err.print(f"{describe_early_stop(model.early_stopping_)}; the model has that epoch's weights")
         err.print(f"saved model to {output}")
         diagnostics = model.diagnostics_
         err.print(
