@@ -37,7 +37,7 @@ from lstmae.data.readers import LoadedData, read_collection, read_data, split_tr
 from lstmae.data.windows import window_starts
 from lstmae.errors import DataFileError, Interrupted, LstmaeError, LstmaeWarning, ParameterError
 from lstmae.inputs import check_data_path, check_model_path, check_policies
-from lstmae.params import check_integer
+from lstmae.params import check_integer, check_score_threshold
 from lstmae.persistence.atomic import TABLE_EXTENSIONS, check_extension, checkpoint_path, create_temporary, is_rank_zero, write_array, write_table
 from lstmae.reports.explain import explain_shapes
 from lstmae.reports.terminal import print_evaluation, print_intervals, print_panel_evaluation
@@ -436,8 +436,6 @@ def detect(
     series_column: SeriesColumnOpt = None,
 ) -> None:
     """Find anomalous intervals of a series, or anomalous samples of a panel (one row each, with its id), and print them as a table (with --series-column: one table per series)."""
-    from lstmae.params import check_integer, check_score_threshold
-
     if threshold is not None:  # the checks `detect` runs, before the model is opened
         check_score_threshold(threshold)
     if min_gap is not None:

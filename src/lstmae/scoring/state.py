@@ -28,7 +28,7 @@ from lstmae.errors import ParameterError
 from lstmae.params import n_train
 from lstmae.scoring import combination, inference
 from lstmae.scoring.combination import Combination, combination_for, fitted_parts, kind_weights, resolve_scorer
-from lstmae.scoring.parts import ScorePart, ScoringSettings, TrainingData, part_class
+from lstmae.scoring.parts import PARTS, ScorePart, ScoringSettings, TrainingData, part_class
 from lstmae.scoring.thresholds import fit_threshold
 
 #: score_stride="auto": about this many scored windows cover each timestep.
@@ -149,8 +149,6 @@ class ScoringState:
                 parts.append(part_class(entry["name"]).restore(own, entry, settings))
             weights = {str(name): float(weight) for name, weight in fields["weights"].items()}
         else:  # format 1: each part finds its own flat fields
-            from lstmae.scoring.parts import PARTS
-
             parts = [found for found in (cls.from_legacy(tensors, fields, settings) for cls in PARTS.values()) if found is not None]
             weights = combination.format1_weights(fields.get("combined_weights_"), [part.name for part in parts])
         if not parts or parts[0].name != combination.BASE_PART:
