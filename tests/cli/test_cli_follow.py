@@ -197,3 +197,59 @@ def test_a_byte_order_mark_before_the_header_is_ignored(files, tmp_path, capsys)
     code, out, err = _in_process(["score", "-", "-m", str(model), "--follow"], "\ufeff" + data.read_text(), tmp_path, capsys)
     assert code == 0, err
     assert out.splitlines()[0] == "when,score,anomaly" and len(out.splitlines()) == 1 + N
+
+
+def test_a_stream_without_its_header_is_refused_with_the_command_that_reads_from_the_header(files, tmp_path, capsys):
+    """What `tail -f FILE` sends: the last 10 lines, no header (issue 23 item 5)."""
+    data, model = files
+    tail = "".join(data.read_text().splitlines(keepends=True)[-10:])
+    code, out, err = _in_process(["score", "-", "-m", str(model), "--follow"], tail, tmp_path, capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lstmae: error: the first line ")
+    assert "looks like data, not a header" in lines[0] and "tail -n +1 -f FILE" in lines[0]
+
+
+def test_the_delay_is_said_once_in_rows_and_in_time(files, delay, tmp_path, capsys):
+    data, model = files
+    code, out, err = _in_process(["score", "-", "-m", str(model), "--follow"], data.read_text(), tmp_path, capsys)
+    assert code == 0 and len(out.splitlines()) == 1 + N
+    notes = [line for line in err.splitlines() if line.startswith("lstmae: ")]
+    assert notes[0] == (f"lstmae: each score is written {delay} rows after its row arrives (the model's window and the "
+                        "centred mean around each point); --provisional also writes a first score at once.")
+    minutes = pd.Timedelta(minutes=delay)  # one row a minute in the fixture
+    assert notes[1] == f"lstmae: at one row every 0 days 00:01:00, a score comes about {minutes} after its row's time."
+    assert len(notes) == 2
+
+
+def test_provisional_scores_come_at_once_marked_and_final_ones_follow(files, delay, tmp_path, capsys):
+    data, model = files
+    code, out, _ = _in_process(["score", "-", "-m", str(model), "--follow", "--provisional"], data.read_text(), tmp_path, capsys)
+    assert code == 0
+    table = pd.read_csv(StringIO(out))
+    assert list(table.columns) == ["when", "score", "anomaly", "final"]
+    final, early = table[table["final"] == 1], table[table["final"] == 0]
+    expected = _batch(files, capsys)
+    assert list(final["when"]) == list(expected["when"])  # every point once, final, in order
+    np.testing.assert_allclose(final["score"], expected["score"], rtol=1e-5)
+    # A provisional line for each row from the first full window on, written before that row's final one:
+    # what flush() would give it had the series ended there (the batch score of the rows so far).
+    stream = LSTMAutoencoder.load(model).stream()
+    assert len(early) == N - 10 + 1 and list(early["when"]) == list(expected["when"][9:])
+    frame = pd.read_csv(data)
+    values = frame[["x", "y"]].to_numpy()
+    times = pd.DatetimeIndex(frame["when"])
+    for row in (9, 60, 150):
+        stream = LSTMAutoencoder.load(model).stream()
+        stream.update(values[: row + 1], times[: row + 1])
+        assert early["score"].iloc[row - 9] == pytest.approx(stream.provisional().iloc[-1], rel=1e-6)  # fed whole, not row by row
+    position = {label: at for at, label in enumerate(table["when"].where(table["final"] == 1))}
+    first_early = {label: at for at, label in reversed(list(enumerate(table["when"].where(table["final"] == 0))))}
+    assert all(first_early[label] < position[label] for label in early["when"])
+
+
+def test_provisional_needs_follow(files, capsys):
+    data, model = files
+    code = main(["score", str(data), "-m", str(model), "--provisional"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["lstmae: error: --provisional writes the scores of a stream before they are final; it needs --follow."]

@@ -373,12 +373,15 @@ def score(
     duplicates: DuplicatesOpt = "error",
     follow: Annotated[bool, typer.Option("--follow", help="Score CSV rows as they arrive (DATA '-': standard input; a file: like tail -f); one line per point once its score is final.")] = False,
     idle_timeout: Annotated[Optional[float], typer.Option("--idle-timeout", help="With --follow on a file: stop (and score the last points) after this many seconds without a new line; default: never.")] = None,
+    provisional: Annotated[bool, typer.Option("--provisional", help="With --follow: also write each row's provisional score as soon as it arrives (a fourth column, final: 0), before its final score (final: 1).")] = False,
     series_column: SeriesColumnOpt = None,
 ) -> None:
     """Score every timestep (or every sample of a panel): time/index, score, anomaly 0/1 (with --series-column: per series, the series first)."""
     if follow:
-        _follow(data, model_path, output, time_column, columns, id_column, (missing, duplicates), idle_timeout)
+        _follow(data, model_path, output, time_column, columns, id_column, (missing, duplicates), idle_timeout, provisional)
         return
+    if provisional:
+        raise ParameterError("--provisional writes the scores of a stream before they are final; it needs --follow.")
     model, loaded = _model_and_data(model_path, data, time_column, columns, id_column, (missing, duplicates), series_column)
     if isinstance(loaded, Many):
         tables = {}
@@ -397,7 +400,7 @@ def score(
 
 
 def _follow(data: Path, model_path: Path, output: Path | None, time_column: str | None, columns: str | None,
-            id_column: str | None, policy: tuple[str, str], idle_timeout: float | None) -> None:
+            id_column: str | None, policy: tuple[str, str], idle_timeout: float | None, provisional: bool = False) -> None:
     """`lstmae score --follow`: `lstmae.streaming.follow`, with the model's remembered time column."""
     check_policies(*policy)
     if output is not None:
@@ -417,7 +420,7 @@ def _follow(data: Path, model_path: Path, output: Path | None, time_column: str 
     chosen_time = _read_columns(model, {"time-column": time_column})[0]["time-column"]
     follow(
         model.stream(missing=policy[0]), data, time_column=chosen_time, detect_time=time_column is None, columns=split_list(columns),
-        missing=policy[0], idle_timeout=idle_timeout, output=sys.stdout,
+        missing=policy[0], idle_timeout=idle_timeout, output=sys.stdout, provisional=provisional, notes=sys.stderr,
     )
 
 
