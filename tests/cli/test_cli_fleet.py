@@ -72,7 +72,7 @@ def test_fit_and_score_exit_3_when_a_series_fails_and_write_one_file_each(local_
         assert list(got.columns) == ["timestamp", "score", "anomaly"]
         np.testing.assert_array_equal(got["score"].to_numpy(), expected)
     scored = pd.read_parquet(workdir / "scores" / "_manifest.parquet").set_index("series")
-    assert scored.loc["tiny", "error"] == "no model: its fit failed"
+    assert scored.loc["tiny", "error"].startswith("no model: its fit failed (the series has 5 timesteps, fewer than timesteps=16")
 
 
 def test_the_summary_line_names_the_failed_series(workdir: Path, table: Path, capsys) -> None:
@@ -84,15 +84,19 @@ def test_the_summary_line_names_the_failed_series(workdir: Path, table: Path, ca
     assert "Traceback" not in err
 
 
-def test_detect_prints_intervals_per_series(local_run: dict, workdir: Path, table: Path, capsys) -> None:
+def test_detect_prints_one_table_most_severe_first_and_a_summary(local_run: dict, workdir: Path, table: Path, capsys) -> None:
     code, out, err = run(capsys, "fleet", "detect", table, "-m", workdir / "models", "--threshold", "2", "--workers", "1",
                          "-o", workdir / "intervals.csv", "-q")
     assert code == 3  # "tiny" has no model
-    for name in GOOD:
-        assert f"series {name}:" in out
-    assert out.count("anomalous interval(s), threshold 2") == 3
+    assert out.count("anomalous interval(s), threshold 2") == 1  # one table for every series
     written = pd.read_csv(workdir / "intervals.csv")
     assert set(written["machine"]) == set(GOOD) and list(written.columns[:3]) == ["machine", "start", "end"]
+    ranked = written.sort_values("severity", ascending=False, kind="stable")
+    rows = [line for line in out.splitlines() if any(f" {name} " in line for name in GOOD)]
+    assert [next(name for name in GOOD if f" {name} " in line) for line in rows] == list(ranked["machine"])
+    top = ranked.iloc[0]
+    assert (f"fleet detect: {len(written)} interval(s) in 3 of 3 series scored; the most severe: machine {top['machine']} "
+            f"(severity {top['severity']:.3g}") in err
 
 
 def test_ray_engine_gives_the_same_files(local_run: dict, workdir: Path, table: Path) -> None:
@@ -152,6 +156,10 @@ def test_ctrl_c_keeps_finished_models_and_resume_fits_the_rest(tmp_path: Path) -
     assert "lstmae: interrupted (SIGINT)" in err and "Traceback" not in err
     manifest = pd.read_parquet(models / "manifest.parquet").set_index("series")
     done = manifest.index[manifest["status"] == "ok"]
+    told = [line for line in err.splitlines() if line.startswith("fleet: interrupted: ")]
+    assert told == [f"fleet: interrupted: {len(done)} of {len(names)} series fitted, {len(names) - len(done)} pending; the models "
+                    f"are kept in {models}. To fit the rest, run the same command with --resume: lstmae fleet fit {table} "
+                    f"--series-column machine -o {models} ... --resume"]
     assert 1 <= len(done) < len(names)
     assert set(manifest["status"]) <= {"ok", "pending"}
     for name in manifest.index:  # every "ok" has its valid model; a "pending" one may too (its worker saved it
@@ -168,3 +176,22 @@ def test_ctrl_c_keeps_finished_models_and_resume_fits_the_rest(tmp_path: Path) -
     after = pd.read_parquet(models / "manifest.parquet").set_index("series")
     assert list(after["status"]) == ["ok"] * len(names)
     assert {name: (models / after.loc[name, "model"]).stat().st_mtime_ns for name in saved} == kept  # not refitted
+
+
+def test_warnings_are_counted_by_kind_and_the_fit_still_counts(workdir: Path, table: Path, capsys) -> None:
+    """A fleet fitted with warnings exits 0 (3 only for failed series) and says which warnings, how many, where."""
+    from lstmae.fleet.runner import warning_counts
+
+    manifest = pd.DataFrame({"series": ["a", "b", "c", "d"], "warnings": [
+        "mean-collapse: the model's error is 1.3x ...; identity-like model: it reproduces ...",
+        "mean-collapse: the model's error is 2.0x ...", None, "line 4 skipped: ..."]})
+    assert warning_counts(manifest) == {"mean-collapse": 2, "identity-like model": 1, "line 4 skipped": 1}
+    models = workdir / "warned"
+    code, _, err = run(capsys, "fleet", "fit", table, "--series-column", "machine", "-o", models, "--workers", "2",
+                       "--timesteps", "16", "--units", "1", "--epochs", "1", "--seed", "0", "--params", '{"windows_per_epoch": 16}', "-q")
+    assert code == 3  # "tiny"
+    fitted = pd.read_parquet(models / "manifest.parquet")
+    counts = warning_counts(fitted)
+    assert counts.get("mean-collapse", 0) >= 1  # one unit, one epoch: the models learned little
+    kinds = ", ".join(f"{kind} in {count} series" for kind, count in counts.items())
+    assert f"fleet: warnings: {kinds}; read them in the manifest's warnings column ({models / 'manifest.parquet'})" in err

@@ -1,8 +1,11 @@
 """``lstmae fleet fit|score|detect``: one model per series of a long table, many series at once.
 
-Exit codes as the other verbs (2: bad input, one line; 130/143: interrupted),
+Exit codes as the other verbs (2: bad input, one line; 130/143: interrupted:
+the series done and pending, and the ``--resume`` command, are said first),
 plus 3 when some series failed: the run went on without them, a summary line
-says which, and the manifest says why.
+says which, and the manifest says why. Series fitted with warnings (a
+degenerate model, data repaired on reading) count as fitted: exit 0, and one
+line counts the warnings by kind and says where to read them.
 """
 
 from __future__ import annotations
@@ -76,9 +79,32 @@ def fit(
     from lstmae.fleet.runner import Fleet
 
     fleet = Fleet(LSTMAutoencoder(**chosen), engine=engine, workers=workers, address=address, verbose=0 if quiet else 1)
-    fleet.fit(data, series_column=series_column, output=output, time_column=time_column,
-              columns=split_list(columns), missing=missing, duplicates=duplicates, train_end=train_end, resume=resume)
+    try:
+        fleet.fit(data, series_column=series_column, output=output, time_column=time_column,
+                  columns=split_list(columns), missing=missing, duplicates=duplicates, train_end=train_end, resume=resume)
+    except KeyboardInterrupt:
+        _interrupted(output, data, series_column)
+        raise
     _finish(fleet.manifest_, "fitted", output / "manifest.parquet", quiet)
+
+
+def _interrupted(output: Path, data: Path, series_column: str) -> None:
+    """After Ctrl-C (or SIGTERM) in `fleet fit`: how many series are done and pending, and how to go on."""
+    import pandas as pd
+
+    manifest = output / "manifest.parquet"
+    if not manifest.is_file():
+        return
+    statuses = pd.read_parquet(manifest, columns=["status"])["status"].value_counts()
+    done, failed = int(statuses.get("ok", 0)), int(statuses.get("failed", 0))
+    pending = int(statuses.sum()) - done - failed
+    err.print(
+        f"fleet: interrupted: {done} of {int(statuses.sum())} series fitted, {pending} pending"
+        + (f", {failed} failed" if failed else "")
+        + f"; the models are kept in {output}. To fit the rest, run the same command with --resume: "
+        f"lstmae fleet fit {data} --series-column {series_column} -o {output} ... --resume",
+        markup=False,
+    )
 
 
 @fleet_app.command("score")
@@ -113,16 +139,22 @@ def detect(
 ) -> None:
     """Print the anomalous intervals of every series of DATA, series by series; exit 3 if some failed."""
     fleet = _load(data, models, engine, workers, address, quiet)
-    from lstmae.fleet.runner import iter_intervals
 
     intervals = fleet.detect(data, threshold=threshold, min_gap=min_gap)
     manifest = fleet.detect_manifest_
-    thresholds = dict(zip(fleet.manifest_["series"], fleet.manifest_["threshold"]))
-    found = dict(iter_intervals(intervals, fleet.series_column_))
-    for name in manifest["series"][manifest["status"] == "ok"]:
-        out.print(f"series {name}:", markup=False)
-        print_intervals(found.get(name, intervals.iloc[:0].drop(columns=[fleet.series_column_])),
-                        thresholds[name] if threshold is None else threshold, out)
+    column = fleet.series_column_
+    ranked = intervals.sort_values("severity", ascending=False, kind="stable").reset_index(drop=True)
+    scored = int((manifest["status"] == "ok").sum())
+    if ranked.empty:
+        out.print(f"no anomalous interval in the {scored} series scored", markup=False)
+    else:  # one table, the series column first, the most severe interval of any series on top
+        print_intervals(ranked, threshold, out, unit="interval")
+        top = ranked.iloc[0]
+        err.print(
+            f"fleet detect: {len(ranked)} interval(s) in {ranked[column].nunique()} of {scored} series scored; "
+            f"the most severe: {column} {top[column]!s} (severity {top['severity']:.3g}, peak score {top['peak_score']:.4g})",
+            markup=False,
+        )
     if output is not None:
         write_table(intervals, output)
         err.print(f"wrote {len(intervals)} interval(s) to {output}")
@@ -142,10 +174,14 @@ def _load(data: Path, models: Path, engine: str, workers: int | None, address: s
 
 def _finish(manifest: Any, what: str, manifest_path: Path | None, quiet: bool) -> None:
     """The summary line (always when something failed), then exit 3 if something failed."""
-    from lstmae.fleet.runner import summary
+    from lstmae.fleet.runner import summary, warning_counts
 
     failed = manifest[manifest["status"] != "ok"]
     where = f" ({manifest_path})" if manifest_path is not None else ""
+    counts = warning_counts(manifest) if "warnings" in manifest else {}
+    if counts:  # printed even with --quiet: fitted, but not necessarily well
+        kinds = ", ".join(f"{kind} in {count} series" for kind, count in counts.items())
+        err.print(f"fleet: warnings: {kinds}; read them in the manifest's warnings column{where}", markup=False)
     if failed.empty:
         if not quiet:
             err.print(f"fleet: {summary(manifest, what)}{where}", markup=False)

@@ -293,11 +293,13 @@ class Fleet:
         """Run ``task`` ("score" or "detect") on every series of ``staged`` that has a model."""
         models = dict(zip(self.manifest_["series"], self.manifest_["model"]))
         ok = set(self.manifest_["series"][self.manifest_["status"] == "ok"])
+        fit_errors = {name: error for name, error in zip(self.manifest_["series"], self.manifest_["error"]) if isinstance(error, str)}
         rows: dict[str, dict] = {}
         for name in staged.files:
             rows[name] = _row(name, staged.rows[name], models.get(name))
             if name not in ok:
-                why = "no model: its fit failed" if name in models else "no model: the series was not in the fitted data"
+                reason = f" ({fit_errors[name]})" if name in fit_errors else ""
+                why = f"no model: its fit failed{reason}" if name in models else "no model: the series was not in the fitted data"
                 rows[name].update(status="failed", error=why)
         jobs = ((name, {"task": task, "series": name, "files": staged.files[name], "settings": self.settings_,
                         "model": str(self.folder_ / models[name]), **(options or {}),
@@ -367,6 +369,16 @@ def _manifest(rows: dict[str, dict]) -> pd.DataFrame:
 def _write_manifest(rows: dict[str, dict], path: Path) -> None:
 
     write_table(_manifest(rows), path)
+
+
+def warning_counts(manifest: pd.DataFrame) -> dict[str, int]:
+    """{kind of warning: how many series had it}, most frequent first; a warning's kind is its text before
+    the first colon ("mean-collapse", "identity-like model", ...), as the manifest's ``warnings`` column holds them."""
+    counts: dict[str, int] = {}
+    for notes in manifest["warnings"].dropna():
+        for kind in sorted({note.split(":", 1)[0].strip() for note in str(notes).split("; ") if note.strip()}):
+            counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def summary(manifest: pd.DataFrame, what: str = "fitted") -> str:

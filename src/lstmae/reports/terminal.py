@@ -11,12 +11,14 @@ from rich.table import Table
 _LEFT = ("start_time", "end_time", "event", "id", "top_features")
 
 
-def print_intervals(intervals: pd.DataFrame, threshold: float, console: Console, unit: str = "interval") -> None:
-    """Print what `detect` found (intervals of a series, or samples of a panel: ``unit="sample"``) as a table."""
+def print_intervals(intervals: pd.DataFrame, threshold: float | None, console: Console, unit: str = "interval") -> None:
+    """Print what `detect` found (intervals of a series, or samples of a panel: ``unit="sample"``) as a table;
+    ``threshold`` None: each series was judged against its own (a fleet)."""
+    against = "each series against its own threshold" if threshold is None else f"threshold {threshold:.4g}"
     if len(intervals) == 0:
-        console.print(f"no anomalous {unit} (threshold {threshold:.4g})")
+        console.print(f"no anomalous {unit} ({against})")
         return
-    table = Table(title=f"{len(intervals)} anomalous {unit}(s), threshold {threshold:.4g}", title_justify="left")
+    table = Table(title=f"{len(intervals)} anomalous {unit}(s), {against}", title_justify="left")
     for column in intervals.columns:
         table.add_column(str(column), justify="left" if column in _LEFT else "right")
     for row in intervals.itertuples(index=False):
