@@ -380,3 +380,24 @@ def test_fit_says_when_early_stopping_ended_training(tmp_path, capsys):
     stopped = [line for line in lines if line.startswith("early stopping ended training at epoch ")]
     assert len(stopped) == 1 and " of 40 (best val_loss " in stopped[0] and stopped[0].endswith("the model has that epoch's weights")
     assert not any("train longer" in line for line in lines)
+
+
+def test_explain_data_describes_the_model_fit_would_train(tmp_path, capsys):
+    """Issue 23 item 8: `explain DATA` picks timesteps (and the other defaults) as `fit` does for the same data."""
+    import warnings
+
+    from lstmae import LSTMAutoencoder
+
+    n, period = 3000, 125
+    values = np.sin(2 * np.pi * np.arange(n) / period) + 0.05 * np.random.default_rng(0).standard_normal(n)
+    data = tmp_path / "periodic.csv"
+    pd.DataFrame({"value": values}).to_csv(data, index=False)
+    code, out, _ = run(capsys, "explain", data)
+    assert code == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = LSTMAutoencoder(epochs=1, verbose=0, random_state=0).fit(pd.read_csv(data))
+    assert fitted.timesteps_ != 40  # the old explain default would not match
+    assert f"timesteps={fitted.timesteps_}" in out
+    assert LSTMAutoencoder().explain(pd.read_csv(data)) in out  # the walk of the default estimator, not explain's own numbers
+    assert "units=64" not in out

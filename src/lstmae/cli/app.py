@@ -549,19 +549,24 @@ def _long_format(keys: Any, values: Any, names: list[str]) -> Any:
     return pd.concat([table, pd.DataFrame(values.reshape(-1, width), columns=names)], axis=1)
 
 
+#: `lstmae explain` without DATA: the shape walk's numbers where no option gives them.
+EXPLAIN_DEFAULTS = {"timesteps": 40, "units": 64, "architecture": "repeat", "batch_size": 32, "stride": 1,
+                    "validation_split": 0.0, "frame": "auto"}
+
+
 @app.command()
 def explain(
     data: Annotated[Optional[Path], typer.Argument(help="Optional data file: its shape is used.", show_default=False)] = None,
     length: Annotated[Optional[int], typer.Option("--length", help="Length of one long series (instead of DATA).")] = None,
     samples: Annotated[Optional[int], typer.Option("--samples", help="Number of sequences of a 3-D panel (instead of DATA).")] = None,
     features: Annotated[int, typer.Option("--features", help="Values per timestep (instead of DATA).")] = 1,
-    timesteps: Annotated[str, typer.Option(help="Window length, or 'auto' (needs DATA).")] = "40",
-    units: Annotated[str, typer.Option(help="Hidden units per encoder layer, e.g. 100 or 64,16.")] = "64",
-    architecture: Annotated[str, typer.Option(help="'repeat' or 'sequence'.")] = "repeat",
-    batch_size: Annotated[str, typer.Option("--batch-size", help="Windows per gradient step.")] = "32",
-    stride: Annotated[str, typer.Option(help="Step between training windows.")] = "1",
-    validation_split: Annotated[str, typer.Option("--validation-split", help="Fraction of windows held out for validation.")] = "0.0",
-    frame: Annotated[str, typer.Option(help="Timesteps the LSTM reads as one step, or 'auto'.")] = "auto",
+    timesteps: Annotated[Optional[str], typer.Option(help="Window length, or 'auto' (needs DATA). Default: with DATA, what `lstmae fit` picks for it; else 40.", show_default=False)] = None,
+    units: Annotated[Optional[str], typer.Option(help="Hidden units per encoder layer, e.g. 100 or 64,16. Default: with DATA, fit's (32); else 64.", show_default=False)] = None,
+    architecture: Annotated[Optional[str], typer.Option(help="'repeat' or 'sequence' (default: repeat).", show_default=False)] = None,
+    batch_size: Annotated[Optional[str], typer.Option("--batch-size", help="Windows per gradient step. Default: with DATA, fit's (64); else 32.", show_default=False)] = None,
+    stride: Annotated[Optional[str], typer.Option(help="Step between training windows (default: 1).", show_default=False)] = None,
+    validation_split: Annotated[Optional[str], typer.Option("--validation-split", help="Fraction of windows held out for validation. Default: with DATA, fit's (0.1); else 0.0.", show_default=False)] = None,
+    frame: Annotated[Optional[str], typer.Option(help="Timesteps the LSTM reads as one step, or 'auto' (default).", show_default=False)] = None,
     model_path: Annotated[Optional[Path], typer.Option("--model", "-m", help="Explain a saved model instead of the options above.")] = None,
     time_column: TimeColumnOpt = None,
     columns: ColumnsOpt = None,
@@ -586,9 +591,8 @@ def explain(
     size: dict[str, int] = {}
     texts = {"timesteps": timesteps, "units": units, "architecture": architecture, "batch_size": batch_size,
              "stride": stride, "validation_split": validation_split, "frame": frame}
-    chosen = {name: option_value(name, text) for name, text in texts.items()}
-    steps = chosen["timesteps"]
-    if data is not None:
+    chosen = {name: option_value(name, text) for name, text in texts.items() if text is not None}
+    if data is not None:  # the options not given: the estimator's defaults, so the walk is the model `fit` would train
         check_data_path(data)
         loaded = _read(data, time_column, columns, id_column, policy=(missing, duplicates))
         from lstmae.estimator import LSTMAutoencoder
@@ -597,7 +601,8 @@ def explain(
         out.print(f"data: {data} ({loaded.kind}, shape {tuple(loaded.data.shape)})", markup=False)
         out.print(text, markup=False)
         return
-    if steps == "auto":
+    chosen = {**EXPLAIN_DEFAULTS, **chosen}  # no data: a walk of round numbers, the classic Keras example's
+    if chosen["timesteps"] == "auto":
         raise ParameterError("--timesteps auto needs a data file to find the period; give DATA or an integer.")
     if length is not None:
         size["n_timesteps"] = length
