@@ -187,8 +187,8 @@ def test_a_panel_frame_gives_scores_by_id_and_named_top_features(panel):
     order = [ids.index(user) for user in scores.index]
     np.testing.assert_allclose(scores.to_numpy(), model.anomaly_score(panel[order]), rtol=1e-6)
     table = model.detect(frame, threshold=float(scores.median()))
-    assert list(table.columns) == ["sample", "id", "score", "severity", "top_features"]
-    assert list(table["id"]) == [scores.index[i] for i in table["sample"]]
+    assert list(table.columns) == ["sample", "user", "score", "severity", "top_features"]  # the frame's id level name
+    assert list(table["user"]) == [scores.index[i] for i in table["sample"]]
     assert table["top_features"].str.match(r"^(clicks|views) \(\d+%\), (clicks|views) \(\d+%\)$").all()
 
 
@@ -204,3 +204,20 @@ def test_a_panel_frame_refuses_a_repeated_id_and_time(panel):
     frame = pd.concat([frame, frame.iloc[:1]])
     with pytest.raises(DataError, match=r"indexed by \(id, time\) but id '[ab]' has time \d more than once"):
         LSTMAutoencoder(**SMALL).fit(frame)
+
+
+def test_encode_and_reconstruct_of_a_panel_frame_keep_its_ids_index_and_columns(panel):
+    """Issue 23 item 7: pandas in, pandas out, named by the input's ids, index and columns."""
+    ids = [f"u{i:02d}" for i in range(len(panel))]
+    frame = long_frame(panel, ids, ["clicks", "views"]).sample(frac=1, random_state=3)  # rows in any order
+    model = LSTMAutoencoder(**SMALL).fit(frame)
+    rebuilt = model.reconstruct(frame)
+    assert isinstance(rebuilt, pd.DataFrame) and rebuilt.index.equals(frame.index) and list(rebuilt.columns) == ["clicks", "views"]
+    by_id = model.reconstruct(panel)  # the same samples as an array, in the array's order
+    for user in ("u00", "u07"):
+        rows = rebuilt.xs(user, level="user").sort_index()
+        np.testing.assert_allclose(rows.to_numpy(), by_id[ids.index(user)], rtol=1e-6)
+    embeddings = model.encode(frame)
+    assert isinstance(embeddings, pd.DataFrame) and embeddings.index.name == "user"
+    assert list(embeddings.columns) == [f"z{i}" for i in range(embeddings.shape[1])]
+    np.testing.assert_allclose(embeddings.loc[ids].to_numpy(), model.encode(panel), rtol=1e-5, atol=1e-6)

@@ -21,6 +21,7 @@ from sklearn.base import OutlierMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from lstmae.data.frames import Prepared, prepare
+from lstmae.data.windows import window_starts
 from lstmae.errors import FeatureMismatchError, NotFittedError
 from lstmae.params import check_score_threshold
 from lstmae.scoring.intervals import detection_gap, detections, sample_table
@@ -158,4 +159,17 @@ def labelled(data: Prepared, values: np.ndarray) -> Any:
     return pd.DataFrame(values, index=data.index, columns=data.columns)
 
 
-__all__ = ["Detector", "check_input", "labelled", "sample_table"]
+def labelled_embeddings(data: Prepared, embeddings: np.ndarray, timesteps: int, stride: int) -> Any:
+    """Embeddings (N, L) as the input came: for pandas input a DataFrame (columns ``z0``, ``z1``, ...) indexed by the
+    samples' ids (a panel) or by the index label of each window's first timestep (a series, windows at
+    `window_starts`); (N, T, L) embeddings of the "sequence" design, and array input, stay arrays."""
+    if data.index is None or embeddings.ndim != 2:
+        return embeddings
+    names = [f"z{i}" for i in range(embeddings.shape[1])]
+    if data.is_panel:
+        return pd.DataFrame(embeddings, index=data.index, columns=names)
+    starts = window_starts(data.values.shape[0], timesteps, stride)
+    return pd.DataFrame(embeddings, index=data.index[starts], columns=names)
+
+
+__all__ = ["Detector", "check_input", "labelled", "labelled_embeddings", "sample_table"]

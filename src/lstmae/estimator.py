@@ -31,7 +31,7 @@ from lstmae.data.frames import Prepared, prepare
 from lstmae.data.period import choose_timesteps
 from lstmae.data.scaling import inverse_transform
 from lstmae.data.windows import n_windows
-from lstmae.detector import Detector, check_input, labelled
+from lstmae.detector import Detector, check_input, labelled, labelled_embeddings
 from lstmae.diagnostics import Diagnostics, diagnose, early_stop
 from lstmae.errors import (
     DataError,
@@ -377,15 +377,19 @@ class LSTMAutoencoder(Detector, BaseEstimator):
 
         Returns
         -------
-        ndarray, float32
+        ndarray, float32, or a DataFrame for pandas input
             "repeat": ``(n_windows, latent)``; "sequence": ``(n_windows, timesteps, latent)``.
-            For 3-D input ``n_windows`` is the number of samples.
+            For 3-D input ``n_windows`` is the number of samples. Pandas input gives
+            the "repeat" embeddings as a DataFrame (columns ``z0``, ``z1``, ...) indexed by
+            the samples' ids (a panel indexed by (id, time)) or by each window's first
+            index label (a series).
         """
         step = self.stride if stride is None else stride
 
-        def embeddings(data: Prepared, state: ScoringState) -> np.ndarray:
+        def embeddings(data: Prepared, state: ScoringState) -> Any:
             check_integer("stride", step, 1)
-            return inference.embeddings(self.module_, state.scale(data.values), data.is_panel, step).numpy()
+            found = inference.embeddings(self.module_, state.scale(data.values), data.is_panel, step).numpy()
+            return labelled_embeddings(data, found, self.timesteps_, step)
 
         return self._each_series(X, series_column, "encode", embeddings)
 

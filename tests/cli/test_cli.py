@@ -183,18 +183,18 @@ def test_panel_long_format_round_trip(capsys, tmp_path):
     code, _, err = run(capsys, "score", path, "-m", model, "--id-column", "user", "--time-column", "day", "-o", scores)
     assert code == 0, err
     table = pd.read_csv(scores)
-    assert len(table) == users and list(table.columns) == ["id", "score", "anomaly"]
+    assert len(table) == users and list(table.columns) == ["user", "score", "anomaly"]  # the id column keeps its name (issue 23 item 7)
     recon = tmp_path / "recon.csv"
     code, _, err = run(capsys, "reconstruct", path, "-m", model, "--id-column", "user", "--time-column", "day", "-o", recon)
     assert code == 0, err
     table = pd.read_csv(recon)
-    assert list(table.columns) == ["id", "step", "feature_0"] and len(table) == users * days
+    assert list(table.columns) == ["user", "step", "value"] and len(table) == users * days
     assert table["step"].tolist()[:days] == list(range(days))
     embeddings = tmp_path / "emb.csv"
     code, _, err = run(capsys, "encode", path, "-m", model, "--id-column", "user", "--time-column", "day", "-o", embeddings)
     assert code == 0, err
     table = pd.read_csv(embeddings)
-    assert list(table.columns) == ["id", "z0", "z1", "z2", "z3"] and len(table) == users
+    assert list(table.columns) == ["user", "z0", "z1", "z2", "z3"] and len(table) == users
     # The model remembers its id column (issue 13, item 7); reading without one is still refused.
     code, _, err = run(capsys, "score", path, "-m", model, "--id-column", "none")
     assert code == 2 and "--id-column" in err

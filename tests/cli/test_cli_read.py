@@ -88,7 +88,7 @@ def test_panel_verbs_read_as_during_fit_without_flags(capsys, tmp_path, clicks, 
     if verb == "score":
         table = pd.read_csv(pd.io.common.StringIO(plain))
         # one row per user, in order of first appearance in the shuffled file
-        assert table["id"].tolist() == pd.read_csv(clicks)["user"].drop_duplicates().tolist()
+        assert table["user"].tolist() == pd.read_csv(clicks)["user"].drop_duplicates().tolist()  # named as in the file
 
 
 @pytest.mark.parametrize("verb", ["score", "detect", "encode", "reconstruct"])

@@ -48,9 +48,9 @@ def test_detect_lists_each_anomalous_user_with_its_id_and_the_column_name(capsys
     assert code == 0, err
     found = pd.read_csv(tmp_path / "found.csv")
     flagged = scores[scores["anomaly"] == 1]
-    assert list(found.columns) == ["sample", "id", "score", "severity", "top_features"]
-    assert sorted(found["id"]) == sorted(flagged["id"])  # one row per user, never an interval of users
-    assert {"u50", "u51", "u52"} <= set(found["id"])
+    assert list(found.columns) == ["sample", "user", "score", "severity", "top_features"]  # the file's id column name
+    assert sorted(found["user"]) == sorted(flagged["user"])  # one row per user, never an interval of users
+    assert {"u50", "u51", "u52"} <= set(found["user"])
     assert (found["top_features"] == "clicks (100%)").all()
     assert f"{len(found)} anomalous sample(s)" in out and "start" not in out
 

@@ -196,7 +196,7 @@ def _per_series(many: Many, tables: dict) -> Any:
 def _position_frame(loaded: "LoadedData", n: int) -> Any:
     """The first column(s) of a per-timestep / per-sample output table."""
     if loaded.kind == "panel":
-        return pd.DataFrame({"id": loaded.ids if loaded.ids is not None else range(n)})
+        return pd.DataFrame({loaded.id_name: loaded.ids if loaded.ids is not None else range(n)})
     index = loaded.data.index
     name = index.name or "index"
     return pd.DataFrame({name: index.to_numpy()})
@@ -210,7 +210,7 @@ def _model_input(loaded: "LoadedData") -> Any:
     samples, steps, width = loaded.data.shape
     ids = np.empty(samples, dtype=object)
     ids[:] = loaded.ids
-    index = pd.MultiIndex.from_arrays([np.repeat(ids, steps), np.tile(np.arange(steps), samples)], names=["id", "step"])
+    index = pd.MultiIndex.from_arrays([np.repeat(ids, steps), np.tile(np.arange(steps), samples)], names=[loaded.id_name, "step"])
     return pd.DataFrame(loaded.data.reshape(samples * steps, width), index=index, columns=loaded.columns)
 
 
@@ -455,8 +455,8 @@ def detect(
             err.print(f"wrote {len(table)} interval(s) to {output}")
         return
     found = model.detect(_model_input(loaded), threshold=threshold, min_gap=min_gap)
-    if loaded.kind == "panel" and "id" not in found.columns and loaded.ids is not None:  # a .npy panel: ids are positions
-        found.insert(1, "id", [loaded.ids[i] for i in found["sample"]])
+    if loaded.kind == "panel" and loaded.id_name not in found.columns and loaded.ids is not None:  # a .npy panel: ids are positions
+        found.insert(1, loaded.id_name, [loaded.ids[i] for i in found["sample"]])
     unit = "sample" if loaded.kind == "panel" else "interval"
     print_intervals(found, model.threshold_ if threshold is None else threshold, out, unit=unit)
     if output is not None:
@@ -501,11 +501,11 @@ def encode(
         if suffix == ".npy":
             raise ParameterError(f"--output {output}: embeddings of several series go to a .csv or .parquet table (one row per window, the series first).")
         found = model.encode(loaded.data(), stride=stride)
-        table = _per_series(loaded, {key: rows(loaded.parts[key], values) for key, values in found.items()})
+        table = _per_series(loaded, {key: rows(loaded.parts[key], np.asarray(values)) for key, values in found.items()})
         write_table(table, output)
         err.print(f"wrote embeddings of {len(found)} series ({len(table)} rows) to {output}")
         return
-    embeddings = model.encode(_model_input(loaded), stride=stride)
+    embeddings = np.asarray(model.encode(_model_input(loaded), stride=stride))  # the table below has its own keys
     if suffix == ".npy":
         write_array(embeddings, output)
     else:
@@ -532,12 +532,12 @@ def reconstruct(
         _emit_table(_per_series(loaded, {key: table.reset_index() for key, table in found.items()}), output)
         return
     recon = model.reconstruct(_model_input(loaded))
-    if loaded.kind == "panel":  # (samples, timesteps, features): one row per sample and step
+    if loaded.kind == "panel" and not isinstance(recon, pd.DataFrame):  # a .npy panel (S, T, F): one row per sample and step
         keys = _position_frame(loaded, recon.shape[0])
         names = [f"feature_{i}" for i in range(recon.shape[2])]
         table = _long_format(keys, recon, names)
-    else:
-        table = recon.reset_index()  # the time (or position) column first, then the features
+    else:  # a table's series or panel, as read: the time (or position), or the id and step, first; then the features
+        table = recon.reset_index()
     _emit_table(table, output)
 
 

@@ -42,6 +42,9 @@ class Prepared:
         DataFrame panel, the id of each sample.
     columns : list of str or None
         Column names of a DataFrame input (or the Series name).
+    rows, order : pandas.Index and ndarray, or None
+        A DataFrame panel: the input's own row index (id, time) and, for each value of
+        ``values`` flattened to (S * T, F), the input row it came from (`restore` puts it back).
     """
 
     values: np.ndarray
@@ -49,6 +52,8 @@ class Prepared:
     input_ndim: int
     index: pd.Index | None = None
     columns: list[str] | None = None
+    rows: pd.Index | None = None
+    order: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -79,12 +84,18 @@ class Prepared:
     def restore(self, values: np.ndarray) -> Any:
         """Give per-timestep ``values`` the caller's layout.
 
-        ``values`` has the canonical shape of this input. A DataFrame input
-        returns a DataFrame with the same index and columns, a Series a Series,
-        a 1-D array a 1-D array, anything else an ndarray.
+        ``values`` has the canonical shape of this input. A DataFrame input (a
+        panel indexed by (id, time) included) returns a DataFrame with the same
+        index, row order and columns, a Series a Series, a 1-D array a 1-D
+        array, anything else an ndarray.
         """
         if self.kind == "panel":
-            return values
+            if self.rows is None:
+                return values
+            flat = values.reshape(-1, values.shape[-1])  # (S * T, F), in the panel's order
+            back = np.empty_like(flat)
+            back[self.order] = flat  # each value to the input row it came from
+            return pd.DataFrame(back, index=self.rows, columns=self.columns)
         if self.index is not None and self.columns is not None:
             if self.input_ndim == 1:
                 return pd.Series(values[:, 0], index=self.index, name=self.columns[0])
@@ -182,7 +193,7 @@ def _panel_from_frame(frame: pd.DataFrame, name: str) -> Prepared:
         )
     order = np.lexsort((pd.factorize(times, sort=True)[0], codes))  # by id (first appearance), then by time
     values = rows.values[order].reshape(len(uniques), int(counts[0]), rows.n_features)  # (S, T, F)
-    return Prepared(values, "panel", 2, pd.Index(uniques, name=frame.index.names[0]), rows.columns)
+    return Prepared(values, "panel", 2, pd.Index(uniques, name=frame.index.names[0]), rows.columns, frame.index, order)
 
 
 def _check_finite(values: np.ndarray, name: str, columns: list[str] | None) -> None:

@@ -107,6 +107,7 @@ class LoadedData:
     time: pd.Index | None = None
     source: str = ""
     columns: list[str] | None = None
+    id_name: str = "id"  # a panel table's id column, as outputs name it (``--id-column user``: "user")
 
     def __post_init__(self) -> None:
         if self.kind not in ("series", "panel"):
@@ -1002,7 +1003,7 @@ def _panel(
         order = np.lexsort((key, codes))  # by id code, then by time; stable
         time = labels[order[:length]]
     panel = np.ascontiguousarray(matrix[order]).reshape(len(uniques), length, matrix.shape[1])
-    return LoadedData(panel, "panel", ids=list(uniques.tolist()), time=time, source=source)
+    return LoadedData(panel, "panel", ids=list(uniques.tolist()), time=time, source=source, id_name=str(id_name))
 
 
 # --------------------------------------------------------------------------- #

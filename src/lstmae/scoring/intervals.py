@@ -152,7 +152,7 @@ def sample_table(
     scores : ndarray of shape (S,)
     threshold : float
     ids : pandas.Index of length S, optional
-        The samples' ids; adds an ``id`` column.
+        The samples' ids; adds a column named ``ids.name`` (``id`` when it has none).
     feature_scores : ndarray of shape (S, n_features), optional
         Per-feature reconstruction scores; adds ``top_features``.
     feature_names : list of str, optional
@@ -169,8 +169,8 @@ def sample_table(
     chosen = np.flatnonzero(scores > threshold)
     chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
     table = pd.DataFrame({"sample": chosen.astype(np.int64)})
-    if ids is not None:
-        table["id"] = ids[chosen] if len(chosen) else pd.Index([], dtype=ids.dtype)
+    if ids is not None:  # named as the input names its ids (a DataFrame indexed by (user, day): "user")
+        table[ids.name or "id"] = ids[chosen] if len(chosen) else pd.Index([], dtype=ids.dtype)
     table["score"] = scores[chosen]
     table["severity"] = scores[chosen] / threshold if threshold > 0 else np.inf
     if feature_scores is not None:
