@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -23,14 +22,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from browser import chromium, unavailable as skip_or_fail
 from paths import ROOT
 
 
 SITE = Path(os.environ.get("LSTMAE_DOCS_HTML") or ROOT / "docs" / "_build" / "html")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 #: (page, text its <title> holds, text of its first <h1>)
 PAGES = [
     ("index.html", "lstmae", "lstmae"),
@@ -40,10 +36,8 @@ PAGES = [
 
 
 def unavailable(reason: str) -> None:
-    """Skip on a developer's machine; in CI (CI=true) a missing site or browser is a failure."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"the documentation site cannot be checked in CI: {reason}; .ci/run must run make docs and install chromium")
-    pytest.skip(reason)
+    """Skip on a developer's machine; in CI (CI=true, where .ci/run runs make docs first) a failure."""
+    skip_or_fail(reason, "the documentation site")
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +49,8 @@ def site() -> Path:
 
 @pytest.fixture(scope="module")
 def browser(site):
-    found = os.environ.get("LSTMAE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found or not Path(found).exists():
-        unavailable("no Chromium (apt-get install chromium, or set LSTMAE_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=found, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium("the documentation site") as launched:
+        yield launched
 
 
 # ------------------------------------------------------------- sources

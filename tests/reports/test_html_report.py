@@ -20,14 +20,11 @@ import pandas as pd
 import pytest
 
 import naive
+from browser import chromium
 from lstmae.errors import DataError, ParameterError
 from lstmae.reports.html import ReportData, display_indices, render_html, report_data, write_report
 from lstmae.scoring.intervals import interval_table
 
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 #: Where docs/report.png comes from: LSTMAE_SCREENSHOT=docs/report.png pytest -k demo_report
 SCREENSHOT_ENV = "LSTMAE_SCREENSHOT"
 
@@ -222,31 +219,10 @@ def test_cli_report_with_a_label_column(tmp_path, fitted_frame, anomalous_frame,
 # ------------------------------------------------------------- in a browser
 
 
-def chromium_path() -> str | None:
-    found = os.environ.get("LSTMAE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    return found if found and Path(found).exists() else None
-
-
-def unavailable(reason: str) -> None:
-    """Skip on a developer's machine; in CI (CI=true) a missing browser is a failure."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"browser tests cannot run in CI: {reason}; .ci/run must install chromium and the dev extra")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser():
-    executable = chromium_path()
-    if executable is None:
-        unavailable("no Chromium (apt-get install chromium, or set LSTMAE_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Opened:

@@ -8,14 +8,14 @@ distance carried most of the combined score (bench/RESULTS-panel.md). Panels onl
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 import torch
 
-from lstmae.scoring.latent import CentredReference, nearest_distances
-from lstmae.scoring.parts.base import INPUT, LEVEL_FLOOR, ScorePart, ScoringSettings, TrainingData
+from lstmae.scoring.latent import nearest_distances
+from lstmae.scoring.parts.base import INPUT, LEVEL_FLOOR, ScoringSettings, TrainingData
+from lstmae.scoring.parts.rows import NearestRow
 
 #: The training samples kept, at most this many values (samples x timesteps x features) in all
 #: (64 MB of float32); a larger panel keeps evenly spaced samples.
@@ -28,7 +28,7 @@ def reference_rows(samples: int, width: int) -> torch.Tensor:
     return torch.linspace(0, samples - 1, keep).round().long() if keep < samples else torch.arange(samples)
 
 
-class InputDistance(ScorePart):
+class InputDistance(NearestRow):
     """Euclidean distance of each sample to the nearest training sample, in scaled units.
 
     reference : (M, T * F) float32, the kept training samples, flattened
@@ -41,13 +41,8 @@ class InputDistance(ScorePart):
     applies_to = "compares whole samples of a panel with the training samples"
 
     def __init__(self, reference: torch.Tensor | None = None) -> None:
-        super().__init__()
-        self.reference = reference
+        super().__init__(reference)
         self.kept: torch.Tensor | None = None  # the kept samples' indices, for the training samples' own distances
-
-    @functools.cached_property
-    def prepared(self) -> CentredReference:
-        return CentredReference.of(self.reference)
 
     def fit_reference(self, data: TrainingData, embeddings: torch.Tensor | None) -> None:
         flat = data.scaled.reshape(data.scaled.shape[0], -1)  # (S, T*F): every training sample
@@ -62,15 +57,6 @@ class InputDistance(ScorePart):
     def fit_level(self, training: np.ndarray, held_out: np.ndarray | None) -> None:
         """The mean leave-one-out distance of the training samples (all of them, not only the held-out part)."""
         self.level = max(float(training.mean()), LEVEL_FLOOR)
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {"reference": self.reference.contiguous()}
-
-    @classmethod
-    def restore(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "InputDistance":
-        part = super().restore(tensors, fields, settings)
-        part.reference = tensors["reference"].float()
-        return part
 
     @classmethod
     def from_legacy(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "InputDistance | None":

@@ -11,7 +11,6 @@ training samples' (itself skipped).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,8 +20,9 @@ import torch
 from lstmae.data.windows import n_windows, window_starts
 from lstmae.scoring import inference
 from lstmae.scoring.combination import BASE_PART
-from lstmae.scoring.latent import CentredReference, nearest_distances
-from lstmae.scoring.parts.base import NETWORK, ScorePart, ScoringSettings, TrainingData
+from lstmae.scoring.latent import nearest_distances
+from lstmae.scoring.parts.base import NETWORK, ScoringSettings, TrainingData
+from lstmae.scoring.parts.rows import NearestRow
 
 #: Training embeddings kept for the latent distance: every training window up to
 #: this many, else evenly spaced ones. Denser is better: on the dev benchmark,
@@ -42,7 +42,7 @@ def reference_windows(n: int, is_panel: bool, timesteps: int) -> tuple[int, torc
     return stride, torch.from_numpy(window_starts(n, timesteps, stride)), timesteps
 
 
-class Latent(ScorePart):
+class Latent(NearestRow):
     """Distance of each window's (sample's) embedding to the nearest training embedding.
 
     reference : (M, L) float32 training embeddings
@@ -55,15 +55,9 @@ class Latent(ScorePart):
     needs = "the training embeddings"
 
     def __init__(self, reference: torch.Tensor | None = None) -> None:
-        super().__init__()
-        self.reference = reference
+        super().__init__(reference)
         self.positions: torch.Tensor | None = None
         self.radius = 1
-
-    @functools.cached_property
-    def prepared(self) -> CentredReference:
-        """The reference prepared once for every pass and stream update."""
-        return CentredReference.of(self.reference)
 
     def reference_jobs(self, network: torch.nn.Module, data: TrainingData) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         fitted = data.fitted
@@ -78,15 +72,6 @@ class Latent(ScorePart):
         distance = nearest_distances(chunk.embedding.float(), self.prepared, exclude).double()  # (B,)
         steps = 1 if is_panel else chunk.squared.shape[1]
         return distance[:, None, None].expand(-1, steps, 1).numpy()  # (B, T, 1) or (B, 1, 1)
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {"reference": self.reference.contiguous()}
-
-    @classmethod
-    def restore(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "Latent":
-        part = super().restore(tensors, fields, settings)
-        part.reference = tensors["reference"].float()
-        return part
 
     @classmethod
     def from_legacy(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "Latent | None":
