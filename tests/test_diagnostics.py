@@ -149,3 +149,26 @@ def test_a_fit_that_stopped_early_says_so_and_keeps_it_after_loading(tmp_path):
     assert all("train longer" not in message for message in model.diagnostics_["warnings"])
     model.save(tmp_path / "m.safetensors")
     assert LSTMAutoencoder.load(tmp_path / "m.safetensors").early_stopping_ == stop
+
+
+def test_a_series_too_short_to_learn_from_is_warned_about_with_the_numbers():
+    """Issue 23 item 3: 20 rows at timesteps 5 leave 14 training windows (10% held out)."""
+    from lstmae.diagnostics import MIN_TRAINING_WINDOWS
+
+    short = np.sin(np.arange(20) / 3)
+    with pytest.warns(DegenerateModelWarning, match=r"too little data: only 14 training windows \(20 timesteps, windows of "
+                      r"timesteps=5, 10% held out\), too few to learn what is normal from.*give at least 40 timesteps"):
+        model = LSTMAutoencoder(timesteps=5, units=2, epochs=1, random_state=0, verbose=0).fit(short)
+    assert model.diagnostics_["warnings"][0].startswith("too little data: only 14 training windows")
+    assert MIN_TRAINING_WINDOWS == 32 and -(-32 // 0.9) + 5 - 1 == 40  # where "at least 40" comes from
+    long = np.sin(np.arange(400) / 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LSTMAutoencoder(timesteps=5, units=2, epochs=1, random_state=0, verbose=0).fit(long)
+    assert not any("too little data" in str(w.message) for w in caught)
+
+
+def test_a_panel_of_few_samples_is_warned_about():
+    panel = np.sin(np.arange(8)[None, :, None] / 2 + np.linspace(0, 6, 20)[:, None, None])
+    with pytest.warns(DegenerateModelWarning, match=r"too little data: only 18 training samples \(20 samples, 10% held out\)"):
+        LSTMAutoencoder(units=2, epochs=1, random_state=0, verbose=0).fit(panel)

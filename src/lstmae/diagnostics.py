@@ -108,6 +108,24 @@ def unlike_inputs(windows: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     return {"shuffled": shuffled, "reversed": windows.flip(1), "noise": noise}
 
 
+#: Fewer training windows (or samples) than this: too few to learn what is normal from; the fit warns.
+MIN_TRAINING_WINDOWS = 32
+
+
+def too_few_windows(n_windows: int, n_rows: int, timesteps: int, is_panel: bool, validation_split: float) -> str | None:
+    """The warning for a fit on fewer than MIN_TRAINING_WINDOWS training windows (samples), with the numbers, or None."""
+    if n_windows >= MIN_TRAINING_WINDOWS:
+        return None
+    if is_panel:
+        return (f"too little data: only {n_windows} training samples ({n_rows} samples, {validation_split:.0%} held out), "
+                f"too few to learn what is normal from, so the scores and the threshold are unreliable; "
+                f"give at least {MIN_TRAINING_WINDOWS} normal samples.")
+    needed = -(-MIN_TRAINING_WINDOWS // max(1e-9, 1 - validation_split)) + timesteps - 1
+    return (f"too little data: only {n_windows} training windows ({n_rows} timesteps, windows of timesteps={timesteps}, "
+            f"{validation_split:.0%} held out), too few to learn what is normal from, so the scores and the threshold are "
+            f"unreliable; give at least {int(needed)} timesteps, or a smaller timesteps.")
+
+
 def early_stop(history: dict, epochs: int) -> dict | None:
     """How early stopping ended a fit, from its ``history`` (per-epoch lists) and the ``epochs`` asked for:
     {"stopped_epoch", "epochs", "best_epoch", "best_val_loss"} (epochs counted from 1), or None when the fit
@@ -131,6 +149,7 @@ def diagnose(
     architecture: str,
     seed: int = 0,
     early_stopped: dict | None = None,
+    notes: list[str] | None = None,
 ) -> Diagnostics:
     """Measure identity and mean-collapse behaviour on training windows.
 
@@ -146,6 +165,8 @@ def diagnose(
         For the shuffling and the noise.
     early_stopped : dict, optional
         `early_stop` of the fit: the advice then never asks for more epochs.
+    notes : list of str, optional
+        Warnings the fit found itself (`too_few_windows`), listed first.
     """
     train_error = _mse(reconstruct, windows)
     floor = 1e-12  # a perfect reconstruction still gives finite ratios
@@ -161,7 +182,7 @@ def diagnose(
     flat = mean_error < FLAT_WINDOWS_ERROR
     collapse_ratio = 0.0 if flat else train_error / mean_error
     collapsed = collapse_ratio > COLLAPSE_WARNING_RATIO
-    warnings: list[str] = []
+    warnings: list[str] = list(notes or [])
     # A collapsed model reconstructs everything equally badly: its ratio near 1 is not identity.
     identity_like = identity_ratio < IDENTITY_WARNING_RATIO or noise_explained > NOISE_EXPLAINED_WARNING
     if identity_like and not collapsed and not flat:

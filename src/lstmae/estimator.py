@@ -32,7 +32,7 @@ from lstmae.data.period import choose_timesteps
 from lstmae.data.scaling import inverse_transform
 from lstmae.data.windows import n_windows
 from lstmae.detector import Detector, check_input, labelled, labelled_embeddings
-from lstmae.diagnostics import Diagnostics, diagnose, early_stop
+from lstmae.diagnostics import Diagnostics, diagnose, early_stop, too_few_windows
 from lstmae.errors import (
     DataError,
     DegenerateModelWarning,
@@ -345,7 +345,8 @@ class LSTMAutoencoder(Detector, BaseEstimator):
             del self.feature_names_in_
         self.input_kind_, self.seed_, self.history_, self.metadata_ = first.kind, seed, history, {}
         self.early_stopping_ = early_stop(history, self.epochs)
-        self.diagnostics_ = _diagnose(self.module_, train_set, self.architecture, seed, self.early_stopping_)
+        few = too_few_windows(len(train_set), data.values.shape[0], timesteps, data.is_panel, self.validation_split)
+        self.diagnostics_ = _diagnose(self.module_, train_set, self.architecture, seed, self.early_stopping_, [few] if few else [])
         for message in self.diagnostics_["warnings"]:
             warnings.warn(message, DegenerateModelWarning, stacklevel=2)
         states = [
@@ -662,13 +663,14 @@ def _seed(random_state: int | None) -> int:
     return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] % (2**63))
 
 
-def _diagnose(network: _Network, train_set: Any, architecture: str, seed: int, early_stopped: dict | None) -> dict:
+def _diagnose(network: _Network, train_set: Any, architecture: str, seed: int, early_stopped: dict | None,
+              notes: list[str]) -> dict:
     """Identity and mean-collapse ratios on up to DIAGNOSTIC_WINDOWS training windows."""
     count = min(len(train_set), DIAGNOSTIC_WINDOWS)
     picks = torch.linspace(0, len(train_set) - 1, count).round().long().tolist()
     windows = train_set.__getitems__(picks)  # (N, T, F), scaled
     device = inference.network_device(network)
-    result = diagnose(lambda w: network(w.to(device)).cpu(), windows, architecture, seed, early_stopped)
+    result = diagnose(lambda w: network(w.to(device)).cpu(), windows, architecture, seed, early_stopped, notes)
     return result.to_dict()
 
 
