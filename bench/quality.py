@@ -239,6 +239,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cv", action="store_true",
                         help="select the score by cross-validation over source families (bench/quality_cv.py)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--cv: random_state of the fits (default: 0 1 2)")
+    parser.add_argument("--edge", choices=["seen", "plain"], default="seen",
+                        help="--cv: training windows scored leave-self-out (seen, the library's) or matching themselves (plain, before issue 23)")
+    parser.add_argument("--floor", choices=["on", "off"], default="on",
+                        help="--cv: the parts' levels with their floors (on, the library's) or the raw held-out means (off)")
     parser.add_argument("--check", type=int, default=4,
                         help="--cv: series run end to end through evaluate_series to check the composed default (default: 4)")
     args = parser.parse_args(argv)
@@ -274,7 +278,9 @@ def run_cv(args) -> None:
     if params:
         folder = folder / hashlib.sha256(params_json.encode()).hexdigest()[:12]
     log = lambda text: print(text, flush=True)  # noqa: E731
-    metrics_path = folder / "metrics.csv"
+    cv.VARIANT.update(edge=args.edge, floor=args.floor == "on")
+    variant = "" if (args.edge, args.floor) == ("seen", "on") else f"-{args.edge}-floor-{args.floor}"
+    metrics_path = folder / f"metrics{variant}.csv"
     done = pd.read_csv(metrics_path) if metrics_path.is_file() and not args.fresh else None
     wanted_candidates = {c.name for c in cv.CANDIDATES}
     rows = []

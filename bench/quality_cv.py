@@ -29,6 +29,8 @@ from lstmae.scoring import inference
 
 from lstmae.evaluation import metrics
 from lstmae.scoring.parts import TrainingData, part_class
+from lstmae.scoring.parts.reconstruction import ERROR_FLOOR
+from lstmae.scoring.seen import TrainingRows
 from lstmae.scoring.state import SCORE_WINDOWS_PER_STEP, training_split
 
 #: UCR series name -> family (the recording's domain); the dev UCR names, grouped by what they measure.
@@ -67,11 +69,22 @@ def components(series, params: dict, seed: int) -> dict[str, np.ndarray]:
     state, network = model.scoring_state_, model.module_
     settings = state.settings
     network_parts = [part for part in state.parts if part.from_network]  # reconstruction, latent
-    merged = inference.parts_pass(network, state.scale(series.values), False, settings.score_stride, network_parts)
+    scaled = state.scale(series.values)
+    merged = inference.parts_pass(network, scaled, False, settings.score_stride, network_parts, state.locate(scaled))
     values = {part.name: part.values(merged[part.name], False, settings)[0] for part in network_parts}
     scored = time.perf_counter()
+    # As before the training-edge rule (the variant "plain"): the training windows found themselves.
+    plain = inference.parts_pass(network, scaled, False, settings.score_stride, network_parts)
+    values.update({f"{part.name}_plain": part.values(plain[part.name], False, settings)[0] for part in network_parts})
+    # The levels before their floors (the variant "unfloored"): the held-out means, as fit_state measures them.
+    train = series.values[: series.train_end]
+    _, held_rows = training_split(train.shape[0], False, settings.timesteps, model.validation_split)
+    held = inference.parts_pass(network, state.scale(train[held_rows]), False, settings.score_stride, network_parts)
+    raw = [max(float(part.values(held[part.name], False, settings)[0].mean()), 1e-12) for part in network_parts]
     return {
-        **values, "levels": np.asarray([part.level for part in network_parts]),
+        **values, "levels": np.asarray([part.level for part in network_parts]), "raw_levels": np.asarray(raw),
+        "floors": np.asarray([part.level_floor() for part in network_parts]),
+        "feature_floored": np.asarray(bool(np.any(state.part("reconstruction").feature_levels <= ERROR_FLOOR))),
         "timesteps": np.asarray(settings.timesteps), "fit_seconds": np.asarray(fitted - began),
         "score_seconds": np.asarray(scored - fitted),
     }
@@ -99,12 +112,18 @@ def neighbour_part(series, timesteps: int, validation_split: float) -> dict[str,
     part = part_class("neighbours")()
     part.fit_reference(TrainingData(scale(train), False, fit_rows, held_rows, settings), None)
 
-    def merged(values: np.ndarray) -> np.ndarray:
-        near = inference.input_pass(scale(values), part, False, settings.score_stride, timesteps)
+    training_rows = TrainingRows.of(scale(train))
+
+    def merged(values: np.ndarray, seen: bool = False) -> np.ndarray:
+        scaled = scale(values)
+        near = inference.input_pass(scaled, part, False, settings.score_stride, timesteps,
+                                    training_rows.locate(scaled) if seen else None)
         return part.values(near, False, settings)[0]
 
-    part.fit_level(merged(train), merged(train[held_rows]))
-    return {"neighbours": merged(series.values), "neighbour_level": np.asarray(part.level),
+    held = merged(train[held_rows])
+    part.fit_level(merged(train), held)
+    return {"neighbours": merged(series.values, seen=True), "neighbours_plain": merged(series.values),
+            "neighbour_level": np.asarray(part.level), "neighbour_raw_level": np.asarray(max(float(held.mean()), 1e-12)),
             "neighbour_seconds": np.asarray(time.perf_counter() - began)}
 
 
@@ -125,12 +144,20 @@ class Candidate:
 CANDIDATES = tuple(Candidate(lw, nw) for lw in (0.25, 0.5, 1.0, 2.0) for nw in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0))
 
 
+#: Which of the cached variants `compose` uses: the training windows scored leave-self-out ("seen", the
+#: library's rule since issue 23) or matching themselves ("plain", before); the parts' levels with their
+#: floors (the library's) or the raw held-out means. Set by ``bench/quality.py --edge/--floor``.
+VARIANT = {"edge": "seen", "floor": True}
+
+
 def compose(candidate: Candidate, parts: dict, nn: dict) -> np.ndarray:
     """The candidate's score per timestep, as `lstmae.scoring.combination.Combination` computes it with these weights."""
-    levels = parts["levels"]
-    score = parts["reconstruction"] / levels[0] + candidate.latent_weight * parts["latent"] / levels[1]
+    suffix = "" if VARIANT["edge"] == "seen" else "_plain"
+    levels = parts["levels"] if VARIANT["floor"] else parts["raw_levels"]
+    score = parts["reconstruction"] / levels[0] + candidate.latent_weight * parts["latent" + suffix] / levels[1]
     if candidate.neighbour_weight:
-        score = score + candidate.neighbour_weight * nn["neighbours"] / float(nn["neighbour_level"])
+        level = float(nn["neighbour_level"] if VARIANT["floor"] else nn["neighbour_raw_level"])
+        score = score + candidate.neighbour_weight * nn["neighbours" + suffix] / level
     return score
 
 

@@ -68,7 +68,7 @@ def test_panel_score_weighs_reconstruction_latent_and_input_distance(combined_pa
 
 def test_a_training_sample_is_its_own_nearest_neighbour_when_scored_again(combined_panel, panel):
     state = combined_panel.scoring_state_
-    near = state.part("input").sample_values(state.scale(panel), self_match=False)
+    near = state.part("input").sample_values(state.scale(panel), seen=None)
     np.testing.assert_allclose(near, 0.0, atol=1e-3)
 
 

@@ -126,6 +126,21 @@ def too_few_windows(n_windows: int, n_rows: int, timesteps: int, is_panel: bool,
             f"unreliable; give at least {int(needed)} timesteps, or a smaller timesteps.")
 
 
+def floored_levels(names: list[str], series: int, of: int) -> str | None:
+    """The note for score parts whose held-out level was ~0 (`lstmae.scoring.parts.base.ScorePart.clean`), so that
+    their floor (`ScorePart.level_floor`) set it, or None.
+
+    names : the floored parts the score weighs; series, of : in how many of the model's series (a global model)
+    """
+    if not names:
+        return None
+    where = f" (in {series} of {of} series)" if of > 1 else ""
+    return (f"clean signal: the held-out data lies almost exactly on the training data for the {' and '.join(names)} "
+            f"part(s){where}, so their level is its floor (1% of each part's scale) and their scores count distances "
+            f"in units of that floor: the threshold stays finite, and any change from the training data's exact shape "
+            f"scores high.")
+
+
 def early_stop(history: dict, epochs: int) -> dict | None:
     """How early stopping ended a fit, from its ``history`` (per-epoch lists) and the ``epochs`` asked for:
     {"stopped_epoch", "epochs", "best_epoch", "best_val_loss"} (epochs counted from 1), or None when the fit

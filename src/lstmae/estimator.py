@@ -32,7 +32,7 @@ from lstmae.data.period import choose_timesteps
 from lstmae.data.scaling import inverse_transform
 from lstmae.data.windows import n_windows
 from lstmae.detector import Detector, check_input, labelled, labelled_embeddings
-from lstmae.diagnostics import Diagnostics, diagnose, early_stop, too_few_windows
+from lstmae.diagnostics import Diagnostics, diagnose, early_stop, floored_levels, too_few_windows
 from lstmae.errors import (
     DataError,
     DegenerateModelWarning,
@@ -347,12 +347,18 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         self.early_stopping_ = early_stop(history, self.epochs)
         few = too_few_windows(len(train_set), data.values.shape[0], timesteps, data.is_panel, self.validation_split)
         self.diagnostics_ = _diagnose(self.module_, train_set, self.architecture, seed, self.early_stopping_, [few] if few else [])
-        for message in self.diagnostics_["warnings"]:
-            warnings.warn(message, DegenerateModelWarning, stacklevel=2)
         states = [
             fit_state(self.module_, part.values, part.is_panel, scaler, self._settings(), self.validation_split, self.threshold, self.contamination)
             for part, scaler in zip(data.parts, scalers)
         ]
+        combined = self._settings().scorer == "combined"  # the only score that divides parts by their levels
+        floored = [[part.name for part in state.parts_for(self._settings()) if combined and part.clean] for state in states]
+        names = sorted({name for found in floored for name in found})
+        note = floored_levels(names, sum(1 for found in floored if found), len(states))
+        if note:
+            self.diagnostics_["warnings"] = [*self.diagnostics_["warnings"], note]
+        for message in self.diagnostics_["warnings"]:
+            warnings.warn(message, DegenerateModelWarning, stacklevel=2)
         self.scoring_states_ = dict(zip(data.keys, states))  # plain input: the one key None
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -441,6 +447,22 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         dict {series: intervals}, or for a long DataFrame one table of intervals with the series column first.
         Each series is detected with its own threshold (a global model) unless ``threshold`` is given."""
         return self._each_series(X, series_column, "detect", lambda data, state: self._intervals(data, state, threshold, min_gap))
+
+    def seen_in_training(self, X: Any, *, series_column: str | None = None) -> Any:
+        """Which timesteps (samples) of ``X`` the model was trained on.
+
+        A timestep is seen when it lies in a window of ``timesteps_`` rows that equals, bit for bit
+        once scaled, a window of the training data (a sample: a training sample), wherever it sits
+        in ``X`` (`lstmae.scoring.seen`). Those windows are scored as the threshold saw them:
+        leave-self-out, never matched with themselves or their overlapping neighbours, so scores do
+        not step up where the training data ends. The plots and the report shade these timesteps.
+
+        Returns
+        -------
+        ndarray of bool, shape (n_timesteps,) or (samples,); a collection: a dict {series: mask}.
+        All False for a model saved before lstmae kept the training rows' fingerprints.
+        """
+        return self._each_series(X, series_column, "seen_in_training", lambda data, state: state.seen_rows(data.values))
 
     # -------------------------------------------------- one path for every input
     def _each_series(self, X: Any, series_column: str | None, method: str, one: Callable[[Prepared, ScoringState], Any]) -> Any:

@@ -163,6 +163,9 @@ def test_report_holds_the_models_results(frame_report, fitted_frame, anomalous_f
     ms = (anomalous_frame.index - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
     assert data["score"]["x"] == list(ms) and data["time"] is True
     assert [[a, b] for a, b in data["labels"]] == [[float(ms[a]), float(ms[b])] for a, b in naive.runs_of_ones(frame_labels)]
+    # Shaded grey: the rows the model was trained on, all but those in a window (T = 7) that holds the jump at 60-65.
+    assert data["trained"] == [[float(ms[0]), float(ms[59])], [float(ms[66]), float(ms[n - 1])]]
+    assert data["trained_points"] == n - 6
     per_feature = fitted_frame.anomaly_score(anomalous_frame, per_feature=True)
     first = data["intervals"][0]
     assert first["features"] == pytest.approx(per_feature[first["start"] : first["end"] + 1].mean(axis=0))
@@ -343,6 +346,9 @@ def test_demo_report_screenshot(browser, tmp_path):
     assert opened.line_points() == [10_320] * 3
     assert page.locator("#intervals tbody tr").count() == len(result.intervals) >= 1
     assert len(embedded(result.report_path)["labels"]) == len(NYC_TAXI_EVENTS)
+    trained = embedded(result.report_path)["trained"]  # one grey span: the months before the demo's TRAIN_END
+    assert len(trained) == 1 and trained[0][0] == float(pd.Timestamp("2014-07-01").value // 10**6)
+    assert pd.Timestamp(trained[0][1], unit="ms") == pd.Timestamp("2014-10-14 23:30")
     shot = tmp_path / "report.png"
     page.screenshot(path=str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -89,6 +89,24 @@ def test_unsupported_extension(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_training_span_is_shaded_grey_and_only_there(tmp_path: Path) -> None:
+    """trained=mask: against the same plot without it, the pixels change over the first half (the span) and in
+    the legend (its "training data" entry), not over the second half of the data."""
+    import matplotlib.image as mi
+
+    values, recon, scores = _series(d=1)
+    empty = pd.DataFrame({"start": pd.Series([], dtype=int), "end": pd.Series([], dtype=int)})
+    plain = mi.imread(plot_detection(values, recon, scores, 1.0, empty, tmp_path / "plain.png"))
+    shaded = mi.imread(plot_detection(values, recon, scores, 1.0, empty, tmp_path / "shaded.png",
+                                      trained=np.arange(300) < 150))
+    columns = (np.abs(plain - shaded) > 0.02).any(axis=(0, 2))
+    width = columns.size
+    assert columns[int(0.15 * width) : int(0.4 * width)].all()  # inside the span: every column
+    assert not columns[int(0.5 * width) : int(0.8 * width)].any()  # the second half of the data: untouched
+    with pytest.raises(DataError, match=r"trained must be a boolean array of shape \(300,\)"):
+        plot_detection(values, recon, scores, 1.0, empty, tmp_path / "e.png", trained=np.ones(299, dtype=bool))
+
+
 def test_input_errors(tmp_path: Path) -> None:
     values, recon, scores = _series()
     ok = pd.DataFrame({"start": [1], "end": [2]})

@@ -121,7 +121,11 @@ def neighbours_loop_score(model: LSTMAutoencoder, x: np.ndarray, train_end: int,
     fit_part = int((train_end - 10 + 1) * 0.9) + 10 - 1  # the windows before the validation split
     reference_starts = window_starts(fit_part, length, reference_stride)
     starts = window_starts(len(x), length, 3)
-    distances = nearest_window_loop(scaled, starts, reference_starts, length, STD_FLOOR, reference_series=scaled[:fit_part])
+    plain = nearest_window_loop(scaled, starts, reference_starts, length, STD_FLOOR, reference_series=scaled[:fit_part])
+    skipping = nearest_window_loop(scaled, starts, reference_starts, length, STD_FLOOR, 10, reference_series=scaled[:fit_part])
+    # A window inside x[:train_end] is the training window at its own start: it skips the reference windows
+    # starting within T = 10 of it, as the threshold's pass did; the others are compared with every one.
+    distances = [skip if start + length <= train_end else near for start, near, skip in zip(starts, plain, skipping)]
     merged = timestep_means(len(x), starts, [[[d]] * length for d in distances])
     return np.asarray(centred_mean_loop([m[0] for m in merged], 10)), reference_starts
 
@@ -130,8 +134,8 @@ def neighbours_loop_score(model: LSTMAutoencoder, x: np.ndarray, train_end: int,
 def test_the_neighbours_scorer_is_the_merged_loop_distance(odd_cycle, cap, monkeypatch):
     """anomaly_score with scorer="neighbours" = the centred mean over T of the mean, over the windows of
     L = T // 2 steps covering each step (every score_stride-th and the last), of the loop's nearest distance to the
-    fit part's windows of L steps (not excluding anything): every window, or with more than
-    NEIGHBOUR_REFERENCE_MAX of them every ceil(windows / max)-th and the last."""
+    fit part's windows of L steps: every window, or with more than NEIGHBOUR_REFERENCE_MAX of them every
+    ceil(windows / max)-th and the last; the windows of the training data skip their trivial matches."""
     import lstmae.scoring.parts.neighbours
 
     if cap is not None:

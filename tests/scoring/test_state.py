@@ -22,7 +22,7 @@ from lstmae.scoring.neighbours import STD_FLOOR
 from lstmae.scoring.aggregation import centred_mean
 from lstmae.scoring.combination import PANEL_WEIGHTS
 from lstmae.scoring.latent import nearest_distances
-from lstmae.scoring.parts.reconstruction import FEATURE_LEVEL_FLOOR
+from lstmae.scoring.parts.reconstruction import ERROR_FLOOR, FEATURE_LEVEL_FLOOR
 from lstmae.scoring.state import ScoringSettings, fit_state
 from lstmae.scoring.thresholds import auto_threshold
 
@@ -48,13 +48,19 @@ def aggregate(errors, distances, is_panel, aggregation, T, neighbours=None):
     return per.mean(axis=1), spread(distances), spread(neighbours)
 
 
+def spread_of(rows: torch.Tensor) -> float:
+    """The root mean squared distance of rows (M, D) to their mean."""
+    rows = rows.double()
+    return float((rows - rows.mean(dim=0)).pow(2).sum(dim=1).mean().sqrt())
+
+
 def separate_passes(network, values, is_panel, scaler, settings, validation_split):
     """(feature levels, reference, score levels, threshold) of the "auto" rule, one quantity per pass."""
     scaled = torch.from_numpy(transform(values, *scaler))
     T, n = settings.timesteps, scaled.shape[0]
     raw = inference.merged(network, scaled, is_panel, settings.score_stride).errors
     per = raw.reshape(-1, raw.shape[-1]).mean(axis=0)
-    levels = per + FEATURE_LEVEL_FLOOR * per.max() + 1e-12
+    levels = np.maximum(per + FEATURE_LEVEL_FLOOR * per.max(), ERROR_FLOOR)
     if is_panel:
         cut = int(n * (1 - validation_split))
         fit_part, held, positions, radius = scaled[:cut], scaled[cut:], torch.arange(cut), 1
@@ -79,8 +85,9 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
     held_errors = inference.merged(network, held, is_panel, stride).errors
     rec, lat, nb = aggregate(norm(held_errors), latent_distances(network, held, is_panel, stride, reference), is_panel,
                              settings.aggregation, T, neighbour_loop(held, None) if near else None)
-    score_levels = (max(float(rec.mean()), 1e-12), max(float(lat.mean()), 1e-12))
-    neighbour_level = max(float(nb.mean()), 1e-12) if near else None
+    # each level at least 1% of its part's scale: the latent reference's spread, [0, 2] for the nearest windows
+    score_levels = (max(float(rec.mean()), ERROR_FLOOR), max(float(lat.mean()), 0.01 * spread_of(reference)))
+    neighbour_level = max(float(nb.mean()), 0.01) if near else None
     train_errors = inference.merged(network, scaled, is_panel, stride).errors
     rec, lat, nb = aggregate(norm(train_errors), latent_distances(network, scaled, is_panel, stride, reference, (positions, radius)),
                              is_panel, settings.aggregation, T, neighbour_loop(scaled, radius) if near else None)
@@ -90,7 +97,7 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
         samples = scaled.reshape(n, -1)
         close = nearest_distances(samples, samples, (torch.arange(n), torch.arange(n), 1)).double().numpy()
         w = PANEL_WEIGHTS
-        scores = w["latent"] * lat / score_levels[1] + w["input"] * close / max(float(close.mean()), 1e-12)
+        scores = w["latent"] * lat / score_levels[1] + w["input"] * close / max(float(close.mean()), 0.01 * spread_of(samples))
     else:
         w = combination.SERIES_WEIGHTS["univariate" if values.shape[-1] == 1 else "multivariate"]
         scores = rec / score_levels[0] + w["latent"] * lat / score_levels[1]

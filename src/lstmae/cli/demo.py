@@ -85,7 +85,7 @@ def run_demo(output_dir: str | Path, console: Console | None = None, verbose: in
     model_path = model.save(output / "model.safetensors")
     plot_path = plot_detection(
         series, reconstruction, scores, model.threshold_, intervals, output / "nyc_taxi.png",
-        title="lstmae demo: NYC taxi passengers (NAB)", events=NYC_TAXI_EVENTS,
+        title="lstmae demo: NYC taxi passengers (NAB)", events=NYC_TAXI_EVENTS, trained=model.seen_in_training(series),
     )
     labelled = pd.Series(False, index=series.index)  # NAB's five windows, shaded as known anomalies
     for event in NYC_TAXI_EVENTS:

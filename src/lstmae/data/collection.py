@@ -274,11 +274,11 @@ def assemble(collection: Collection, results: dict, method: str) -> Any:
     column and "score" (or one column per feature with ``per_feature``),
     ``reconstruct`` the input's table with reconstructed values, both with the
     input's index and row order; ``detect`` the intervals of every series with
-    the series column first; ``encode`` a dict (embeddings are per window).
+    the series column first; ``encode`` and ``seen_in_training`` a dict.
     """
     if collection.layout == "one":  # a plain series or panel: its one result, as it is
         return results[None]
-    if collection.layout != "long" or method == "encode":
+    if collection.layout != "long" or method in ("encode", "seen_in_training"):
         return results
     column = collection.series_column
     if method == "detect":

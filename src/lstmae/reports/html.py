@@ -8,8 +8,8 @@ the data as JSON; nothing is fetched from the network, so the file opens
 from a ``file://`` URL and can be mailed to a colleague.
 
 The page shows, on one shared zoomable time axis, the series against its
-reconstruction and the score against the threshold, detected intervals (red)
-and known labels (green) shaded on both; a sortable table of intervals whose
+reconstruction and the score against the threshold, detected intervals (red),
+known labels (green) and the timesteps trained on (grey) shaded on both; a sortable table of intervals whose
 rows zoom the plot; per-feature scores of the selected interval (multivariate
 data); and the model's summary (parameters, training history, diagnostics and
 their warnings, the `explain` walk).
@@ -70,6 +70,8 @@ class ReportedModel(Protocol):
 
     def explain(self, X: Any = None) -> str: ...
 
+    def seen_in_training(self, X: Any) -> Any: ...
+
     def get_params(self, deep: bool = True) -> dict[str, Any]: ...
 
 
@@ -91,6 +93,8 @@ class ReportData:
     labels : ndarray of shape (n,) of bool, or None
         Known anomalies, shaded in green.
     feature_names : list of str
+    trained : ndarray of shape (n,) of bool, or None
+        The timesteps the model was trained on (`LSTMAutoencoder.seen_in_training`), shaded in grey.
     summary : dict
         ``params`` (dict), ``history`` (dict of lists), ``diagnostics`` (dict,
         with ``warnings``) and ``explain`` (str); any may be missing.
@@ -109,6 +113,7 @@ class ReportData:
     feature_names: list[str]
     summary: dict
     title: str = "lstmae report"
+    trained: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- #
@@ -185,6 +190,7 @@ def report_data(model: ReportedModel, X: Any, *, labels: Any = None, title: str 
         scores=scores, threshold=float(model.threshold_), intervals=intervals,
         labels=_labels(labels, n), feature_names=[str(name) for name in names], summary=summary,
         title=title or f"lstmae report: {n:,} timesteps, {width} feature(s)",
+        trained=np.asarray(model.seen_in_training(X), dtype=bool).reshape(n),
     )
 
 
@@ -331,6 +337,8 @@ def _payload(data: ReportData) -> tuple[dict, list[str]]:
         "title": data.title, "n": n, "time": data.is_time, "features": data.feature_names,
         "threshold": data.threshold, "series": series, "score": score, "intervals": rows,
         "labels": label_spans if data.labels is not None else None,
+        "trained": [] if data.trained is None else [[float(data.x[a]), float(data.x[b])] for a, b in label_ranges(data.trained).tolist()],
+        "trained_points": 0 if data.trained is None else int(data.trained.sum()),
         "downsampled": {"n": n, "buckets": buckets, "detail": len(keep)} if downsampled else None,
         "summary": _summary(data.summary),
     }
@@ -480,7 +488,8 @@ _SCRIPT = r"""
   document.getElementById("title").textContent = R.title;
   document.getElementById("facts").textContent =
     R.n.toLocaleString("en") + " timesteps, features: " + R.features.join(", ") + "; threshold " + fmt(R.threshold) +
-    "; " + R.intervals.length + " detected interval(s)" + (R.labels ? "; " + R.labels.length + " labelled stretch(es)" : "");
+    "; " + R.intervals.length + " detected interval(s)" + (R.labels ? "; " + R.labels.length + " labelled stretch(es)" : "") +
+    (R.trained_points ? "; grey: the " + R.trained_points.toLocaleString("en") + " timesteps trained on (scored leave-self-out, as the threshold saw them)" : "");
   if (R.downsampled) {
     const note = document.getElementById("downsample-note");
     note.hidden = false;
@@ -505,6 +514,7 @@ _SCRIPT = r"""
   }
   function shapes() {
     const out = [];
+    R.trained.forEach(function (s) { out.push(band(s[0], s[1], "rgba(127,127,127,0.16)")); });
     (R.labels || []).forEach(function (s) { out.push(band(s[0], s[1], "rgba(44,160,44,0.22)")); });
     R.intervals.forEach(function (row) { out.push(band(row.x0, row.x1, "rgba(214,39,40,0.22)")); });
     out.push({type: "line", xref: "paper", x0: 0, x1: 1, yref: "y2", y0: R.threshold, y1: R.threshold,

@@ -28,6 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from lstmae.errors import DataError, ParameterError, describe
+from lstmae.evaluation.metrics import label_ranges
 from lstmae.persistence.atomic import atomic_target
 from lstmae.reports.decimate import DECIMATE_ABOVE, DECIMATE_BUCKETS, minmax_decimate_indices
 
@@ -36,6 +37,7 @@ __all__ = ["plot_detection", "minmax_decimate_indices", "DECIMATE_ABOVE", "DECIM
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 _INTERVAL_COLOR = "tab:red"
 _EVENT_COLOR = "tab:green"
+_TRAINED_COLOR = "tab:gray"
 _SHADE_ALPHA = 0.2
 
 
@@ -248,6 +250,7 @@ def plot_detection(
     title: str | None = None,
     events: Sequence[Any] | None = None,
     max_features: int = 4,
+    trained: np.ndarray | None = None,
 ) -> Path:
     """Plot a series, its reconstruction, the anomaly score and detected intervals.
 
@@ -278,6 +281,9 @@ def plot_detection(
         Events outside the plotted range are skipped.
     max_features : int, default 4
         At most this many features (the first ones) get a panel.
+    trained : array-like of bool, shape (n_timesteps,), optional
+        The timesteps the model was trained on (`LSTMAutoencoder.seen_in_training`),
+        shaded grey on every panel: their scores are leave-self-out, as the threshold saw them.
 
     Returns
     -------
@@ -355,11 +361,17 @@ def plot_detection(
             "pass one score per timestep"
         )
     bounds = _check_intervals(intervals, n)
+    if trained is not None:
+        trained = np.asarray(trained)
+        if trained.shape != (n,) or trained.dtype != bool:
+            raise DataError(f"trained must be a boolean array of shape ({n},) like values, got {trained.dtype} {trained.shape}; "
+                            "pass model.seen_in_training(values)")
 
     x, is_date, tz = _x_coordinates(index, n)
     decimate = n > DECIMATE_ABOVE
     left, right = _interval_edges(x)
     interval_spans = [(left[s], right[e]) for s, e in bounds]
+    trained_spans = [] if trained is None else [(left[s], right[e]) for s, e in label_ranges(trained).tolist()]
     x_lo, x_hi = float(np.nanmin(x)), float(np.nanmax(x))
     event_spans = _event_spans(events, is_date, tz, x_lo, x_hi)
 
@@ -371,6 +383,7 @@ def plot_detection(
 
     for j in range(shown):
         ax = axes[j]
+        _shade(ax, trained_spans, _TRAINED_COLOR)
         _shade(ax, interval_spans, _INTERVAL_COLOR)
         _shade(ax, [(a, b) for _, a, b in event_spans], _EVENT_COLOR)
         _draw_line(ax, x, data[:, j], decimate, color="tab:blue", lw=0.8, label="series")
@@ -411,6 +424,8 @@ def plot_detection(
         Line2D([], [], color="tab:blue", lw=1.0, label="series"),
         Line2D([], [], color="tab:orange", lw=1.0, label="reconstruction"),
     ]
+    if trained_spans:
+        handles.append(Patch(facecolor=_TRAINED_COLOR, alpha=_SHADE_ALPHA, label="training data"))
     if interval_spans:
         handles.append(
             Patch(facecolor=_INTERVAL_COLOR, alpha=_SHADE_ALPHA, label="detected interval")
@@ -426,6 +441,7 @@ def plot_detection(
     )
 
     ax = axes[-1]
+    _shade(ax, trained_spans, _TRAINED_COLOR)
     _shade(ax, interval_spans, _INTERVAL_COLOR)
     _shade(ax, [(a, b) for _, a, b in event_spans], _EVENT_COLOR)
     _draw_line(ax, x, score, decimate, color="black", lw=0.7, label="score")

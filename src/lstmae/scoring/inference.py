@@ -25,6 +25,7 @@ from lstmae.data.windows import TimestepAccumulator, window_starts
 
 if TYPE_CHECKING:
     from lstmae.scoring.parts.base import ScorePart
+    from lstmae.scoring.seen import Locator
 
 # Numbers (windows x timesteps x the wider of features and 4 x units, the size of
 # the network's gate buffers) per inference chunk: bounds memory whatever the
@@ -131,7 +132,7 @@ def input_stride(stride: int, length: int) -> int:
 
 
 def input_pass(scaled: torch.Tensor, part: ScorePart, is_panel: bool, stride: int, timesteps: int,
-               self_match: bool = False) -> np.ndarray:
+               seen: Locator | None = None) -> np.ndarray:
     """An INPUT part's merged values: (n, C) per timestep of a series, (S,) per sample of a panel, float64.
 
     A series' windows of L = ``part.window_length(T)`` steps start every `input_stride` steps
@@ -144,17 +145,18 @@ def input_pass(scaled: torch.Tensor, part: ScorePart, is_panel: bool, stride: in
     scaled : Tensor of shape (n, F), n >= L, or (S, T, F), in training-scaled units
     stride : int >= 1, the score stride
     timesteps : int, the model's window length T
-    self_match : the training data itself: each value skips the part's trivial matches
+    seen : where the windows that are training windows are (`lstmae.scoring.seen`): each skips its trivial matches
     """
     if is_panel:
-        return part.sample_values(scaled, self_match)
+        return part.sample_values(scaled, None if seen is None else seen.at(torch.arange(scaled.shape[0]), scaled.shape[1]))
     length = part.window_length(timesteps)
     merge = Merge(scaled.shape[0], part.channels(scaled.shape[1]), False)
     view = scaled.unfold(0, length, 1)  # (n - L + 1, F, L): a view
     starts = torch.from_numpy(window_starts(scaled.shape[0], length, input_stride(stride, length)))
     for first in range(0, len(starts), INPUT_CHUNK):
         where = starts[first : first + INPUT_CHUNK]
-        value = part.window_values(view[where].transpose(1, 2), where, self_match).double()  # (B,) or (B, C)
+        at = None if seen is None else seen.at(where, length)
+        value = part.window_values(view[where].transpose(1, 2), where, at).double()  # (B,) or (B, C)
         value = value.reshape(len(where), 1, -1).expand(-1, length, -1)  # (B, L, C)
         merge.add(where, value.numpy())
     return merge.result()
@@ -164,17 +166,18 @@ class PassMerger:
     """Merges the chunks of one pass over a series or panel: each NETWORK part's values, and the
     reconstruction when asked (see `parts_pass`)."""
 
-    def __init__(self, shape: tuple[int, ...], is_panel: bool, parts: Sequence[ScorePart], self_match: bool = False,
+    def __init__(self, shape: tuple[int, ...], is_panel: bool, parts: Sequence[ScorePart], seen: Locator | None = None,
                  reconstruction: bool = False) -> None:
         length, features = shape[0], shape[-1]
-        self.is_panel, self.self_match = is_panel, self_match
+        self.is_panel, self.seen = is_panel, seen
         self.parts = [part for part in parts if part.from_network]
         self.merges = {part.name: Merge(length, part.channels(features), is_panel) for part in self.parts}
         self.reconstruction = Merge(length, features, is_panel) if reconstruction else None
 
     def add(self, chunk: Chunk) -> None:
+        at = None if self.seen is None or not self.parts else self.seen.at(chunk.where, chunk.squared.shape[1])
         for part in self.parts:
-            self.merges[part.name].add(chunk.where, part.chunk_values(chunk, self.is_panel, self.self_match))
+            self.merges[part.name].add(chunk.where, part.chunk_values(chunk, self.is_panel, at))
         if self.reconstruction is not None:
             self.reconstruction.add(chunk.where, chunk.output.double().numpy())
 
@@ -184,21 +187,22 @@ class PassMerger:
 
 
 def parts_pass(network: torch.nn.Module, scaled: torch.Tensor, is_panel: bool, stride: int, parts: Sequence[ScorePart],
-               self_match: bool = False) -> dict[str, np.ndarray]:
+               seen: Locator | None = None) -> dict[str, np.ndarray]:
     """Every part's merged values over a series (n, F) or panel (S, T, F), in ``parts``' order.
 
     The NETWORK parts read one pass of the network over the series' windows (every
     ``stride``-th and the last) or the panel's samples; the INPUT parts read the
-    input (`input_pass`). ``self_match``: ``scaled`` is the training data itself.
+    input (`input_pass`). ``seen``: where the training windows are in ``scaled`` (`lstmae.scoring.seen`):
+    each skips its trivial matches, as the threshold's pass did.
     """
-    merger = PassMerger(tuple(scaled.shape), is_panel, parts, self_match)
+    merger = PassMerger(tuple(scaled.shape), is_panel, parts, seen)
     if merger.parts:
         for chunk in run(network, ((where, batch, True) for where, batch in batches(network, scaled, is_panel, stride))):
             merger.add(chunk)
     merged_parts = merger.result()
     for part in parts:
         if not part.from_network:
-            merged_parts[part.name] = input_pass(scaled, part, is_panel, stride, network.config.timesteps, self_match)
+            merged_parts[part.name] = input_pass(scaled, part, is_panel, stride, network.config.timesteps, seen)
     return {part.name: merged_parts[part.name] for part in parts}
 
 

@@ -29,12 +29,15 @@ from lstmae.params import n_train
 from lstmae.scoring import combination, inference
 from lstmae.scoring.combination import Combination, combination_for, fitted_parts, kind_weights, resolve_scorer
 from lstmae.scoring.parts import PARTS, ScorePart, ScoringSettings, TrainingData, part_class
+from lstmae.scoring.seen import Locator, TrainingRows
 from lstmae.scoring.thresholds import fit_threshold
 
 #: score_stride="auto": about this many scored windows cover each timestep.
 SCORE_WINDOWS_PER_STEP = 8
 #: How a model file names a part's tensors: ``part.<name>.<tensor>``.
 PART_PREFIX = "part.{}."
+#: How a model file names the training rows' fingerprints (`lstmae.scoring.seen.TrainingRows`).
+TRAINING_ROWS = "training.rows"
 
 
 def resolve_settings(
@@ -57,6 +60,8 @@ class ScoringState:
     weights : {part name: weight} of scorer="combined", as fitted (the weights table's row for this input)
     threshold : float, the score above which a timestep (or sample) is anomalous
     settings : the settings the state was fitted with
+    training : the training rows' fingerprints (`lstmae.scoring.seen`): scored windows that are
+        training windows are scored leave-self-out, as the threshold saw them; None in older files
     """
 
     scaler_mean: np.ndarray
@@ -65,6 +70,7 @@ class ScoringState:
     weights: dict[str, float]
     threshold: float
     settings: ScoringSettings
+    training: TrainingRows | None = None
 
     def scale(self, values: np.ndarray) -> torch.Tensor:
         """Values (n, F) or (S, T, F) in the units the network was trained in, float32."""
@@ -95,8 +101,19 @@ class ScoringState:
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of ``values`` (n, F) or (S, T, F)."""
         settings = self.settings if settings is None else settings
         parts = self.parts_for(settings)
-        merged = inference.parts_pass(network, self.scale(values), is_panel, settings.score_stride, parts)
+        scaled = self.scale(values)
+        merged = inference.parts_pass(network, scaled, is_panel, settings.score_stride, parts, self.locate(scaled))
         return self.scores_of(merged, is_panel, settings)
+
+    def locate(self, scaled: torch.Tensor) -> Locator | None:
+        """Where the training windows are in scaled data (n, F) or (S, T, F), for the parts; None without fingerprints."""
+        return None if self.training is None else self.training.locate(scaled)
+
+    def seen_rows(self, values: np.ndarray) -> np.ndarray:
+        """Which timesteps (samples) of ``values`` (n, F) or (S, T, F) lie in a training window: (n,) or (S,) bool."""
+        if self.training is None:
+            return np.zeros(values.shape[0], dtype=bool)
+        return self.training.seen_rows(self.scale(values), self.settings.timesteps)
 
     def scores_of(self, merged: dict[str, np.ndarray], is_panel: bool, settings: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
         """(scores, per-feature scores) of the parts' merged values {name: (n, C) or (S, ., C)} (`parts_pass`)."""
@@ -124,6 +141,8 @@ class ScoringState:
         }
         for part in self.parts:
             tensors.update({PART_PREFIX.format(part.name) + name: tensor for name, tensor in part.tensors().items()})
+        if self.training is not None:
+            tensors[TRAINING_ROWS] = self.training.tensor()
         fields = {
             "threshold_": self.threshold,
             "parts": [{"name": part.name, **part.fields()} for part in self.parts],
@@ -160,6 +179,7 @@ class ScoringState:
             weights=weights,
             threshold=float(fields["threshold_"]),
             settings=settings,
+            training=TrainingRows.from_tensor(tensors[TRAINING_ROWS]) if TRAINING_ROWS in tensors else None,
         )
 
 
@@ -199,6 +219,7 @@ def fit_state(
     parts = [_new_part(name, settings.scorer, is_panel) for name in fitted_parts(settings.scorer, weights)]
     state = ScoringState(*scaler, tuple(parts), weights, float("nan"), settings)
     scaled = state.scale(values)
+    state = replace(state, training=TrainingRows.of(scaled))
     fit_rows, held_rows = training_split(scaled.shape[0], is_panel, settings.timesteps, validation_split)
     data = TrainingData(scaled, is_panel, fit_rows, held_rows, settings)
     leveled = len(parts) > 1  # the score weighs several parts: each over its level on held-out data
@@ -230,7 +251,7 @@ def fit_state(
             for part, jobs in references:
                 if jobs:
                     part.fit_reference(data, torch.cat(embeddings[part.name]))
-            training = inference.PassMerger(tuple(scaled.shape), is_panel, parts, self_match=True)
+            training = inference.PassMerger(tuple(scaled.shape), is_panel, parts, seen=Locator.itself())
         if number == n_reference + n_training:
             held = inference.PassMerger(tuple(held_out.shape), is_panel, parts)
         (training if held is None else held).add(chunk)
@@ -239,7 +260,7 @@ def fit_state(
     training_merged = training.result()
     for part in parts:
         if not part.from_network:
-            training_merged[part.name] = inference.input_pass(scaled, part, is_panel, stride, timesteps, self_match=True)
+            training_merged[part.name] = inference.input_pass(scaled, part, is_panel, stride, timesteps, seen=Locator.itself())
         part.fit_training(training_merged[part.name])
     training_values = {part.name: part.values(training_merged[part.name], is_panel, settings) for part in parts}
     if leveled:

@@ -431,7 +431,8 @@ class StreamScorer:
         windows covering each timestep are the sums to carry on.
         """
         _, width, step, parts = grid
-        passed = inference.parts_pass(self.network, torch.from_numpy(span), False, self.stride, parts)
+        scaled = torch.from_numpy(span)
+        passed = inference.parts_pass(self.network, scaled, False, self.stride, parts, self.scoring.locate(scaled))
         starts = window_starts(len(span), width, step)
         edges = np.zeros(len(span) + 1, dtype=np.int64)
         np.add.at(edges, starts, 1)

@@ -35,8 +35,14 @@ import torch
 from lstmae.scoring.aggregation import spread
 
 NETWORK, INPUT = "network", "input"
-#: Smallest level: keeps a part that is ~0 on every held-out window from dividing by 0.
+#: Smallest level of any part: keeps a part that is ~0 on every held-out window from dividing by 0.
 LEVEL_FLOOR = 1e-12
+#: A part's level is at least this share of its values' scale (`ScorePart.level_floor`): on a clean or
+#: exactly repeating signal the held-out windows lie ~0 from the training ones, and a level of ~0 would
+#: turn any later difference into a score of 1e8 or more (the threshold with it).
+LEVEL_SHARE = 0.01
+#: A measured level under this share of its floor is a clean signal's (`ScorePart.clean`): the fit says so.
+CLEAN_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class ScorePart(ABC):
 
     def __init__(self) -> None:
         self.level: float | None = None
+        self.measured: float | None = None  # the held-out mean before the floor, at fit time (not saved)
 
     @property
     def from_network(self) -> bool:
@@ -123,23 +130,37 @@ class ScorePart(ABC):
 
     def fit_level(self, training: np.ndarray, held_out: np.ndarray | None) -> None:
         """The level from the part's values (`values`) on the training data (trivial matches skipped) and on
-        the held-out part: by default the held-out mean, floored."""
+        the held-out part: by default the held-out mean, at least `level_floor`."""
         source = training if held_out is None else held_out
-        self.level = max(float(source.mean()), LEVEL_FLOOR)
+        self.measured = float(source.mean())
+        self.level = max(self.measured, self.level_floor())
+
+    def level_floor(self) -> float:
+        """The smallest level this part takes, relative to the scale of its values (after `fit_reference` and
+        `fit_training`): `LEVEL_SHARE` of it. Default: `LEVEL_FLOOR`, for values without a scale."""
+        return LEVEL_FLOOR
+
+    @property
+    def clean(self) -> bool:
+        """Whether, at fit, the held-out data lay on the training data: a measured level under `CLEAN_SHARE` of the
+        floor (a clean or exactly repeating signal), so that the floor, not the data, set the level."""
+        return self.measured is not None and self.measured < CLEAN_SHARE * self.level_floor()
 
     # ------------------------------------------------------------ values
-    def chunk_values(self, chunk: Any, is_panel: bool, self_match: bool) -> np.ndarray:
+    def chunk_values(self, chunk: Any, is_panel: bool, seen: torch.Tensor | None) -> np.ndarray:
         """NETWORK parts: the values of one chunk (`lstmae.scoring.inference.Chunk`), (B, T, C) float64 (a panel:
-        (B, T, C) or (B, 1, C)). ``self_match``: the chunk's windows are the training data's own: skip the
-        reference rows overlapping each (`fit_reference` knows where they are)."""
+        (B, T, C) or (B, 1, C)). ``seen``: each window's start (sample) in the training data, or
+        `lstmae.scoring.seen.UNSEEN` (B,), None when no window is a training window: a training window
+        skips the reference rows overlapping it (its trivial matches), as the threshold's pass did."""
         raise NotImplementedError(f"the {self.name} part reads no network windows")
 
-    def window_values(self, windows: torch.Tensor, where: torch.Tensor, self_match: bool) -> torch.Tensor:
-        """INPUT parts on a series: one value per window (B,) of windows (B, L, F) starting at ``where`` (B,)."""
+    def window_values(self, windows: torch.Tensor, where: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
+        """INPUT parts on a series: one value per window (B,) of windows (B, L, F) starting at ``where`` (B,);
+        ``seen`` as in `chunk_values`."""
         raise NotImplementedError(f"the {self.name} part reads no input windows")
 
-    def sample_values(self, scaled: torch.Tensor, self_match: bool) -> np.ndarray:
-        """INPUT parts on a panel: one value per sample (S,) of samples (S, T, F)."""
+    def sample_values(self, scaled: torch.Tensor, seen: torch.Tensor | None) -> np.ndarray:
+        """INPUT parts on a panel: one value per sample (S,) of samples (S, T, F); ``seen`` as in `chunk_values`."""
         raise NotImplementedError(f"the {self.name} part reads no samples")
 
     def values(self, merged: np.ndarray, is_panel: bool, settings: ScoringSettings) -> tuple[np.ndarray, np.ndarray | None]:
@@ -174,4 +195,4 @@ class ScorePart(ABC):
         return {}
 
 
-__all__ = ["INPUT", "LEVEL_FLOOR", "NETWORK", "ScorePart", "ScoringSettings", "TrainingData"]
+__all__ = ["INPUT", "LEVEL_FLOOR", "LEVEL_SHARE", "NETWORK", "ScorePart", "ScoringSettings", "TrainingData"]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from lstmae.scoring.latent import nearest_distances
-from lstmae.scoring.parts.base import INPUT, LEVEL_FLOOR, ScoringSettings, TrainingData
+from lstmae.scoring.parts.base import INPUT, ScoringSettings, TrainingData
 from lstmae.scoring.parts.rows import NearestRow
 
 #: The training samples kept, at most this many values (samples x timesteps x features) in all
@@ -49,14 +49,24 @@ class InputDistance(NearestRow):
         self.kept = reference_rows(*flat.shape)
         self.reference = flat[self.kept].float().contiguous()
 
-    def sample_values(self, scaled: torch.Tensor, self_match: bool) -> np.ndarray:
+    def sample_values(self, scaled: torch.Tensor, seen: torch.Tensor | None) -> np.ndarray:
         flat = scaled.reshape(scaled.shape[0], -1).float()  # (S, T*F)
-        exclude = (torch.arange(scaled.shape[0]), self.kept, 1) if self_match else None
+        exclude = None if seen is None or self.kept is None else (seen, self.kept, 1)
         return nearest_distances(flat, self.prepared, exclude).double().numpy()
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {**super().tensors(), "kept": self.kept.contiguous()}
+
+    @classmethod
+    def restore(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "InputDistance":
+        part = super().restore(tensors, fields, settings)
+        part.kept = tensors["kept"].long() if "kept" in tensors else None  # older files: never trivial matches
+        return part
 
     def fit_level(self, training: np.ndarray, held_out: np.ndarray | None) -> None:
         """The mean leave-one-out distance of the training samples (all of them, not only the held-out part)."""
-        self.level = max(float(training.mean()), LEVEL_FLOOR)
+        self.measured = float(training.mean())
+        self.level = max(self.measured, self.level_floor())
 
     @classmethod
     def from_legacy(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "InputDistance | None":

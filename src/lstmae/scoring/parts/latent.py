@@ -47,7 +47,7 @@ class Latent(NearestRow):
 
     reference : (M, L) float32 training embeddings
     positions : (M,) their window starts or sample indices, and ``radius``: the trivial-match
-        radius, for the training data's own windows (not saved: only fitting uses them)
+        radius, for the training data's own windows (`lstmae.scoring.seen`)
     """
 
     name = "latent"
@@ -67,8 +67,21 @@ class Latent(NearestRow):
     def fit_reference(self, data: TrainingData, embeddings: torch.Tensor | None) -> None:
         self.reference = embeddings  # (M, L)
 
-    def chunk_values(self, chunk: Any, is_panel: bool, self_match: bool) -> np.ndarray:
-        exclude = (chunk.where, self.positions, self.radius) if self_match else None
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {**super().tensors(), "positions": self.positions.contiguous()}
+
+    def fields(self) -> dict[str, Any]:
+        return {**super().fields(), "radius": self.radius}
+
+    @classmethod
+    def restore(cls, tensors: dict[str, torch.Tensor], fields: dict[str, Any], settings: ScoringSettings) -> "Latent":
+        part = super().restore(tensors, fields, settings)
+        if "positions" in tensors:  # a file saved without them: scored windows are never trivial matches
+            part.positions, part.radius = tensors["positions"].long(), int(fields["radius"])
+        return part
+
+    def chunk_values(self, chunk: Any, is_panel: bool, seen: torch.Tensor | None) -> np.ndarray:
+        exclude = None if seen is None or self.positions is None else (seen, self.positions, self.radius)
         distance = nearest_distances(chunk.embedding.float(), self.prepared, exclude).double()  # (B,)
         steps = 1 if is_panel else chunk.squared.shape[1]
         return distance[:, None, None].expand(-1, steps, 1).numpy()  # (B, T, 1) or (B, 1, 1)

@@ -17,7 +17,7 @@ import torch
 
 from lstmae.data.windows import n_windows, window_starts
 from lstmae.scoring.neighbours import WindowReference, nearest_window_distances, part_length, reference_windows
-from lstmae.scoring.parts.base import INPUT, ScorePart, ScoringSettings, TrainingData
+from lstmae.scoring.parts.base import INPUT, LEVEL_SHARE, ScorePart, ScoringSettings, TrainingData
 
 #: Training windows each scored window is compared with: every one up to this many, else evenly
 #: spaced ones. Each scored window is compared with all of them (L x F values each), so this bounds
@@ -63,12 +63,21 @@ class Neighbours(ScorePart):
     def fit_reference(self, data: TrainingData, embeddings: torch.Tensor | None) -> None:
         timesteps = data.settings.timesteps
         self.series, self.length = data.fitted.contiguous(), part_length(timesteps)
+        self._place(timesteps)
+
+    def _place(self, timesteps: int) -> None:
+        """The reference windows' starts, and the trivial-match radius: a training window skips the reference
+        windows starting within a model window of it."""
         rows = self.series.shape[0]
         self.positions = torch.from_numpy(window_starts(rows, self.length, reference_stride(rows, self.length)))
-        self.radius = timesteps  # a training window skips the reference windows starting within a model window of it
+        self.radius = timesteps
 
-    def window_values(self, windows: torch.Tensor, where: torch.Tensor, self_match: bool) -> torch.Tensor:
-        exclude = (where, self.positions, self.radius) if self_match else None
+    def level_floor(self) -> float:
+        """`LEVEL_SHARE` of the distances' scale: they lie in [0, 2], about 1.4 between unrelated noisy windows."""
+        return LEVEL_SHARE
+
+    def window_values(self, windows: torch.Tensor, where: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
+        exclude = None if seen is None else (seen, self.positions, self.radius)
         return nearest_window_distances(windows, self.prepared, exclude)
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -82,6 +91,7 @@ class Neighbours(ScorePart):
         part = super().restore(tensors, fields, settings)
         part.series = tensors["series"].float()
         part.length = int(fields["length"])
+        part._place(settings.timesteps)
         return part
 
     @classmethod
@@ -93,6 +103,7 @@ class Neighbours(ScorePart):
             raise ValueError("nearest-neighbour reference but no neighbour level")
         length = fields.get("neighbour_length_")  # None: saved before the windows were half the model's
         part = cls(series.float(), settings.timesteps if length is None else int(length))
+        part._place(settings.timesteps)
         part.level = float(fields["neighbour_level_"])
         return part
 

@@ -16,10 +16,14 @@ import numpy as np
 import torch
 
 from lstmae.scoring.aggregation import centred_mean
-from lstmae.scoring.parts.base import NETWORK, ScorePart, ScoringSettings
+from lstmae.scoring.parts.base import LEVEL_SHARE, NETWORK, ScorePart, ScoringSettings
 
 #: normalize_errors: floor of a feature's error level, relative to the largest feature's.
 FEATURE_LEVEL_FLOOR = 1e-3
+#: Floor of a feature's error level and of the part's level without normalize_errors: a mean squared
+#: error in training-scaled units (each feature's training std is 1), so an RMS error of 1% of the std.
+#: A clean signal rebuilt almost exactly would otherwise make every later error look 1e6 times the usual.
+ERROR_FLOOR = LEVEL_SHARE ** 2
 
 
 class Reconstruction(ScorePart):
@@ -37,12 +41,16 @@ class Reconstruction(ScorePart):
     def channels(self, n_features: int) -> int:
         return n_features
 
-    def chunk_values(self, chunk: Any, is_panel: bool, self_match: bool) -> np.ndarray:
+    def chunk_values(self, chunk: Any, is_panel: bool, seen: torch.Tensor | None) -> np.ndarray:
         return chunk.squared  # (B, T, F)
 
     def fit_training(self, merged: np.ndarray) -> None:
         per_feature = merged.reshape(-1, merged.shape[-1]).mean(axis=0)  # (F,)
-        self.feature_levels = per_feature + FEATURE_LEVEL_FLOOR * float(per_feature.max()) + 1e-12
+        self.feature_levels = np.maximum(per_feature + FEATURE_LEVEL_FLOOR * float(per_feature.max()), ERROR_FLOOR)
+
+    def level_floor(self) -> float:
+        """`ERROR_FLOOR`: the level of errors in training-scaled units (normalised errors are about 1, far above it)."""
+        return ERROR_FLOOR
 
     def normalized(self, errors: np.ndarray, settings: ScoringSettings) -> np.ndarray:
         """Squared errors (..., F) over each feature's level, when the settings ask for it."""
@@ -84,4 +92,4 @@ class Reconstruction(ScorePart):
         return {} if self.feature_levels is None else {"feature_levels_": self.feature_levels}
 
 
-__all__ = ["FEATURE_LEVEL_FLOOR", "Reconstruction"]
+__all__ = ["ERROR_FLOOR", "FEATURE_LEVEL_FLOOR", "Reconstruction"]

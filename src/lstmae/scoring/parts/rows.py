@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from lstmae.scoring.latent import CentredReference
-from lstmae.scoring.parts.base import ScorePart, ScoringSettings
+from lstmae.scoring.parts.base import LEVEL_FLOOR, LEVEL_SHARE, ScorePart, ScoringSettings
 
 
 class NearestRow(ScorePart):
@@ -27,6 +27,11 @@ class NearestRow(ScorePart):
     def prepared(self) -> CentredReference:
         """The reference prepared once for every pass and stream update (the same distances, bit for bit)."""
         return CentredReference.of(self.reference)
+
+    def level_floor(self) -> float:
+        """`LEVEL_SHARE` of the reference's spread: the root mean squared distance of its rows to their mean."""
+        spread = float(self.prepared.squared_norms.double().mean().sqrt()) if self.reference is not None else 0.0
+        return max(LEVEL_SHARE * spread, LEVEL_FLOOR)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"reference": self.reference.contiguous()}
