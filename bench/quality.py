@@ -282,13 +282,16 @@ def run_cv(args) -> None:
     variant = "" if (args.edge, args.floor) == ("seen", "on") else f"-{args.edge}-floor-{args.floor}"
     metrics_path = folder / f"metrics{variant}.csv"
     done = pd.read_csv(metrics_path) if metrics_path.is_file() and not args.fresh else None
-    wanted_candidates = {c.name for c in cv.CANDIDATES}
+    def wanted_candidates(name: str) -> set:  # a series of one feature has no multivariate-only candidates
+        kind = cv.kind_of(name.split("/")[0])
+        return {c.name for c in cv.CANDIDATES if not (c.multivariate_only and kind != "multivariate")}
+
     rows = []
     for number, name in enumerate(names, start=1):
         have = pd.DataFrame()
         if done is not None:
-            have = done[(done["name"] == name) & done["seed"].isin(args.seeds) & done["candidate"].isin(wanted_candidates)]
-            if len(have) == len(args.seeds) * len(wanted_candidates):
+            have = done[(done["name"] == name) & done["seed"].isin(args.seeds) & done["candidate"].isin(wanted_candidates(name))]
+            if len(have) == len(args.seeds) * len(wanted_candidates(name)):
                 rows.append(have)
                 continue
         parts, nn = cv.cached_parts(name, entries[name], params, args.seeds, folder, log)

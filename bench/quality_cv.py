@@ -29,6 +29,7 @@ from lstmae.scoring import inference
 
 from lstmae.evaluation import metrics
 from lstmae.scoring.parts import TrainingData, part_class
+from lstmae.scoring.parts.base import LEVEL_SHARE
 from lstmae.scoring.parts.reconstruction import ERROR_FLOOR
 from lstmae.scoring.seen import TrainingRows
 from lstmae.scoring.state import SCORE_WINDOWS_PER_STEP, training_split
@@ -73,6 +74,9 @@ def components(series, params: dict, seed: int) -> dict[str, np.ndarray]:
     merged = inference.parts_pass(network, scaled, False, settings.score_stride, network_parts, state.locate(scaled))
     values = {part.name: part.values(merged[part.name], False, settings)[0] for part in network_parts}
     scored = time.perf_counter()
+    extra = {}
+    if series.values.shape[1] > 1:  # per-feature reconstruction scores, for aggregations over features other than the mean
+        extra["reconstruction_features"] = state.part("reconstruction").values(merged["reconstruction"], False, settings)[1].astype(np.float32)
     # As before the training-edge rule (the variant "plain"): the training windows found themselves.
     plain = inference.parts_pass(network, scaled, False, settings.score_stride, network_parts)
     values.update({f"{part.name}_plain": part.values(plain[part.name], False, settings)[0] for part in network_parts})
@@ -81,8 +85,10 @@ def components(series, params: dict, seed: int) -> dict[str, np.ndarray]:
     _, held_rows = training_split(train.shape[0], False, settings.timesteps, model.validation_split)
     held = inference.parts_pass(network, state.scale(train[held_rows]), False, settings.score_stride, network_parts)
     raw = [max(float(part.values(held[part.name], False, settings)[0].mean()), 1e-12) for part in network_parts]
+    if series.values.shape[1] > 1:
+        extra["held_features"] = state.part("reconstruction").values(held["reconstruction"], False, settings)[1].astype(np.float32)
     return {
-        **values, "levels": np.asarray([part.level for part in network_parts]), "raw_levels": np.asarray(raw),
+        **values, **extra, "levels": np.asarray([part.level for part in network_parts]), "raw_levels": np.asarray(raw),
         "floors": np.asarray([part.level_floor() for part in network_parts]),
         "feature_floored": np.asarray(bool(np.any(state.part("reconstruction").feature_levels <= ERROR_FLOOR))),
         "timesteps": np.asarray(settings.timesteps), "fit_seconds": np.asarray(fitted - began),
@@ -122,7 +128,16 @@ def neighbour_part(series, timesteps: int, validation_split: float) -> dict[str,
 
     held = merged(train[held_rows])
     part.fit_level(merged(train), held)
-    return {"neighbours": merged(series.values, seen=True), "neighbours_plain": merged(series.values),
+    extra = {}
+    continuous = [j for j in range(train.shape[1]) if len(np.unique(train[:, j])) > 2]  # not flags (two values or one)
+    if 0 < len(continuous) < train.shape[1]:  # the part over the continuous features alone
+        import dataclasses
+
+        found = neighbour_part(dataclasses.replace(series, values=series.values[:, continuous]), timesteps, validation_split)
+        extra = {"neighbours_continuous": found["neighbours"], "neighbour_continuous_raw_level": found["neighbour_raw_level"]}
+    if train.shape[1] > 1:
+        extra["continuous_features"] = np.asarray(len(continuous))
+    return {**extra, "neighbours": merged(series.values, seen=True), "neighbours_plain": merged(series.values),
             "neighbour_level": np.asarray(part.level), "neighbour_raw_level": np.asarray(max(float(held.mean()), 1e-12)),
             "neighbour_seconds": np.asarray(time.perf_counter() - began)}
 
@@ -130,18 +145,45 @@ def neighbour_part(series, timesteps: int, validation_split: float) -> dict[str,
 # ------------------------------------------------------------ candidates
 @dataclass(frozen=True)
 class Candidate:
-    """A score: reconstruction / level + latent_weight x latent / level + neighbour_weight x neighbours / level."""
+    """A score: reconstruction / level + latent_weight x latent / level + neighbour_weight x neighbours / level.
+
+    For series of several features two more choices: ``features``, how the per-feature reconstruction scores
+    make one ("mean", the library's, or "max"), and ``neighbours_on``, the features the nearest-window part
+    compares ("all", the library's, or "continuous": those with more than two distinct training values, not
+    flags). ``label`` names a part alone (``PARTS_ALONE``), which is shown, never selected.
+    """
 
     latent_weight: float
     neighbour_weight: float
+    reconstruction_weight: float = 1.0
+    features: str = "mean"
+    neighbours_on: str = "all"
+    label: str = ""
+
+    @property
+    def multivariate_only(self) -> bool:
+        return self.features != "mean" or self.neighbours_on != "all"
 
     @property
     def name(self) -> str:
-        return f"latent {self.latent_weight:g}, neighbours {self.neighbour_weight:g}"
+        if self.label:
+            return self.label
+        extras = [f"features {self.features}"] * (self.features != "mean") + [f"neighbours on {self.neighbours_on}"] * (self.neighbours_on != "all")
+        return f"latent {self.latent_weight:g}, neighbours {self.neighbour_weight:g}" + ("; " + ", ".join(extras) if extras else "")
 
 
-#: The candidate scores: the "combined" scorer's two weights on a grid (0.25 / 0: the score before this round).
-CANDIDATES = tuple(Candidate(lw, nw) for lw in (0.25, 0.5, 1.0, 2.0) for nw in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0))
+#: The candidate scores: the "combined" scorer's two weights on a grid (0.25 / 0: the score before round 2).
+GRID = tuple(Candidate(lw, nw) for lw in (0.25, 0.5, 1.0, 2.0) for nw in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0))
+#: For series of several features, the same grid with the per-feature scores' maximum, or the nearest-window
+#: part over the continuous features only, or both (issue 25: "multivariate scoring that uses what multivariate data is").
+MULTIVARIATE_GRID = tuple(Candidate(c.latent_weight, c.neighbour_weight, features=f, neighbours_on=on)
+                          for f, on in (("max", "all"), ("mean", "continuous"), ("max", "continuous")) for c in GRID)
+#: Each part alone: what it is worth (shown, not selected).
+PARTS_ALONE = (Candidate(0.0, 0.0, 1.0, label="reconstruction alone"), Candidate(1.0, 0.0, 0.0, label="latent alone"),
+               Candidate(0.0, 1.0, 0.0, label="neighbours alone"))
+CANDIDATES = GRID + MULTIVARIATE_GRID + PARTS_ALONE
+#: The candidates the cross-validation selects from.
+SELECTABLE = frozenset(c.name for c in GRID + MULTIVARIATE_GRID)
 
 
 #: Which of the cached variants `compose` uses: the training windows scored leave-self-out ("seen", the
@@ -154,10 +196,21 @@ def compose(candidate: Candidate, parts: dict, nn: dict) -> np.ndarray:
     """The candidate's score per timestep, as `lstmae.scoring.combination.Combination` computes it with these weights."""
     suffix = "" if VARIANT["edge"] == "seen" else "_plain"
     levels = parts["levels"] if VARIANT["floor"] else parts["raw_levels"]
-    score = parts["reconstruction"] / levels[0] + candidate.latent_weight * parts["latent" + suffix] / levels[1]
+    score = np.zeros(len(nn["labels"]))
+    if candidate.reconstruction_weight:
+        values, level = parts["reconstruction"], levels[0]
+        if candidate.features == "max" and "reconstruction_features" in parts:
+            values = parts["reconstruction_features"].astype(np.float64).max(axis=1)
+            level = max(float(parts["held_features"].astype(np.float64).max(axis=1).mean()), 1e-12)
+        score = score + candidate.reconstruction_weight * values / level
+    if candidate.latent_weight:
+        score = score + candidate.latent_weight * parts["latent" + suffix] / levels[1]
     if candidate.neighbour_weight:
-        level = float(nn["neighbour_level"] if VARIANT["floor"] else nn["neighbour_raw_level"])
-        score = score + candidate.neighbour_weight * nn["neighbours" + suffix] / level
+        values, level = nn["neighbours" + suffix], float(nn["neighbour_level"] if VARIANT["floor"] else nn["neighbour_raw_level"])
+        if candidate.neighbours_on == "continuous" and "neighbours_continuous" in nn and not suffix:
+            raw = float(nn["neighbour_continuous_raw_level"])
+            values, level = nn["neighbours_continuous"], max(raw, LEVEL_SHARE) if VARIANT["floor"] else raw
+        score = score + candidate.neighbour_weight * values / level
     return score
 
 
@@ -209,7 +262,7 @@ def metric_rows(name: str, parts: dict, nn: dict, skip: set = frozenset(), candi
     for seed, found in parts.items():
         seconds = float(found["fit_seconds"] + found["score_seconds"] + nn["neighbour_seconds"])
         for candidate in candidates:
-            if (seed, candidate.name) in skip:
+            if (seed, candidate.name) in skip or (candidate.multivariate_only and kind_of(group) != "multivariate"):
                 continue
             score = compose(candidate, found, nn)
             rows.append({
@@ -249,6 +302,7 @@ def cross_validate(table):
     import pandas as pd
 
     chosen, rows = {}, []
+    table = table[table["candidate"].isin(SELECTABLE)]
     kinds = table["group"].map(kind_of)
     for fold in sorted(table["family"].unique()):
         kind = kind_of(table.loc[table["family"] == fold, "group"].iloc[0])
@@ -262,6 +316,7 @@ def cross_validate(table):
 
 def best_overall(table) -> dict[str, str]:
     """{kind: the candidate best on all its folds together}: what the library's defaults should be."""
+    table = table[table["candidate"].isin(SELECTABLE)]
     kinds = table["group"].map(kind_of)
     return {kind: _best(table[kinds == kind]) for kind in KINDS if (kinds == kind).any()}
 
@@ -296,6 +351,38 @@ def group_lines(title: str, groups: tuple[str, ...], oof, table, default: str, b
             f"{best[0]} {_fmt(best[1])} | {mean - best[1]:+.3f} |"]
 
 
+GROUPS = (("univariate (UCR + NAB)", UNIVARIATE), ("multivariate (SMAP + MSL)", MULTIVARIATE),
+          ("UCR", ("ucr",)), ("NAB", ("nab",)), ("SMAP", ("smap",)), ("MSL", ("msl",)))
+
+
+def parts_lines(table, oof, library: dict) -> list[str]:
+    """What each part is worth: each alone (nothing to select: out of fold as it is), the library's default
+    (in-sample) and the out-of-fold selection, per group and per family (issue 25 item 4)."""
+    def mean(rows) -> float:
+        return float(rows.groupby("seed")["vus_pr"].mean().mean()) if len(rows) else math.nan
+
+    def row(title: str, where) -> str:
+        cells = [mean(table[where(table) & (table["candidate"] == part.name)]) for part in PARTS_ALONE]
+        default = table[where(table) & table.apply(lambda r: r["candidate"] == library.get(kind_of(r["group"])), axis=1)] \
+            if len(table[where(table)]) else table.iloc[:0]
+        out_of_fold = mean(oof[where(oof)])
+        beats = "yes" if out_of_fold > max(cells) else "**no**"
+        return (f"| {title} | {table[where(table)]['name'].nunique()} | " + " | ".join(_fmt(c) for c in cells)
+                + f" | {_fmt(mean(default))} | **{_fmt(out_of_fold)}** | {beats} |")
+
+    lines = ["", "### What each part is worth", "",
+             "VUS-PR, mean over series (and seeds): each part alone, the library's default weights (in-sample) and the "
+             "out-of-fold selection above; the last column says whether the out-of-fold combination beats every part alone.",
+             "", "| group / family | series | reconstruction alone | latent alone | nearest-window alone | default | "
+             "out-of-fold | beats each part |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for title, groups in GROUPS:
+        if table["group"].isin(groups).any():
+            lines.append(row(title, lambda t, g=groups: t["group"].isin(g)))
+    for fold in sorted(oof["family"].unique()):
+        lines.append(row(fold, lambda t, f=fold: t["family"] == f))
+    return lines
+
+
 def report(table, peers, seeds: list[int], params: dict, check: list[dict], machine: str) -> str:
     import json
     from datetime import datetime, timezone
@@ -311,10 +398,13 @@ def report(table, peers, seeds: list[int], params: dict, check: list[dict], mach
         f"Written by `bench/quality.py --cv` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; estimator params "
         f"`{json.dumps(params, sort_keys=True)}` (empty = the defaults), seeds {', '.join(map(str, seeds))}. {machine}",
         "",
-        "Protocol: as `bench/quality.py` (fit on `values[:train_end]`, score all points, TSB-AD's VUS-PR), on the 46 dev series. "
+        f"Protocol: as `bench/quality.py` (fit on `values[:train_end]`, score all points, TSB-AD's VUS-PR), on the "
+        f"{table['name'].nunique()} dev series (every series of `reference_peers_dev.csv`). "
         "Each series is fitted once per seed; the score candidates are the \"combined\" scorer's two weights "
-        f"(latent in {{{', '.join(sorted({f'{c.latent_weight:g}' for c in CANDIDATES}))}}}, nearest-neighbour in "
-        f"{{{', '.join(sorted({f'{c.neighbour_weight:g}' for c in CANDIDATES}, key=float))}}}), computed from the same fit. "
+        f"(latent in {{{', '.join(sorted({f'{c.latent_weight:g}' for c in GRID}))}}}, nearest-neighbour in "
+        f"{{{', '.join(sorted({f'{c.neighbour_weight:g}' for c in GRID}, key=float))}}}), computed from the same fit; for "
+        "series of several features also the maximum over features instead of the mean, and the nearest-window part over "
+        "the continuous features only (not the two-valued flags). "
         "The weights are chosen separately for series of one feature (UCR, NAB) and of several (SMAP, MSL), as "
         "`lstmae.scoring.combination.kind_weights` applies them. Folds are source families (UCR domains, NAB folders, SMAP/MSL "
         "channel letters). For each fold the candidate with the best mean VUS-PR (mean over seeds) over the OTHER folds "
@@ -330,8 +420,7 @@ def report(table, peers, seeds: list[int], params: dict, check: list[dict], mach
         "before (in-sample) | best peer | out-of-fold minus best peer |",
         "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
-    for title, groups in [("univariate (UCR + NAB)", UNIVARIATE), ("multivariate (SMAP + MSL)", MULTIVARIATE),
-                          ("UCR", ("ucr",)), ("NAB", ("nab",)), ("SMAP", ("smap",)), ("MSL", ("msl",))]:
+    for title, groups in GROUPS:
         lines += group_lines(title, groups, oof, table, library_candidate(kind_of(groups[0])).name, before, peers)
     lines += [
         "",
@@ -354,6 +443,7 @@ def report(table, peers, seeds: list[int], params: dict, check: list[dict], mach
             if len(theirs):
                 peer = f"{theirs.idxmax()} {theirs.max():.3f}"
         lines.append(f"| {fold} | {len(names)} | {candidate} | {per_seed.mean():.3f} | {per_seed.min():.3f}–{per_seed.max():.3f} | {peer} |")
+    lines += parts_lines(table, oof, library)
     if check:
         lines += ["", "### Check: the library's default end to end", "",
                   "`lstmae.evaluation.series.evaluate_series` (what `lstmae evaluate` runs) with `random_state=0`, against the "
@@ -366,8 +456,8 @@ def report(table, peers, seeds: list[int], params: dict, check: list[dict], mach
         rows = table[table["candidate"] == candidate.name]
         mean = lambda groups: float(rows[rows["group"].isin(groups)].groupby("seed")["vus_pr"].mean().mean())  # noqa: E731
         top = float(rows[rows["group"] == "ucr"].groupby("seed")["ucr_top1"].mean().mean())
-        lines.append(f"| {candidate.name} | {mean(UNIVARIATE):.3f} | {mean(MULTIVARIATE):.3f} | {mean(('ucr',)):.3f} | "
-                     f"{mean(('nab',)):.3f} | {mean(('smap',)):.3f} | {mean(('msl',)):.3f} | {top:.2f} |")
+        lines.append(f"| {candidate.name} | {_fmt(mean(UNIVARIATE))} | {_fmt(mean(MULTIVARIATE))} | {_fmt(mean(('ucr',)))} | "
+                     f"{_fmt(mean(('nab',)))} | {_fmt(mean(('smap',)))} | {_fmt(mean(('msl',)))} | {_fmt(top, 2)} |")
     lines += ["", "### Per series (out-of-fold, mean over seeds)", "", "| series | fold | VUS-PR | seed range | top-1 |", "|---|---|---:|---:|---:|"]
     for name, rows in oof.groupby("name"):
         lines.append(f"| {name} | {rows['family'].iloc[0]} | {rows['vus_pr'].mean():.3f} | {rows['vus_pr'].min():.3f}–"

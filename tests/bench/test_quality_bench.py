@@ -86,7 +86,9 @@ def test_cv_selects_on_the_other_folds_and_checks_the_default_end_to_end(quality
     library, composed = (float(v) for v in row.split("|")[2:4])
     assert library == pytest.approx(composed, abs=1e-9)
     metrics = pd.read_csv(next((tmp_path / "parts").rglob("metrics.csv")))
-    assert set(metrics["seed"]) == {0, 1} and metrics["candidate"].nunique() == 24 and len(metrics) == 2 * 2 * 24
+    # one-feature series: the 24 weights of the grid and the 3 parts alone (no multivariate-only candidate)
+    assert set(metrics["seed"]) == {0, 1} and metrics["candidate"].nunique() == 27 and len(metrics) == 2 * 2 * 27
+    assert "### What each part is worth" in text and "| univariate (UCR + NAB) | 2 |" in text.split("### What each part")[1]
 
 
 def test_cross_validation_never_picks_with_the_held_out_fold(monkeypatch):
@@ -111,3 +113,30 @@ def test_cross_validation_never_picks_with_the_held_out_fold(monkeypatch):
     assert cv.best_overall(table) == {"univariate": a}  # 0.467 vs 0.4 on all folds
     assert cv.family("ucr/120_UCR_Anomaly_ECG2_15000_16000_16100") == cv.family("ucr/229_UCR_Anomaly_mit14134longtermecg_1_2_3")
     assert cv.family("nab/realTraffic/speed_t4013") == "nab:realTraffic" and cv.family("smap/E-11") == "smap:E"
+
+
+def test_the_multivariate_candidates_compose_as_documented(monkeypatch):
+    """compose: the maximum over features over its held-out mean; the nearest-window part over the continuous
+    features at its own level (floored at 1% of its [0, 2] scale); the parts alone; against the formulas by hand."""
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    cv = sys.modules.get("quality_cv") or importlib.import_module("quality_cv")
+    rng = np.random.default_rng(0)
+    per = rng.uniform(size=(50, 3))
+    held = rng.uniform(size=(10, 3))
+    parts = {"reconstruction": per.mean(axis=1), "reconstruction_features": per, "held_features": held,
+             "latent": rng.uniform(size=50), "levels": np.array([0.5, 0.2]), "raw_levels": np.array([0.5, 0.1])}
+    nn = {"labels": np.zeros(50), "neighbours": rng.uniform(size=50), "neighbour_level": 0.3, "neighbour_raw_level": 0.3,
+          "neighbours_continuous": rng.uniform(size=50), "neighbour_continuous_raw_level": 0.004}
+    both = cv.Candidate(2.0, 4.0, features="max", neighbours_on="continuous")
+    expected = per.max(axis=1) / held.max(axis=1).mean() + 2.0 * parts["latent"] / 0.2 + 4.0 * nn["neighbours_continuous"] / 0.01
+    np.testing.assert_allclose(cv.compose(both, parts, nn), expected)
+    plain = cv.Candidate(0.5, 1.0)
+    np.testing.assert_allclose(cv.compose(plain, parts, nn), per.mean(axis=1) / 0.5 + 0.5 * parts["latent"] / 0.2 + nn["neighbours"] / 0.3)
+    alone = {c.name: cv.compose(c, parts, nn) for c in cv.PARTS_ALONE}
+    np.testing.assert_allclose(alone["latent alone"], parts["latent"] / 0.2)
+    np.testing.assert_allclose(alone["neighbours alone"], nn["neighbours"] / 0.3)
+    assert both.name == "latent 2, neighbours 4; features max, neighbours on continuous" and both.multivariate_only
+    assert not any(c.name in cv.SELECTABLE for c in cv.PARTS_ALONE)
