@@ -282,9 +282,12 @@ def run_cv(args) -> None:
     variant = "" if (args.edge, args.floor) == ("seen", "on") else f"-{args.edge}-floor-{args.floor}"
     metrics_path = folder / f"metrics{variant}.csv"
     done = pd.read_csv(metrics_path) if metrics_path.is_file() and not args.fresh else None
+    # A variant of the edge or the floor is compared on the weights' grid alone (not the multivariate choices).
+    candidates = cv.CANDIDATES if not variant else cv.GRID + cv.PARTS_ALONE
+
     def wanted_candidates(name: str) -> set:  # a series of one feature has no multivariate-only candidates
         kind = cv.kind_of(name.split("/")[0])
-        return {c.name for c in cv.CANDIDATES if not (c.multivariate_only and kind != "multivariate")}
+        return {c.name for c in candidates if not (c.multivariate_only and kind != "multivariate")}
 
     rows = []
     for number, name in enumerate(names, start=1):
@@ -296,7 +299,11 @@ def run_cv(args) -> None:
                 continue
         parts, nn = cv.cached_parts(name, entries[name], params, args.seeds, folder, log)
         skip = set(zip(have["seed"], have["candidate"])) if len(have) else set()
-        rows.append(pd.concat([have, pd.DataFrame(cv.metric_rows(name, parts, nn, skip))], ignore_index=True))
+        rows.append(pd.concat([have, pd.DataFrame(cv.metric_rows(name, parts, nn, skip, candidates))], ignore_index=True))
+        if rows[-1].empty:
+            log(f"[{number}/{len(names)}] {name}: no labelled anomaly, no VUS-PR: left out")
+            rows.pop()
+            continue
         table = pd.concat(rows, ignore_index=True)
         merged = table if done is None else pd.concat([done[~done["name"].isin(table["name"])], table], ignore_index=True)
         write_table(merged, metrics_path)
@@ -317,7 +324,7 @@ def run_cv(args) -> None:
     machine = (f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}), torch threads {args.threads}, shared with "
                "other jobs while it ran (seconds are wall time under that load). "
                f"Versions: lstmae {__version__}, Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}.")
-    path = args.report or BENCH / ("RESULTS-quality.md" if args.tag == "default" else f"RESULTS-quality-{args.tag}.md")
+    path = args.report or BENCH / ("RESULTS-quality.md" if args.tag == "default" and not variant else f"RESULTS-quality-{args.tag}{variant}.md")
     with atomic_target(path, "the report") as temporary:
         temporary.write_text(cv.report(table, peers, args.seeds, params, check, machine))
     print(f"wrote {path}")

@@ -259,6 +259,8 @@ def metric_rows(name: str, parts: dict, nn: dict, skip: set = frozenset(), candi
     labels, window, train_end = nn["labels"], int(nn["window"]), int(nn["train_end"])
     group = name.split("/")[0]
     rows = []
+    if not labels.any() or labels.all():  # NAB's artificialNoAnomaly: no VUS-PR without both classes
+        return rows
     for seed, found in parts.items():
         seconds = float(found["fit_seconds"] + found["score_seconds"] + nn["neighbour_seconds"])
         for candidate in candidates:
