@@ -145,8 +145,6 @@ def push_run(url: str, series: int, clients: int, block: int, seconds: float, st
             break
     points, elapsed, latencies = queue.get()
     process.join()
-    for name in [f"s{i}" for i in range(series)]:  # the next block of each series (the load process kept its own copy)
-        pass
     ms = np.array(latencies) * 1000
     return {"series": series, "clients": clients, "block": block, "points": points, "seconds": elapsed,
             "points_per_s": points / elapsed, "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
@@ -224,7 +222,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--block", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--memory-seconds", type=float, default=180)
@@ -254,17 +252,18 @@ def main() -> None:
 
     process, url = start_service(folder / "model.safetensors", folder / "state", [])
     try:
-        start_at: dict = {}
-        for series in (100, 1000):
-            # warm-up: every series gets its first window (the first pushes of a series score nothing yet)
-            push_run(url, series, args.clients, args.block, max(3.0, series / 150), start_at, process.pid)
-            start_at = {f"s{i}": 10_000_000 for i in range(series)}  # later times: the warm-up's are ignored otherwise
-            # NB: a new time range starts each series afresh at 10,000,000 s: its points are after the warm-up's
+        for run_number, series in enumerate((100, 1000)):
+            # Each phase starts every series at a later time than any phase before (the load process's own
+            # copy of where each series is does not come back): a warm-up, so that every series has its first
+            # windows (the first pushes of a series score nothing yet), then the measured run.
+            base = 20_000_000 * run_number
+            push_run(url, series, args.clients, args.block, max(3.0, series / 150), {f"s{i}": base for i in range(series)}, process.pid)
+            start_at = {f"s{i}": base + 10_000_000 for i in range(series)}
             run = push_run(url, series, args.clients, args.block, args.seconds, start_at, process.pid)
             run.pop("rss")
             print(json.dumps(run), flush=True)
             results["push"].append(run)
-        start_at = {f"s{i}": 20_000_000 for i in range(100)}
+        start_at = {f"s{i}": 100_000_000 for i in range(100)}
         memory = push_run(url, 100, args.clients, args.block, args.memory_seconds, start_at, process.pid, sample_every=args.memory_seconds / 20)
         results["memory"] = {"points": memory["points"], "seconds": memory["seconds"], "points_per_s": memory["points_per_s"],
                              "p99_ms": memory["p99_ms"], "rss": [(round(t, 1), round(m, 1)) for t, m in memory["rss"]]}

@@ -190,3 +190,23 @@ def test_a_global_model_scores_each_series_by_its_own_state(tmp_path):
         np.testing.assert_allclose([f["score"] for f in finals], np.asarray(expected[name])[: len(finals)], rtol=RTOL)
     unknown = client.post("/v1/series/c/points", json=rows(a))
     assert unknown.status_code == 404 and "no model for series 'c'" in unknown.json()["detail"]
+
+
+def test_a_fleet_scores_each_series_by_its_own_model(tmp_path):
+    import pandas as pd
+
+    from lstmae import LSTMAutoencoder
+    from lstmae.fleet.runner import Fleet
+
+    from serving import PARAMS
+
+    a, b = sine(200, seed=2), 5 + 3 * sine(200, seed=3)
+    table = pd.concat([pd.DataFrame({"sensor": name, "time": np.arange(150), "value": x[:150]}) for name, x in (("a", a), ("b", b))])
+    Fleet(LSTMAutoencoder(**PARAMS), engine="local", workers=1, verbose=0).fit(table, series_column="sensor", output=tmp_path / "fleet")
+    client, _ = make((None, tmp_path / "fleet"))
+    for name, x in (("a", a), ("b", b)):
+        model = LSTMAutoencoder.load(tmp_path / "fleet" / "models" / f"{name}.safetensors")
+        answer = client.post(f"/v1/series/{name}/points", json=rows(x)).json()
+        assert answer["threshold"] == pytest.approx(model.threshold_)
+        np.testing.assert_allclose([f["score"] for f in answer["scores"]], np.asarray(model.anomaly_score(x))[: len(answer["scores"])], rtol=RTOL)
+    assert client.post("/v1/series/c/points", json=rows(a)).status_code == 404

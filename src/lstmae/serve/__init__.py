@@ -18,8 +18,9 @@ The modules, each one job, data flowing one way (top uses bottom)::
     metrics     the prometheus_client registry: per-series gauges and the service's own metrics
     models      the model (file or fleet), its hot reload, a scorer per series
 
-Only `service` imports the web stack at module level; `lstmae.cli` imports
-`service` inside the ``serve`` command, after checking that the extra is installed.
+The web stack (starlette, uvicorn, prometheus_client, httpx) is imported by
+these modules only; `lstmae.cli.serve` imports `service` inside the command,
+after checking the options and that the extra is installed (`missing_modules`).
 """
 
 from __future__ import annotations

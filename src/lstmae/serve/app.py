@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
@@ -32,9 +32,6 @@ from lstmae.serve.models import UnknownSeries
 from lstmae.serve.points import BadInput, parse_csv, parse_json
 from lstmae.serve.streams import TooMany
 
-if TYPE_CHECKING:
-    from lstmae.serve.service import Service
-
 #: A pushed series' name: what fits in a URL path segment and a Prometheus label value without escaping.
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
@@ -43,8 +40,8 @@ def _error(exc: BadInput) -> JSONResponse:
     return JSONResponse({"error": exc.kind, "detail": exc.message}, status_code=exc.status)
 
 
-def build_app(service: "Service", lifespan: Any = None) -> Starlette:
-    """The ASGI application of ``service``."""
+def build_app(service: Any, lifespan: Any = None) -> Starlette:
+    """The ASGI application of ``service`` (a `lstmae.serve.service.Service`; not imported here: the service imports this module)."""
 
     def guard(request: Request) -> None:
         check_token(service.token, request.headers.get("authorization"))

@@ -97,22 +97,20 @@ class Stream:
         return answer
 
     def _update(self, values: np.ndarray, times: np.ndarray) -> pd.DataFrame:
+        was_open = self.scorer.open_start >= 0
         final = self.scorer.update(values, times)  # gap warnings: the service filters them once (service.run)
         self.last_time = float(times[-1])
         self.accepted += len(times)
         self.updated = time.time()
         self.recent_times = np.concatenate([self.recent_times, times])[-self.keep:]
         self.recent_values = np.concatenate([self.recent_values, values])[-self.keep:]
-        self._took(final)
-        self.dirty = True
-        return final
-
-    def _took(self, final: pd.DataFrame) -> None:
         if len(final):
             self._scored(final)
-        closed = self.scorer.closed_intervals
-        for row in closed.to_dict("records"):
-            self.closed.append(_interval(row))
+            if was_open or final["anomaly"].to_numpy().any():  # else no interval can have closed: skip building the table
+                for row in self.scorer.closed_intervals.to_dict("records"):
+                    self.closed.append(_interval(row))
+        self.dirty = True
+        return final
 
     def _scored(self, final: pd.DataFrame) -> None:
         times, scores = final.index.to_numpy(dtype=np.float64), final["score"].to_numpy(dtype=np.float64)
