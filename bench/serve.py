@@ -229,6 +229,7 @@ def main() -> None:
     parser.add_argument("--reader-series", type=int, default=1000)
     parser.add_argument("--reader-history", type=float, default=600)
     parser.add_argument("--reader-seconds", type=float, default=20)
+    parser.add_argument("--parts", default="push,memory,reader", help="Comma-separated: push, memory, reader.")
     parser.add_argument("--json", type=Path, help="Also write the results to this JSON file.")
     args = parser.parse_args()
 
@@ -252,7 +253,7 @@ def main() -> None:
 
     process, url = start_service(folder / "model.safetensors", folder / "state", [])
     try:
-        for run_number, series in enumerate((100, 1000)):
+        for run_number, series in enumerate((100, 1000) if "push" in args.parts else ()):
             # Each phase starts every series at a later time than any phase before (the load process's own
             # copy of where each series is does not come back): a warm-up, so that every series has its first
             # windows (the first pushes of a series score nothing yet), then the measured run.
@@ -263,16 +264,18 @@ def main() -> None:
             run.pop("rss")
             print(json.dumps(run), flush=True)
             results["push"].append(run)
-        start_at = {f"s{i}": 100_000_000 for i in range(100)}
-        memory = push_run(url, 100, args.clients, args.block, args.memory_seconds, start_at, process.pid, sample_every=args.memory_seconds / 20)
-        results["memory"] = {"points": memory["points"], "seconds": memory["seconds"], "points_per_s": memory["points_per_s"],
-                             "p99_ms": memory["p99_ms"], "rss": [(round(t, 1), round(m, 1)) for t, m in memory["rss"]]}
-        print(json.dumps(results["memory"]), flush=True)
+        if "memory" in args.parts:
+            start_at = {f"s{i}": 100_000_000 for i in range(100)}
+            memory = push_run(url, 100, args.clients, args.block, args.memory_seconds, start_at, process.pid, sample_every=args.memory_seconds / 20)
+            results["memory"] = {"points": memory["points"], "seconds": memory["seconds"], "points_per_s": memory["points_per_s"],
+                                 "p99_ms": memory["p99_ms"], "rss": [(round(t, 1), round(m, 1)) for t, m in memory["rss"]]}
+            print(json.dumps(results["memory"]), flush=True)
     finally:
         process.terminate()
         process.wait(60)
-    results["reader"] = reader_run(folder / "model.safetensors", folder, args.reader_series, args.reader_history, args.reader_seconds)
-    print(json.dumps(results["reader"]), flush=True)
+    if "reader" in args.parts:
+        results["reader"] = reader_run(folder / "model.safetensors", folder, args.reader_series, args.reader_history, args.reader_seconds)
+        print(json.dumps(results["reader"]), flush=True)
     results["load_average_end"] = os.getloadavg()[0]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
