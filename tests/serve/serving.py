@@ -67,7 +67,7 @@ class Served:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
-        self.log = open(log, "ab")  # noqa: SIM115: closed in stop
+        self.log = open(log, "ab")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen([sys.executable, "-m", "lstmae.cli.app", "serve", "--port", str(self.port), *args],
                                         stdout=self.log, stderr=subprocess.STDOUT, env=environment(), cwd=ROOT)
         headers = {"Authorization": f"Bearer {token}"} if token else {}

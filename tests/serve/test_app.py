@@ -28,7 +28,7 @@ def series() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory, series):
+def model_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.safetensors"
     model = fit(sine(400, seed=0))
     model.save(path)

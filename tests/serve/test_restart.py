@@ -3,6 +3,7 @@ Prometheus stopped and restarted mid-run. Scores are compared with the batch sco
 
 from __future__ import annotations
 
+import signal
 import time
 
 import numpy as np
@@ -53,6 +54,8 @@ def test_pushed_points_after_the_last_checkpoint_are_reported_not_accepted_and_r
         answer = second.client.post("/v1/series/s/points", json=rows(x[100:200], 100)).json()
         assert (answer["accepted"], answer["ignored"]) == (80, 20)
         take(answer)
+        second.process.send_signal(signal.SIGHUP)  # reload the model file (the same one): streams go on unchanged
+        wait_for(lambda: "lstmae_model_reloads_total 1.0" in second.client.get("/metrics").text, 10, "the reload on SIGHUP")
         second.kill()
     finally:
         second.stop()
@@ -85,7 +88,6 @@ def _check_prometheus_scores(client, model, function, name):
 
 def test_a_prometheus_fed_stream_survives_kill_9_and_prometheus_going_down(model_file, tmp_path):
     model, path = model_file
-    now = float(int(time.time()))
 
     def function(t):
         return float(np.sin(2 * np.pi * t / 20) + (2.5 if (int(t) % 200) in range(150, 158) else 0.0))
