@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
+from lstmae.errors import DataError
+
 from lstmae.serve.app import build_app
 from lstmae.serve.service import Options, Service
 
@@ -190,6 +192,10 @@ def test_a_global_model_scores_each_series_by_its_own_state(tmp_path):
         np.testing.assert_allclose([f["score"] for f in finals], np.asarray(expected[name])[: len(finals)], rtol=RTOL)
     unknown = client.post("/v1/series/c/points", json=rows(a))
     assert unknown.status_code == 404 and "no model for series 'c'" in unknown.json()["detail"]
+    with pytest.raises(DataError, match="'c' was not in the data this global model was fitted on"):
+        model.stream(series="c")  # what the service builds on: the estimator's stream of one series of a global model
+    with pytest.raises(DataError, match="fitted on one series"):
+        fit(a[:150]).stream(series="a")
 
 
 def test_a_fleet_scores_each_series_by_its_own_model(tmp_path):

@@ -34,7 +34,7 @@ OFFSET = 4.0
 
 def prometheus_binary() -> str:
     found = os.environ.get("LSTMAE_PROMETHEUS") or shutil.which("prometheus")
-    if found is None:
+    if found is None or not os.access(found, os.X_OK):
         reason = "no prometheus binary (apt-get install prometheus, or set LSTMAE_PROMETHEUS)"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"the end-to-end test cannot run in CI: {reason}; .ci/run must install it")
