@@ -182,8 +182,8 @@ def test_a_token_guards_v1_and_metrics_not_the_probes(model_file, tmp_path):
 
 
 def test_a_global_model_scores_each_series_by_its_own_state(tmp_path):
-    a, b = sine(200, seed=2), 5 + 3 * sine(200, seed=3)
-    model = fit({"a": a[:150], "b": b[:150]})
+    a, b = sine(200, seed=2), 5 + 3 * sine(200, seed=3)  # scored; fitted on other draws of the same series, so that no
+    model = fit({"a": sine(150, seed=12), "b": 5 + 3 * sine(150, seed=13)})  # window is one the model was trained on
     model.save(tmp_path / "global.safetensors")
     client, _ = make((model, tmp_path / "global.safetensors"))
     expected = model.anomaly_score({"a": a, "b": b})
@@ -207,7 +207,8 @@ def test_a_fleet_scores_each_series_by_its_own_model(tmp_path):
     from serving import PARAMS
 
     a, b = sine(200, seed=2), 5 + 3 * sine(200, seed=3)
-    table = pd.concat([pd.DataFrame({"sensor": name, "time": np.arange(150), "value": x[:150]}) for name, x in (("a", a), ("b", b))])
+    train = {"a": sine(150, seed=12), "b": 5 + 3 * sine(150, seed=13)}  # other draws: no scored window is a training one
+    table = pd.concat([pd.DataFrame({"sensor": name, "time": np.arange(150), "value": x}) for name, x in train.items()])
     Fleet(LSTMAutoencoder(**PARAMS), engine="local", workers=1, verbose=0).fit(table, series_column="sensor", output=tmp_path / "fleet")
     client, _ = make((None, tmp_path / "fleet"))
     for name, x in (("a", a), ("b", b)):
