@@ -1,6 +1,7 @@
 """End to end against a real Prometheus (Debian's ``prometheus``): an exporter serves a sine with an injected
 anomaly, Prometheus scrapes it and ``lstmae serve``, which reads the sine through Prometheus' query_range; a PromQL
 query then finds ``lstmae_anomaly == 1`` during the anomaly and never before it, and the guide's alert fires.
+Then Prometheus is stopped and started again: the service says so, and then reads every grid time it missed, once.
 
 The Prometheus configuration and alerting rule are the user guide's own files (docs/guide/serve/), with this
 test's ports and 1 s intervals. Without ``prometheus`` the test is skipped, except in CI (CI=true): it fails there.
@@ -91,10 +92,14 @@ def test_prometheus_sees_lstmae_anomaly_during_the_injected_anomaly_and_not_befo
     exporter = Exporter()
     serve_port, prometheus_port = free_port(), free_port()
     configure(tmp_path, exporter.port, serve_port)
-    prometheus = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"],
-        stdout=open(tmp_path / "prometheus.log", "wb"), stderr=subprocess.STDOUT)
+
+    def start_prometheus() -> subprocess.Popen:
+        with open(tmp_path / "prometheus.log", "ab") as log:
+            return subprocess.Popen(
+                [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+
+    prometheus = start_prometheus()
     url = f"http://127.0.0.1:{prometheus_port}"
     client = httpx.Client(base_url=url, timeout=10)
     service = None
@@ -117,6 +122,20 @@ def test_prometheus_sees_lstmae_anomaly_during_the_injected_anomaly_and_not_befo
                           "the guide's alert to fire")
         assert firing
         assert _vector(client, 'lstmae_points_scored_total{source="prometheus"} > 30')  # Prometheus scraped the service's own metrics
+
+        # Prometheus stops and comes back (same storage): the reader says so, backs off, then reads what it missed.
+        prometheus.terminate()
+        prometheus.wait(30)
+        wait_for(lambda: "lstmae_prometheus_up 0.0" in service.client.get("/metrics").text, 15, "the reader to notice")
+        time.sleep(2)
+        prometheus = start_prometheus()
+        wait_for(lambda: _ok(client, "/-/ready"), 30, "Prometheus to be ready again")
+        wait_for(lambda: "lstmae_prometheus_up 1.0" in service.client.get("/metrics").text, 30, "the reader to recover")
+        assert "lstmae_prometheus_read_failures_total 0.0" not in service.client.get("/metrics").text
+        target = time.time() - 3
+        wait_for(lambda: service.client.get("/v1/series").json()["series"][0]["last_accepted_time"] >= target, 20, "the stream to catch up")
+        kept = service.client.get("/v1/series/web-1/scores").json()["scores"]
+        assert np.all(np.diff([row["time"] for row in kept]) == 1.0), "a grid time was skipped or read twice"
     finally:
         if service is not None:
             service.stop()
