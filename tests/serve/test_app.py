@@ -161,6 +161,7 @@ def test_limits_and_names_are_4xx_json(model_file):
     assert bad_name.status_code == 400 and "not allowed" in bad_name.json()["detail"]
     assert client.get("/v1/series/none/intervals").status_code == 404
     assert client.get("/nowhere").json()["error"] == "not_found"
+    assert client.get("/v1/series").json()["series"] == []  # refused first pushes leave no series behind
     assert client.get("/v1/series/s/points").status_code == 405
     assert metric(client.get("/metrics").text, 'lstmae_errors_total{kind="too_large"}') == 2
 

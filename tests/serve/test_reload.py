@@ -80,6 +80,13 @@ def test_serve_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     assert "--step 'soon' is not a duration" in capsys.readouterr().err
     assert main(["serve", "--model", str(tmp_path / "m.safetensors"), "--query", "up"]) == 2
     assert "go together" in capsys.readouterr().err
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", "--model", str(tmp_path / "m.safetensors"), "--port", str(taken.getsockname()[1])]) == 2
+    assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
     import lstmae.serve
 
     monkeypatch.setattr(lstmae.serve, "missing_modules", lambda: ["uvicorn"])

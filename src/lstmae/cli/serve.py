@@ -37,6 +37,19 @@ def parse_size(option: str, text: str) -> int:
     return size
 
 
+def _check_address(host: str, port: int) -> None:
+    """Refuse, in one line, an address the server could not listen on (a port in use, a host not of this machine)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise ParameterError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port (or --host).") from None
+
+
 def serve(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model file written by `lstmae fit` (one series, or a global model: --series-column), or a fleet folder (`lstmae fleet fit`).", show_default=False)],
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 exposes the service to the network (use --token-file then).")] = "127.0.0.1",
@@ -82,6 +95,7 @@ def serve(
         raise ParameterError(f"--token-file {str(token_file)!r} is not a file; write the token into one (e.g. `openssl rand -hex 32 > token`).")
     if state_dir is not None and state_dir.exists() and not state_dir.is_dir():
         raise ParameterError(f"--state-dir {str(state_dir)!r} is a file; give a folder.")
+    _check_address(host, port)
     from lstmae.serve.service import Options, run
 
     run(Options(

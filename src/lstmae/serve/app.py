@@ -59,10 +59,12 @@ def build_app(service: Any, lifespan: Any = None) -> Starlette:
         return name
 
     async def push(request: Request) -> Response:
+        made = False  # whether this request made the series: a refused first push leaves none behind
         try:
             guard(request)
             name = series_name(request)
             body = await read_body(request.stream(), request.headers.get("content-length"), service.max_body)
+            made = service.registry.get(name) is None
             try:
                 stream = service.registry.stream(name, name, "push")
             except UnknownSeries as exc:
@@ -86,6 +88,8 @@ def build_app(service: Any, lifespan: Any = None) -> Starlette:
             service.metrics.ignored.labels("push").inc(answer["ignored"])
             return JSONResponse(answer)
         except BadInput as exc:
+            if made:
+                service.registry.forget_if_empty(request.path_params["name"])
             return refused(exc)
 
     async def intervals(request: Request) -> Response:

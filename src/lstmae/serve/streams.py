@@ -255,6 +255,13 @@ class Registry:
                 found = self.streams[name] = Stream(name, key, scorer, version, source, labels)
         return found
 
+    def forget_if_empty(self, name: str) -> None:
+        """Drop a stream that never accepted a point (its first push was refused): refused pushes make no series."""
+        with self._lock:
+            stream = self.streams.get(name)
+            if stream is not None and stream.accepted == 0 and stream.last_time is None:
+                del self.streams[name]
+
     def push(self, stream: Stream, times: np.ndarray, values: np.ndarray, provisional: bool = False) -> dict[str, Any]:
         """`Stream.push` under the stream's lock, first moving it to a reloaded model."""
         with stream.lock:
