@@ -7,15 +7,16 @@ from where each stream stopped) or pushed over HTTP (`app`,
 ``POST /v1/series/{name}/points``). Scores go out as Prometheus metrics
 (``GET /metrics``, `metrics`) and JSON (``/v1/series/{name}/intervals``).
 
-The modules, each one job, data flowing one way (top uses bottom)::
+The modules, each one job, data flowing one way (a layer uses only those below
+it: an import-linter contract in pyproject.toml)::
 
     service     the process: options, threads (reader, checkpoints, reloads), uvicorn, signals
     app         the HTTP routes (Starlette): parse, check limits, hand points to the registry
     prometheus  the query_range reader: a cursor on the step grid, back-off while Prometheus is down
     limits      bearer token, request size, request rate
+    metrics     the prometheus_client registry: per-series gauges and the service's own metrics
     points      request bodies (JSON rows or CSV) to (times, values), with errors that name the problem
     streams     the per-series streams, their checkpoints (atomic safetensors files, no pickle)
-    metrics     the prometheus_client registry: per-series gauges and the service's own metrics
     models      the model (file or fleet), its hot reload, a scorer per series
 
 The web stack (starlette, uvicorn, prometheus_client, httpx) is imported by
