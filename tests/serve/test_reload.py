@@ -93,3 +93,21 @@ def test_serve_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     assert main(["serve", "--model", str(tmp_path / "m.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "pip install 'lstmae[serve]'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_checkpoint_of_another_model_is_continued_by_the_new_one(tmp_path):
+    old, new = fit(sine(400, seed=0)), fit(sine(400, seed=0), units=8, random_state=1)
+    old.save(tmp_path / "model.safetensors")
+    x = sine(300, seed=8)
+    first = Service(Options(model=tmp_path / "model.safetensors", state_dir=tmp_path / "state"))
+    answer = first.registry.push(first.registry.stream("s", "s", "push"), T0 + np.arange(150), x[:150, None])
+    first.checkpoint()
+    new.save(tmp_path / "model.safetensors")  # replaced while the service was down
+    second = Service(Options(model=tmp_path / "model.safetensors", state_dir=tmp_path / "state"))
+    second.restore()
+    stream = second.registry.get("s")
+    assert stream.last_time == T0 + 149 and stream.threshold == pytest.approx(new.threshold_)
+    more = second.registry.push(stream, T0 + np.arange(150, 300), x[150:, None])
+    assert more["accepted"] == 150 and more["scores"][0]["time"] == answer["scores"][-1]["time"] + 1
+    times = [int(r["time"] - T0) for r in more["scores"]]
+    np.testing.assert_allclose([r["score"] for r in more["scores"]], np.asarray(new.anomaly_score(x))[times], rtol=RTOL)
