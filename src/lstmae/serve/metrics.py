@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -58,6 +58,7 @@ class Metrics:
     """The service's prometheus_client registry (its own, not the process-wide default)."""
 
     def __init__(self, registry: Registry, reload_ok: Callable[[], bool]) -> None:
+        disable_created_metrics()  # no *_created series beside every counter: half the exposition, nothing to alert on
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.points = Counter("lstmae_points_scored", "Points accepted and scored.", ["source"], registry=r)

@@ -178,7 +178,11 @@ def run(options: Options) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app: Any):  # noqa: ANN202
         service.start()
-        log.info("lstmae serve: %s model %s; listening on http://%s:%d", service.models.current.kind, options.model, options.host, options.port)
+        loaded = service.models.current
+        what = {"model": "a model of one series", "global": f"a global model of {len(loaded.keys)} series",
+                "fleet": f"a fleet of {len(loaded.keys)} series"}[loaded.kind]
+        log.info("lstmae serve: %s (%s), %d stream(s); listening on http://%s:%d", what, options.model,
+                 len(service.registry.streams), options.host, options.port)
         try:
             yield
         finally:
