@@ -111,3 +111,19 @@ def test_a_checkpoint_of_another_model_is_continued_by_the_new_one(tmp_path):
     assert more["accepted"] == 150 and more["scores"][0]["time"] == answer["scores"][-1]["time"] + 1
     times = [int(r["time"] - T0) for r in more["scores"]]
     np.testing.assert_allclose([r["score"] for r in more["scores"]], np.asarray(new.anomaly_score(x))[times], rtol=RTOL)
+
+
+def test_a_model_with_a_shorter_delay_gives_its_extra_final_scores_in_the_next_answer(tmp_path):
+    old, new = fit(sine(400, seed=0)), fit(sine(400, seed=0), timesteps=6)
+    assert new.stream().delay < old.stream().delay
+    old.save(tmp_path / "model.safetensors")
+    service = Service(Options(model=tmp_path / "model.safetensors"))
+    stream = service.registry.stream("s", "s", "push")
+    x = sine(200, seed=4)
+    before = service.registry.push(stream, T0 + np.arange(100), x[:100, None])
+    new.save(tmp_path / "model.safetensors")
+    assert service.reload()
+    after = service.registry.push(stream, T0 + np.arange(100, 200), x[100:, None])
+    times = [int(r["time"] - T0) for r in before["scores"] + after["scores"]]
+    assert times == list(range(len(times))) and times[-1] == 199 - new.stream().delay  # none skipped, none twice
+    np.testing.assert_allclose([r["score"] for r in after["scores"]], np.asarray(new.anomaly_score(x))[times[len(before["scores"]):]], rtol=RTOL)

@@ -14,9 +14,10 @@ its checkpoint stopped; what came after the checkpoint was never accepted.
 
 A model replaced on disk (`lstmae.serve.models.Models.reload`) reaches a stream
 at its next points: a new scorer is fed the stream's last raw rows
-(``delay + 2 * timesteps``, enough for every point not final yet to be scored
-by the new model as a whole series would be), and only points after the last
-final one are reported.
+(`KEEP_ROWS`, or the old model's ``delay + 2 * timesteps`` if more: enough for
+every point not final yet to be scored by the new model as a whole series
+would be, for windows up to about 300), and only points after the last final
+one are reported (those the swap itself made final, in the next push's answer).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from lstmae.streaming.scorer import StreamScorer
 
 #: Closed intervals a stream keeps for ``GET /v1/series/{name}/intervals`` (the oldest go first).
 KEEP_INTERVALS = 1000
+#: Raw rows a stream keeps at least, for a model swap: a new model of window T scores exactly (as a whole series
+#: would) the points not final at the swap when the old model's delay + 1.5 T fits in them.
+KEEP_ROWS = 512
 #: Final scores a stream keeps for ``GET /v1/series/{name}/scores`` (the newest).
 KEEP_SCORES = 1024
 SERVE_FORMAT = "lstmae.serve.stream"
@@ -64,11 +68,12 @@ class Stream:
         self.score_times = np.zeros(0)  # the last KEEP_SCORES final scores and their times
         self.scores = np.zeros(0)
         self.updated = 0.0  # wall time of the last accepted point
+        self.pending: list[dict[str, Any]] = []  # final scores a model swap gave, for the next push's answer
         self.dirty = True
 
     def _use(self, scorer: StreamScorer, version: str) -> None:
         self.scorer, self.version = scorer, version
-        self.keep = scorer.delay + 2 * scorer.timesteps  # raw rows kept for a model swap
+        self.keep = max(KEEP_ROWS, scorer.delay + 2 * scorer.timesteps)  # raw rows kept for a model swap
 
     @property
     def threshold(self) -> float:
@@ -87,7 +92,8 @@ class Stream:
         final = self._update(values, times) if len(times) else None
         self.ignored += ignored
         answer: dict[str, Any] = {"series": self.name, "accepted": int(len(times)), "ignored": ignored}
-        answer["scores"] = _rows(final)
+        answer["scores"] = self.pending + _rows(final)
+        self.pending = []
         if provisional:
             guess = self.scorer.provisional()
             answer["provisional"] = [{"time": float(t), "score": float(s), "anomaly": int(s > self.threshold)}
@@ -134,6 +140,7 @@ class Stream:
             final = final[final.index.to_numpy(dtype=np.float64) > last_final]
         if final is not None and len(final):
             self._scored(final)
+            self.pending = _rows(final)  # a new model with a shorter delay finalises points at once: the next answer has them
         self.dirty = True
 
     # ------------------------------------------------------------------ reading
