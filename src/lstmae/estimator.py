@@ -533,7 +533,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         """(scores (n,) or (S,), per-feature reconstruction scores (n, F) or (S, F)) of prepared input."""
         return state.score(self.module_, data.values, data.is_panel, self._settings())
 
-    def stream(self, *, min_gap: int | None = None, missing: str = "interpolate") -> "StreamScorer":
+    def stream(self, *, min_gap: int | None = None, missing: str = "interpolate", series: Any = None) -> "StreamScorer":
         """A scorer that takes a long series as it arrives (`lstmae.streaming.scorer.StreamScorer`).
 
         ``update(values, timestamps=None)`` returns the points whose score became
@@ -541,7 +541,8 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         (and with any stride, after ``flush``) the scores equal `anomaly_score` of
         the whole series. ``min_gap``: as in `detect` (default ``timesteps_``);
         ``missing``: "interpolate" (a gap is filled once its next value arrives,
-        with a warning) or "error".
+        with a warning) or "error"; ``series``: for a global model, the key of the
+        series (as fitted) whose scoring state scores the stream.
         """
         self._check_fitted()
         if self.input_kind_ == "panel":
@@ -550,8 +551,21 @@ class LSTMAutoencoder(Detector, BaseEstimator):
                 "series point by point. Score panels in batch with model.anomaly_score(X)."
             )
         names = getattr(self, "feature_names_in_", None)
+        if series is None:
+            state = self._state()
+        else:
+            states = self.scoring_states_
+            if None in states:
+                raise DataError(f"series={series!r}: this model was fitted on one series, not a collection; leave series out.")
+            if series not in states:
+                known = list(states)
+                raise DataError(
+                    f"series {series!r} was not in the data this global model was fitted on (it knows {known[:10]}"
+                    f"{' ...' if len(known) > 10 else ''}); every series is scored by its own fitted state."
+                )
+            state = states[series]
         return StreamScorer(
-            self.module_, self._state(), self._settings(), n_features=self.n_features_in_,
+            self.module_, state, self._settings(), n_features=self.n_features_in_,
             feature_names=None if names is None else [str(n) for n in names], min_gap=min_gap, missing=missing,
         )
 

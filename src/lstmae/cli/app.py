@@ -32,6 +32,7 @@ from lstmae._version import __version__
 from lstmae.cli.common import Stopped, err, out, split_list, stoppable
 from lstmae.cli.options import EstimatorOptions, estimator_options, first_sentence, option_value
 from lstmae.cli.fleet import fleet_app
+from lstmae.cli.serve import serve
 from lstmae.data.benchmarks import list_benchmark, select
 from lstmae.data.readers import LoadedData, read_collection, read_data, split_train
 from lstmae.data.windows import window_starts
@@ -749,6 +750,7 @@ def info(
         out.print("\n".join(format_versions(found)), markup=False, highlight=False, soft_wrap=True)
 
 
+app.command(name="serve")(serve)
 app.add_typer(fleet_app, name="fleet", short_help=fleet_app.info.help)  # after the verbs: `lstmae fleet ...` is listed last
 for _command in app.registered_commands:  # each command's whole first sentence in `lstmae --help`
     _command.short_help = first_sentence(_command.callback.__doc__)
