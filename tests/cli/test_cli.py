@@ -14,7 +14,7 @@ import pytest
 from lstmae.cli.app import main
 from clirun import run
 
-VERBS = ["fit", "score", "detect", "encode", "reconstruct", "explain", "demo"]
+VERBS = ["fit", "score", "detect", "encode", "reconstruct", "explain", "demo", "serve"]
 
 
 def sine_frame(n: int = 600, period: int = 20, flat: tuple[int, int] | None = None, seed: int = 0) -> pd.DataFrame:
