@@ -328,6 +328,11 @@ def _fmt(value, digits: int = 3) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+#: A peer counts as "best peer" of a group when it has results on at least this share of its series
+#: (MatrixProfile failed on 2 of the 138 UCR series); the lead is measured on the series it has.
+PEER_COVERAGE = 0.9
+
+
 def group_lines(title: str, groups: tuple[str, ...], oof, table, default: str, before: str, peers) -> list[str]:
     """One row of the summary table: out-of-fold means (over seeds, with the seed range) beside the best peer."""
     mine = oof[oof["group"].isin(groups)]
@@ -341,16 +346,20 @@ def group_lines(title: str, groups: tuple[str, ...], oof, table, default: str, b
         part = table[table["group"].isin(groups) & (table["candidate"] == candidate)]
         return float(part.groupby("seed")["vus_pr"].mean().mean())
 
-    best = ("–", math.nan)
+    # The best peer among those run on at least PEER_COVERAGE of the group's series, compared on the series it has.
+    best, lead = ("–", math.nan, 0), math.nan
     if peers is not None:
         theirs = peers[peers["series"].isin(names) & (peers["status"] == "ok")]
         for method, rows in theirs.groupby("method"):
-            if len(rows) == len(names) and rows["vus_pr"].mean() > (best[1] if not math.isnan(best[1]) else -1):
-                best = (method, float(rows["vus_pr"].mean()))
+            if rows["series"].nunique() >= PEER_COVERAGE * len(names) and rows["vus_pr"].mean() > (best[1] if not math.isnan(best[1]) else -1):
+                best = (method, float(rows["vus_pr"].mean()), rows["series"].nunique())
+                common = mine[mine["name"].isin(set(rows["series"]))].groupby("seed")["vus_pr"].mean().mean()
+                lead = float(common) - best[1]
     mean = float(per_seed.mean())
+    covered = "" if best[2] in (0, len(names)) else f" ({best[2]} of {len(names)})"
     return [f"| {title} | {len(names)} | **{_fmt(mean)}** ({_fmt(per_seed.min())}–{_fmt(per_seed.max())}) | "
             f"{_fmt(float(top1.mean()), 2) if top1 is not None else '–'} | {_fmt(in_sample(default))} | {_fmt(in_sample(before))} | "
-            f"{best[0]} {_fmt(best[1])} | {mean - best[1]:+.3f} |"]
+            f"{best[0]} {_fmt(best[1])}{covered} | {lead:+.3f} |"]
 
 
 GROUPS = (("univariate (UCR + NAB)", UNIVARIATE), ("multivariate (SMAP + MSL)", MULTIVARIATE),
@@ -419,7 +428,7 @@ def report(table, peers, seeds: list[int], params: dict, check: list[dict], mach
         + f". The score before this round was {before} for every series.",
         "",
         "| group | series | lstmae out-of-fold VUS-PR, mean of seeds (seed range) | UCR top-1 | default (in-sample) | "
-        "before (in-sample) | best peer | out-of-fold minus best peer |",
+        "before (in-sample) | best peer (on at least 90% of the series) | out-of-fold minus best peer, on the series it has |",
         "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for title, groups in GROUPS:
