@@ -416,6 +416,7 @@ _PAGE = """<!DOCTYPE html>
 <section>
 <p class="legend"><span class="swatch detected"></span>detected interval
 <span class="swatch labelled"></span>known label
+<span class="swatch trained"></span>trained on
 <span class="swatch threshold"></span>threshold
 <span class="hint">drag to zoom, double-click to reset; click an interval below to zoom to it</span></p>
 <p id="feature-picker" hidden><label>feature shown: <select id="feature"></select></label></p>
@@ -454,6 +455,7 @@ h1 { font-size: 1.4em; margin: 0 0 4px; } h2 { font-size: 1.15em; margin: 20px 0
 .swatch { display: inline-block; width: 14px; height: 10px; margin: 0 4px 0 12px; vertical-align: middle; }
 .swatch.detected { background: rgba(214, 39, 40, 0.35); } .swatch.labelled { background: rgba(44, 160, 44, 0.35); }
 .swatch.threshold { height: 0; border-top: 2px dashed #d62728; }
+.swatch.trained { background: rgba(127, 127, 127, 0.3); }
 .hint { color: #777; margin-left: 16px; }
 #plot { height: 560px; }
 table { border-collapse: collapse; font-size: 0.85em; }
