@@ -60,8 +60,8 @@ class ScoringState:
     weights : {part name: weight} of scorer="combined", as fitted (the weights table's row for this input)
     threshold : float, the score above which a timestep (or sample) is anomalous
     settings : the settings the state was fitted with
-    training : the training rows' fingerprints (`lstmae.scoring.seen`): scored windows that are
-        training windows are scored leave-self-out, as the threshold saw them; None in older files
+    training : the training rows' fingerprints (`lstmae.scoring.seen`), None in older files: scored
+    windows that are training windows are scored leave-self-out, as the threshold saw them
     """
 
     scaler_mean: np.ndarray
