@@ -76,7 +76,7 @@ def components(series, params: dict, seed: int) -> dict[str, np.ndarray]:
     scored = time.perf_counter()
     extra = {}
     if series.values.shape[1] > 1:  # per-feature reconstruction scores, for aggregations over features other than the mean
-        extra["reconstruction_features"] = state.part("reconstruction").values(merged["reconstruction"], False, settings)[1].astype(np.float32)
+        extra["reconstruction_features"] = state.part("reconstruction").values(merged["reconstruction"], False, settings)[1]
     # As before the training-edge rule (the variant "plain"): the training windows found themselves.
     plain = inference.parts_pass(network, scaled, False, settings.score_stride, network_parts)
     values.update({f"{part.name}_plain": part.values(plain[part.name], False, settings)[0] for part in network_parts})
@@ -86,7 +86,7 @@ def components(series, params: dict, seed: int) -> dict[str, np.ndarray]:
     held = inference.parts_pass(network, state.scale(train[held_rows]), False, settings.score_stride, network_parts)
     raw = [max(float(part.values(held[part.name], False, settings)[0].mean()), 1e-12) for part in network_parts]
     if series.values.shape[1] > 1:
-        extra["held_features"] = state.part("reconstruction").values(held["reconstruction"], False, settings)[1].astype(np.float32)
+        extra["held_features"] = state.part("reconstruction").values(held["reconstruction"], False, settings)[1]
     return {
         **values, **extra, "levels": np.asarray([part.level for part in network_parts]), "raw_levels": np.asarray(raw),
         "floors": np.asarray([part.level_floor() for part in network_parts]),
@@ -201,7 +201,8 @@ def compose(candidate: Candidate, parts: dict, nn: dict) -> np.ndarray:
         values, level = parts["reconstruction"], levels[0]
         if candidate.features == "max" and "reconstruction_features" in parts:
             values = parts["reconstruction_features"].astype(np.float64).max(axis=1)
-            level = max(float(parts["held_features"].astype(np.float64).max(axis=1).mean()), 1e-12)
+            raw = max(float(parts["held_features"].astype(np.float64).max(axis=1).mean()), 1e-12)
+            level = max(raw, float(parts["floors"][0])) if VARIANT["floor"] else raw  # the part's floor, as fit_level
         score = score + candidate.reconstruction_weight * values / level
     if candidate.latent_weight:
         score = score + candidate.latent_weight * parts["latent" + suffix] / levels[1]
@@ -285,10 +286,15 @@ def kind_of(group: str) -> str:
 
 
 def library_candidate(kind: str) -> Candidate:
-    """The library's default weights for that kind of series (`lstmae.scoring.combination.SERIES_WEIGHTS`)."""
-    from lstmae.scoring.combination import SERIES_WEIGHTS
+    """The library's default for that kind of series: its weights (`lstmae.scoring.combination.SERIES_WEIGHTS`) and
+    how its parts are fitted (`lstmae.scoring.combination.SERIES_OPTIONS`: the reconstruction's reduction over
+    features, the features the nearest-window part compares)."""
+    from lstmae.scoring.combination import SERIES_OPTIONS, SERIES_WEIGHTS
 
-    return Candidate(SERIES_WEIGHTS[kind]["latent"], SERIES_WEIGHTS[kind]["neighbours"])
+    options = SERIES_OPTIONS[kind]
+    return Candidate(SERIES_WEIGHTS[kind]["latent"], SERIES_WEIGHTS[kind]["neighbours"],
+                     features=options.get("reconstruction", {}).get("features", "mean"),
+                     neighbours_on=options.get("neighbours", {}).get("features", "all"))
 
 
 def _best(table) -> str:

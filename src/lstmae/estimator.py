@@ -127,8 +127,11 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         for a series, reconstruction over its held-out level plus a weight x
         latent over its held-out level plus a weight x neighbours over its
         held-out level (`lstmae.scoring.combination.SERIES_WEIGHTS`: 0.5 and 4 for one
-        feature, 2 and 0 for several; selected by cross-validation over source
-        families, bench/RESULTS-quality.md); for a panel, each sample against
+        feature, 0.25 and 16 for several; selected by cross-validation over source
+        families, bench/RESULTS-quality.md); on several features the
+        reconstruction is the maximum over features and the nearest windows
+        compare the continuous (not two-valued) features alone
+        (`lstmae.scoring.combination.SERIES_OPTIONS`); for a panel, each sample against
         the training samples: `lstmae.scoring.combination.PANEL_WEIGHTS` of the
         reconstruction, the latent distance and the input-space distance to the
         nearest training sample, each over its level (bench/RESULTS-panel.md).

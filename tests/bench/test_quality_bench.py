@@ -116,8 +116,9 @@ def test_cross_validation_never_picks_with_the_held_out_fold(monkeypatch):
 
 
 def test_the_multivariate_candidates_compose_as_documented(monkeypatch):
-    """compose: the maximum over features over its held-out mean; the nearest-window part over the continuous
-    features at its own level (floored at 1% of its [0, 2] scale); the parts alone; against the formulas by hand."""
+    """compose: the maximum over features over its held-out mean (floored as the part's level is); the nearest-window
+    part over the continuous features at its own level (floored at 1% of its [0, 2] scale); the parts alone; against
+    the formulas by hand. The library's multivariate default is the candidate its tables name."""
     import importlib
     import sys
 
@@ -127,7 +128,8 @@ def test_the_multivariate_candidates_compose_as_documented(monkeypatch):
     per = rng.uniform(size=(50, 3))
     held = rng.uniform(size=(10, 3))
     parts = {"reconstruction": per.mean(axis=1), "reconstruction_features": per, "held_features": held,
-             "latent": rng.uniform(size=50), "levels": np.array([0.5, 0.2]), "raw_levels": np.array([0.5, 0.1])}
+             "latent": rng.uniform(size=50), "levels": np.array([0.5, 0.2]), "raw_levels": np.array([0.5, 0.1]),
+             "floors": np.array([1e-4, 0.01])}
     nn = {"labels": np.zeros(50), "neighbours": rng.uniform(size=50), "neighbour_level": 0.3, "neighbour_raw_level": 0.3,
           "neighbours_continuous": rng.uniform(size=50), "neighbour_continuous_raw_level": 0.004}
     both = cv.Candidate(2.0, 4.0, features="max", neighbours_on="continuous")
@@ -140,3 +142,14 @@ def test_the_multivariate_candidates_compose_as_documented(monkeypatch):
     np.testing.assert_allclose(alone["neighbours alone"], nn["neighbours"] / 0.3)
     assert both.name == "latent 2, neighbours 4; features max, neighbours on continuous" and both.multivariate_only
     assert not any(c.name in cv.SELECTABLE for c in cv.PARTS_ALONE)
+    # a held-out maximum under the reconstruction part's floor: the level is the floor, as ScorePart.fit_level takes it
+    tiny = {**parts, "held_features": held * 1e-6}
+    np.testing.assert_allclose(cv.compose(cv.Candidate(0.0, 0.0, features="max"), tiny, nn), per.max(axis=1) / 1e-4)
+
+    from lstmae.scoring.combination import SERIES_OPTIONS, SERIES_WEIGHTS
+
+    monkeypatch.setitem(SERIES_WEIGHTS, "multivariate", {"reconstruction": 1.0, "latent": 1.0, "neighbours": 8.0})
+    assert cv.library_candidate("multivariate") == cv.Candidate(1.0, 8.0, features="max", neighbours_on="continuous")
+    monkeypatch.setitem(SERIES_OPTIONS, "multivariate", {})
+    assert cv.library_candidate("multivariate") == cv.Candidate(1.0, 8.0)
+    assert cv.library_candidate("univariate") == cv.Candidate(SERIES_WEIGHTS["univariate"]["latent"], SERIES_WEIGHTS["univariate"]["neighbours"])

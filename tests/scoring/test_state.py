@@ -41,11 +41,12 @@ def latent_distances(network, scaled, is_panel, stride, reference, exclude=None)
     return np.asarray(naive.timestep_means(scaled.shape[0], starts, [[[v]] * T for v in d]))  # (n, 1)
 
 
-def aggregate(errors, distances, is_panel, aggregation, T, neighbours=None):
-    """(reconstruction, latent, neighbours) per timestep or sample, as the parts' values are documented."""
+def aggregate(errors, distances, is_panel, aggregation, T, neighbours=None, features="mean"):
+    """(reconstruction, latent, neighbours) per timestep or sample, as the parts' values are documented: the
+    reconstruction the mean over features, or their maximum (``features="max"``)."""
     spread = lambda v: None if v is None else (v.reshape(-1) if is_panel or aggregation != "window" else centred_mean(v.reshape(-1), T))  # noqa: E731
     per = errors.mean(axis=1) if is_panel else (centred_mean(errors, T) if aggregation == "window" else errors)
-    return per.mean(axis=1), spread(distances), spread(neighbours)
+    return (per.max(axis=1) if features == "max" else per.mean(axis=1)), spread(distances), spread(neighbours)
 
 
 def spread_of(rows: torch.Tensor) -> float:
@@ -71,6 +72,9 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
     reference = inference.embeddings(network, fit_part, is_panel, 1)
     norm = lambda errors: errors / levels if settings.normalize_errors else errors  # noqa: E731
     near = not is_panel and settings.scorer == "combined"
+    # the combined score of a series of several features: the maximum over features (both features here are continuous:
+    # the nearest-window part compares both)
+    features = "max" if near and values.shape[-1] > 1 else "mean"
 
     L = T // 2  # the nearest-window part: windows of half the network's, against the training windows of L steps
     neighbour_starts = list(range(fit_part.shape[0] - L + 1))  # every one: below the cap here
@@ -84,13 +88,13 @@ def separate_passes(network, values, is_panel, scaler, settings, validation_spli
     stride = settings.score_stride
     held_errors = inference.merged(network, held, is_panel, stride).errors
     rec, lat, nb = aggregate(norm(held_errors), latent_distances(network, held, is_panel, stride, reference), is_panel,
-                             settings.aggregation, T, neighbour_loop(held, None) if near else None)
+                             settings.aggregation, T, neighbour_loop(held, None) if near else None, features)
     # each level at least 1% of its part's scale: the latent reference's spread, [0, 2] for the nearest windows
     score_levels = (max(float(rec.mean()), ERROR_FLOOR), max(float(lat.mean()), 0.01 * spread_of(reference)))
     neighbour_level = max(float(nb.mean()), 0.01) if near else None
     train_errors = inference.merged(network, scaled, is_panel, stride).errors
     rec, lat, nb = aggregate(norm(train_errors), latent_distances(network, scaled, is_panel, stride, reference, (positions, radius)),
-                             is_panel, settings.aggregation, T, neighbour_loop(scaled, radius) if near else None)
+                             is_panel, settings.aggregation, T, neighbour_loop(scaled, radius) if near else None, features)
     if settings.scorer == "latent":
         scores = lat
     elif is_panel:  # each sample against the other training samples, in input space

@@ -23,14 +23,26 @@ import numpy as np
 from lstmae.errors import ParameterError
 
 #: scorer="combined" on a series: the weight of each part beside the reconstruction error, for a series of
-#: one feature and of several. Selected by cross-validation over source families (leave one family out,
-#: 3 seeds; bench/quality.py --cv, bench/RESULTS-quality.md): on one feature the nearest z-normalised
-#: training window finds the odd cycles the network rebuilds well; on several (SMAP/MSL: one telemetry
-#: channel beside mostly-flat command flags) the embedding distance did better and the nearest-window part
-#: did not help, so it is off there.
+#: one feature and of several. Selected by cross-validation over source families (leave one family out;
+#: bench/quality.py --cv, bench/RESULTS-quality.md): on one feature the nearest z-normalised training window
+#: finds the odd cycles the network rebuilds well. On several, selected on the 69 SMAP/MSL dev channels
+#: (folds by channel letter, out of fold, seed 0) together with `SERIES_OPTIONS`' multivariate row (chosen in
+#: 15 of 17 folds; out-of-fold VUS-PR 0.353 -> 0.436): the nearest-window part over the continuous features
+#: weighs most, the embedding distance a little.
 SERIES_WEIGHTS: dict[str, dict[str, float]] = {
     "univariate": {"reconstruction": 1.0, "latent": 0.5, "neighbours": 4.0},
-    "multivariate": {"reconstruction": 1.0, "latent": 2.0, "neighbours": 0.0},
+    "multivariate": {"reconstruction": 1.0, "latent": 0.25, "neighbours": 16.0},
+}
+#: scorer="combined" on a series: how each part is fitted for this kind of series, {part name: {option: value}},
+#: passed to the part's constructor (`lstmae.scoring.state.fit_state`); a part not named keeps its defaults.
+#: Selected with `SERIES_WEIGHTS` (same cross-validation): on several features (SMAP/MSL: one telemetry channel
+#: beside 0/1 command flags) an anomaly is usually in one feature, which the mean over features dilutes, so the
+#: reconstruction part takes the maximum over features; and the nearest-window part compares the continuous
+#: features alone (more than two distinct training values), as z-normalised flags mostly match noise. A part
+#: scored alone (scorer="reconstruction", ...) and a panel keep the defaults (the mean, every feature).
+SERIES_OPTIONS: dict[str, dict[str, dict[str, str]]] = {
+    "univariate": {},
+    "multivariate": {"reconstruction": {"features": "max"}, "neighbours": {"features": "continuous"}},
 }
 #: scorer="combined" on a panel: the reconstruction error, the latent distance and the input-space distance
 #: (a sample's distance to the nearest training sample, in scaled units), each over its level on the
@@ -59,6 +71,14 @@ def kind_weights(is_panel: bool, n_features: int) -> dict[str, float]:
     if is_panel:
         return dict(PANEL_WEIGHTS)
     return dict(SERIES_WEIGHTS["univariate" if n_features == 1 else "multivariate"])
+
+
+def kind_options(scorer: str, is_panel: bool, n_features: int) -> dict[str, dict[str, str]]:
+    """{part name: constructor options} for ``scorer`` on this kind of input: `SERIES_OPTIONS`' row for
+    scorer="combined" on a series, else none (every part's defaults)."""
+    if scorer != "combined" or is_panel:
+        return {}
+    return {name: dict(options) for name, options in SERIES_OPTIONS["univariate" if n_features == 1 else "multivariate"].items()}
 
 
 def fitted_parts(scorer: str, weights: Mapping[str, float]) -> list[str]:
@@ -129,10 +149,12 @@ __all__ = [
     "Combination",
     "LEGACY_WEIGHTS",
     "PANEL_WEIGHTS",
+    "SERIES_OPTIONS",
     "SERIES_WEIGHTS",
     "combination_for",
     "fitted_parts",
     "format1_weights",
+    "kind_options",
     "kind_weights",
     "resolve_scorer",
 ]

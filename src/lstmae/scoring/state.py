@@ -27,7 +27,7 @@ from lstmae.data.scaling import transform
 from lstmae.errors import ParameterError
 from lstmae.params import n_train
 from lstmae.scoring import combination, inference
-from lstmae.scoring.combination import Combination, combination_for, fitted_parts, kind_weights, resolve_scorer
+from lstmae.scoring.combination import Combination, combination_for, fitted_parts, kind_options, kind_weights, resolve_scorer
 from lstmae.scoring.parts import PARTS, ScorePart, ScoringSettings, TrainingData, part_class
 from lstmae.scoring.seen import Locator, TrainingRows
 from lstmae.scoring.thresholds import fit_threshold
@@ -60,8 +60,8 @@ class ScoringState:
     weights : {part name: weight} of scorer="combined", as fitted (the weights table's row for this input)
     threshold : float, the score above which a timestep (or sample) is anomalous
     settings : the settings the state was fitted with
-    training : the training rows' fingerprints (`lstmae.scoring.seen`): scored windows that are
-        training windows are scored leave-self-out, as the threshold saw them; None in older files
+    training : the training rows' fingerprints (`lstmae.scoring.seen`), None in older files: scored
+    windows that are training windows are scored leave-self-out, as the threshold saw them
     """
 
     scaler_mean: np.ndarray
@@ -198,7 +198,8 @@ def fit_state(
     """The whole scoring state from the trained network and the training data, in one pass.
 
     The parts are the scorer's (`lstmae.scoring.combination.fitted_parts`; ``weights``:
-    scorer="combined"'s weights, default the weights table's row for this input). One
+    scorer="combined"'s weights, default the weights table's row for this input), each made
+    with the options table's row for this input (`lstmae.scoring.combination.kind_options`). One
     `lstmae.scoring.inference.run` over the training data runs, in this order: the
     encoder over the windows the parts compare with (`ScorePart.reference_jobs`: the
     latent reference), the whole network over the scored windows of all the training
@@ -216,7 +217,8 @@ def fit_state(
     threshold, contamination : the threshold rule (`lstmae.scoring.thresholds.fit_threshold`)
     """
     weights = kind_weights(is_panel, values.shape[-1]) if weights is None else dict(weights)
-    parts = [_new_part(name, settings.scorer, is_panel) for name in fitted_parts(settings.scorer, weights)]
+    options = kind_options(settings.scorer, is_panel, values.shape[-1])
+    parts = [_new_part(name, settings.scorer, is_panel, options.get(name, {})) for name in fitted_parts(settings.scorer, weights)]
     state = ScoringState(*scaler, tuple(parts), weights, float("nan"), settings)
     scaled = state.scale(values)
     state = replace(state, training=TrainingRows.of(scaled))
@@ -274,13 +276,14 @@ def fit_state(
     return replace(state, threshold=fit_threshold(train_scores, threshold, contamination, validation_split))
 
 
-def _new_part(name: str, scorer: str, is_panel: bool) -> ScorePart:
-    """A new, unfitted part; a scorer whose part does not apply to this kind of input is a ParameterError."""
+def _new_part(name: str, scorer: str, is_panel: bool, options: dict[str, str]) -> ScorePart:
+    """A new, unfitted part made with ``options`` (`lstmae.scoring.combination.kind_options`); a scorer whose part
+    does not apply to this kind of input is a ParameterError."""
     kind = part_class(name)
     if (is_panel and not kind.for_panels) or (not is_panel and not kind.for_series):
         data = "3-D input (samples)" if is_panel else "a long series"
         raise ParameterError(f"scorer={scorer!r} {kind.applies_to}; {data} has none: use scorer='combined'.")
-    return kind()
+    return kind(**options)
 
 
 def training_split(n: int, is_panel: bool, timesteps: int, validation_split: float) -> tuple[slice, slice]:
