@@ -74,7 +74,7 @@ def test_round_trip_identical_tensors_and_info(saved):
     for key, value in INFO.items():
         assert info[key] == value
     assert info["format"] == FORMAT_NAME == "lstmae.model"
-    assert info["format_version"] == FORMAT_VERSION == 2  # 2: score parts by name (format 1 files load: see below)
+    assert info["format_version"] == FORMAT_VERSION == 3  # 3: parts' fitted options (2: parts by name; 1 and 2 load: see below)
     assert info["tensors_sha256"] == tensors_digest(original)
     for key in ("lstmae_version", "torch_version", "numpy_version", "python_version", "created_utc"):
         assert isinstance(info[key], str) and info[key]

@@ -48,7 +48,10 @@ from lstmae.scoring.state import ScoringSettings, ScoringState
 
 FORMAT_NAME = "lstmae.model"
 #: 2: the scoring state as named score parts (`lstmae.scoring.parts`); format 1 files still load.
-FORMAT_VERSION = 2
+#: 3: parts with fitted options that change what a score means (a multivariate reconstruction's maximum over
+#: features, the nearest windows' columns), the training rows' fingerprints: a lstmae that reads format 2 only
+#: would score such a file differently without a word, so it refuses it. Files of formats 1 and 2 still load.
+FORMAT_VERSION = 3
 METADATA_KEY = "lstmae"
 #: How a global model's file names each series' scoring state tensors: ``series.<i>.<name>``.
 SERIES_PREFIX = "series.{}."
