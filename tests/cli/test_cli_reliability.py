@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from lstmae.cli.app import main
+from lstmae.persistence.model_file import FORMAT_VERSION
 
 N = 120  # rows of the small test series
 
@@ -299,7 +300,8 @@ MODEL_CASES = [
     ("incomplete (no scaler)", lambda src, dst: _rewrite(src, dst, lambda t, i: t.pop("scaler.scale")), r"incomplete or inconsistent content \(KeyError"),
     ("incomplete (a layer missing)", lambda src, dst: _rewrite(src, dst, lambda t, i: t.pop(sorted(k for k in t if k.startswith("net."))[0])),
      r"incomplete or inconsistent content \(RuntimeError"),
-    ("newer format", lambda src, dst: _rewrite(src, dst, lambda t, i: i.update(format_version=3)), r"uses model format 3, newer than this lstmae"),
+    ("newer format", lambda src, dst: _rewrite(src, dst, lambda t, i: i.update(format_version=FORMAT_VERSION + 1)),
+     rf"uses model format {FORMAT_VERSION + 1}, newer than this lstmae"),
     ("not a model", lambda src, dst: dst.write_text("timestamp,value\n"), r"not a readable lstmae model"),
     ("a directory", lambda src, dst: dst.mkdir(), r"is a directory, not a model file"),
 ]

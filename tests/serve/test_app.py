@@ -29,14 +29,6 @@ def series() -> np.ndarray:
     return x
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.safetensors"
-    model = fit(sine(400, seed=0))
-    model.save(path)
-    return model, path
-
-
 def make(model_file, tmp_path=None, token=None, **options):
     model, path = model_file
     if token is not None:

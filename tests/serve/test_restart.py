@@ -9,20 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from serving import FakePrometheus, Served, fit, sine, wait_for
+from serving import FakePrometheus, Served, sine, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 T0 = 1_700_000_000.0
 RTOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.safetensors"
-    model = fit(sine(400, seed=0))
-    model.save(path)
-    return model, path
 
 
 def rows(x, start):

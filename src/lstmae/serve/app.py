@@ -92,23 +92,32 @@ def build_app(service: Any, lifespan: Any = None) -> Starlette:
                 service.registry.forget_if_empty(request.path_params["name"])
             return refused(exc)
 
+    def known(request: Request):
+        """(name, its stream) of the request's series; a 404 BadInput when the service has none by that name."""
+        name = request.path_params["name"]
+        stream = service.registry.get(name)
+        if stream is None:
+            raise BadInput(f"no series {name[:200]!r} in this service; GET /v1/series lists them.", 404, "unknown_series")
+        return name, stream
+
+    def since(request: Request) -> float | None:
+        """The ``?since=T`` query parameter in seconds since the epoch, or None; a 400 BadInput when not a number."""
+        value = request.query_params.get("since")
+        try:
+            return None if value is None else float(value)
+        except ValueError:
+            raise BadInput(f"since={value!r} is not a number; pass seconds since the epoch.", 400, "bad_input") from None
+
     async def intervals(request: Request) -> Response:
         try:
             guard(request)
-            name = request.path_params["name"]
-            stream = service.registry.get(name)
-            if stream is None:
-                raise BadInput(f"no series {name[:200]!r} in this service; GET /v1/series lists them.", 404, "unknown_series")
-            since = request.query_params.get("since")
+            name, stream = known(request)
+            after = since(request)
             with stream.lock:
                 closed = list(stream.closed)
                 opened = stream.open_interval()
                 about = stream.describe()
-            if since is not None:
-                try:
-                    after = float(since)
-                except ValueError:
-                    raise BadInput(f"since={since!r} is not a number; pass seconds since the epoch.", 400, "bad_input") from None
+            if after is not None:
                 closed = [c for c in closed if c.get("end_time", np.inf) >= after]
             return JSONResponse({"series": name, "threshold": about["threshold"], "last_accepted_time": about["last_accepted_time"],
                                  "closed": closed, "open": opened})
@@ -118,15 +127,8 @@ def build_app(service: Any, lifespan: Any = None) -> Starlette:
     async def scores(request: Request) -> Response:
         try:
             guard(request)
-            name = request.path_params["name"]
-            stream = service.registry.get(name)
-            if stream is None:
-                raise BadInput(f"no series {name[:200]!r} in this service; GET /v1/series lists them.", 404, "unknown_series")
-            since = request.query_params.get("since")
-            try:
-                after = None if since is None else float(since)
-            except ValueError:
-                raise BadInput(f"since={since!r} is not a number; pass seconds since the epoch.", 400, "bad_input") from None
+            name, stream = known(request)
+            after = since(request)
             with stream.lock:
                 rows = stream.recent_scores(after)
                 about = stream.describe()
