@@ -39,6 +39,14 @@ def sine(n: int, *, start: int = 0, noise: float = 0.05, seed: int = 0) -> np.nd
     return np.sin(2 * np.pi * t / PERIOD) + noise * np.random.default_rng(seed).standard_normal(n)
 
 
+
+def saved_model(directory: Path) -> tuple[Any, Path]:
+    """(a model fitted on a 400-point noisy sine, the path in ``directory`` it is saved at)."""
+    path = directory / "model.safetensors"
+    model = fit(sine(400, seed=0))
+    model.save(path)
+    return model, path
+
 def fit(values: np.ndarray, **params: Any):
     from lstmae import LSTMAutoencoder
 

@@ -12,7 +12,7 @@ from lstmae.errors import DataError
 from lstmae.serve.app import build_app
 from lstmae.serve.service import Options, Service
 
-from serving import fit, metric, sine
+from serving import fit, metric, saved_model, sine
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -27,6 +27,12 @@ def series() -> np.ndarray:
     x = sine(N, seed=1)
     x[200:210] += 2.5  # an injected anomaly
     return x
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """(a model fitted on a 400-point noisy sine, its saved path), once per module."""
+    return saved_model(tmp_path_factory.mktemp("model"))
 
 
 def make(model_file, tmp_path=None, token=None, **options):

@@ -9,12 +9,18 @@ import time
 import numpy as np
 import pytest
 
-from serving import FakePrometheus, Served, sine, wait_for
+from serving import FakePrometheus, Served, saved_model, sine, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 T0 = 1_700_000_000.0
 RTOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """(a model fitted on a 400-point noisy sine, its saved path), once per module."""
+    return saved_model(tmp_path_factory.mktemp("model"))
 
 
 def rows(x, start):
