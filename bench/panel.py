@@ -26,6 +26,12 @@ dependencies (only its data files are read), into a separate venv::
     python3 -m venv bench/.venv-aeon && bench/.venv-aeon/bin/pip install --no-deps aeon
 
 or point ``--data`` / ``LSTMAE_AEON_DATA`` at a folder holding ``Name/Name_TRAIN.ts``.
+Panels of hundreds to a thousand training samples (PLAID from sktime's wheel,
+cycles of UCR dev series) are `bench/panel_large.py`'s, which runs them through
+`score_task` below; sktime's data the same way::
+
+    python3 -m venv bench/.venv-sktime && bench/.venv-sktime/bin/pip install --no-deps sktime
+
 Only the development datasets (`DEV`) may be used to choose anything; others are
 held out for outside checks.
 
