@@ -26,6 +26,12 @@ dependencies (only its data files are read), into a separate venv::
     python3 -m venv bench/.venv-aeon && bench/.venv-aeon/bin/pip install --no-deps aeon
 
 or point ``--data`` / ``LSTMAE_AEON_DATA`` at a folder holding ``Name/Name_TRAIN.ts``.
+Panels of hundreds to a thousand training samples (PLAID from sktime's wheel,
+cycles of UCR dev series) are `bench/panel_large.py`'s, which runs them through
+`score_task` below; sktime's data the same way::
+
+    python3 -m venv bench/.venv-sktime && bench/.venv-sktime/bin/pip install --no-deps sktime
+
 Only the development datasets (`DEV`) may be used to choose anything; others are
 held out for outside checks.
 
@@ -95,7 +101,9 @@ def peer_scores(name: str, train: np.ndarray, test: np.ndarray, seed: int) -> np
 
     if name == "knn":
         a, b = znorm(train), znorm(test)
-        return np.sqrt(((b[:, None, :] - a[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+        rows = max(1, 2**26 // max(1, a.size))  # test rows per block: (rows, S_train, T*F) stays under 512 MiB
+        return np.concatenate([np.sqrt(((b[i:i + rows, None, :] - a[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+                               for i in range(0, len(b), rows)])
     if name == "iforest":
         return -IsolationForest(random_state=seed).fit(flat(train)).score_samples(flat(test))
     scaler = StandardScaler().fit(flat(train))
@@ -136,40 +144,52 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
 
 
+def score_task(normal: np.ndarray, test: np.ndarray, truth: np.ndarray, seeds: list[int], params: dict) -> dict:
+    """One novelty task: fit on ``normal`` (S, T, F), score ``test`` (S', T, F) against ``truth`` (S',) 0/1.
+
+    {"methods": {method: [(AUC-ROC, AUC-PR), ...]} (one pair per seed for lstmae's terms, one for the rest),
+    "grid": {weights: mean AUC-ROC over seeds}, "seconds": [fit seconds per seed], "seed_auc_roc": {seed: AUC-ROC}}.
+    """
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for peer in PEERS:
+        runs = [auc(truth, peer_scores(peer, normal, test, seed)) for seed in (seeds if peer == "iforest" else seeds[:1])]
+        rows[peer] = [tuple(np.mean(runs, axis=0))]
+    runs, per_grid, seconds = [], {w: [] for w in WEIGHT_GRID}, []
+    for seed in seeds:
+        terms, default, took = lstmae_terms(normal, test, seed, params)
+        seconds.append(took)
+        runs.append(auc(truth, default))
+        for w in WEIGHT_GRID:
+            per_grid[w].append(auc(truth, weighted(terms, w))[0])
+        for term, values in terms.items():
+            rows.setdefault(f"lstmae:{term}", []).append(auc(truth, values))
+    rows["lstmae"] = [tuple(np.mean(runs, axis=0))]
+    return {"methods": rows, "grid": {w: float(np.mean(v)) for w, v in per_grid.items()}, "seconds": seconds,
+            "seed_auc_roc": {seed: run[0] for seed, run in zip(seeds, runs)}}
+
+
+def summarise(tasks: list[dict], classes: int) -> dict:
+    """A dataset's result from its tasks (`score_task`): every number the mean over its tasks (and seeds)."""
+    methods = list(tasks[0]["methods"])
+    seeds = list(tasks[0]["seed_auc_roc"])
+    return {
+        "methods": {m: np.mean([pair for task in tasks for pair in task["methods"][m]], axis=0).tolist() for m in methods},
+        "grid": {",".join(map(str, w)): float(np.mean([task["grid"][w] for task in tasks])) for w in WEIGHT_GRID},
+        "median_fit_seconds": float(np.median([s for task in tasks for s in task["seconds"]])),
+        "seed_auc_roc": {str(seed): float(np.mean([task["seed_auc_roc"][seed] for task in tasks])) for seed in seeds},
+        "classes": classes,
+    }
+
+
 def novelty(name: str, root: Path, seeds: list[int], params: dict, log=print) -> dict:
     """Item 3 on one dataset: {method: (AUC-ROC, AUC-PR) means over classes (and seeds)}, grid AUC-ROCs, seconds."""
     train, test = load(name, root)
-    rows: dict[str, list[tuple[float, float]]] = {}
-    grid: dict[tuple, list[float]] = {w: [] for w in WEIGHT_GRID}
-    seconds = []
-    by_seed: dict[int, list[float]] = {seed: [] for seed in seeds}  # the default's AUC-ROC per class, for each seed
+    tasks = []
     for label in train.classes:
-        normal = train.values[train.labels == label]
-        truth = (test.labels != label).astype(int)
-        for peer in PEERS:
-            runs = [auc(truth, peer_scores(peer, normal, test.values, seed)) for seed in (seeds if peer == "iforest" else seeds[:1])]
-            rows.setdefault(peer, []).append(tuple(np.mean(runs, axis=0)))
-        runs, per_grid = [], {w: [] for w in WEIGHT_GRID}
-        for seed in seeds:
-            terms, default, took = lstmae_terms(normal, test.values, seed, params)
-            seconds.append(took)
-            runs.append(auc(truth, default))
-            by_seed[seed].append(runs[-1][0])
-            for w in WEIGHT_GRID:
-                per_grid[w].append(auc(truth, weighted(terms, w))[0])
-            for term, values in terms.items():
-                rows.setdefault(f"lstmae:{term}", []).append(auc(truth, values))
-        rows.setdefault("lstmae", []).append(tuple(np.mean(runs, axis=0)))
-        for w in WEIGHT_GRID:
-            grid[w].append(float(np.mean(per_grid[w])))
-        log(f"  {name} class {label}: lstmae AUC-ROC {np.mean(runs, axis=0)[0]:.3f}, knn {rows['knn'][-1][0]:.3f}", flush=True)
-    return {
-        "methods": {method: np.mean(values, axis=0).tolist() for method, values in rows.items()},
-        "grid": {",".join(map(str, w)): float(np.mean(v)) for w, v in grid.items()},
-        "median_fit_seconds": float(np.median(seconds)),
-        "seed_auc_roc": {str(seed): float(np.mean(values)) for seed, values in by_seed.items()},
-        "classes": len(train.classes),
-    }
+        tasks.append(score_task(train.values[train.labels == label], test.values, (test.labels != label).astype(int), seeds, params))
+        lstmae, knn = tasks[-1]["methods"]["lstmae"][0][0], tasks[-1]["methods"]["knn"][0][0]
+        log(f"  {name} class {label}: lstmae AUC-ROC {lstmae:.3f}, knn {knn:.3f}", flush=True)
+    return summarise(tasks, len(train.classes))
 
 
 def leave_one_dataset_out(grid: dict[str, dict[str, float]]) -> list[dict]:
