@@ -86,9 +86,28 @@ def test_cv_selects_on_the_other_folds_and_checks_the_default_end_to_end(quality
     library, composed = (float(v) for v in row.split("|")[2:4])
     assert library == pytest.approx(composed, abs=1e-9)
     metrics = pd.read_csv(next((tmp_path / "parts").rglob("metrics.csv")))
-    # one-feature series: the 24 weights of the grid and the 3 parts alone (no multivariate-only candidate)
-    assert set(metrics["seed"]) == {0, 1} and metrics["candidate"].nunique() == 27 and len(metrics) == 2 * 2 * 27
+    # one-feature series: the 24 weights of the grid and the 3 parts alone (no multivariate-only candidate), each
+    # with the parts' centred means and with each timestep's most anomalous window ("; peak")
+    assert set(metrics["seed"]) == {0, 1} and metrics["candidate"].nunique() == 54 and len(metrics) == 2 * 2 * 54
+    assert metrics["candidate"].str.endswith("; peak").sum() == 2 * 2 * 27
     assert "### What each part is worth" in text and "| univariate (UCR + NAB) | 2 |" in text.split("### What each part")[1]
+
+
+def test_cv_can_choose_on_one_seed_and_score_the_choices_on_the_others(quality, data, tmp_path):
+    import sys
+
+    cv = sys.modules["quality_cv"]
+    quality.main(["--data", str(data), "--params", TINY, "--cv", "--seeds", "0", "1", "--select-seeds", "0", "--check", "0",
+                  "--cache", str(tmp_path / "parts"), "--report", str(tmp_path / "cv.md")])
+    metrics = pd.read_csv(next((tmp_path / "parts").rglob("metrics.csv")))
+    first, second = metrics[metrics["seed"] == 0], metrics[metrics["seed"] == 1]
+    assert first["candidate"].nunique() == 54 and len(first) == 2 * 54  # every candidate on the choosing seed
+    # seed 1: only what the report reads - each fold's choice (made on seed 0), the default, the parts alone
+    _, chosen = cv.cross_validate(first)
+    wanted = set(chosen.values()) | {c.name for c in cv.ALONE} | {cv.library_candidate("univariate").name}
+    assert set(second["candidate"]) == wanted and len(second) == 2 * len(wanted)
+    assert cv.selection_seeds(metrics) == [0]
+    assert "seeds 0, 1" in (tmp_path / "cv.md").read_text()
 
 
 def test_cross_validation_never_picks_with_the_held_out_fold(monkeypatch):
@@ -149,7 +168,14 @@ def test_the_multivariate_candidates_compose_as_documented(monkeypatch):
     from lstmae.scoring.combination import SERIES_OPTIONS, SERIES_WEIGHTS
 
     monkeypatch.setitem(SERIES_WEIGHTS, "multivariate", {"reconstruction": 1.0, "latent": 1.0, "neighbours": 8.0})
-    assert cv.library_candidate("multivariate") == cv.Candidate(1.0, 8.0, features="max", neighbours_on="continuous")
+    assert cv.library_candidate("multivariate") == cv.Candidate(1.0, 8.0, features="max", neighbours_on="continuous", aggregation="peak")
     monkeypatch.setitem(SERIES_OPTIONS, "multivariate", {})
-    assert cv.library_candidate("multivariate") == cv.Candidate(1.0, 8.0)
-    assert cv.library_candidate("univariate") == cv.Candidate(SERIES_WEIGHTS["univariate"]["latent"], SERIES_WEIGHTS["univariate"]["neighbours"])
+    assert cv.library_candidate("multivariate") == cv.Candidate(1.0, 8.0, aggregation="peak")
+    assert cv.library_candidate("univariate") == cv.Candidate(
+        SERIES_WEIGHTS["univariate"]["latent"], SERIES_WEIGHTS["univariate"]["neighbours"], aggregation="peak")
+    # "peak": each timestep's most anomalous window (T = parts["timesteps"]) of the same sum, by a loop
+    T = 4
+    summed = cv.compose(plain, parts, nn)
+    peaked = cv.compose(cv.Candidate(0.5, 1.0, aggregation="peak"), {**parts, "timesteps": np.asarray(T)}, nn)
+    np.testing.assert_allclose(peaked, [summed[max(0, t - 1) : t + 3].max() for t in range(50)])  # [t - (T-1-T//2), t + T//2]
+    assert cv.Candidate(0.5, 1.0, aggregation="peak").name == "latent 0.5, neighbours 1; peak"
