@@ -162,7 +162,7 @@ def test_defaults_are_the_documented_ones():
         "windows_per_series": "auto",
         "series_scaling": "series",
         "score_stride": "auto",
-        "aggregation": "window",
+        "aggregation": "peak",
         "scorer": "auto",
         "normalize_errors": True,
         "threshold": "auto",
@@ -593,6 +593,30 @@ def test_window_aggregation_is_the_centred_mean_of_timestep_scores(fitted_frame,
     want = np.array([naive.centred_mean_loop(list(errors[:, f]), T) for f in range(errors.shape[1])]).T
     np.testing.assert_allclose(model.set_params(aggregation="window").anomaly_score(frame_2f, per_feature=True), want, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(model.anomaly_score(frame_2f), want.mean(axis=1), rtol=1e-5, atol=1e-12)
+
+
+def test_peak_aggregation_gives_each_timestep_its_most_anomalous_window(fitted_frame, frame_2f):
+    model = copy.copy(fitted_frame).set_params(score_stride=1, scorer="reconstruction", normalize_errors=False)
+    errors, _ = reference_series(model, frame_2f)
+    T, n = model.timesteps_, len(errors)
+    window_means = np.array(naive.centred_mean_loop(list(errors.mean(axis=1)), T))  # the mean of the stretch at each s
+    want = np.empty(n)
+    for t in range(n):  # the highest mean among the stretches [s - T // 2, s - T // 2 + T) that hold t
+        want[t] = max(window_means[s] for s in range(n) if s - T // 2 <= t < s - T // 2 + T)
+    np.testing.assert_allclose(model.set_params(aggregation="peak").anomaly_score(frame_2f), want, rtol=1e-5, atol=1e-12)
+    # The per-feature scores stay the centred means (what top_features ranks).
+    per = np.array([naive.centred_mean_loop(list(errors[:, f]), T) for f in range(errors.shape[1])]).T
+    np.testing.assert_allclose(model.anomaly_score(frame_2f, per_feature=True), per, rtol=1e-5, atol=1e-12)
+    assert want.max() == pytest.approx(window_means.max()) and (want >= window_means - 1e-12).all()
+
+
+def test_peak_aggregation_of_the_combined_score_and_its_threshold(series_1d):
+    model = LSTMAutoencoder(timesteps=12, units=4, epochs=2, random_state=0, verbose=0, aggregation="peak").fit(series_1d[:200])
+    window = copy.copy(model).set_params(aggregation="window").anomaly_score(series_1d)
+    T = model.timesteps_
+    want = [max(window[max(0, t - (T - 1 - T // 2)) : t + T // 2 + 1]) for t in range(len(window))]
+    np.testing.assert_allclose(model.anomaly_score(series_1d), want, rtol=1e-12)
+    assert model.threshold_ == pytest.approx(1.25 * model.anomaly_score(series_1d[:200]).max())
 
 
 def test_merging_is_the_same_across_inference_chunks(fitted_frame, frame_2f, monkeypatch):

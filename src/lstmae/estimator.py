@@ -126,8 +126,9 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         finds a single odd cycle that the network rebuilds well). "combined":
         for a series, reconstruction over its held-out level plus a weight x
         latent over its held-out level plus a weight x neighbours over its
-        held-out level (`lstmae.scoring.combination.SERIES_WEIGHTS`: 0.5 and 4 for one
-        feature, 0.25 and 16 for several; selected by cross-validation over source
+        held-out level (`lstmae.scoring.combination.SERIES_WEIGHTS`: 0.25 and 4 for one
+        feature, the nearest-window weight scaled down where the training
+        windows cover held-out ones poorly; 2 and 16 for several; selected by cross-validation over source
         families, bench/RESULTS-quality.md); on several features the
         reconstruction is the maximum over features and the nearest windows
         compare the continuous (not two-valued) features alone
@@ -145,13 +146,20 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         feature (a rare flag, a noisy sensor) dominates the mean over features.
         Per-feature scores are then "times the usual error". False: squared
         errors in the scaled units the model was trained in.
-    aggregation : {"window", "timestep"}, default="window"
+    aggregation : {"window", "peak", "timestep"}, default="peak"
         From per-window errors to one score per timestep. "timestep": the
         timestep's squared error averaged over the windows covering it.
         "window": that, then averaged over the T-long stretch centred on the
         timestep, so a timestep is scored by how badly its whole surrounding
         window is reconstructed (smooth scores, better at localising
-        anomalies on benchmark data; see bench/RESULTS-quality.md).
+        anomalies on benchmark data; see bench/RESULTS-quality.md). "peak":
+        the score of the most anomalous of the T-long stretches that contain
+        the timestep (each scored as "window" scores its centre), so every
+        timestep of an odd window is flagged, not only those near its centre;
+        a stream's score waits T - 1 points more than at the centre. Chosen
+        by cross-validation over source families on every labelled dev
+        series (bench/RESULTS-quality.md). Panels score whole samples and
+        ignore it.
     threshold : "auto", "pot" or float, default="auto"
         Score above which a timestep is anomalous. "auto": 1.25 x the largest
         per-timestep score on the training data. "pot": Peaks-Over-Threshold,
@@ -246,7 +254,7 @@ class LSTMAutoencoder(Detector, BaseEstimator):
         windows_per_series: int | str | None = "auto",
         series_scaling: str = "series",
         score_stride: int | str = "auto",
-        aggregation: str = "window",
+        aggregation: str = "peak",
         scorer: str = "auto",
         normalize_errors: bool = True,
         threshold: float | str = "auto",
@@ -614,8 +622,8 @@ class LSTMAutoencoder(Detector, BaseEstimator):
     def load(cls, path: str | os.PathLike, device: str = "auto") -> "LSTMAutoencoder":
         """Read a model written by `save` (`lstmae.persistence.model_file.read_model`). Never executes code from the file."""
         stored = read_model(path, device)
-        try:
-            model = cls(**stored.params)
+        try:  # a file without "aggregation" was saved when every model aggregated by "window"
+            model = cls(**{"aggregation": "window", **stored.params})
         except TypeError as exc:  # a parameter this lstmae does not have
             raise stored.inconsistent(exc) from None
         model._restore(stored)

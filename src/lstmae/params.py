@@ -63,7 +63,7 @@ THRESHOLD_RULES: tuple[str, ...] = ("auto", "pot")
 SCORERS: tuple[str, ...] = ("auto", "reconstruction", "latent", "neighbours", "input", "combined")
 #: From per-window errors to per-timestep scores (`lstmae.scoring.aggregation.AGGREGATIONS`,
 #: repeated here so that the command line need not import pandas to check an option).
-AGGREGATIONS: tuple[str, ...] = ("window", "timestep")
+AGGREGATIONS: tuple[str, ...] = ("window", "peak", "timestep")
 #: How a collection of series is scaled: each by its own statistics, or all by one scaler (`lstmae.data.collection`).
 SERIES_SCALINGS: tuple[str, ...] = ("series", "global")
 
@@ -297,7 +297,7 @@ SPECS: dict[str, Spec] = {
     "windows_per_series": Spec("auto", "int", "A collection of series: at most this many windows per series and epoch; 'auto': windows_per_epoch shared equally; 'none': no cap."),
     "series_scaling": Spec("series", "word", "A collection of series: 'series' (each by its own statistics) or 'global' (one scaler for all)."),
     "score_stride": Spec("auto", "int", "Step between scored windows, at most timesteps; 'auto': timesteps // 8."),
-    "aggregation": Spec("window", "word", "Per-window errors to per-timestep scores: 'window' (averaged over the surrounding window) or 'timestep'."),
+    "aggregation": Spec("peak", "word", "Per-window errors to per-timestep scores: 'window' (averaged over the surrounding window), 'peak' (the most anomalous window containing the timestep) or 'timestep'."),
     "scorer": Spec("auto", "word", "What a score measures: 'reconstruction', 'latent', 'neighbours', 'combined', or 'auto' (combined for repeat, reconstruction for sequence)."),
     "normalize_errors": Spec(True, "switch", "Divide each feature's squared error by its mean on the training data."),
     "threshold": Spec("auto", "float", "'auto' (1.25 x the largest training score), 'pot' (extreme-value tail of held-out scores) or a score value."),

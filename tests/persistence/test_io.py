@@ -74,7 +74,7 @@ def test_round_trip_identical_tensors_and_info(saved):
     for key, value in INFO.items():
         assert info[key] == value
     assert info["format"] == FORMAT_NAME == "lstmae.model"
-    assert info["format_version"] == FORMAT_VERSION == 3  # 3: parts' fitted options (2: parts by name; 1 and 2 load: see below)
+    assert info["format_version"] == FORMAT_VERSION == 4  # 4: aggregation "peak" (3: parts' fitted options; 2: parts by name; 1-3 load)
     assert info["tensors_sha256"] == tensors_digest(original)
     for key in ("lstmae_version", "torch_version", "numpy_version", "python_version", "created_utc"):
         assert isinstance(info[key], str) and info[key]
@@ -459,3 +459,25 @@ def test_a_saved_model_has_the_permissions_of_any_file_the_user_writes(fitted_1d
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == stat.S_IMODE((tmp_path / "t.csv").stat().st_mode)
+
+
+def test_a_file_without_aggregation_scores_as_window_and_a_new_one_keeps_peak(small_model, tmp_path):
+    """Files are written with every parameter; one that lacks "aggregation" comes from before the parameter, when
+    every model took the centred mean: it loads as "window", not as today's default "peak"."""
+    import copy
+
+    from lstmae import LSTMAutoencoder
+
+    model, x = small_model
+    assert model.aggregation == "peak"
+    path = model.save(tmp_path / "m.safetensors")
+    assert LSTMAutoencoder.load(path).aggregation == "peak"
+    tensors, info = load_model(path)
+    params = {k: v for k, v in info["params"].items() if k != "aggregation"}
+    document = {k: v for k, v in info.items() if k not in ("format", "format_version", "lstmae_version", "tensors_sha256")}
+    save_model(tmp_path / "old.safetensors", tensors, {**document, "params": params})
+    old = LSTMAutoencoder.load(tmp_path / "old.safetensors")
+    window = copy.copy(model).set_params(aggregation="window").anomaly_score(x)
+    assert old.aggregation == "window"
+    np.testing.assert_array_equal(old.anomaly_score(x), window)
+    assert not np.array_equal(window, model.anomaly_score(x))  # the two aggregations differ on this series

@@ -84,18 +84,20 @@ def test_latent_scorers_find_an_unseen_plateau(plateau_series, scorer):
 def test_combined_score_is_the_sum_of_the_parts_over_their_levels(plateau_series, tmp_path):
     x, train_end = plateau_series
     model = LSTMAutoencoder(timesteps=30, units=8, epochs=4, scorer="combined", random_state=0, verbose=0).fit(x[:train_end])
-    combined = model.anomaly_score(x)
+    combined = model.anomaly_score(x)  # aggregation="peak": each timestep's most anomalous window of the sum
+    model.set_params(aggregation="window")  # the parts and their sum at each window's centre
     recon = model.set_params(scorer="reconstruction").anomaly_score(x)
     latent = model.set_params(scorer="latent").anomaly_score(x)
     neighbours = model.set_params(scorer="neighbours").anomaly_score(x)
     model.set_params(scorer="combined")
     weight, neighbour_weight = SERIES_WEIGHTS["univariate"]["latent"], SERIES_WEIGHTS["univariate"]["neighbours"]
     level = model.scoring_state_.part("neighbours").level
-    np.testing.assert_allclose(
-        combined,
-        recon / model.score_levels_[0] + weight * latent / model.score_levels_[1] + neighbour_weight * neighbours / level,
-        rtol=1e-9,
-    )
+    summed = recon / model.score_levels_[0] + weight * latent / model.score_levels_[1] + neighbour_weight * neighbours / level
+    np.testing.assert_allclose(model.anomaly_score(x), summed, rtol=1e-9)
+    T = model.timesteps_
+    peaks = [summed[max(0, t - (T - 1 - T // 2)) : t + T // 2 + 1].max() for t in range(len(summed))]
+    np.testing.assert_allclose(combined, peaks, rtol=1e-9)
+    model.set_params(aggregation="peak")
     # the reference embeddings and levels are saved with the model
     model.save(tmp_path / "m.safetensors")
     loaded = LSTMAutoencoder.load(tmp_path / "m.safetensors")

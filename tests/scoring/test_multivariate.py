@@ -1,5 +1,5 @@
 """The combined score of a series of several features (issue 25 item 2): the maximum over features of the
-reconstruction scores, the nearest windows over the continuous features only, weights 0.25 and 16 — against
+reconstruction scores, the nearest windows over the continuous features only, weights 2 and 16 — against
 loops and the formula by hand; and everything else (one feature, a part alone, old files) as before."""
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ def flagged_series() -> np.ndarray:
 def fit(x: np.ndarray, **params) -> LSTMAutoencoder:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # aggregation="window": the loops below give each part at its window's centre (tests/test_estimator.py checks "peak")
         return LSTMAutoencoder(timesteps=T, units=4, epochs=1, score_stride=STRIDE, random_state=0, verbose=0,
-                               **params).fit(x[:TRAIN_END])
+                               **{"aggregation": "window", **params}).fit(x[:TRAIN_END])
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +81,14 @@ def test_the_nearest_window_part_compares_the_continuous_feature_alone(flagged):
 def test_the_combined_score_is_the_max_over_features_plus_the_weighted_parts(flagged):
     model, x = flagged
     state = model.scoring_state_
-    assert state.weights == {"reconstruction": 1.0, "latent": 0.25, "neighbours": 16.0}
+    assert state.weights == {"reconstruction": 1.0, "latent": 2.0, "neighbours": 16.0}
     assert state.part("reconstruction").features == "max"
     per = model.anomaly_score(x, per_feature=True)  # (n, F), the per-feature reconstruction scores
     latent = model.set_params(scorer="latent").anomaly_score(x)
     near = model.set_params(scorer="neighbours").anomaly_score(x)
     model.set_params(scorer="combined")
     levels = state.levels
-    expected = per.max(axis=1) / levels["reconstruction"] + 0.25 * latent / levels["latent"] + 16.0 * near / levels["neighbours"]
+    expected = per.max(axis=1) / levels["reconstruction"] + 2.0 * latent / levels["latent"] + 16.0 * near / levels["neighbours"]
     np.testing.assert_allclose(model.anomaly_score(x), expected, rtol=1e-12)
 
     # the reconstruction level: the held-out mean of the per-timestep maximum over features, by hand
@@ -156,7 +157,7 @@ def test_a_file_saved_before_the_options_scores_with_the_mean_and_every_feature(
     levels = old.scoring_state_.levels
     per = old.anomaly_score(x, per_feature=True)
     latent = plain.set_params(scorer="latent").anomaly_score(x)
-    expected = per.mean(axis=1) / levels["reconstruction"] + 0.25 * latent / levels["latent"] + 16.0 * near / levels["neighbours"]
+    expected = per.mean(axis=1) / levels["reconstruction"] + 2.0 * latent / levels["latent"] + 16.0 * near / levels["neighbours"]
     np.testing.assert_allclose(old.anomaly_score(x), expected, rtol=1e-12)
 
 

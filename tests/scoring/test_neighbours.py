@@ -106,11 +106,11 @@ def test_a_prepared_reference_gives_the_same_bits(path):
 
 
 def neighbours_model(x: np.ndarray, train_end: int) -> LSTMAutoencoder:
-    """scorer="neighbours", T = 10, score stride 3, fitted on x[:train_end]."""
+    """scorer="neighbours", T = 10, score stride 3, aggregation "window", fitted on x[:train_end]."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return LSTMAutoencoder(timesteps=10, units=4, epochs=1, score_stride=3, scorer="neighbours", random_state=0,
-                               verbose=0).fit(x[:train_end])
+                               verbose=0, aggregation="window").fit(x[:train_end])  # the loop's centred mean
 
 
 def neighbours_loop_score(model: LSTMAutoencoder, x: np.ndarray, train_end: int, length: int,

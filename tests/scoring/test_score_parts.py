@@ -79,7 +79,8 @@ def series():
 def fit(series):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return LSTMAutoencoder(timesteps=12, units=4, epochs=2, score_stride=2, random_state=0, verbose=0).fit(series[:400])
+        return LSTMAutoencoder(timesteps=12, units=4, epochs=2, score_stride=2, random_state=0, verbose=0,
+                               aggregation="window").fit(series[:400])  # the sum is checked at each window's centre
 
 
 def test_a_plugged_part_is_fitted_and_weighed_into_the_score(plugged, series):
@@ -94,7 +95,8 @@ def test_a_plugged_part_is_fitted_and_weighed_into_the_score(plugged, series):
     starts = naive.window_starts(n, L, min(stride, L))
     spread = [(scaled[s : s + L].max() - scaled[s : s + L].min()) / float(state.part("spread").scale) for s in starts]
     spread = naive.centred_mean_loop([m[0] for m in naive.timestep_means(n, starts, [[[v]] * L for v in spread])], T)
-    without = {"reconstruction": 1.0, "latent": 0.5, "neighbours": 4.0}
+    without = {name: weight for name, weight in state.weights.items() if name not in ("peak_error", "spread")}
+    assert without == {"reconstruction": 1.0, "latent": 0.25, "neighbours": 4.0}  # the univariate defaults
     base = state.combination(state.settings)
     assert base.terms[-2:] == (("peak_error", 0.5), ("spread", 2.0))
     model.scoring_states_ = {None: dataclasses.replace(state, weights=without)}

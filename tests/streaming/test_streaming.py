@@ -88,7 +88,7 @@ def test_stream_equals_batch_with_stride_1(data, sizes, request):
 
 
 @pytest.mark.parametrize("stride", [2, 5, 12])
-@pytest.mark.parametrize("aggregation, scorer", [("window", "combined"), ("timestep", "reconstruction")])
+@pytest.mark.parametrize("aggregation, scorer", [("window", "combined"), ("peak", "combined"), ("timestep", "reconstruction")])
 def test_flushed_stream_equals_batch_with_any_stride(univariate, stride, aggregation, scorer):
     model, values = univariate
     with scoring(model, score_stride=stride, aggregation=aggregation, scorer=scorer):
@@ -101,13 +101,13 @@ def test_flushed_stream_equals_batch_with_any_stride(univariate, stride, aggrega
             np.testing.assert_allclose(got["score"].to_numpy(), expected, rtol=RTOL)
 
 
-@pytest.mark.parametrize("stride", [1, 3])
-def test_a_score_is_final_delay_points_after_its_point(univariate, stride):
+@pytest.mark.parametrize("stride, aggregation", [(1, "window"), (3, "window"), (3, "peak")])
+def test_a_score_is_final_delay_points_after_its_point(univariate, stride, aggregation):
     model, values = univariate
-    with scoring(model, score_stride=stride):
+    with scoring(model, score_stride=stride, aggregation=aggregation):
         scorer = model.stream()
         T = model.timesteps_
-        assert scorer.delay == (T - 1 if stride == 1 else T) + (T - T // 2 - 1)
+        assert scorer.delay == (T - 1 if stride == 1 else T) + (T - T // 2 - 1 if aggregation == "window" else T - 1)
         for i in range(80):
             final = scorer.update(values[i])
             assert list(final.index) == ([i - scorer.delay] if i >= scorer.delay else [])
@@ -341,4 +341,5 @@ def test_bench_stream_runs_and_reports_every_measurement(bench_script):
 
 def model_delay(model: dict) -> int:
     T = model["timesteps"]
-    return (T - 1 if model["score_stride"] == 1 else T) + T - T // 2 - 1
+    after = T - 1 if model.get("aggregation", "peak") == "peak" else T - T // 2 - 1  # the default: each point's windows
+    return (T - 1 if model["score_stride"] == 1 else T) + after

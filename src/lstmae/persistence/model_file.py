@@ -51,7 +51,9 @@ FORMAT_NAME = "lstmae.model"
 #: 3: parts with fitted options that change what a score means (a multivariate reconstruction's maximum over
 #: features, the nearest windows' columns), the training rows' fingerprints: a lstmae that reads format 2 only
 #: would score such a file differently without a word, so it refuses it. Files of formats 1 and 2 still load.
-FORMAT_VERSION = 3
+#: 4: aggregation="peak" (each timestep's most anomalous window), the default since issue 25: a lstmae that reads
+#: format 3 would take it for "timestep" without a word. Files of formats 1 to 3 still load.
+FORMAT_VERSION = 4
 METADATA_KEY = "lstmae"
 #: How a global model's file names each series' scoring state tensors: ``series.<i>.<name>``.
 SERIES_PREFIX = "series.{}."

@@ -1,11 +1,15 @@
-"""From per-timestep values to the values a score reads: the centred mean over a window, or each timestep alone."""
+"""From per-timestep values to the values a score reads: the centred mean over a window, the most anomalous
+window containing each timestep, or each timestep alone."""
 
 from __future__ import annotations
 
 import numpy as np
 
-#: From per-window errors to per-timestep scores: the centred mean over ``timesteps`` ("window") or none ("timestep").
-AGGREGATIONS: tuple[str, ...] = ("window", "timestep")
+#: From per-window errors to per-timestep scores: the centred mean over ``timesteps`` ("window"); the score of the
+#: most anomalous of those T-long windows that contain the timestep ("peak"); or none ("timestep").
+AGGREGATIONS: tuple[str, ...] = ("window", "peak", "timestep")
+#: The aggregations whose parts take the centred mean (`spread`); "peak" then takes the maximum of the score (`peak`).
+CENTRED: tuple[str, ...] = ("window", "peak")
 
 
 def centred_mean(values: np.ndarray, width: int) -> np.ndarray:
@@ -52,4 +56,39 @@ def spread(values: np.ndarray, n: int, is_panel: bool, aggregation: str, timeste
     """A one-channel part's merged values (n, 1) or (S, 1, 1) as one value per timestep (series: the centred mean
     over ``timesteps`` for ``aggregation="window"``) or per sample: (n,) or (S,) float64."""
     flat = values.reshape(n)
-    return centred_mean(flat, timesteps) if not is_panel and aggregation == "window" else flat
+    return centred_mean(flat, timesteps) if not is_panel and aggregation in CENTRED else flat
+
+
+def containing_max(values: np.ndarray, width: int) -> np.ndarray:
+    """Maximum, at each position, over the centred stretches of ``width`` (as `centred_mean` places them) that
+    contain it, clipped to the series.
+
+    The stretch of `centred_mean` at ``s`` is ``[s - width // 2, s - width // 2 + width)``; it contains ``t``
+    for ``s`` in ``[t - (width - 1 - width // 2), t + width // 2]``, so position ``t`` takes the maximum of
+    ``values`` there. Applied to a centred mean, it gives each timestep the mean of its most anomalous
+    window.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n,)
+    width : int >= 1
+
+    Returns
+    -------
+    ndarray of shape (n,), float64
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if width <= 1 or x.shape[0] == 0:
+        return x.copy()
+    from scipy.ndimage import maximum_filter1d
+
+    # maximum_filter1d's stretch at t is [t - width // 2 - origin, ... + width); "nearest" repeats the end
+    # values, which for a maximum is the same as clipping the stretch to the series.
+    origin = (width - 1 - width // 2) - width // 2
+    return maximum_filter1d(x, width, mode="nearest", origin=origin)
+
+
+def peak(scores: np.ndarray, is_panel: bool, aggregation: str, timesteps: int) -> np.ndarray:
+    """The scores (n,) a series reads for ``aggregation="peak"``: each timestep's most anomalous window
+    (`containing_max` over ``timesteps``); other aggregations and panels' scores (S,) as they are."""
+    return containing_max(scores, timesteps) if not is_panel and aggregation == "peak" else scores

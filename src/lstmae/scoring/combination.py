@@ -26,13 +26,43 @@ from lstmae.errors import ParameterError
 #: one feature and of several. Selected by cross-validation over source families (leave one family out;
 #: bench/quality.py --cv, bench/RESULTS-quality.md): on one feature the nearest z-normalised training window
 #: finds the odd cycles the network rebuilds well. On several, selected on the 69 SMAP/MSL dev channels
-#: (folds by channel letter, out of fold, seed 0) together with `SERIES_OPTIONS`' multivariate row (chosen in
-#: 15 of 17 folds; out-of-fold VUS-PR 0.353 -> 0.436): the nearest-window part over the continuous features
-#: weighs most, the embedding distance a little.
+#: (folds by channel letter) together with `SERIES_OPTIONS`' multivariate row: the nearest-window part over the
+#: continuous features weighs most. Both rows were chosen on all 251 labelled dev series (mean of seeds 0-2)
+#: with aggregation="peak", among the weights that beat every part alone in every group (UCR and NAB; SMAP
+#: and MSL), together with `SERIES_COVERAGE`.
 SERIES_WEIGHTS: dict[str, dict[str, float]] = {
-    "univariate": {"reconstruction": 1.0, "latent": 0.5, "neighbours": 4.0},
-    "multivariate": {"reconstruction": 1.0, "latent": 0.25, "neighbours": 16.0},
+    "univariate": {"reconstruction": 1.0, "latent": 0.25, "neighbours": 4.0},
+    "multivariate": {"reconstruction": 1.0, "latent": 2.0, "neighbours": 16.0},
 }
+#: scorer="combined" on a series with the table's weights: the nearest-window part weighs as much as the training
+#: windows cover new normal windows. Its level is the mean distance (in [0, 2]) of the held-out windows to their
+#: nearest training window: up to the first value the weight is the table's, from the second it is 0, linear in
+#: between. Most periodic series are far below (dev UCR: at most 0.33); on a short prefix of a drifting or noisy
+#: series (half of NAB's) even normal windows find no close match, every window looks new, and the part ranks
+#: nothing (bench/RESULTS-quality.md, "; covered").
+NEIGHBOUR_COVERAGE: tuple[float, float] = (0.3, 0.45)
+#: Whether the table's nearest-window weight follows `coverage`, for a series of one feature and of several:
+#: chosen with `SERIES_WEIGHTS` (on SMAP/MSL, whose nearest windows compare the telemetry alone, it cost VUS-PR).
+SERIES_COVERAGE: dict[str, bool] = {"univariate": True, "multivariate": False}
+
+
+def coverage(level: float) -> float:
+    """The share of the nearest-window part's weight kept at this held-out ``level`` (`NEIGHBOUR_COVERAGE`), in [0, 1]."""
+    low, high = NEIGHBOUR_COVERAGE
+    return float(min(1.0, max(0.0, (high - level) / (high - low))))
+
+
+def covered_weights(weights: Mapping[str, float], levels: Mapping[str, float | None], n_features: int = 1) -> dict[str, float]:
+    """``weights`` with the nearest-window part's scaled by its `coverage` (as fitted: ``levels`` {part: level}),
+    for the kinds of series `SERIES_COVERAGE` says (by ``n_features``); the others' as they are."""
+    covered = dict(weights)
+    if not SERIES_COVERAGE["univariate" if n_features == 1 else "multivariate"]:
+        return covered
+    if covered.get("neighbours") and levels.get("neighbours") is not None:
+        covered["neighbours"] = covered["neighbours"] * coverage(float(levels["neighbours"]))
+    return covered
+
+
 #: scorer="combined" on a series: how each part is fitted for this kind of series, {part name: {option: value}},
 #: passed to the part's constructor (`lstmae.scoring.state.fit_state`); a part not named keeps its defaults.
 #: Selected with `SERIES_WEIGHTS` (same cross-validation): on several features (SMAP/MSL: one telemetry channel
@@ -149,6 +179,8 @@ __all__ = [
     "Combination",
     "LEGACY_WEIGHTS",
     "PANEL_WEIGHTS",
+    "NEIGHBOUR_COVERAGE",
+    "SERIES_COVERAGE",
     "SERIES_OPTIONS",
     "SERIES_WEIGHTS",
     "combination_for",

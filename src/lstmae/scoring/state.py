@@ -26,7 +26,7 @@ import torch
 from lstmae.data.scaling import transform
 from lstmae.errors import ParameterError
 from lstmae.params import n_train
-from lstmae.scoring import combination, inference
+from lstmae.scoring import aggregation, combination, inference
 from lstmae.scoring.combination import Combination, combination_for, fitted_parts, kind_options, kind_weights, resolve_scorer
 from lstmae.scoring.parts import PARTS, ScorePart, ScoringSettings, TrainingData, part_class
 from lstmae.scoring.seen import Locator, TrainingRows
@@ -118,7 +118,8 @@ class ScoringState:
     def scores_of(self, merged: dict[str, np.ndarray], is_panel: bool, settings: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
         """(scores, per-feature scores) of the parts' merged values {name: (n, C) or (S, ., C)} (`parts_pass`)."""
         values = {part.name: part.values(merged[part.name], is_panel, settings) for part in self.parts if part.name in merged}
-        return self.combine(values, settings)
+        scores, per = self.combine(values, settings)
+        return aggregation.peak(scores, is_panel, settings.aggregation, settings.timesteps), per
 
     def combine(self, values: dict[str, tuple[np.ndarray, np.ndarray | None]], settings: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
         """(scores, per-feature scores) from each part's (values, per-feature values) (`ScorePart.values`)."""
@@ -198,7 +199,8 @@ def fit_state(
     """The whole scoring state from the trained network and the training data, in one pass.
 
     The parts are the scorer's (`lstmae.scoring.combination.fitted_parts`; ``weights``:
-    scorer="combined"'s weights, default the weights table's row for this input), each made
+    scorer="combined"'s weights, default the weights table's row for this input, whose nearest-window weight
+    then follows that part's coverage, `lstmae.scoring.combination.covered_weights`), each made
     with the options table's row for this input (`lstmae.scoring.combination.kind_options`). One
     `lstmae.scoring.inference.run` over the training data runs, in this order: the
     encoder over the windows the parts compare with (`ScorePart.reference_jobs`: the
@@ -216,7 +218,8 @@ def fit_state(
     validation_split : the share held out during training (the last windows)
     threshold, contamination : the threshold rule (`lstmae.scoring.thresholds.fit_threshold`)
     """
-    weights = kind_weights(is_panel, values.shape[-1]) if weights is None else dict(weights)
+    table_row = weights is None  # the weights table's row: the nearest-window part's weight follows its coverage
+    weights = kind_weights(is_panel, values.shape[-1]) if table_row else dict(weights)
     options = kind_options(settings.scorer, is_panel, values.shape[-1])
     parts = [_new_part(name, settings.scorer, is_panel, options.get(name, {})) for name in fitted_parts(settings.scorer, weights)]
     state = ScoringState(*scaler, tuple(parts), weights, float("nan"), settings)
@@ -272,7 +275,10 @@ def fit_state(
                 held_merged[part.name] = inference.input_pass(held_out, part, is_panel, stride, timesteps)
             held_value, _ = part.values(held_merged[part.name], is_panel, settings)
             part.fit_level(training_values[part.name][0], held_value)
+        if table_row and not is_panel:
+            state = replace(state, weights=combination.covered_weights(weights, state.levels, values.shape[-1]))
     train_scores, _ = state.combine(training_values, settings)
+    train_scores = aggregation.peak(train_scores, is_panel, settings.aggregation, settings.timesteps)  # as `scores_of`
     return replace(state, threshold=fit_threshold(train_scores, threshold, contamination, validation_split))
 
 

@@ -27,7 +27,8 @@ s = 1 the end window is a regular one and T - 1 later suffices.
 
 Delay (`StreamScorer.delay`): a point's score is final ``delay`` points after it
 arrived: T - 1 (s = 1) or T (s > 1), plus T - T // 2 - 1 for
-``aggregation="window"`` (the right half of the centred mean).
+``aggregation="window"`` (the right half of the centred mean), T - 1 for ``aggregation="peak"``
+(the windows after the point that contain it).
 
 Shapes: F = features, C = merged channels (each score part's, in the parts' order:
 `ScorePart.channels`), T = timesteps.
@@ -66,11 +67,15 @@ _COLUMNS = pd.Index(["score", "anomaly"])
 def aggregation_margins(aggregation: str, timesteps: int) -> tuple[int, int]:
     """(points before, points after) a point that its aggregated score reads (`lstmae.scoring.aggregation.centred_mean`).
 
-    "window": the centred mean reads ``[t - T // 2, t - T // 2 + T)``; "timestep": the point only.
+    "window": the centred mean reads ``[t - T // 2, t - T // 2 + T)``; "peak": the maximum of the centred
+    means whose stretches contain t (`lstmae.scoring.aggregation.containing_max`), so every point of those
+    stretches, ``[t - T + 1, t + T - 1]``; "timestep": the point only.
     """
     if aggregation == "window":
         half = timesteps // 2
         return half, timesteps - half - 1
+    if aggregation == "peak":
+        return timesteps - 1, timesteps - 1
     return 0, 0
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lstmae.scoring.aggregation import centred_mean
+from lstmae.scoring.aggregation import CENTRED, centred_mean
 from lstmae.scoring.parts.base import LEVEL_SHARE, NETWORK, ScorePart, ScoringSettings
 
 #: normalize_errors: floor of a feature's error level, relative to the largest feature's.
@@ -70,7 +70,7 @@ class Reconstruction(ScorePart):
         errors = self.normalized(merged, settings)
         if is_panel:
             per = errors.mean(axis=1)  # (S, F)
-        elif settings.aggregation == "window":
+        elif settings.aggregation in CENTRED:
             per = centred_mean(errors, settings.timesteps)  # (n, F)
         else:
             per = errors  # (n, F)
