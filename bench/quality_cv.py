@@ -152,6 +152,7 @@ class Candidate:
     compares ("all", the library's, or "continuous": those with more than two distinct training values, not
     flags). ``aggregation``: the per-timestep score as the parts give it ("window", their centred means) or
     each timestep's most anomalous window ("peak", `lstmae.scoring.aggregation.containing_max` of the sum).
+    ``covered``: the nearest-window weight times `lstmae.scoring.combination.coverage` of that part's level.
     ``label`` names a part alone (``PARTS_ALONE``), which is shown, never selected.
     """
 
@@ -162,6 +163,7 @@ class Candidate:
     neighbours_on: str = "all"
     label: str = ""
     aggregation: str = "window"
+    covered: bool = False
 
     @property
     def multivariate_only(self) -> bool:
@@ -169,7 +171,7 @@ class Candidate:
 
     @property
     def name(self) -> str:
-        peak = "; peak" if self.aggregation == "peak" else ""
+        peak = ("; peak" if self.aggregation == "peak" else "") + ("; covered" if self.covered else "")
         if self.label:
             return self.label + peak
         extras = [f"features {self.features}"] * (self.features != "mean") + [f"neighbours on {self.neighbours_on}"] * (self.neighbours_on != "all")
@@ -194,8 +196,17 @@ def peaked(candidates: tuple) -> tuple:
     return tuple(dataclasses.replace(c, aggregation="peak") for c in candidates)
 
 
-#: Every candidate twice: the parts' centred means ("window") and each timestep's most anomalous window ("peak").
-CANDIDATES = GRID + MULTIVARIATE_GRID + PARTS_ALONE + peaked(GRID + MULTIVARIATE_GRID + PARTS_ALONE)
+def covered(candidates: tuple) -> tuple:
+    """The same candidates with the nearest-window weight scaled by the part's coverage (`lstmae.scoring.combination.coverage`)."""
+    import dataclasses
+
+    return tuple(dataclasses.replace(c, covered=True) for c in candidates if c.neighbour_weight)
+
+
+#: Every candidate twice: the parts' centred means ("window") and each timestep's most anomalous window ("peak");
+#: the latter also with the nearest-window weight scaled by how well the training windows cover held-out ones.
+CANDIDATES = (GRID + MULTIVARIATE_GRID + PARTS_ALONE + peaked(GRID + MULTIVARIATE_GRID + PARTS_ALONE)
+              + covered(peaked(GRID + MULTIVARIATE_GRID)))
 #: The candidates the cross-validation selects from.
 SELECTABLE = frozenset(c.name for c in CANDIDATES if not c.label)
 #: The parts alone, in each aggregation.
@@ -227,7 +238,12 @@ def compose(candidate: Candidate, parts: dict, nn: dict) -> np.ndarray:
         if candidate.neighbours_on == "continuous" and "neighbours_continuous" in nn and not suffix:
             raw = float(nn["neighbour_continuous_raw_level"])
             values, level = nn["neighbours_continuous"], max(raw, LEVEL_SHARE) if VARIANT["floor"] else raw
-        score = score + candidate.neighbour_weight * values / level
+        weight = candidate.neighbour_weight
+        if candidate.covered:  # as `lstmae.scoring.combination.covered_weights`, on the part's level
+            from lstmae.scoring.combination import coverage
+
+            weight = weight * coverage(level)
+        score = score + weight * values / level
     if candidate.aggregation == "peak":  # as `lstmae.scoring.state.ScoringState.scores_of`
         from lstmae.scoring.aggregation import containing_max
 
@@ -309,7 +325,7 @@ def library_candidate(kind: str) -> Candidate:
     """The library's default for that kind of series: its weights (`lstmae.scoring.combination.SERIES_WEIGHTS`) and
     how its parts are fitted (`lstmae.scoring.combination.SERIES_OPTIONS`: the reconstruction's reduction over
     features, the features the nearest-window part compares)."""
-    from lstmae.scoring.combination import SERIES_OPTIONS, SERIES_WEIGHTS
+    from lstmae.scoring.combination import SERIES_COVERAGE, SERIES_OPTIONS, SERIES_WEIGHTS
 
     from lstmae.params import SPECS
 
@@ -317,7 +333,7 @@ def library_candidate(kind: str) -> Candidate:
     return Candidate(SERIES_WEIGHTS[kind]["latent"], SERIES_WEIGHTS[kind]["neighbours"],
                      features=options.get("reconstruction", {}).get("features", "mean"),
                      neighbours_on=options.get("neighbours", {}).get("features", "all"),
-                     aggregation=SPECS["aggregation"].default)
+                     aggregation=SPECS["aggregation"].default, covered=SERIES_COVERAGE[kind])
 
 
 def selection_seeds(table) -> list[int]:

@@ -87,9 +87,11 @@ def test_cv_selects_on_the_other_folds_and_checks_the_default_end_to_end(quality
     assert library == pytest.approx(composed, abs=1e-9)
     metrics = pd.read_csv(next((tmp_path / "parts").rglob("metrics.csv")))
     # one-feature series: the 24 weights of the grid and the 3 parts alone (no multivariate-only candidate), each
-    # with the parts' centred means and with each timestep's most anomalous window ("; peak")
-    assert set(metrics["seed"]) == {0, 1} and metrics["candidate"].nunique() == 54 and len(metrics) == 2 * 2 * 54
-    assert metrics["candidate"].str.endswith("; peak").sum() == 2 * 2 * 27
+    # with the parts' centred means and with each timestep's most anomalous window ("; peak"), and the 20 peak
+    # weights with a nearest-window part also with its weight following the part's coverage ("; covered")
+    assert set(metrics["seed"]) == {0, 1} and metrics["candidate"].nunique() == 74 and len(metrics) == 2 * 2 * 74
+    assert metrics["candidate"].str.contains("; peak").sum() == 2 * 2 * 47
+    assert metrics["candidate"].str.endswith("; covered").sum() == 2 * 2 * 20
     assert "### What each part is worth" in text and "| univariate (UCR + NAB) | 2 |" in text.split("### What each part")[1]
 
 
@@ -101,7 +103,7 @@ def test_cv_can_choose_on_one_seed_and_score_the_choices_on_the_others(quality, 
                   "--cache", str(tmp_path / "parts"), "--report", str(tmp_path / "cv.md")])
     metrics = pd.read_csv(next((tmp_path / "parts").rglob("metrics.csv")))
     first, second = metrics[metrics["seed"] == 0], metrics[metrics["seed"] == 1]
-    assert first["candidate"].nunique() == 54 and len(first) == 2 * 54  # every candidate on the choosing seed
+    assert first["candidate"].nunique() == 74 and len(first) == 2 * 74  # every candidate on the choosing seed
     # seed 1: only what the report reads - each fold's choice (made on seed 0), the default, the parts alone
     _, chosen = cv.cross_validate(first)
     wanted = set(chosen.values()) | {c.name for c in cv.ALONE} | {cv.library_candidate("univariate").name}
@@ -172,7 +174,13 @@ def test_the_multivariate_candidates_compose_as_documented(monkeypatch):
     monkeypatch.setitem(SERIES_OPTIONS, "multivariate", {})
     assert cv.library_candidate("multivariate") == cv.Candidate(1.0, 8.0, aggregation="peak")
     assert cv.library_candidate("univariate") == cv.Candidate(
-        SERIES_WEIGHTS["univariate"]["latent"], SERIES_WEIGHTS["univariate"]["neighbours"], aggregation="peak")
+        SERIES_WEIGHTS["univariate"]["latent"], SERIES_WEIGHTS["univariate"]["neighbours"], aggregation="peak", covered=True)
+    # "covered": the nearest-window weight times the coverage of its level (0.3 -> 1, 0.45 -> 0, linear between)
+    for level, kept in ((0.3, 1.0), (0.4, 1 / 3), (0.5, 0.0)):
+        at = {**nn, "neighbour_level": level}
+        np.testing.assert_allclose(cv.compose(cv.Candidate(0.5, 3.0, covered=True), parts, at),
+                                   per.mean(axis=1) / 0.5 + 0.5 * parts["latent"] / 0.2 + 3.0 * kept * nn["neighbours"] / level)
+    assert cv.Candidate(0.5, 3.0, aggregation="peak", covered=True).name == "latent 0.5, neighbours 3; peak; covered"
     # "peak": each timestep's most anomalous window (T = parts["timesteps"]) of the same sum, by a loop
     T = 4
     summed = cv.compose(plain, parts, nn)
