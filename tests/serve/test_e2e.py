@@ -29,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 GUIDE = ROOT / "docs" / "guide" / "serve"
 PERIOD = 30.0  # seconds
 ANOMALY_AFTER = 40.0  # seconds after the exporter starts
-ANOMALY_FOR = 25.0  # the scores trail the data by the model's delay (13 s here) plus --lag and a scrape
+ANOMALY_FOR = 25.0  # the scores trail the data by the model's delay (18 s here: T - 1 + T - 1, "peak") plus --lag and a scrape
 OFFSET = 4.0
 
 
