@@ -331,8 +331,9 @@ def run_cv(args) -> None:
                 log(f"[{number}] {name}: seeds {extra} scored")
             more.append(have)
         table = pd.concat([table, *more], ignore_index=True)
-        write_table(pd.concat([table, done[~done.set_index(["name", "seed", "candidate"]).index.isin(
-            table.set_index(["name", "seed", "candidate"]).index)]] if done is not None else [table], ignore_index=True), metrics_path)
+        merged = table if done is None else pd.concat([done, table], ignore_index=True).drop_duplicates(
+            ["name", "seed", "candidate"], keep="last")  # this run's rows replace the cached ones
+        write_table(merged, metrics_path)
     check = []
     by_group: dict[str, list[str]] = {}
     for n in names:

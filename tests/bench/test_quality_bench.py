@@ -110,6 +110,13 @@ def test_cv_can_choose_on_one_seed_and_score_the_choices_on_the_others(quality, 
     assert set(second["candidate"]) == wanted and len(second) == 2 * len(wanted)
     assert cv.selection_seeds(metrics) == [0]
     assert "seeds 0, 1" in (tmp_path / "cv.md").read_text()
+    # run again: everything comes from the cache, each (series, seed, candidate) once
+    quality.main(["--data", str(data), "--params", TINY, "--cv", "--seeds", "0", "1", "--select-seeds", "0", "--check", "0",
+                  "--cache", str(tmp_path / "parts"), "--report", str(tmp_path / "cv.md")])
+    again = pd.read_csv(next((tmp_path / "parts").rglob("metrics.csv")))
+    assert len(again) == len(metrics) and not again.duplicated(["name", "seed", "candidate"]).any()
+    pd.testing.assert_frame_equal(again.sort_values(["name", "seed", "candidate"]).reset_index(drop=True),
+                                  metrics.sort_values(["name", "seed", "candidate"]).reset_index(drop=True))
 
 
 def test_cross_validation_never_picks_with_the_held_out_fold(monkeypatch):
